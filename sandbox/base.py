@@ -1,0 +1,155 @@
+"""The sandbox interface: what every way of running untrusted code offers.
+
+Frozen dataclasses cross the interface; implementations live in
+`sandbox.docker` (the default) and `sandbox.local` (explicit opt-in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+__all__ = ["ExecResult", "Outcome", "Sandbox", "TestCase", "TestReport"]
+
+Outcome = Literal["passed", "failed", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What one command in the sandbox did."""
+
+    output: str
+    """stdout and stderr interleaved; head and tail kept when over the byte cap."""
+    exit_code: int
+    """The process's exit code; -1 when it was killed for its time."""
+    timed_out: bool = False
+    oom_killed: bool = False
+    duration: float = 0.0
+    """Wall seconds, measured on the host."""
+    truncated: bool = False
+    """True when output went over the cap and its middle was dropped."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One test's outcome, from pytest's JUnit XML."""
+
+    __test__ = False  # not a pytest class
+
+    id: str
+    """pytest node id, e.g. `tests/test_x.py::test_y`."""
+    outcome: Outcome
+    message: str = ""
+    traceback: str = ""
+    """Trimmed: the frames nearest the failure."""
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class TestReport:
+    """The result of one test run: per test, totals, and collection errors apart."""
+
+    __test__ = False
+
+    tests: tuple[TestCase, ...] = ()
+    collection_errors: tuple[TestCase, ...] = ()
+    """Files pytest could not import or collect (ImportError, SyntaxError...)."""
+    exec: ExecResult | None = None
+    duration: float = 0.0
+    timed_out: bool = False
+    oom_killed: bool = False
+    note: str = ""
+    """Set when there is no usable XML: why (timeout, crash, no tests collected)."""
+
+    def _count(self, outcome: Outcome) -> int:
+        return sum(1 for t in self.tests if t.outcome == outcome)
+
+    @property
+    def passed(self) -> int:
+        return self._count("passed")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def errors(self) -> int:
+        return self._count("error") + len(self.collection_errors)
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def green(self) -> bool:
+        """Every test passed, at least one ran, and nothing failed to collect."""
+        return (
+            self.passed > 0
+            and self.failed == 0
+            and self.errors == 0
+            and not self.timed_out
+            and not self.oom_killed
+        )
+
+    @property
+    def failing_ids(self) -> frozenset[str]:
+        bad = {t.id for t in self.tests if t.outcome in ("failed", "error")}
+        return frozenset(bad | {c.id for c in self.collection_errors})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of `greenloop sandbox test --json`."""
+        return {
+            "green": self.green,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "timed_out": self.timed_out,
+            "oom_killed": self.oom_killed,
+            "duration": round(self.duration, 3),
+            "note": self.note,
+            "tests": [
+                {"id": t.id, "outcome": t.outcome, "message": t.message}
+                for t in (*self.tests, *self.collection_errors)
+            ],
+            "collection_errors": [asdict(c) for c in self.collection_errors],
+        }
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """A place to run untrusted code. Use it as a context manager."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def write(self, files: Mapping[str, str | bytes]) -> None:
+        """Write files into the workspace; every path is validated first."""
+        ...
+
+    def run(self, cmd: str | Sequence[str], timeout: float) -> ExecResult:
+        """Run a command in the workspace with a hard timeout."""
+        ...
+
+    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+        """Harvest regular files from the workspace; links and odd names are refused."""
+        ...
+
+    def run_tests(
+        self, args: Sequence[str] = (), timeout: float = 120.0
+    ) -> TestReport:
+        """Run pytest with --junitxml and parse the report."""
+        ...
+

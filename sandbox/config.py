@@ -1,0 +1,48 @@
+"""One pydantic config for the sandbox: every limit in one place."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SandboxConfig"]
+
+
+class SandboxConfig(BaseModel):
+    """Limits and settings for a sandbox. Defaults are the safe ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["docker", "local"] = "docker"
+    """`docker` isolates; `local` is a subprocess with rlimits, not isolation (opt-in)."""
+    image: str | None = None
+    """Image to run; None means the image `greenloop sandbox build` made."""
+    run_id: str = "adhoc"
+    """Written into the container's labels, so prune can find what a run left behind."""
+    network: bool = False
+    """Network access; off for everything that runs generated code."""
+    memory_mb: int = Field(default=1024, ge=64)
+    """Memory limit; swap is set equal, so there is no swap on top."""
+    pids: int = Field(default=256, ge=16)
+    """Processes and threads the container may hold at once."""
+    cpus: float = Field(default=1.0, gt=0)
+    """CPU share, as a number of cores."""
+    nofile: int = Field(default=1024, ge=64)
+    """Open file descriptors per process."""
+    fsize_mb: int = Field(default=256, ge=1)
+    """Largest file a process may write."""
+    workspace_mb: int = Field(default=512, ge=16)
+    """Size of the workspace filesystem (a tmpfs that holds the project)."""
+    tmp_mb: int = Field(default=128, ge=16)
+    """Size of /tmp inside the sandbox."""
+    output_bytes: int = Field(default=1_000_000, ge=1024)
+    """Output kept per command: head and tail, the middle dropped when over."""
+    read_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    """Largest file `read()` harvests."""
+    uid: int = Field(default=1000, ge=1)
+    """The user the code runs as; never root."""
+    default_timeout: float = Field(default=120.0, gt=0)
+    """Seconds a command may run when the caller gives no timeout."""
+    workdir: str = "/workspace"
+    """Where the project lives inside the sandbox."""

@@ -1,0 +1,68 @@
+"""The one host-side validator for every path the model (or a harvest) names.
+
+A path is accepted only when it is relative, has no `..`, no `.git`
+component, no NUL or backslash, stays under the length caps, and — once
+resolved against the root, symlinks followed — still lies inside the root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from agent.errors import PathRejected
+
+__all__ = ["MAX_FILE_BYTES", "MAX_FILES", "MAX_PATH_CHARS", "check_files", "safe_path"]
+
+MAX_PATH_CHARS = 255
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_FILES = 500
+_FORBIDDEN_PARTS = {".git", ".."}
+
+
+def _reject(path: str, why: str) -> PathRejected:
+    return PathRejected(f"refused path {path!r}: {why}")
+
+
+def safe_path(root: Path, rel: str) -> Path:
+    """Return `root/rel` when `rel` is a safe relative path, else raise PathRejected."""
+    if not rel or not rel.strip():
+        raise _reject(rel, "empty path")
+    if "\x00" in rel or "\\" in rel:
+        raise _reject(rel, "NUL or backslash in path")
+    if len(rel) > MAX_PATH_CHARS:
+        raise _reject(rel, f"longer than {MAX_PATH_CHARS} characters")
+    if any(ord(ch) < 32 for ch in rel):
+        raise _reject(rel, "control character in path")
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or rel.startswith("~"):
+        raise _reject(rel, "absolute paths are not allowed; name a path inside the project")
+    parts = rel.split("/")
+    if any(p in _FORBIDDEN_PARTS for p in parts):
+        raise _reject(rel, "'..' and '.git' are not allowed in paths")
+    if any(p == "" for p in parts[:-1]) or parts[-1] in ("", "."):
+        raise _reject(rel, "empty path component")
+    base = root.resolve()
+    target = (base / pure).resolve()
+    if target != base and base not in target.parents:
+        raise _reject(rel, "resolves outside the project (through a symlink?)")
+    return base / pure
+
+
+def check_files(
+    root: Path,
+    files: Mapping[str, str | bytes],
+    *,
+    max_files: int = MAX_FILES,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> dict[Path, bytes]:
+    """Validate a whole batch before anything is written: all or nothing."""
+    if len(files) > max_files:
+        raise PathRejected(f"refused {len(files)} files: at most {max_files} at once")
+    checked: dict[Path, bytes] = {}
+    for rel, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        if len(data) > max_bytes:
+            raise _reject(rel, f"{len(data)} bytes is over the {max_bytes}-byte cap")
+        checked[safe_path(root, rel)] = data
+    return checked
