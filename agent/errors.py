@@ -6,6 +6,7 @@ The CLI alone turns these into messages (each names the fix) and exit codes.
     ├── UsageError            bad input from the user: exit code 2
     │   ├── ConfigError       a setting is missing or invalid
     │   └── PathRejected      a path named by the model or user is unsafe
+    ├── FormatError           the model's reply could not be parsed
     ├── SandboxError          the sandbox cannot be created or used
     │   └── ImageMissing      the sandbox image is not built
     ├── ModelError            the model cannot be reached or refused the request
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "ContextTooLong",
+    "FormatError",
     "GitError",
     "GreenloopError",
     "ImageMissing",
@@ -57,6 +59,13 @@ class ConfigError(UsageError):
 
 class PathRejected(UsageError):
     """A path is unsafe: absolute, escaping the root, inside .git, or over a cap."""
+
+
+class FormatError(GreenloopError):
+    """The model's reply could not be parsed (no block, broken JSON, an invalid plan).
+
+    The message is written for the model: it goes back in the next prompt.
+    """
 
 
 class SandboxError(GreenloopError):
