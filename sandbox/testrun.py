@@ -79,10 +79,7 @@ def run_pytest(
         xml, refused = None, f"the JUnit report was refused: {exc}"
     else:
         refused = ""
-    if xml is None:
-        report = _without_xml(result, root, refused)
-    else:
-        report = parse_junit(xml, root=root)
+    report = _without_xml(result, root, refused) if xml is None else parse_junit(xml, root=root)
     note = report.note
     if result.timed_out:
         note = f"timed out after {timeout:g} s; " + (note or "partial results")
