@@ -92,9 +92,7 @@ class ChatModel(Protocol):
     name: str
     """What to show and record, e.g. "gpt-4o-mini" or "local:SmolLM2-135M-Instruct"."""
 
-    def complete(
-        self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]
-    ) -> Completion:
+    def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
         """Answer the conversation; raises a `ModelError` subclass when it cannot."""
         ...
 

@@ -65,12 +65,12 @@ def _load(path: Path, n_ctx: int) -> _Loaded:
     with _cache_lock:
         if key in _cache:
             return _cache[key]
+        if not path.is_file():
+            raise ConfigError(f"no GGUF file at {path}: check --model local:/path/to/model.gguf")
         try:
             from llama_cpp import Llama
         except ImportError as e:
             raise ConfigError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from e
-        if not path.is_file():
-            raise ConfigError(f"no GGUF file at {path}: check --model local:/path/to/model.gguf")
         started = time.monotonic()
         try:
             llama = Llama(

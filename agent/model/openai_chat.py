@@ -37,8 +37,14 @@ log = logging.getLogger(__name__)
 # Endpoints that need no key still want one in the header.
 _PLACEHOLDER_KEY = "not-needed"
 _RETRY_STATUSES = frozenset({408, 409, 429})
-_CONTEXT_HINTS = ("context length", "context window", "context_length", "too many tokens",
-                  "maximum context", "exceed")
+_CONTEXT_HINTS = (
+    "context length",
+    "context window",
+    "context_length",
+    "too many tokens",
+    "maximum context",
+    "exceed",
+)
 
 
 class _Retryable(Exception):
@@ -110,8 +116,13 @@ class OpenAIChat:
                         "or raise the timeout / max retries"
                     ) from e
                 delay = self._delay(attempt, e.retry_after)
-                log.warning("model call failed (%s); retry %d/%d in %.2fs",
-                            e, attempt + 1, attempts - 1, delay)
+                log.warning(
+                    "model call failed (%s); retry %d/%d in %.2fs",
+                    e,
+                    attempt + 1,
+                    attempts - 1,
+                    delay,
+                )
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
