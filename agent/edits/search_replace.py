@@ -76,7 +76,7 @@ def _block_path(lines: list[str], head: int) -> str | None:
                 return path
             continue
         # The line above the marker is meant to be the path: take a lone path-ish
-        # token as it stands (`/etc/passwd`, `a\\b.py`) and let the path check judge it.
+        # token as it stands (`/etc/passwd`, `a\b.py`) and let the path check judge it.
         token = text.strip("*`#'\" ").rstrip(":").strip()
         pathish = " " not in token and any(ch in token for ch in "./\\")
         return path_in_line(text) or (token if pathish else None)

@@ -33,8 +33,8 @@ Rules:
 _MARKERS = re.compile(r"^\s*(<{5,9}\s*SEARCH|>{5,9}\s*REPLACE)\s*$", re.MULTILINE)
 # A comment standing in for code the model did not repeat.
 _ELISION = re.compile(
-    r"^\s*#\s*(?:\.\.\.|…|.*\b(?:rest of|remaining|existing|previous|unchanged|same as)\b)"
-    r".*(?:code|file|unchanged|before|here|above|\.\.\.)\s*$",
+    r"^[ \t]*#[ \t]*(?:\.\.\.|…).*$"
+    r"|^[ \t]*#.*\b(?:rest of the|remaining|existing|unchanged|same as before)\b.*$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -49,11 +49,13 @@ def parse(reply: str) -> list[Edit]:
 
 
 def apply_one(content: str | None, edit: Edit) -> str:
-    """The new content; refuses a shortened file whose comments elide the old code."""
+    """The new content; refuses a file whose new comments elide the old code."""
     if edit.search is not None:
         raise EditFailed("not a whole-file edit: send the complete file in one fenced block")
-    if content is not None and len(edit.replace) < len(content):
-        elided = _ELISION.search(edit.replace)
+    if content is not None:
+        elided = next(
+            (m for m in _ELISION.finditer(edit.replace) if m.group(0).strip() not in content), None
+        )
         if elided is not None:
             raise EditFailed(
                 f"the new `{edit.path}` leaves code out ({elided.group(0).strip()!r}): "
