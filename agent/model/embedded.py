@@ -9,6 +9,7 @@ thread-safe, so its lock is this backend's concurrency limit.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -89,8 +90,11 @@ class EmbeddedChat:
     def __init__(self, config: ModelConfig | None = None, path: Path | None = None) -> None:
         self.config = config or ModelConfig(model="local")
         self._path = path or self.config.gguf_path
-        stem = (self._path or Path("SmolLM2-135M-Instruct")).stem
-        self.name: str = f"local:{stem}"
+        if self._path is None:
+            # when missing, the first call raises it again, with its fix
+            with contextlib.suppress(ConfigError):
+                self._path = default_gguf()
+        self.name: str = f"local:{(self._path or Path('SmolLM2-135M-Instruct')).stem}"
 
     @property
     def path(self) -> Path:

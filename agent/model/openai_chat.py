@@ -20,6 +20,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from agent.errors import (
+    ConfigError,
     ContextTooLong,
     ModelAuthError,
     ModelError,
@@ -67,7 +68,7 @@ class OpenAIChat:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not config.model:
-            raise ModelNotFound("no model named: set --model or GREENLOOP_MODEL")
+            raise ConfigError("no model named: set --model or GREENLOOP_MODEL")
         self.name: str = config.model
         self.config = config
         self._prices = prices or PriceTable()

