@@ -218,7 +218,11 @@ def test_write_through_a_link_to_outside_is_refused(sb: LocalSandbox, tmp_path: 
 
 
 def test_write_then_read_round_trip(sb: LocalSandbox) -> None:
-    files = {"pkg/__init__.py": "", "pkg/mod.py": "x = 'é'\n", "data.bin": b"\x00\x01"}
+    files: dict[str, str | bytes] = {
+        "pkg/__init__.py": "",
+        "pkg/mod.py": "x = 'é'\n",
+        "data.bin": b"\x00\x01",
+    }
     sb.write(files)
     got = sb.read(list(files))
     assert got == {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}

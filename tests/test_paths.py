@@ -139,7 +139,7 @@ def test_too_many_files(root: Path, count: int, ok: bool) -> None:
     ids=["at-cap", "over-cap"],
 )
 def test_oversize_file(root: Path, size: int, ok: bool) -> None:
-    files = {"small.py": "x", "big.bin": b"\0" * size}
+    files: dict[str, str | bytes] = {"small.py": "x", "big.bin": b"\0" * size}
     if ok:
         assert len(check_files(root, files)[root.resolve() / "big.bin"]) == size
     else:
