@@ -22,7 +22,8 @@ host's filesystem and network. RLIMIT_NPROC counts every process of that uid,
 not just the run's, and the kernel ignores it for root, so as root a fork
 bomb is not contained. RLIMIT_AS caps virtual memory per process, not the
 run's total. OOM is detected best-effort (MemoryError in the output, a SIGKILL
-nobody sent). Use the Docker sandbox for anything that matters.
+nobody sent). It needs Linux (/proc, waitid). Use the Docker sandbox for
+anything that matters.
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ class LocalSandbox:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # Python warns that preexec_fn and threads mix badly; the child only
+                # calls setrlimit, and 3.11's Popen has no other way to set rlimits.
                 preexec_fn=partial(_set_limits, self.config, limit),
             )
         except FileNotFoundError as exc:
