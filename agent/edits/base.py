@@ -140,24 +140,22 @@ def run_edits(
 
 
 def _fence(text: str) -> str:
+    """`text` in a fence longer than any backtick run inside it."""
     ticks = "```"
     while ticks in text:
         ticks += "`"
-    return f"{ticks}\n{text if text.endswith(chr(10)) or not text else text + chr(10)}{ticks}"
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{ticks}\n{body}{ticks}"
 
 
 def render_failures(failed: Sequence[FailedEdit]) -> str:
     """Describe failed edits for the next prompt: which block, why, and the nearest text."""
     if not failed:
         return ""
-    parts = [f"{len(failed)} edit(s) did not apply; the rest were applied."]
+    parts = [f"{len(failed)} edit(s) did not apply (any others did):"]
     for item in failed:
-        head = (
-            f"## Edit {item.block} to `{item.path}` failed"
-            if item.block
-            else (f"## Edit to `{item.path}` failed")
-        )
-        parts.append(f"{head}\n{item.reason}")
+        number = f" {item.block}" if item.block else ""
+        parts.append(f"## Edit{number} to `{item.path}` failed\n{item.reason}")
         if item.search:
             parts.append(f"Your SEARCH text:\n{_fence(item.search)}")
         if item.nearest:
