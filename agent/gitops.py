@@ -1,0 +1,608 @@
+"""Everything greenloop does with git, through GitPython, on the user's behalf.
+
+Every git command goes through `_git`, which disables repository hooks
+(`core.hooksPath=/dev/null`), fsmonitor (`core.fsmonitor=false`) and commit
+signing, both as `-c` flags and as `GIT_CONFIG_*` variables, and runs git in its
+own session so a Ctrl-C aimed at greenloop cannot interrupt it half-way. We
+never call GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
+
+The user's work comes first:
+
+- `ensure_clean` refuses a dirty tree (the fix: commit, or `--allow-dirty`);
+- `save_user_changes` / `restore_user_changes` set uncommitted work aside in a
+  stash (staged and unstaged kept apart, untracked files included) and put it
+  back, dropping the stash only once the tree matches what it was;
+- `work_on_branch` does the run on its own branch and always returns the user
+  to their branch (or detached HEAD), whatever happens in the body;
+- `commit_files` stages exactly the files it is given, refuses secrets,
+  ignored files and key material, and writes git trailers.
+
+Filters and `.gitattributes` drivers are left as the user configured them
+(git-lfs needs its filters); external diff and textconv are never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import FrameType
+
+from git import Git, Head, Repo
+from git.exc import GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
+
+from agent.errors import GitError, PathRejected, UsageError
+from sandbox.paths import check_name, safe_path
+
+__all__ = [
+    "DEFAULT_KEEP_PATHS",
+    "FALLBACK_EMAIL",
+    "FALLBACK_NAME",
+    "Branch",
+    "Saved",
+    "changed_files",
+    "commit_files",
+    "current_branch",
+    "diff_stat",
+    "ensure_clean",
+    "find_secrets",
+    "format_message",
+    "head_sha",
+    "is_dirty",
+    "open_or_init",
+    "open_repo",
+    "restore_user_changes",
+    "save_user_changes",
+    "start_branch",
+    "switch_branch",
+    "work_on_branch",
+]
+
+log = logging.getLogger(__name__)
+
+Branch = Head
+"""A local branch (GitPython's `Head`)."""
+
+FALLBACK_NAME = "greenloop"
+FALLBACK_EMAIL = "greenloop@localhost"
+DEFAULT_KEEP_PATHS: tuple[str, ...] = (".greenloop",)
+"""Paths that never count as the user's work: the run record lives there."""
+
+# Applied to every git call: the agent must never run code the repository names.
+_SAFE_CONFIG: tuple[tuple[str, str], ...] = (
+    ("core.hooksPath", "/dev/null"),
+    ("core.fsmonitor", "false"),
+    ("commit.gpgSign", "false"),
+    ("gc.auto", "0"),
+)
+_NO_EXT = ("--no-ext-diff", "--no-textconv", "--no-color")
+
+
+# ---------------------------------------------------------------- running git
+
+
+def _safe_env() -> dict[str, str]:
+    """GIT_CONFIG_* entries appended after any the user already exports."""
+    try:
+        base = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        base = 0
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+    for i, (key, value) in enumerate(_SAFE_CONFIG, start=base):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    env["GIT_CONFIG_COUNT"] = str(base + len(_SAFE_CONFIG))
+    return env
+
+
+def _command(args: Sequence[str]) -> list[str]:
+    flags = [part for key, value in _SAFE_CONFIG for part in ("-c", f"{key}={value}")]
+    return [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *flags, *args]
+
+
+def _run(
+    cwd: Path | str, args: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[int, str, str]:
+    """Run git in `cwd` with the safe configuration; return (status, stdout, stderr)."""
+    try:
+        status, out, err = Git(str(cwd)).execute(
+            _command(args),
+            with_extended_output=True,
+            with_exceptions=False,
+            env={**_safe_env(), **(env or {})},
+            start_new_session=True,
+        )
+    except GitCommandNotFound as exc:
+        raise GitError("git is not installed or not on PATH: install git") from exc
+    return int(status), str(out), str(err)
+
+
+def _git(repo: Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """Run git in the repository's work tree; a failure raises GitError with git's words."""
+    status, out, err = _run(_root(repo), args, env)
+    if status != 0:
+        raise GitError(
+            f"`git {' '.join(args[:3])}` failed in {_root(repo)}: {err.strip() or out.strip()}"
+        )
+    return out
+
+
+def _root(repo: Repo) -> Path:
+    if repo.working_tree_dir is None:
+        raise UsageError(f"{repo.git_dir} is a bare repository: point greenloop at a checkout")
+    return Path(repo.working_tree_dir)
+
+
+def _identity_env(repo: Repo) -> dict[str, str]:
+    """Author/committer variables, only for what the user's config does not already set."""
+    env: dict[str, str] = {}
+    for key, fallback, names in (
+        ("user.name", FALLBACK_NAME, ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),
+        ("user.email", FALLBACK_EMAIL, ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")),
+    ):
+        status, out, _ = _run(_root(repo), ["config", "--get", key])
+        if status != 0 or not out.strip():
+            env.update({name: os.environ.get(name, fallback) for name in names})
+    return env
+
+
+# ---------------------------------------------------------------- opening
+
+
+def open_repo(path: Path) -> Repo:
+    """The repository that contains `path` (for `greenloop fix`)."""
+    try:
+        repo = Repo(path, search_parent_directories=True)
+    except (InvalidGitRepositoryError, NoSuchPathError) as exc:
+        raise UsageError(
+            f"{path} is not inside a git repository: run `git init` there, or point "
+            "greenloop at a repository"
+        ) from exc
+    _root(repo)
+    return repo
+
+
+def open_or_init(path: Path) -> Repo:
+    """Open the repository rooted at `path`, or create it with an initial empty commit.
+
+    A repository with no commit yet gets the empty commit too, so that a run
+    branch can start from it. The identity is passed per command when none is
+    configured; nothing is written to any git config.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / ".git").exists():
+        status, _, err = _run(path, ["init", "--quiet", str(path)])
+        if status != 0:
+            raise GitError(f"could not create a git repository in {path}: {err.strip()}")
+        log.info("initialised a git repository in %s", path)
+    try:
+        repo = Repo(path)
+    except InvalidGitRepositoryError as exc:
+        raise GitError(f"{path}/.git is not a usable repository: repair or remove it") from exc
+    if _run(path, ["rev-parse", "--verify", "--quiet", "HEAD"])[0] != 0:
+        _git(repo, "commit", "--quiet", "--no-verify", "--allow-empty",
+             "-m", "greenloop: initial empty commit", env=_identity_env(repo))
+    return repo
+
+
+# ---------------------------------------------------------------- state
+
+
+def current_branch(repo: Repo) -> str | None:
+    """The checked-out branch's short name, or None on a detached HEAD."""
+    status, out, _ = _run(_root(repo), ["symbolic-ref", "--quiet", "--short", "HEAD"])
+    return out.strip() if status == 0 else None
+
+
+def head_sha(repo: Repo) -> str:
+    """The commit HEAD points at."""
+    status, out, _ = _run(_root(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+    if status != 0:
+        raise GitError(f"{_root(repo)} has no commit yet: make a first commit, then retry")
+    return out.strip()
+
+
+def _status_entries(repo: Repo) -> list[tuple[str, str]]:
+    """(XY, path) for every change git status reports, untracked files listed one by one."""
+    out = _git(repo, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+    fields = out.split("\0")
+    entries: list[tuple[str, str]] = []
+    i = 0
+    while i < len(fields):
+        item = fields[i]
+        i += 1
+        if len(item) < 4:
+            continue
+        xy, path = item[:2], item[3:]
+        entries.append((xy, path))
+        if "R" in xy or "C" in xy:  # the next field is the rename's source
+            entries.append((xy, fields[i]))
+            i += 1
+    return entries
+
+
+def _kept(path: str, keep_paths: Sequence[str]) -> bool:
+    return any(path == k.rstrip("/") or path.startswith(k.rstrip("/") + "/") for k in keep_paths)
+
+
+def is_dirty(repo: Repo) -> list[str]:
+    """Paths with tracked changes (staged or not) and untracked, not ignored, files."""
+    return sorted({path for _, path in _status_entries(repo)})
+
+
+def ensure_clean(repo: Repo, allow_paths: Sequence[str] = DEFAULT_KEEP_PATHS) -> None:
+    """Raise UsageError when the tree has uncommitted work outside `allow_paths`."""
+    dirty = [p for p in is_dirty(repo) if not _kept(p, allow_paths)]
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise UsageError(
+            f"{_root(repo)} has uncommitted changes ({shown}): commit or stash them, or pass "
+            "--allow-dirty to have greenloop set them aside and restore them afterwards"
+        )
+
+
+# ---------------------------------------------------------------- saving work
+
+
+@dataclass(frozen=True)
+class Saved:
+    """The user's uncommitted work, set aside by `save_user_changes`."""
+
+    stash_sha: str | None
+    """The stash commit holding the work; None when there was nothing to save."""
+    head: str
+    fingerprint: str
+    keep_paths: tuple[str, ...]
+
+
+def _pathspec(keep_paths: Sequence[str]) -> list[str]:
+    return [".", *(f":(exclude){p.rstrip('/')}" for p in keep_paths)]
+
+
+def _fingerprint(repo: Repo, keep_paths: Sequence[str]) -> str:
+    """A digest of the index, the work tree's changes and untracked files' bytes and modes."""
+    digest = hashlib.sha256()
+    spec = ["--", *_pathspec(keep_paths)]
+    digest.update(_git(repo, "diff", "--binary", *_NO_EXT, *spec).encode())
+    digest.update(_git(repo, "diff", "--cached", "--binary", *_NO_EXT, *spec).encode())
+    root = _root(repo)
+    for xy, path in sorted(_status_entries(repo)):
+        if _kept(path, keep_paths):
+            continue
+        digest.update(f"{xy} {path}\0".encode())
+        full = root / path
+        if xy == "??" and full.is_file() and not full.is_symlink():
+            digest.update(f"{full.stat().st_mode:o}".encode() + full.read_bytes())
+    return digest.hexdigest()
+
+
+def _refuse_unstashable(repo: Repo) -> None:
+    for xy, path in _status_entries(repo):
+        if xy == " A":
+            raise UsageError(
+                f"{path} is marked intent-to-add (git add -N), which git cannot set aside: "
+                f"stage it (git add {path}) or unmark it (git reset {path}), then retry"
+            )
+        if "U" in xy or xy in ("AA", "DD"):
+            raise UsageError(f"{path} has an unresolved merge conflict: resolve it first")
+
+
+def save_user_changes(repo: Repo, keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS) -> Saved:
+    """Set the user's uncommitted work aside (for `--allow-dirty`), leaving a clean tree.
+
+    The work goes into a stash named for greenloop, so if greenloop dies before
+    restoring it, `git stash list` shows it and `git stash apply --index` brings it back.
+    """
+    keep = tuple(keep_paths)
+    _refuse_unstashable(repo)
+    head = head_sha(repo)
+    fingerprint = _fingerprint(repo, keep)
+    if not [p for p in is_dirty(repo) if not _kept(p, keep)]:
+        return Saved(None, head, fingerprint, keep)
+    _git(repo, "stash", "push", "--quiet", "--include-untracked",
+         "-m", "greenloop: your uncommitted work (git stash apply --index to restore)",
+         "--", *_pathspec(keep), env=_identity_env(repo))
+    sha = _git(repo, "rev-parse", "--verify", "refs/stash").strip()
+    saved = Saved(sha, head, fingerprint, keep)
+    leftover = [p for p in is_dirty(repo) if not _kept(p, keep)]
+    if leftover:
+        restore_user_changes(repo, saved)
+        raise GitError(f"could not set aside {', '.join(leftover[:5])}: commit them and retry")
+    log.info("saved the uncommitted work of %s in stash %s", _root(repo), sha[:12])
+    return saved
+
+
+def restore_user_changes(repo: Repo, saved: Saved) -> None:
+    """Put the saved work back exactly; the stash is dropped only once that is verified."""
+    if saved.stash_sha is None:
+        return
+    hint = f"your work is safe in the stash: run `git stash apply --index {saved.stash_sha}`"
+    status, _, err = _run(_root(repo), ["stash", "apply", "--quiet", "--index", saved.stash_sha])
+    if status != 0:
+        raise GitError(f"could not restore your uncommitted work ({err.strip()}); {hint}")
+    if _fingerprint(repo, saved.keep_paths) != saved.fingerprint:
+        raise GitError(f"your restored work differs from what was saved; {hint}")
+    shas = _git(repo, "stash", "list", "--format=%H").split()
+    if saved.stash_sha in shas:
+        _git(repo, "stash", "drop", "--quiet", f"stash@{{{shas.index(saved.stash_sha)}}}")
+    log.info("restored the uncommitted work of %s", _root(repo))
+
+
+# ---------------------------------------------------------------- branches
+
+
+def start_branch(repo: Repo, name: str) -> Branch:
+    """Create branch `name` at HEAD without checking it out."""
+    if _run(_root(repo), ["check-ref-format", "--branch", name])[0] != 0:
+        raise UsageError(f"{name!r} is not a valid branch name: use letters, digits, '-' and '/'")
+    if _run(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"])[0] == 0:
+        raise GitError(f"branch {name} already exists: delete it (git branch -D {name}) "
+                       "or start a new run")
+    _git(repo, "branch", "--no-track", name, head_sha(repo))
+    return repo.heads[name]
+
+
+def switch_branch(repo: Repo, name: str) -> None:
+    """Check out an existing branch (the tree must be clean)."""
+    _git(repo, "switch", "--quiet", "--no-guess", name)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    branch: str | None
+    sha: str
+    untracked: frozenset[str]
+
+
+def _untracked(repo: Repo) -> frozenset[str]:
+    """Untracked paths, ignored ones included, wholly untracked folders as 'dir/'."""
+    out = _git(repo, "ls-files", "-z", "--others", "--directory")
+    return frozenset(p for p in out.split("\0") if p)
+
+
+def _remove_new(repo: Repo, origin: _Origin, keep_paths: Sequence[str]) -> None:
+    """Delete what the run left untracked that was not there when it began."""
+    root = _root(repo)
+    for rel in sorted(_untracked(repo) - origin.untracked):
+        if _kept(rel.rstrip("/"), keep_paths):
+            continue
+        try:
+            target = safe_path(root, rel.rstrip("/"))
+        except PathRejected:
+            continue
+        log.info("removing %s, left behind by the run", rel)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def _return_to(
+    repo: Repo, origin: _Origin, work: str | None, keep_paths: Sequence[str]
+) -> None:
+    if current_branch(repo) != origin.branch or head_sha(repo) != origin.sha:
+        _git(repo, "reset", "--quiet", "--hard")
+        _remove_new(repo, origin, keep_paths)
+        if origin.branch is None:
+            _git(repo, "switch", "--quiet", "--detach", origin.sha)
+        else:
+            switch_branch(repo, origin.branch)
+    if current_branch(repo) != origin.branch or head_sha(repo) != origin.sha:
+        raise GitError(f"could not return to {origin.branch or origin.sha}: check it out by hand")
+    if work is None:
+        return
+    status, tip, _ = _run(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{work}"])
+    if status == 0 and tip.strip() == origin.sha:
+        _git(repo, "branch", "--quiet", "-D", work)  # nothing was committed on it
+        log.info("deleted branch %s: the run committed nothing", work)
+
+
+@contextmanager
+def _deferred_sigint() -> Iterator[None]:
+    """Hold back Ctrl-C while the user's tree is being put back; deliver it afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def work_on_branch(
+    repo: Repo,
+    name: str,
+    *,
+    allow_dirty: bool = False,
+    keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS,
+) -> Iterator[Branch]:
+    """Work on a new branch `name` from HEAD; always come back to the user's branch.
+
+    A dirty tree is refused unless `allow_dirty`, which saves the work first and
+    restores it at the end. On exit, whatever happened in the body (exception,
+    KeyboardInterrupt), uncommitted changes on the work branch are discarded,
+    files the run left untracked are removed, the user's branch (or detached
+    HEAD) is checked out again and their work restored. A branch with no new
+    commit is deleted. Paths under `keep_paths` (the run record) are left alone.
+    """
+    keep = tuple(keep_paths)
+    saved = save_user_changes(repo, keep) if allow_dirty else None
+    if saved is None:
+        ensure_clean(repo, keep)
+    origin = _Origin(current_branch(repo), head_sha(repo), _untracked(repo))
+    created: str | None = None
+    try:
+        branch = start_branch(repo, name)
+        created = name
+        switch_branch(repo, name)
+        yield branch
+    finally:
+        with _deferred_sigint():
+            try:
+                _return_to(repo, origin, created, keep)
+            finally:
+                if saved is not None:
+                    restore_user_changes(repo, saved)
+
+
+# ---------------------------------------------------------------- committing
+
+_SENSITIVE = re.compile(
+    r"^(\.env(\..*)?|.*\.(pem|key|p12|pfx|jks|keystore)|id_(rsa|dsa|ecdsa|ed25519)(\..*)?"
+    r"|\.netrc|\.pypirc|credentials(\.json)?)$",
+    re.IGNORECASE,
+)
+_SAFE_TEMPLATES = re.compile(r"^\.env\.(example|sample|template|dist)$", re.IGNORECASE)
+_SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
+    ("an OpenAI API key",
+     re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
+    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})")),
+    ("a password or secret literal", re.compile(
+        r"(?i)\b\w*(?:password|passwd|secret|api_?key|auth_?token|access_?token)\w*['\"]?"
+        r"\s*[:=]\s*(['\"])(?P<value>[^'\"\s]{12,})\1")),
+)
+_PLACEHOLDER = re.compile(r"(?i)example|changeme|placeholder|dummy|x{4,}|\*{4,}|<|\$\{|\{\{")
+
+
+def _is_secret(kind: str, match: re.Match[str]) -> bool:
+    if kind != "a password or secret literal":
+        return True
+    value = match.group("value")
+    return not _PLACEHOLDER.search(value) and len(set(value)) > 3
+
+
+def find_secrets(text: str) -> list[tuple[int, str]]:
+    """(1-based line, kind) for each line of `text` that looks like it holds a secret."""
+    found: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for kind, pattern in _SECRETS:
+            match = pattern.search(line)
+            if match and _is_secret(kind, match):
+                found.append((number, kind))
+                break
+    return found
+
+
+def _added_lines(diff: str) -> Iterator[tuple[int, str]]:
+    """(line number in the new file, text) for each added line of a -U0 diff."""
+    line_no = 0
+    for line in diff.splitlines():
+        if line.startswith("@@"):
+            hunk = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)", line)
+            line_no = int(hunk.group(1)) if hunk else 0
+        elif line.startswith("+") and not line.startswith("+++"):
+            yield line_no, line[1:]
+            line_no += 1
+
+
+def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
+    """Normalise and vet the listed paths; anything questionable raises before staging."""
+    root = _root(repo)
+    names: list[str] = []
+    for rel in files:
+        name = str(check_name(rel))
+        target = safe_path(root, name)
+        if _SENSITIVE.match(PurePosixPath(name).name) and not _SAFE_TEMPLATES.match(
+            PurePosixPath(name).name
+        ):
+            raise PathRejected(f"refused to commit {name}: it looks like secrets or key material; "
+                               "leave it out of the commit")
+        if target.is_dir():
+            raise PathRejected(f"refused to commit {name}: it is a folder; list its files instead")
+        names.append(name)
+    status, out, err = _run(root, ["check-ignore", "-z", "--", *names])
+    if status == 0:
+        ignored = ", ".join(p for p in out.split("\0") if p)
+        raise PathRejected(f"refused to commit {ignored}: git ignores it (.gitignore); "
+                           "leave it out of the commit")
+    if status not in (0, 1):
+        raise GitError(f"git check-ignore failed in {root}: {err.strip()}")
+    return sorted(set(names))
+
+
+def format_message(message: str, trailers: Mapping[str, str]) -> str:
+    """The commit message with `Key: value` trailers in a final paragraph."""
+    body = message.strip()
+    if not body:
+        raise UsageError("a commit message is required")
+    lines = []
+    for key, value in trailers.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", key):
+            raise UsageError(f"{key!r} is not a valid trailer key: use letters, digits and '-'")
+        lines.append(f"{key}: {' '.join(str(value).split())}")
+    return body + ("\n\n" + "\n".join(lines) if lines else "") + "\n"
+
+
+def _scan_staged(repo: Repo, names: Sequence[str]) -> None:
+    for name in names:
+        diff = _git(repo, "--literal-pathspecs", "diff", "--cached", "--text", "--unified=0",
+                    *_NO_EXT, "--", name)
+        for number, text in _added_lines(diff):
+            hits = find_secrets(text)
+            if hits:
+                raise GitError(f"refused to commit: {name}:{number} looks like {hits[0][1]}; "
+                               "remove it (read secrets from the environment) and retry")
+
+
+def commit_files(
+    repo: Repo, files: Sequence[str], message: str, trailers: Mapping[str, str]
+) -> str:
+    """Stage exactly `files`, scan them for secrets, commit with trailers; return the sha.
+
+    Refused (nothing staged afterwards): unsafe paths, `.env`, key files, paths
+    git ignores, folders, an index that already holds other staged changes, and
+    any added line that looks like a secret (the error names file and line).
+    """
+    if not files:
+        raise UsageError("nothing to commit: no files were listed")
+    names = _check_paths(repo, files)
+    full_message = format_message(message, trailers)
+    if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] != 0:
+        raise GitError("the index already holds staged changes: greenloop commits only the "
+                       "files it lists; unstage them (git restore --staged .) and retry")
+    _git(repo, "--literal-pathspecs", "add", "--", *names)
+    try:
+        if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] == 0:
+            raise GitError(f"nothing to commit: {', '.join(names)} are unchanged")
+        _scan_staged(repo, names)
+        _git(repo, "commit", "--quiet", "--no-verify", "--cleanup=whitespace",
+             "-m", full_message, env=_identity_env(repo))
+    except GitError:
+        _run(_root(repo), ["--literal-pathspecs", "reset", "--quiet", "--", *names])
+        raise
+    sha = head_sha(repo)
+    log.info("committed %d file(s) as %s", len(names), sha[:12])
+    return sha
+
+
+# ---------------------------------------------------------------- reviewing
+
+
+def diff_stat(repo: Repo, base: str, branch: str) -> str:
+    """`git diff --stat base...branch`: what the branch changed since it left base."""
+    return _git(repo, "diff", "--stat", *_NO_EXT, f"{base}...{branch}")
+
+
+def changed_files(repo: Repo, base: str, branch: str) -> list[str]:
+    """The paths the branch changed since it left base."""
+    out = _git(repo, "diff", "--name-only", "-z", *_NO_EXT, f"{base}...{branch}")
+    return [p for p in out.split("\0") if p]
