@@ -529,9 +529,9 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
         if target.is_dir():
             raise PathRejected(f"refused to commit {name}: it is a folder; list its files instead")
         names.append(name)
-    status, out, err = _run(root, ["check-ignore", "-z", "--", *names])
+    status, out, err = _run(root, ["check-ignore", "--", *names])
     if status == 0:
-        ignored = ", ".join(p for p in out.split("\0") if p)
+        ignored = ", ".join(out.split())
         raise PathRejected(f"refused to commit {ignored}: git ignores it (.gitignore); "
                            "leave it out of the commit")
     if status not in (0, 1):
