@@ -1,0 +1,148 @@
+"""agent.runlog: the run record survives SIGKILL; result.json is never torn."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent import runlog
+from agent.runlog import RunDir, new_run_id, read_result, read_trajectory
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from agent.runlog import RunDir
+
+    run = RunDir(Path(sys.argv[1]), "killed")
+    payload = "x" * 20000
+    i = 0
+    while True:
+        run.append("step", i=i, payload=payload)
+        run.write_result({"i": i, "payload": payload, "end": "complete"})
+        if i == 5:
+            Path(sys.argv[2]).touch()
+        i += 1
+    """
+)
+
+
+def test_sigkill_leaves_a_readable_trajectory_and_a_whole_result(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(ready)])
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert proc.poll() is None, "the writer died on its own"
+        assert time.monotonic() < deadline, "the writer never got going"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+
+    run = RunDir(tmp_path, "killed")
+    events = read_trajectory(run.trajectory_path)
+    assert len(events) > 5
+    assert [e["i"] for e in events] == list(range(len(events)))
+    assert all(e["event"] == "step" and len(e["payload"]) == 20000 for e in events)
+    result = read_result(run.path)
+    assert result is not None
+    assert result["end"] == "complete" and len(result["payload"]) == 20000
+    assert result["i"] in (len(events) - 1, len(events) - 2)
+
+
+def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    path.write_bytes(b'{"event": "a"}\n{"event": "b"}\n{"event": "c", "pay')
+    assert [e["event"] for e in read_trajectory(path)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("bad", [b"not json", b'["a list"]'])
+def test_damage_before_the_last_line_is_an_error(tmp_path: Path, bad: bytes) -> None:
+    path = tmp_path / "trajectory.jsonl"
+    path.write_bytes(b'{"event": "a"}\n' + bad + b'\n{"event": "c"}\n')
+    with pytest.raises(ValueError, match=r"trajectory\.jsonl:2"):
+        read_trajectory(path)
+
+
+def test_missing_files_read_as_empty(tmp_path: Path) -> None:
+    assert read_trajectory(tmp_path / "none.jsonl") == []
+    assert read_result(tmp_path) is None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt: int
+    completion: int
+
+
+def test_append_writes_one_line_per_event_with_odd_values(tmp_path: Path) -> None:
+    with RunDir(tmp_path, "r1") as run:
+        assert not run.path.exists(), "nothing is created before the first write"
+        run.append("model_call", usage=Usage(3, 4), files={"b.py", "a.py"} - {"b.py"},
+                   path=Path("x/y.py"), raw=b"\xffbytes", text="ünïcode\nnewline")
+        run.append("test_result", passed=2, failed=0)
+    lines = run.trajectory_path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["event"] == "model_call" and first["usage"] == {"prompt": 3, "completion": 4}
+    assert first["files"] == ["a.py"] and first["path"] == "x/y.py"
+    assert first["text"] == "ünïcode\nnewline"
+    assert second == {"ts": second["ts"], "event": "test_result", "passed": 2, "failed": 0}
+    assert run.path == tmp_path / ".greenloop" / "runs" / "r1"
+    assert run.cassette_path == run.path / "cassette.jsonl"
+
+
+def test_reserved_keys_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        RunDir(tmp_path, "r").append("x", ts="now")
+
+
+def test_parallel_appends_do_not_interleave(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "threads")
+
+    def worker(n: int) -> None:
+        for i in range(50):
+            run.append("gen", worker=n, i=i, blob="y" * 5000)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.close()
+    events = read_trajectory(run.trajectory_path)
+    assert len(events) == 400
+    for n in range(8):
+        assert [e["i"] for e in events if e["worker"] == n] == list(range(50))
+
+
+def test_write_result_replaces_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    run = RunDir(tmp_path, "res")
+    run.write_result({"status": "red"})
+    run.write_result({"status": "green", "tests": {"passed": 3, "failed": 0}})
+    assert read_result(run.result_path) == {"status": "green", "tests": {"passed": 3, "failed": 0}}
+    assert sorted(p.name for p in run.path.iterdir()) == ["result.json"]
+
+
+def test_run_ids_sort_by_time_and_are_unique() -> None:
+    first = new_run_id()
+    time.sleep(1.01)
+    ids = [new_run_id() for _ in range(200)]
+    assert len(set(ids)) == 200
+    assert all(first < later for later in ids)
+    assert runlog._RUN_ID.fullmatch(first)
+
+
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "", ".hidden", "x" * 101])
+def test_unsafe_run_ids_are_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError, match="invalid run id"):
+        RunDir(tmp_path, bad)
