@@ -44,7 +44,13 @@ def test_sigkill_leaves_a_readable_trajectory_and_a_whole_result(tmp_path: Path)
         assert proc.poll() is None, "the writer died on its own"
         assert time.monotonic() < deadline, "the writer never got going"
         time.sleep(0.01)
-    time.sleep(0.3)
+    reads = 0
+    until = time.monotonic() + 0.5
+    while time.monotonic() < until:  # a reader racing the writer never sees a torn file
+        seen = read_result(tmp_path / ".greenloop" / "runs" / "killed")
+        assert seen is not None and seen["end"] == "complete"
+        reads += 1
+    assert reads > 10
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=10) == -signal.SIGKILL
 
