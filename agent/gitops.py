@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ _SAFE_CONFIG: tuple[tuple[str, str], ...] = (
     ("gc.auto", "0"),
 )
 _NO_EXT = ("--no-ext-diff", "--no-textconv", "--no-color")
+_LOCK_RETRIES = (0.1, 0.3, 1.0, 2.0, 0.0)
 
 
 # ---------------------------------------------------------------- running git
@@ -126,8 +128,17 @@ def _run(
 
 
 def _git(repo: Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """Run git in the repository's work tree; a failure raises GitError with git's words."""
-    status, out, err = _run(_root(repo), args, env)
+    """Run git in the repository's work tree; a failure raises GitError with git's words.
+
+    A command refused because another git process holds `index.lock` changed
+    nothing, so it is retried a few times before giving up.
+    """
+    for delay in _LOCK_RETRIES:
+        status, out, err = _run(_root(repo), args, env)
+        if status == 0 or "index.lock" not in err:
+            break
+        log.info("git index is locked by another process; retrying in %.1fs", delay)
+        time.sleep(delay)
     if status != 0:
         raise GitError(
             f"`git {' '.join(args[:3])}` failed in {_root(repo)}: {err.strip() or out.strip()}"
@@ -443,20 +454,25 @@ def work_on_branch(
     commit is deleted. Paths under `keep_paths` (the run record) are left alone.
     """
     keep = tuple(keep_paths)
-    saved = save_user_changes(repo, keep) if allow_dirty else None
-    if saved is None:
-        ensure_clean(repo, keep)
-    origin = _Origin(current_branch(repo), head_sha(repo), _untracked(repo))
+    saved: Saved | None = None
+    origin: _Origin | None = None
     created: str | None = None
     try:
-        branch = start_branch(repo, name)
-        created = name
-        switch_branch(repo, name)
+        with _deferred_sigint():  # a Ctrl-C here lands inside the try, so cleanup runs
+            if allow_dirty:
+                saved = save_user_changes(repo, keep)
+            else:
+                ensure_clean(repo, keep)
+            origin = _Origin(current_branch(repo), head_sha(repo), _untracked(repo))
+            branch = start_branch(repo, name)
+            created = name
+            switch_branch(repo, name)
         yield branch
     finally:
         with _deferred_sigint():
             try:
-                _return_to(repo, origin, created, keep)
+                if origin is not None:
+                    _return_to(repo, origin, created, keep)
             finally:
                 if saved is not None:
                     restore_user_changes(repo, saved)

@@ -7,8 +7,10 @@ does run), so a test cannot pass merely because the trap was never armed.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -468,3 +470,32 @@ def test_diff_stat_and_changed_files(root: Path) -> None:
     assert gitops.changed_files(repo, "main", "greenloop/d") == ["pkg/mod.py", "pkg/new.py"]
     assert "2 files changed" in gitops.diff_stat(repo, "main", "greenloop/d")
     assert gitops.current_branch(repo) == "main"
+
+
+def test_a_briefly_held_index_lock_is_waited_out(root: Path) -> None:
+    lock = root / ".git" / "index.lock"
+    lock.write_text("")
+    timer = threading.Timer(0.3, lock.unlink)
+    timer.start()
+    (root / "a.txt").write_text("after the lock\n")
+    repo = Repo(root)
+    try:
+        sha = gitops.commit_files(repo, ["a.txt"], "wait for the lock", {})
+    finally:
+        timer.join()
+    assert git(root, "show", f"{sha}:a.txt") == "after the lock\n"
+
+
+def test_a_held_index_lock_fails_with_git_words(root: Path) -> None:
+    (root / ".git" / "index.lock").write_text("")
+    (root / "a.txt").write_text("x\n")
+    with pytest.raises(GitError, match=r"index\.lock"):
+        gitops.commit_files(Repo(root), ["a.txt"], "locked", {})
+
+
+def test_ctrl_c_while_putting_things_back_is_delivered_afterwards() -> None:
+    finished = []
+    with pytest.raises(KeyboardInterrupt), gitops._deferred_sigint():
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append("cleanup ran to the end")
+    assert finished == ["cleanup ran to the end"]
