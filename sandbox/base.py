@@ -139,12 +139,16 @@ class Sandbox(Protocol):
         """Write files into the workspace; every path is validated first."""
         ...
 
-    def run(self, cmd: str | Sequence[str], timeout: float) -> ExecResult:
-        """Run a command in the workspace with a hard timeout."""
+    def run(self, cmd: str | Sequence[str], timeout: float | None = None) -> ExecResult:
+        """Run a command in the workspace with a hard timeout (the config's default if None)."""
         ...
 
     def read(self, paths: Sequence[str]) -> dict[str, bytes]:
         """Harvest regular files from the workspace; links and odd names are refused."""
+        ...
+
+    def read_optional(self, rel: str) -> bytes | None:
+        """One regular file, or None when it does not exist."""
         ...
 
     def run_tests(

@@ -23,7 +23,8 @@ class SandboxConfig(BaseModel):
     network: bool = False
     """Network access; off for everything that runs generated code."""
     memory_mb: int = Field(default=1024, ge=64)
-    """Memory limit; swap is set equal, so there is no swap on top."""
+    """Memory for processes; swap is set equal to the limit, so there is no swap on top.
+    The container's limit adds workspace_mb and tmp_mb: their tmpfs pages count as memory."""
     pids: int = Field(default=256, ge=16)
     """Processes and threads the container may hold at once."""
     cpus: float = Field(default=1.0, gt=0)
@@ -33,7 +34,7 @@ class SandboxConfig(BaseModel):
     fsize_mb: int = Field(default=256, ge=1)
     """Largest file a process may write."""
     workspace_mb: int = Field(default=512, ge=16)
-    """Size of the workspace filesystem (a tmpfs that holds the project)."""
+    """Size of the workspace: a tmpfs-backed volume that holds the project."""
     tmp_mb: int = Field(default=128, ge=16)
     """Size of /tmp inside the sandbox."""
     output_bytes: int = Field(default=1_000_000, ge=1024)

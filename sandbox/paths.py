@@ -12,7 +12,16 @@ from pathlib import Path, PurePosixPath
 
 from agent.errors import PathRejected
 
-__all__ = ["MAX_FILE_BYTES", "MAX_FILES", "MAX_PATH_CHARS", "check_files", "safe_path"]
+__all__ = [
+    "MAX_FILES",
+    "MAX_FILE_BYTES",
+    "MAX_PATH_CHARS",
+    "check_files",
+    "check_name",
+    "check_names",
+    "collect_files",
+    "safe_path",
+]
 
 MAX_PATH_CHARS = 255
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -24,8 +33,8 @@ def _reject(path: str, why: str) -> PathRejected:
     return PathRejected(f"refused path {path!r}: {why}")
 
 
-def safe_path(root: Path, rel: str) -> Path:
-    """Return `root/rel` when `rel` is a safe relative path, else raise PathRejected."""
+def check_name(rel: str) -> PurePosixPath:
+    """The pure part of the check, with no filesystem: for paths inside a container."""
     if not rel or not rel.strip():
         raise _reject(rel, "empty path")
     if "\x00" in rel or "\\" in rel:
@@ -42,11 +51,35 @@ def safe_path(root: Path, rel: str) -> Path:
         raise _reject(rel, "'..' and '.git' are not allowed in paths")
     if any(p == "" for p in parts[:-1]) or parts[-1] in ("", "."):
         raise _reject(rel, "empty path component")
+    return pure
+
+
+def safe_path(root: Path, rel: str) -> Path:
+    """Return `root/rel` when `rel` is a safe relative path, else raise PathRejected."""
+    pure = check_name(rel)
     base = root.resolve()
     target = (base / pure).resolve()
     if target != base and base not in target.parents:
         raise _reject(rel, "resolves outside the project (through a symlink?)")
     return base / pure
+
+
+def check_names(
+    files: Mapping[str, str | bytes],
+    *,
+    max_files: int = MAX_FILES,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> dict[PurePosixPath, bytes]:
+    """Validate a batch of names and sizes with no filesystem: all or nothing."""
+    if len(files) > max_files:
+        raise PathRejected(f"refused {len(files)} files: at most {max_files} at once")
+    checked: dict[PurePosixPath, bytes] = {}
+    for rel, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        if len(data) > max_bytes:
+            raise _reject(rel, f"{len(data)} bytes is over the {max_bytes}-byte cap")
+        checked[check_name(rel)] = data
+    return checked
 
 
 def check_files(
@@ -56,13 +89,26 @@ def check_files(
     max_files: int = MAX_FILES,
     max_bytes: int = MAX_FILE_BYTES,
 ) -> dict[Path, bytes]:
-    """Validate a whole batch before anything is written: all or nothing."""
-    if len(files) > max_files:
-        raise PathRejected(f"refused {len(files)} files: at most {max_files} at once")
-    checked: dict[Path, bytes] = {}
-    for rel, content in files.items():
-        data = content.encode() if isinstance(content, str) else content
-        if len(data) > max_bytes:
-            raise _reject(rel, f"{len(data)} bytes is over the {max_bytes}-byte cap")
-        checked[safe_path(root, rel)] = data
-    return checked
+    """Validate a whole batch against a host folder before anything is written."""
+    names = check_names(files, max_files=max_files, max_bytes=max_bytes)
+    return {safe_path(root, str(rel)): data for rel, data in names.items()}
+
+
+_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+              ".greenloop", "node_modules", ".tox"}
+
+
+def collect_files(root: Path, *, max_files: int = MAX_FILES * 4) -> dict[str, bytes]:
+    """A project's regular files by relative path; links, caches and `.git` are left out."""
+    out: dict[str, bytes] = {}
+    base = root.resolve()
+    for path in sorted(base.rglob("*")):
+        rel = path.relative_to(base)
+        if any(part in _SKIP_DIRS for part in rel.parts) or path.is_symlink():
+            continue
+        if not path.is_file():
+            continue
+        if len(out) >= max_files:
+            raise PathRejected(f"{root} has more than {max_files} files: point at a smaller folder")
+        out[rel.as_posix()] = path.read_bytes()
+    return out

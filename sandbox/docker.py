@@ -1,0 +1,357 @@
+"""DockerSandbox: one locked-down container per run, kept warm, an exec per command.
+
+The container has no network, no capabilities, a read-only root, a non-root
+uid, an empty environment, and hard limits on memory (no swap), processes,
+CPU, open files, file size and output. The workspace is a size-capped volume
+written from the host as a tar of regular files. Every exec is wrapped in an
+in-container `timeout -s KILL`; whatever outlives its command is killed by a
+reaper; if even that cannot run, the host restarts the container (a restart
+empties the workspace: callers that keep state there write it again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import socket
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any, Self
+
+import docker.errors
+from docker.types import LogConfig, Mount, Ulimit
+
+from agent.errors import PathRejected, SandboxError
+from sandbox.base import ExecResult, TestReport
+from sandbox.config import SandboxConfig
+from sandbox.image import docker_client, require_image
+from sandbox.output import HeadTail
+from sandbox.paths import check_name, check_names
+from sandbox.testrun import run_pytest
+
+__all__ = ["LABEL", "DockerSandbox"]
+
+log = logging.getLogger(__name__)
+
+LABEL = "greenloop.sandbox"
+_GRACE = 2.0
+_SHM_MB = 16
+_KEEP = {"sleep", "docker-init", "tini"}
+_KEEP_PIDS = ("docker-init", "sleep")
+
+
+class DockerSandbox:
+    """A Docker container for one run. `with DockerSandbox(cfg) as sb: sb.run(...)`."""
+
+    def __init__(self, config: SandboxConfig | None = None, client: Any = None) -> None:
+        self.config = config or SandboxConfig()
+        self._client = client
+        self._container: Any = None
+        self.name = f"greenloop-{self.config.run_id}-{uuid.uuid4().hex[:8]}"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._client = self._client or docker_client()
+        image = require_image(self._client, self.config.image)
+        try:
+            self._container = self._client.containers.run(image, **self._create_args())
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not start the sandbox container: {exc}") from exc
+        log.info("sandbox %s started from %s", self.name, image)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._container is None:
+            return
+        try:
+            self._container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as err:
+            log.warning("could not remove sandbox %s: %s (greenloop sandbox prune)", self.name, err)
+        self._container = None
+
+    def labels(self) -> dict[str, str]:
+        """Labels that let `prune` find what a killed run left behind."""
+        return {
+            LABEL: "1",
+            "greenloop.run": self.config.run_id,
+            "greenloop.created": str(int(time.time())),
+            "greenloop.pid": str(os.getpid()),
+            "greenloop.host": socket.gethostname(),
+        }
+
+    def _create_args(self) -> dict[str, Any]:
+        cfg = self.config
+        labels = self.labels()
+        volume_opts = {
+            "type": "tmpfs",
+            "device": "tmpfs",
+            "o": f"size={cfg.workspace_mb}m,uid={cfg.uid},gid={cfg.uid},mode=0755",
+        }
+        workspace = Mount(
+            target=cfg.workdir,
+            source=None,
+            type="volume",
+            labels=labels,
+            driver_config=docker.types.DriverConfig("local", volume_opts),
+        )
+        fsize = cfg.fsize_mb * 1024 * 1024
+        # tmpfs pages count as the container's memory: give them room on top of memory_mb,
+        # so filling the disk stops the write instead of OOM-killing the keep-alive.
+        memory = cfg.memory_mb + cfg.workspace_mb + cfg.tmp_mb + _SHM_MB
+        return {
+            "command": ["sleep", "infinity"],
+            "name": self.name,
+            "detach": True,
+            "init": True,
+            # The keep-alive runs as a uid of its own, so the reaper cannot kill it.
+            "user": f"{cfg.uid + 1}:{cfg.uid + 1}",
+            "environment": {},
+            "working_dir": cfg.workdir,
+            "hostname": "sandbox",
+            "network_mode": "bridge" if cfg.network else "none",
+            "read_only": True,
+            "tmpfs": {"/tmp": f"size={cfg.tmp_mb}m,mode=1777"},
+            "mounts": [workspace],
+            "mem_limit": f"{memory}m",
+            "memswap_limit": f"{memory}m",
+            "pids_limit": cfg.pids,
+            "nano_cpus": int(cfg.cpus * 1e9),
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "ulimits": [
+                Ulimit(name="nofile", soft=cfg.nofile, hard=cfg.nofile),
+                Ulimit(name="fsize", soft=fsize, hard=fsize),
+            ],
+            "shm_size": f"{_SHM_MB}m",
+            "log_config": LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
+            "labels": labels,
+        }
+
+    @property
+    def container(self) -> Any:
+        if self._container is None:
+            raise SandboxError("the sandbox is not started: use it as `with DockerSandbox(...)`")
+        return self._container
+
+    # -- files ---------------------------------------------------------------------
+
+    def write(self, files: Mapping[str, str | bytes]) -> None:
+        """Copy files into the workspace as a tar of regular files owned by the sandbox user."""
+        checked = check_names(files)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            dirs: set[str] = set()
+            for path, data in checked.items():
+                rel = path.as_posix()
+                for parent in reversed(PurePosixPath(rel).parents[:-1]):
+                    if str(parent) not in dirs:
+                        dirs.add(str(parent))
+                        tar.addfile(self._tarinfo(str(parent), tarfile.DIRTYPE, 0o755))
+                info = self._tarinfo(rel, tarfile.REGTYPE, 0o644, size=len(data))
+                tar.addfile(info, io.BytesIO(data))
+        if not self.container.put_archive(self.config.workdir, buf.getvalue()):
+            raise SandboxError("the engine refused to write files into the sandbox")
+
+    def _tarinfo(self, name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.mode = mode
+        info.size = size
+        info.uid = info.gid = self.config.uid
+        info.mtime = int(time.time())
+        return info
+
+    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+        """Harvest regular files only; a link, device or odd name raises PathRejected."""
+        out: dict[str, bytes] = {}
+        for rel in paths:
+            check_name(rel)
+            data = self._read_one(rel)
+            if data is not None:
+                out[rel] = data
+        return out
+
+    def read_optional(self, rel: str) -> bytes | None:
+        """One file, or None when it does not exist."""
+        check_name(rel)
+        return self._read_one(rel)
+
+    def _read_one(self, rel: str) -> bytes | None:
+        cap = self.config.read_bytes
+        try:
+            stream, stat = self.container.get_archive(f"{self.config.workdir}/{rel}")
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not read {rel} from the sandbox: {exc}") from exc
+        if stat.get("size", 0) > cap:
+            raise PathRejected(f"refused {rel!r}: {stat['size']} bytes is over the {cap}-byte cap")
+        raw = _capped(stream, cap + 64 * 1024)
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
+            members = tar.getmembers()
+            if len(members) != 1 or not members[0].isreg():
+                raise PathRejected(f"refused {rel!r}: not a regular file (link or directory)")
+            handle = tar.extractfile(members[0])
+            return handle.read(cap) if handle else None
+
+    # -- commands ----------------------------------------------------------------------
+
+    def run(self, cmd: str | Sequence[str], timeout: float | None = None) -> ExecResult:
+        """Run `cmd` with a hard timeout; output capped to head and tail."""
+        limit = timeout or self.config.default_timeout
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        wrapped = ["timeout", "-s", "KILL", f"{limit:g}", *argv]
+        oom_before = self._oom_count()
+        start = time.monotonic()
+        exec_id = self._client.api.exec_create(
+            self.container.id,
+            wrapped,
+            user=f"{self.config.uid}:{self.config.uid}",
+            workdir=self.config.workdir,
+            environment={},
+        )["Id"]
+        buf = HeadTail(self.config.output_bytes)
+        reader = threading.Thread(target=self._pump, args=(exec_id, buf), daemon=True)
+        reader.start()
+        code = self._wait(exec_id, reader, start + limit + _GRACE)
+        duration = time.monotonic() - start
+        hung = code is None
+        timed_out = hung or (code == 137 and duration >= limit - 0.05)
+        self._reap()
+        reader.join(5)
+        code = -1 if code is None else code
+        oom = code == 137 and not timed_out and self._oom_count() > oom_before
+        return ExecResult(
+            output=buf.text(),
+            exit_code=-1 if timed_out else int(code),
+            timed_out=timed_out,
+            oom_killed=oom,
+            duration=duration,
+            truncated=buf.truncated,
+        )
+
+    def _wait(self, exec_id: str, reader: threading.Thread, deadline: float) -> int | None:
+        """The exec's exit code, or None when it outlived the deadline (container restarted).
+
+        The output stream can stay open after the command ended (a child that escaped
+        with setsid holds stdout), so the exec's own state decides, not the stream.
+        """
+        while time.monotonic() < deadline:
+            reader.join(0.1)
+            state = self._client.api.exec_inspect(exec_id)
+            if not reader.is_alive() or not state.get("Running"):
+                reader.join(0.2)
+                return int(state.get("ExitCode") or 0)
+        log.warning("sandbox %s: a command outlived its timeout; restarting it", self.name)
+        self._restart()
+        return None
+
+    def _pump(self, exec_id: str, buf: HeadTail) -> None:
+        try:
+            for chunk in self._client.api.exec_start(exec_id, stream=True):
+                buf.feed(chunk)
+        except docker.errors.APIError as exc:
+            log.warning("sandbox %s: output stream ended: %s", self.name, exc)
+
+    def _reap(self) -> None:
+        """Kill whatever of a command outlived it (`&`, setsid, a fork bomb).
+
+        The container's own keep-alive runs as another uid, so `kill -9 -1` run as the
+        sandbox user ends every process of that user and nothing else. When even that
+        cannot start (a fork bomb holds every pid), the container is restarted: the
+        workspace volume survives, the processes do not.
+        """
+        if self._leftovers() == 0:
+            return
+        log.info("sandbox %s: processes outlived their command; killing them", self.name)
+        try:
+            exec_id = self._client.api.exec_create(
+                self.container.id, ["sh", "-c", "kill -9 -1"], user=f"{self.config.uid}"
+            )["Id"]
+            self._client.api.exec_start(exec_id)
+        except docker.errors.APIError as exc:
+            log.info("sandbox %s: reaper failed (%s)", self.name, exc)
+        for _ in range(20):
+            if self._leftovers() == 0:
+                return
+            time.sleep(0.05)
+        self._restart()
+
+    def _leftovers(self) -> int:
+        """Processes in the container beyond its init and keep-alive."""
+        count = self._cgroup_value("pids", "pids.current", default=-1)
+        if count >= 0:
+            return max(0, count - len(_KEEP_PIDS))
+        try:
+            procs = self.container.top(ps_args="-eo pid,comm").get("Processes") or []
+        except docker.errors.APIError:
+            return 0
+        return sum(1 for p in procs if p and p[-1] not in _KEEP)
+
+    def _restart(self) -> None:
+        with contextlib.suppress(docker.errors.APIError):
+            self.container.kill()
+        try:
+            self.container.wait(timeout=30)
+            self.container.start()
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not restart the sandbox after a timeout: {exc}") from exc
+
+    def _cgroup_value(self, controller: str, key: str, default: int) -> int:
+        """A counter of the container's cgroup read on the host (v1 or v2); `default` if unseen."""
+        cid = self.container.id
+        for path in (
+            Path(f"/sys/fs/cgroup/{controller}/docker/{cid}"),
+            Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope"),
+            Path(f"/sys/fs/cgroup/docker/{cid}"),
+        ):
+            name, _, field = key.partition(":")
+            try:
+                text = (path / name).read_text()
+            except OSError:
+                continue
+            if not field:
+                return int(text.split()[0])
+            for line in text.splitlines():
+                label, _, value = line.partition(" ")
+                if label == field:
+                    return int(value)
+        return default
+
+    def _oom_count(self) -> int:
+        """OOM kills in the container's memory cgroup so far (engine's flag where unseen)."""
+        count = self._cgroup_value("memory", "memory.oom_control:oom_kill", default=-1)
+        if count < 0:
+            count = self._cgroup_value("memory", "memory.events:oom_kill", default=-1)
+        if count >= 0:
+            return count
+        self.container.reload()
+        return 1 if self.container.attrs["State"].get("OOMKilled") else 0
+
+    def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
+        """Run pytest with --junitxml in the workspace and parse the report."""
+        return run_pytest(self, args, timeout)
+
+
+def _capped(stream: Iterator[bytes], cap: int) -> bytes:
+    out = bytearray()
+    for chunk in stream:
+        out += chunk
+        if len(out) > cap:
+            raise PathRejected(f"refused: archive over the {cap}-byte cap")
+    return bytes(out)
