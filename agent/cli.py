@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.errors import GreenloopError
@@ -39,12 +40,52 @@ def _root(
     )
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Model name, 'local', or 'local:/path/x.gguf' [GREENLOOP_MODEL]."),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible endpoint [GREENLOOP_BASE_URL]."),
+]
+
+
+def _model_config(
+    model: str | None, base_url: str | None, replay: Path | None = None, record: Path | None = None
+) -> Any:
+    """Model settings: CLI > env > ./greenloop.toml [model] > defaults."""
+    import os
+    import tomllib
+
+    from agent.errors import ConfigError
+    from agent.model import ModelConfig
+
+    file: dict[str, Any] = {}
+    path = Path("greenloop.toml")
+    if path.is_file():
+        try:
+            file = dict(tomllib.loads(path.read_text()).get("model", {}))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc}): fix or remove it") from exc
+    cli = {"model": model, "base_url": base_url, "replay": replay, "record": record}
+    return ModelConfig.resolve(cli, os.environ, file)
+
+
 @app.command()
-def doctor() -> None:
+def doctor(model: ModelOpt = None, base_url: BaseUrlOpt = None) -> None:
     """Check the engine, the sandbox image and the model; print the fix for each missing part."""
     from agent.doctor import run_checks
+    from agent.errors import ConfigError
+    from agent.model import check_model
 
-    checks = run_checks()
+    def model_check() -> tuple[bool, str, str]:
+        try:
+            config = _model_config(model, base_url)
+        except ConfigError as exc:
+            return False, str(exc), "fix the model settings named above"
+        return check_model(config)
+
+    checks = run_checks(model_check)
     table = Table(show_header=True, header_style="bold")
     for column in ("part", "state", "detail", "fix"):
         table.add_column(column)
@@ -117,6 +158,81 @@ def sandbox_test(
     raise typer.Exit(0 if report.green else 1)
 
 
+@app.command()
+def new(
+    spec: Annotated[
+        Path, typer.Argument(help="A spec .md file, or a task folder (spec.md, tests/).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Project folder (a git repo; made if new).")
+    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="Answer from this cassette instead of a model.")
+    ] = None,
+    sandbox: Annotated[
+        str, typer.Option(help="docker (isolated) or local (NOT isolation).")
+    ] = "docker",
+    commit_partial: Annotated[
+        bool, typer.Option(help="Commit the best red result too (the message says red).")
+    ] = False,
+    edit_format: Annotated[str, typer.Option(help="search-replace or whole.")] = "search-replace",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
+    from agent.edits import FORMATS
+    from agent.errors import UsageError
+    from agent.model import describe_model, make_model
+    from agent.new import RunOptions, run_new
+    from agent.runlog import RUNS_DIR, new_run_id
+    from agent.task import load_task
+    from agent.view import RunView
+    from sandbox import SandboxConfig
+
+    if sandbox not in ("docker", "local"):
+        raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
+    if edit_format not in FORMATS:
+        raise UsageError(f"--edit-format {edit_format!r}: choose one of {', '.join(FORMATS)}")
+    task = load_task(spec)
+    out = out or Path("greenloop-out") / task.name
+    run_id = new_run_id()
+    record = None if replay else out.resolve() / RUNS_DIR / run_id / "cassette.jsonl"
+    config = _model_config(model, base_url, replay=replay, record=record)
+    options = RunOptions(
+        out=out,
+        run_id=run_id,
+        model_name=describe_model(config),
+        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),  # type: ignore[arg-type]
+        commit_partial=commit_partial,
+        edit_format=edit_format,
+    )
+    from agent.new import check_out_dir
+
+    check_out_dir(task, out)
+    chat = make_model(config)
+    _auto_prune(sandbox)
+    if as_json:
+        result = run_new(task, chat, options)
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        with RunView(console, f"{task.name} -> {out}") as view:
+            result = run_new(task, chat, options, view)
+        _print_result(result)
+    raise typer.Exit(0 if result.status == "green" else 1)
+
+
+def _print_result(result: Any) -> None:
+    colour = "green" if result.status == "green" else "red"
+    console.print(
+        f"[{colour}]{result.status}[/] ({result.exit_reason}) after {result.iterations} "
+        f"iterations: {result.tests['passed']} passed, {result.tests['failed']} failed; "
+        f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}"
+    )
+    if result.commit:
+        console.print(f"committed {result.commit[:10]} on branch {result.branch}")
+
+
 def _auto_prune(kind: str) -> None:
     """Clean up after killed runs before starting new sandboxes."""
     if kind != "docker":
@@ -146,7 +262,7 @@ def main() -> None:
     try:
         app()
     except GreenloopError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -28,8 +28,12 @@ def _engine() -> tuple[Check, Any]:
     try:
         client = docker_client()
     except GreenloopError as exc:
-        return Check("docker engine", False, str(exc).split(". Fix")[0],
-                     "apt-get install docker.io && (dockerd &) — or set DOCKER_HOST"), None
+        return Check(
+            "docker engine",
+            False,
+            str(exc).split(". Fix")[0],
+            "apt-get install docker.io && (dockerd &) — or set DOCKER_HOST",
+        ), None
     version = client.version().get("Version", "?")
     return Check("docker engine", True, f"answers, version {version}"), client
 
@@ -43,8 +47,12 @@ def _image(client: Any) -> Check:
     except docker.errors.ImageNotFound:
         older = [t for img in client.images.list(name=IMAGE_REPO) for t in img.tags]
         detail = f"{tag} is not built" + (f" (older: {', '.join(older)})" if older else "")
-        return Check("sandbox image", False, detail,
-                     f"greenloop sandbox build (no registry reachable: {BOOTSTRAP_FIX})")
+        return Check(
+            "sandbox image",
+            False,
+            detail,
+            f"greenloop sandbox build (no registry reachable: {BOOTSTRAP_FIX})",
+        )
     return Check("sandbox image", True, f"{tag} is present and current")
 
 

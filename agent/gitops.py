@@ -51,6 +51,7 @@ __all__ = [
     "Saved",
     "changed_files",
     "commit_files",
+    "committable",
     "current_branch",
     "diff_stat",
     "ensure_clean",
@@ -199,8 +200,16 @@ def open_or_init(path: Path) -> Repo:
     except InvalidGitRepositoryError as exc:
         raise GitError(f"{path}/.git is not a usable repository: repair or remove it") from exc
     if _run(path, ["rev-parse", "--verify", "--quiet", "HEAD"])[0] != 0:
-        _git(repo, "commit", "--quiet", "--no-verify", "--allow-empty",
-             "-m", "greenloop: initial empty commit", env=_identity_env(repo))
+        _git(
+            repo,
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--allow-empty",
+            "-m",
+            "greenloop: initial empty commit",
+            env=_identity_env(repo),
+        )
     return repo
 
 
@@ -318,9 +327,18 @@ def save_user_changes(repo: Repo, keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS
     fingerprint = _fingerprint(repo, keep)
     if not [p for p in is_dirty(repo) if not _kept(p, keep)]:
         return Saved(None, head, fingerprint, keep)
-    _git(repo, "stash", "push", "--quiet", "--include-untracked",
-         "-m", "greenloop: your uncommitted work (git stash apply --index to restore)",
-         "--", *_pathspec(keep), env=_identity_env(repo))
+    _git(
+        repo,
+        "stash",
+        "push",
+        "--quiet",
+        "--include-untracked",
+        "-m",
+        "greenloop: your uncommitted work (git stash apply --index to restore)",
+        "--",
+        *_pathspec(keep),
+        env=_identity_env(repo),
+    )
     sha = _git(repo, "rev-parse", "--verify", "refs/stash").strip()
     saved = Saved(sha, head, fingerprint, keep)
     leftover = [p for p in is_dirty(repo) if not _kept(p, keep)]
@@ -355,8 +373,9 @@ def start_branch(repo: Repo, name: str) -> Branch:
     if _run(_root(repo), ["check-ref-format", "--branch", name])[0] != 0:
         raise UsageError(f"{name!r} is not a valid branch name: use letters, digits, '-' and '/'")
     if _run(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"])[0] == 0:
-        raise GitError(f"branch {name} already exists: delete it (git branch -D {name}) "
-                       "or start a new run")
+        raise GitError(
+            f"branch {name} already exists: delete it (git branch -D {name}) or start a new run"
+        )
     _git(repo, "branch", "--no-track", name, head_sha(repo))
     return repo.heads[name]
 
@@ -396,9 +415,7 @@ def _remove_new(repo: Repo, origin: _Origin, keep_paths: Sequence[str]) -> None:
             target.unlink(missing_ok=True)
 
 
-def _return_to(
-    repo: Repo, origin: _Origin, work: str | None, keep_paths: Sequence[str]
-) -> None:
+def _return_to(repo: Repo, origin: _Origin, work: str | None, keep_paths: Sequence[str]) -> None:
     if current_branch(repo) != origin.branch or head_sha(repo) != origin.sha:
         _git(repo, "reset", "--quiet", "--hard")
         _remove_new(repo, origin, keep_paths)
@@ -489,12 +506,15 @@ _SAFE_TEMPLATES = re.compile(r"^\.env\.(example|sample|template|dist)$", re.IGNO
 _SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
-    ("an OpenAI API key",
-     re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
+    ("an OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
     ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})")),
-    ("a password or secret literal", re.compile(
-        r"(?i)\b\w*(?:password|passwd|secret|api_?key|auth_?token|access_?token)\w*['\"]?"
-        r"\s*[:=]\s*(['\"])(?P<value>[^'\"\s]{12,})\1")),
+    (
+        "a password or secret literal",
+        re.compile(
+            r"(?i)\b\w*(?:password|passwd|secret|api_?key|auth_?token|access_?token)\w*['\"]?"
+            r"\s*[:=]\s*(['\"])(?P<value>[^'\"\s]{12,})\1"
+        ),
+    ),
 )
 _PLACEHOLDER = re.compile(r"(?i)example|changeme|placeholder|dummy|x{4,}|\*{4,}|<|\$\{|\{\{")
 
@@ -540,16 +560,19 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
         if _SENSITIVE.match(PurePosixPath(name).name) and not _SAFE_TEMPLATES.match(
             PurePosixPath(name).name
         ):
-            raise PathRejected(f"refused to commit {name}: it looks like secrets or key material; "
-                               "leave it out of the commit")
+            raise PathRejected(
+                f"refused to commit {name}: it looks like secrets or key material; "
+                "leave it out of the commit"
+            )
         if target.is_dir():
             raise PathRejected(f"refused to commit {name}: it is a folder; list its files instead")
         names.append(name)
     status, out, err = _run(root, ["check-ignore", "--", *names])
     if status == 0:
         ignored = ", ".join(out.split())
-        raise PathRejected(f"refused to commit {ignored}: git ignores it (.gitignore); "
-                           "leave it out of the commit")
+        raise PathRejected(
+            f"refused to commit {ignored}: git ignores it (.gitignore); leave it out of the commit"
+        )
     if status not in (0, 1):
         raise GitError(f"git check-ignore failed in {root}: {err.strip()}")
     return sorted(set(names))
@@ -570,13 +593,24 @@ def format_message(message: str, trailers: Mapping[str, str]) -> str:
 
 def _scan_staged(repo: Repo, names: Sequence[str]) -> None:
     for name in names:
-        diff = _git(repo, "--literal-pathspecs", "diff", "--cached", "--text", "--unified=0",
-                    *_NO_EXT, "--", name)
+        diff = _git(
+            repo,
+            "--literal-pathspecs",
+            "diff",
+            "--cached",
+            "--text",
+            "--unified=0",
+            *_NO_EXT,
+            "--",
+            name,
+        )
         for number, text in _added_lines(diff):
             hits = find_secrets(text)
             if hits:
-                raise GitError(f"refused to commit: {name}:{number} looks like {hits[0][1]}; "
-                               "remove it (read secrets from the environment) and retry")
+                raise GitError(
+                    f"refused to commit: {name}:{number} looks like {hits[0][1]}; "
+                    "remove it (read secrets from the environment) and retry"
+                )
 
 
 def commit_files(
@@ -593,15 +627,25 @@ def commit_files(
     names = _check_paths(repo, files)
     full_message = format_message(message, trailers)
     if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] != 0:
-        raise GitError("the index already holds staged changes: greenloop commits only the "
-                       "files it lists; unstage them (git restore --staged .) and retry")
+        raise GitError(
+            "the index already holds staged changes: greenloop commits only the "
+            "files it lists; unstage them (git restore --staged .) and retry"
+        )
     _git(repo, "--literal-pathspecs", "add", "--", *names)
     try:
         if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] == 0:
             raise GitError(f"nothing to commit: {', '.join(names)} are unchanged")
         _scan_staged(repo, names)
-        _git(repo, "commit", "--quiet", "--no-verify", "--cleanup=whitespace",
-             "-m", full_message, env=_identity_env(repo))
+        _git(
+            repo,
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--cleanup=whitespace",
+            "-m",
+            full_message,
+            env=_identity_env(repo),
+        )
     except GitError:
         _run(_root(repo), ["--literal-pathspecs", "reset", "--quiet", "--", *names])
         raise
@@ -622,3 +666,15 @@ def changed_files(repo: Repo, base: str, branch: str) -> list[str]:
     """The paths the branch changed since it left base."""
     out = _git(repo, "diff", "--name-only", "-z", *_NO_EXT, f"{base}...{branch}")
     return [p for p in out.split("\0") if p]
+
+
+def committable(repo: Repo, files: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Split `files` into those `commit_files` would take and those it would refuse (why)."""
+    ok: list[str] = []
+    refused: dict[str, str] = {}
+    for name in files:
+        try:
+            ok.extend(_check_paths(repo, [name]))
+        except PathRejected as exc:
+            refused[name] = str(exc)
+    return ok, refused

@@ -1,0 +1,139 @@
+"""Plan, then write the planned files in parallel, each through the syntax gate.
+
+    plan = make_plan(ask, spec, reqs, has_tests)      # model plan, else the tests' plan
+    files = Generator(ask, spec, plan, tests, reqs)(temperature=0.0)
+
+One model call per file, all at once: the model's own concurrency limit bounds
+how many are in flight. A file that does not parse goes back to the model with
+the error's line before any test run is spent on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from agent.calls import Caller, LimitsExceeded
+from agent.edits import check_path
+from agent.errors import PathRejected
+from agent.extract import extract_file
+from agent.model import Message
+from agent.plan import (
+    Plan,
+    PlanInvalid,
+    PlannedFile,
+    enforce_requirements,
+    fallback_plan,
+    parse_plan,
+    plan_prompt,
+)
+from agent.prompts import file_messages, syntax_fix_messages
+from agent.requirements import Requirements, requirements_text
+from agent.syntax import check_python, render_problems
+
+__all__ = ["Generator", "make_plan"]
+
+log = logging.getLogger(__name__)
+
+PLAN_TRIES = 2
+SYNTAX_TRIES = 2
+
+
+def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tuple[Plan, str]:
+    """The model's plan with the tests' requirements enforced, or the plan the tests imply.
+
+    Returns the plan and where it came from ("model" or "fallback").
+    """
+    messages = plan_prompt(spec, reqs, has_tests)
+    for attempt in range(1, PLAN_TRIES + 1):
+        reply = ask(messages, "plan", temperature=0.0)
+        try:
+            plan = enforce_requirements(parse_plan(reply), reqs)
+        except PlanInvalid as exc:
+            ask.record("plan_invalid", attempt=attempt, error=str(exc))
+            messages = [
+                *messages,
+                Message.assistant(reply),
+                Message.user(f"That plan is invalid:\n{exc}\nAnswer with the corrected JSON only."),
+            ]
+            continue
+        if plan.files:
+            return plan, "model"
+    return fallback_plan(reqs, spec), "fallback"
+
+
+class Generator:
+    """Writes every planned file from the clean prompt; call it again for a fresh sample."""
+
+    def __init__(
+        self,
+        ask: Caller,
+        spec: str,
+        plan: Plan,
+        tests: Mapping[str, str],
+        reqs: Requirements,
+    ) -> None:
+        self.ask, self.spec, self.plan = ask, spec, plan
+        self.tests = dict(tests)
+        self.reqs = reqs
+        self.generated_tests: dict[str, str] = {}
+
+    def targets(self) -> list[PlannedFile]:
+        """Planned files to write now; generated tests only once (then they are fixed)."""
+        files = list(self.plan.files)
+        if not self.tests and not self.generated_tests:
+            files += self.plan.test_files
+        return files
+
+    def __call__(self, temperature: float) -> dict[str, str]:
+        targets = self.targets()
+        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+            contents = list(pool.map(lambda f: self.write_one(f, temperature), targets))
+        files = {f.path: text for f, text in zip(targets, contents, strict=True)}
+        written_tests = {p: files.pop(p) for p in list(files) if self._is_test(p)}
+        if written_tests and not self.tests:
+            self.generated_tests = written_tests
+        return files
+
+    def _is_test(self, path: str) -> bool:
+        return any(path == t.path for t in self.plan.test_files)
+
+    def write_one(self, target: PlannedFile, temperature: float) -> str:
+        """One file: ask, extract, check the path, then the syntax gate."""
+        try:
+            check_path(target.path)
+        except PathRejected as exc:
+            self.ask.record("rejected", path=target.path, reason=str(exc))
+            raise LimitsExceeded("unsafe-path", str(exc)) from exc
+        required = self.reqs.for_path(target.path)
+        text = requirements_text(self.reqs) if required else ""
+        tests = self.tests or self.generated_tests
+        messages = file_messages(self.spec, self.plan, target, tests, text)
+        source = self._extract(
+            self.ask(messages, f"file:{target.path}", temperature=temperature), target.path
+        )
+        for _ in range(SYNTAX_TRIES):
+            problems = check_python(source) if target.path.endswith(".py") else []
+            if not problems:
+                break
+            self.ask.record("syntax", path=target.path, problems=[str(p) for p in problems])
+            fix = syntax_fix_messages(
+                target.path, source, render_problems(target.path, source, problems)
+            )
+            source = self._extract(
+                self.ask(fix, f"syntax:{target.path}", temperature=0.0), target.path
+            )
+        return source
+
+    def _extract(self, reply: str, path: str) -> str:
+        source = extract_file(reply, path)
+        if source is None:
+            self.ask.record("malformed", path=path, reply=reply[:500])
+            self.ask.budget.bad_reply()
+            return ""
+        return source if source.endswith("\n") else source + "\n"
+
+    def all_tests(self) -> dict[str, str]:
+        """The tests the candidate is judged by: acceptance, else the generated ones."""
+        return self.tests or self.generated_tests

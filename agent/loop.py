@@ -1,0 +1,204 @@
+"""The red-to-green loop: test, then either edit from feedback or restart fresh.
+
+    step() = test -> (green? stop) -> feedback edits | fresh restart
+
+Strong models use test feedback well; small ones gain nothing from it and real
+ground from fresh samples (see DESIGN.md). So the loop starts with feedback,
+turns to restarts when feedback stops raising the pass count, goes back to
+feedback when a restart sets a new best, and always keeps the best candidate:
+a run never ends worse than its best state. Stops are exceptions with names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from agent.calls import Caller, LimitsExceeded
+from agent.edits import FORMATS, EditFormat, render_failures
+from agent.prompts import feedback_messages
+from agent.task import TaskConfig
+from sandbox.base import Sandbox, TestReport
+
+__all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
+
+log = logging.getLogger(__name__)
+
+Record = Callable[..., None]
+Mode = Literal["feedback", "restart"]
+RESTART_TEMPERATURE = 0.8
+
+
+class Green(Exception):
+    """The tests pass."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A set of generated files and how they did."""
+
+    files: dict[str, str]
+    report: TestReport
+    iteration: int
+
+    @property
+    def score(self) -> tuple[int, int]:
+        return (self.report.passed, -len(self.report.failing_ids))
+
+
+def _digest(files: Mapping[str, str]) -> str:
+    blob = "\0".join(f"{p}\0{t}" for p, t in sorted(files.items()))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    """How the loop ended."""
+
+    green: bool
+    exit_reason: str
+    iterations: int
+    best: Candidate | None
+    history: tuple[int, ...]
+    """Tests passing after each run."""
+
+
+class Loop:
+    """Drive candidates to green in a warm sandbox. One instance per run."""
+
+    def __init__(
+        self,
+        *,
+        ask: Caller,
+        sandbox: Sandbox,
+        spec: str,
+        tests: Mapping[str, str],
+        fresh: Callable[[float], dict[str, str]],
+        config: TaskConfig,
+        record: Record,
+        test_args: Sequence[str] = (),
+        edit_format: str = "search-replace",
+    ) -> None:
+        self.ask, self.sandbox, self.spec = ask, sandbox, spec
+        self.tests = dict(tests)
+        self.fresh, self.config, self.record = fresh, config, record
+        self.test_args = tuple(test_args)
+        self.format: EditFormat = FORMATS[edit_format]
+        self.iteration = 0
+        self.mode: Mode = "feedback"
+        self.best: Candidate | None = None
+        self.history: list[int] = []
+        self._refused = ""
+        self._seen: dict[str, TestReport] = {}
+        self._repeats = 0
+
+    def run(self, files: dict[str, str]) -> LoopOutcome:
+        """Test `files`, then improve until green or a budget runs out."""
+        reason = "iterations"
+        pending: dict[str, str] | None = files
+        try:
+            while True:
+                pending = self.step(pending)
+        except Green:
+            reason = "green"
+        except LimitsExceeded as stop:
+            reason = stop.reason
+        return LoopOutcome(
+            green=reason == "green",
+            exit_reason=reason,
+            iterations=self.iteration,
+            best=self.best,
+            history=tuple(self.history),
+        )
+
+    def step(self, files: dict[str, str] | None) -> dict[str, str] | None:
+        """Test the candidate (if there is a new one), keep the best, make the next one."""
+        self.ask.budget.check()
+        if files is not None:
+            self.judge(self.test(files))
+        assert self.best is not None
+        if self.mode == "feedback":
+            return self.feedback(self.best)
+        return self.restart()
+
+    def judge(self, candidate: Candidate) -> None:
+        """Keep the best; stop on green or stuck; choose feedback or restart next."""
+        improved = self.best is None or candidate.score > self.best.score
+        if improved:
+            self.best = candidate
+        if candidate.report.green:
+            raise Green
+        if self._repeats >= self.config.stuck_after:
+            raise LimitsExceeded("stuck", f"the same code and failures {self._repeats} times")
+        if self.iteration >= self.config.max_iterations:
+            raise LimitsExceeded("iterations", f"{self.iteration} test runs")
+        self.mode = "feedback" if improved else "restart"
+        self.record("mode", mode=self.mode, improved=improved, iteration=self.iteration)
+
+    def test(self, files: dict[str, str]) -> Candidate:
+        """Write the candidate and the pristine acceptance tests, then run them.
+
+        Code already tested is not run again: its report is reused and the repeat
+        counts towards "stuck" (the model keeps producing what already failed).
+        """
+        digest = _digest(files)
+        if digest in self._seen:
+            self._repeats += 1
+            self.record("repeat", repeats=self._repeats, iteration=self.iteration)
+            return Candidate(dict(files), self._seen[digest], self.iteration)
+        self._repeats = 0
+        self.iteration += 1
+        self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
+        self.sandbox.write({**files, **self.tests})
+        report = self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
+        self._seen[digest] = report
+        self.history.append(report.passed)
+        self.record(
+            "test",
+            iteration=self.iteration,
+            passed=report.passed,
+            failed=report.failed,
+            errors=report.errors,
+            timed_out=report.timed_out,
+            failing=sorted(report.failing_ids),
+            note=report.note,
+            duration=round(report.duration, 3),
+        )
+        return Candidate(dict(files), report, self.iteration)
+
+    def feedback(self, best: Candidate) -> dict[str, str] | None:
+        """Ask for edits to the best candidate from its failures; apply what applies."""
+        messages = feedback_messages(
+            self.spec, best.files, best.report, self.format.instructions, self._refused
+        )
+        reply = self.ask(messages, "feedback", temperature=0.0)
+        edits = self.format.parse(reply) or FORMATS["whole"].parse(reply)
+        usable = [e for e in edits if not e.problem]
+        if not usable:
+            self._refused = "Your reply had no edit in the required format."
+            self.record("apply", applied=0, failed=[], malformed=True)
+            self.ask.budget.bad_reply()
+            return None
+        result = self.format.apply(
+            {**best.files, **self.tests}, edits, protected=frozenset(self.tests)
+        )
+        self._refused = render_failures(result.failed) if result.failed else ""
+        self.record(
+            "apply",
+            applied=len(result.applied),
+            failed=[{"path": f.path, "reason": f.reason} for f in result.failed],
+            changed=sorted(result.changed),
+        )
+        if not result.changed:
+            self.ask.budget.bad_reply()
+            return None
+        return {p: t for p, t in result.files.items() if p not in self.tests}
+
+    def restart(self) -> dict[str, str]:
+        """A fresh sample from the clean prompt at a higher temperature."""
+        self._refused = ""
+        self.record("restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE)
+        return self.fresh(RESTART_TEMPERATURE)

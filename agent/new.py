@@ -1,0 +1,288 @@
+"""`greenloop new`: a spec (and its tests) in, a green project committed on a branch out.
+
+    check_out_dir(task, out)                   # bad input: raise before touching anything
+    result = run_new(task, model, options)     # plan, generate, loop, commit
+
+The run writes `.greenloop/runs/<run-id>/` in the out dir as it goes: the
+trajectory after every step, `result.json` from the start (so a killed run
+still leaves one) and at the end in `finally`, and the model cassette.
+Nothing else in the out dir changes unless there is something to commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent import gitops
+from agent.calls import Budget, Caller, LimitsExceeded
+from agent.errors import GreenloopError, UsageError
+from agent.generate import Generator, make_plan
+from agent.loop import Loop, LoopOutcome
+from agent.model import ChatModel
+from agent.requirements import extract_requirements
+from agent.runlog import RunDir
+from agent.task import Task
+from sandbox import SandboxConfig, open_sandbox
+from sandbox.paths import safe_path
+
+__all__ = ["RunOptions", "RunResult", "check_out_dir", "pytest_args", "run_new"]
+
+log = logging.getLogger(__name__)
+
+Observer = Callable[[str, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run one task."""
+
+    out: Path
+    run_id: str
+    model_name: str
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    commit_partial: bool = False
+    edit_format: str = "search-replace"
+
+
+@dataclass
+class RunResult:
+    """What `--json` prints and `result.json` holds."""
+
+    run_id: str
+    run_dir: str
+    model: str
+    status: str = "error"
+    """green, red or error."""
+    exit_reason: str = "interrupted"
+    iterations: int = 0
+    tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "errors": 0})
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    cost: float | None = 0.0
+    branch: str | None = None
+    commit: str | None = None
+    plan_source: str = ""
+    tests_generated: bool = False
+    files: list[str] = field(default_factory=list)
+    history: list[int] = field(default_factory=list)
+    malformed: int = 0
+    syntax_errors: int = 0
+    model_calls: int = 0
+    timeouts: int = 0
+    wall: float = 0.0
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pytest_args(command: str) -> list[str]:
+    """The pytest arguments of a task's test command; other runners are a usage error."""
+    words = shlex.split(command)
+    for prefix in (["python", "-m", "pytest"], ["python3", "-m", "pytest"], ["pytest"]):
+        if words[: len(prefix)] == prefix:
+            return words[len(prefix) :]
+    raise UsageError(
+        f"test command {command!r} is not pytest: set test_command in task.toml to "
+        "'python -m pytest [args]'"
+    )
+
+
+def check_out_dir(task: Task, out: Path) -> None:
+    """Refuse bad output folders before anything is touched."""
+    out = out.resolve()
+    root = task.root.resolve()
+    if out == root or root in out.parents:
+        raise UsageError(
+            f"--out {out} is inside the task folder {root}: choose a folder outside it"
+        )
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: name a folder")
+    if out.is_dir() and not (out / ".git").exists() and any(out.iterdir()):
+        raise UsageError(
+            f"--out {out} is not empty and not a git repository: "
+            "choose a new folder, or run `git init` there and commit its contents first"
+        )
+    if (out / ".git").exists():
+        gitops.ensure_clean(gitops.open_repo(out))
+    pytest_args(task.config.test_command)
+
+
+class _Recorder:
+    """Appends each event to the trajectory, keeps the result current, tells the observer."""
+
+    def __init__(self, run: RunDir, result: RunResult, observer: Observer | None) -> None:
+        self.run, self.result, self.observer = run, result, observer
+        self.started = time.monotonic()
+
+    def __call__(self, event: str, **data: Any) -> None:
+        self.run.append(event, **data)
+        r = self.result
+        if event == "model":
+            r.model_calls += 1
+            r.tokens["prompt"] += int(data.get("prompt_tokens", 0))
+            r.tokens["completion"] += int(data.get("completion_tokens", 0))
+        elif event == "malformed" or (event == "apply" and data.get("malformed")):
+            r.malformed += 1
+        elif event == "syntax":
+            r.syntax_errors += 1
+        elif event == "test":
+            r.iterations = int(data["iteration"])
+            r.tests = {k: int(data[k]) for k in ("passed", "failed", "errors")}
+            r.history.append(int(data["passed"]))
+            r.timeouts += bool(data.get("timed_out"))
+            self.save()
+        if self.observer is not None:
+            self.observer(event, data)
+
+    def save(self) -> None:
+        self.result.wall = round(time.monotonic() - self.started, 3)
+        self.run.write_result(self.result.to_dict())
+
+
+def run_new(
+    task: Task, model: ChatModel, options: RunOptions, observer: Observer | None = None
+) -> RunResult:
+    """Plan, generate, loop to green in the sandbox, commit; the result is also on disk."""
+    check_out_dir(task, options.out)
+    repo = gitops.open_or_init(options.out)
+    _exclude_run_records(options.out)
+    run = RunDir(options.out, options.run_id)
+    result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=options.model_name)
+    record = _Recorder(run, result, observer)
+    record.save()
+    try:
+        outcome, tests, budget = _generate_and_loop(task, model, options, record)
+        result.cost = budget.cost
+        _finish(result, outcome, tests, task, repo, options, record)
+    except LimitsExceeded as stop:
+        result.status, result.exit_reason = "red", stop.reason
+    except GreenloopError as exc:
+        result.status, result.exit_reason, result.error = "error", "error", str(exc)
+        raise
+    finally:
+        record("result", status=result.status, exit_reason=result.exit_reason)
+        record.save()
+        run.close()
+    return result
+
+
+def _generate_and_loop(
+    task: Task, model: ChatModel, options: RunOptions, record: _Recorder
+) -> tuple[LoopOutcome, dict[str, str], Budget]:
+    budget = Budget(task.config)
+    ask = Caller(model, budget, record)
+    limits = task.config.limits
+    sandbox_cfg = options.sandbox.model_copy(
+        update={"run_id": options.run_id}
+        | ({"memory_mb": limits.memory_mb} if limits.memory_mb else {})
+        | ({"pids": limits.pids} if limits.pids else {})
+    )
+    reqs = extract_requirements(task.tests, known_files=list(task.starter))
+    plan, source = make_plan(ask, task.spec, reqs, task.has_tests)
+    record.result.plan_source = source
+    record("plan", source=source, plan=plan.model_dump())
+    generate = Generator(ask, task.spec, plan, task.tests, reqs)
+    with open_sandbox(sandbox_cfg) as sandbox:
+        files = {**task.starter, **generate(0.0)}
+        tests = generate.all_tests()
+        record.result.tests_generated = not task.has_tests
+        record("files", paths=sorted(files), tests=sorted(tests))
+        loop = Loop(
+            ask=ask,
+            sandbox=sandbox,
+            spec=task.spec,
+            tests=tests,
+            fresh=lambda temperature: {**task.starter, **generate(temperature)},
+            config=task.config,
+            record=record,
+            test_args=pytest_args(task.config.test_command),
+            edit_format=options.edit_format,
+        )
+        return loop.run(files), tests, budget
+
+
+def _finish(
+    result: RunResult,
+    outcome: LoopOutcome,
+    tests: Mapping[str, str],
+    task: Task,
+    repo: Any,
+    options: RunOptions,
+    record: _Recorder,
+) -> None:
+    result.status = "green" if outcome.green else "red"
+    result.exit_reason = outcome.exit_reason
+    best = outcome.best
+    if best is None:
+        return
+    result.tests = {
+        "passed": best.report.passed,
+        "failed": best.report.failed,
+        "errors": best.report.errors,
+    }
+    files = {**best.files, **tests}
+    result.files = sorted(files)
+    _save_best(Path(result.run_dir) / "best", files)
+    if outcome.green or options.commit_partial:
+        _commit(result, files, task, repo, options, record)
+
+
+def _save_best(folder: Path, files: Mapping[str, str]) -> None:
+    for rel, text in files.items():
+        target = safe_path(folder, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def _commit(
+    result: RunResult,
+    files: Mapping[str, str],
+    task: Task,
+    repo: Any,
+    options: RunOptions,
+    record: _Recorder,
+) -> None:
+    branch = f"greenloop/{options.run_id}"
+    gitops.start_branch(repo, branch)
+    gitops.switch_branch(repo, branch)
+    result.branch = branch
+    for rel, text in files.items():
+        target = safe_path(options.out, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    ok, refused = gitops.committable(repo, sorted(files))
+    if refused:
+        record("not_committed", files=refused)
+    title = task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
+    tests = f"{result.tests['passed']} passed"
+    if result.status != "green":
+        tests += f", {result.tests['failed']} failed, {result.tests['errors']} errors"
+    result.commit = gitops.commit_files(
+        repo,
+        ok,
+        f"greenloop: {title}",
+        {
+            "Greenloop-Run": options.run_id,
+            "Model": options.model_name,
+            "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
+            "Tests": tests,
+        },
+    )
+    record("commit", branch=branch, sha=result.commit, files=ok)
+
+
+def _exclude_run_records(out: Path) -> None:
+    """Keep `.greenloop/` out of `git status` without touching the user's .gitignore."""
+    exclude = out / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    text = exclude.read_text() if exclude.exists() else ""
+    if ".greenloop/" not in text.splitlines():
+        exclude.write_text(
+            text + ("" if text.endswith("\n") or not text else "\n") + ".greenloop/\n"
+        )

@@ -1,0 +1,129 @@
+"""The prompts of a run, short on purpose: every token is paid for, and small models
+follow short, concrete instructions best.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from agent.model import Message
+from agent.plan import Plan, PlannedFile
+from sandbox.base import TestCase, TestReport
+
+__all__ = ["SYSTEM", "feedback_messages", "file_messages", "syntax_fix_messages"]
+
+SYSTEM = (
+    "You are an expert Python programmer. You write complete, working code "
+    "that passes the given tests. Answer with code, no explanations."
+)
+_MAX_TEST_CHARS = 6000
+_MAX_FAILURES = 6
+_MAX_FILE_CHARS = 12000
+
+
+def _fence(path: str, text: str) -> str:
+    return f"{path}\n```python\n{text.rstrip()}\n```"
+
+
+def _interfaces(plan: Plan, skip: str) -> str:
+    lines = []
+    for other in plan.files:
+        if other.path != skip and other.interface:
+            lines.append(f"- {other.path}: " + "; ".join(other.interface))
+    return "\n".join(lines)
+
+
+def _tests_touching(path: str, tests: Mapping[str, str]) -> dict[str, str]:
+    """The tests that import this file's module (all of them when none names it)."""
+    module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    leaf = module.rsplit(".", 1)[-1]
+    hits = {p: t for p, t in tests.items() if module in t or leaf in t}
+    return hits or dict(tests)
+
+
+def file_messages(
+    spec: str, plan: Plan, target: PlannedFile, tests: Mapping[str, str], requirements: str
+) -> list[Message]:
+    """Ask for one whole file: the spec, its duty, the others' interfaces, its tests."""
+    parts = [f"Spec:\n{spec.strip()}", f"Write the file `{target.path}`: {target.purpose}"]
+    if target.interface:
+        parts.append("It must define:\n" + "\n".join(f"- {s}" for s in target.interface))
+    if requirements:
+        parts.append(f"Hard requirements from the tests:\n{requirements}")
+    others = _interfaces(plan, target.path)
+    if others:
+        parts.append(f"Other files of the project offer:\n{others}")
+    budget = _MAX_TEST_CHARS
+    for path, text in _tests_touching(target.path, tests).items():
+        if budget <= 0:
+            break
+        parts.append("The tests it must pass:\n" + _fence(path, text[:budget]))
+        budget -= len(text)
+    parts.append(f"Reply with the complete `{target.path}` in one ```python block.")
+    return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
+
+
+def syntax_fix_messages(path: str, source: str, problems: str) -> list[Message]:
+    """Send a file that does not parse back, with the error's line."""
+    return [
+        Message.system(SYSTEM),
+        Message.user(
+            f"`{path}` has a syntax error:\n{problems}\n\n{_fence(path, source)}\n\n"
+            f"Reply with the corrected complete `{path}` in one ```python block."
+        ),
+    ]
+
+
+def _failure(case: TestCase) -> str:
+    text = f"FAILED {case.id}: {case.message.strip()[:400]}"
+    if case.traceback:
+        text += "\n" + case.traceback.strip()[-1500:]
+    return text
+
+
+def _pointed_at(report: TestReport, files: Mapping[str, str]) -> list[str]:
+    """Files named in the failing tracebacks, then the rest, most relevant first."""
+    text = " ".join(c.traceback + c.message for c in _failing(report))
+    named = [p for p in files if p in text]
+    return named + [p for p in files if p not in named]
+
+
+def _failing(report: TestReport) -> list[TestCase]:
+    bad = [t for t in report.tests if t.outcome in ("failed", "error")]
+    return [*report.collection_errors, *bad]
+
+
+def feedback_messages(
+    spec: str,
+    files: Mapping[str, str],
+    report: TestReport,
+    edit_instructions: str,
+    refused: str = "",
+) -> list[Message]:
+    """The failing tests, their tracebacks and the files they point at; ask for edits."""
+    failing = _failing(report)
+    parts = [f"Spec:\n{spec.strip()}", "The code:"]
+    budget = _MAX_FILE_CHARS
+    for path in _pointed_at(report, files):
+        if budget <= 0:
+            parts.append(f"({path} not shown)")
+            continue
+        parts.append(_fence(path, files[path][:budget]))
+        budget -= len(files[path])
+    summary = f"{report.passed} passed, {report.failed} failed, {report.errors} errors"
+    if report.timed_out:
+        summary += " (the run TIMED OUT: look for infinite loops)"
+    parts.append(f"Test results: {summary}")
+    parts.extend(_failure(c) for c in failing[:_MAX_FAILURES])
+    if report.note and not failing:
+        parts.append(report.note)
+    if refused:
+        parts.append(f"Your previous edits were NOT applied:\n{refused}")
+    parts.append("Fix the code so the tests pass. The tests may not be changed.")
+    parts.append(edit_instructions)
+    return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
+
+
+def history_note(passed: Sequence[int]) -> str:
+    """A one-line trend of passing counts, for the trajectory."""
+    return " -> ".join(str(p) for p in passed)

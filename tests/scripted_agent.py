@@ -1,0 +1,59 @@
+"""A scripted "model" for end-to-end runs: replies chosen by what the prompt asks for.
+
+The fake OpenAI server calls it for every request; it answers plan requests with
+the plan, "write the file X" with the next reply queued for X, and feedback
+requests with the next feedback reply (the last reply repeats when a queue runs dry).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+
+from fake_openai import Reply, Request
+
+FILE_ASK = re.compile(r"Write the file `([^`]+)`")
+
+
+def fenced(path: str, code: str) -> str:
+    return f"Here is `{path}`:\n\n```python\n{code.strip()}\n```\n"
+
+
+def search_replace(path: str, search: str, replace: str) -> str:
+    return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
+
+
+class Script:
+    """Replies by kind of request; records which kinds were asked, in order."""
+
+    def __init__(
+        self,
+        plan: str,
+        files: Mapping[str, Sequence[str]],
+        feedback: Sequence[str] = (),
+    ) -> None:
+        self.plan = plan
+        self.files = {path: list(replies) for path, replies in files.items()}
+        self.feedback = list(feedback)
+        self.asked: list[str] = []
+        self.prompts: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        prompt = request.prompt
+        with self._lock:
+            self.prompts.append(prompt)
+            if "JSON plan" in prompt or "plan is invalid" in prompt:
+                self.asked.append("plan")
+                return Reply(text=self.plan)
+            wanted = FILE_ASK.search(prompt)
+            if wanted:
+                self.asked.append(f"file:{wanted.group(1)}")
+                return Reply(text=_next(self.files.get(wanted.group(1), ["no idea"])))
+            self.asked.append("feedback")
+            return Reply(text=_next(self.feedback or ["I cannot help."]))
+
+
+def _next(queue: list[str]) -> str:
+    return queue.pop(0) if len(queue) > 1 else queue[0]
