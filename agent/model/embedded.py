@@ -9,6 +9,7 @@ thread-safe, so its lock is this backend's concurrency limit.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
 import logging
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from agent.errors import ConfigError, ContextTooLong, ModelError
 from agent.model.base import Completion, CompletionOpts, Message
@@ -80,8 +81,19 @@ def _load(path: Path, n_ctx: int) -> _Loaded:
         except ValueError as e:
             raise ConfigError(f"cannot load {path} as a GGUF model: {e}") from e
         log.info("loaded %s in %.1fs", path.name, time.monotonic() - started)
+        if not _cache:
+            # Free the models before interpreter teardown, where llama's __del__ fails.
+            atexit.register(_close_all)
         _cache[key] = _Loaded(llama)
         return _cache[key]
+
+
+def _close_all() -> None:
+    with _cache_lock:
+        for loaded in _cache.values():
+            with loaded.lock:
+                loaded.llama.close()
+        _cache.clear()
 
 
 class EmbeddedChat:
@@ -113,7 +125,7 @@ class EmbeddedChat:
             started = time.monotonic()
             try:
                 response = loaded.llama.create_chat_completion(
-                    messages=[m.to_dict() for m in messages], **kwargs
+                    messages=cast(Any, [m.to_dict() for m in messages]), **kwargs
                 )
             except ValueError as e:
                 raise self._error(e, messages) from e
