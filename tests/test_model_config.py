@@ -144,3 +144,10 @@ def test_scripted_model_replies_in_order_and_records_calls() -> None:
 def test_scripted_model_with_a_responder() -> None:
     model = ScriptedModel(lambda messages: messages[-1].content.upper())
     assert model.complete([Message("user", "shout")]).text == "SHOUT"
+
+
+def test_embedded_threads_default_to_cores_and_can_be_lowered() -> None:
+    import os
+
+    assert EmbeddedChat(ModelConfig(model="local")).threads == os.cpu_count()
+    assert EmbeddedChat(ModelConfig(model="local", threads=1)).threads == 1

@@ -64,6 +64,10 @@ class ModelConfig(BaseModel):
     """Sampling seed when a call does not give one (where the backend honours it)."""
     n_ctx: int = Field(default=8192, ge=256)
     """Context window of the embedded model, in tokens."""
+    threads: int | None = Field(default=None, ge=1)
+    """Threads of the embedded model; None: one per core. Where other CPU-bound work
+    runs beside it (batch workers, test runs) give it only the cores left over:
+    llama slows down many times over when its threads have to share cores."""
     prices_file: Path | None = None
     """A JSON file of extra prices: {"model": {"prompt": 0.5, "completion": 1.5}} ($/M tokens)."""
     record: Path | None = None

@@ -43,7 +43,7 @@ class _Loaded:
         self.lock = threading.Lock()
 
 
-_cache: dict[tuple[Path, int], _Loaded] = {}
+_cache: dict[tuple[Path, int, int], _Loaded] = {}
 _cache_lock = threading.Lock()
 
 
@@ -62,8 +62,8 @@ def default_gguf() -> Path:
     return Path(str(dist.locate_file(ggufs[0]))).resolve()
 
 
-def _load(path: Path, n_ctx: int) -> _Loaded:
-    key = (path, n_ctx)
+def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
+    key = (path, n_ctx, threads)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
@@ -75,9 +75,7 @@ def _load(path: Path, n_ctx: int) -> _Loaded:
             raise ConfigError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from e
         started = time.monotonic()
         try:
-            llama = Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count() or 1, verbose=False
-            )
+            llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
         except ValueError as e:
             raise ConfigError(f"cannot load {path} as a GGUF model: {e}") from e
         log.info("loaded %s in %.1fs", path.name, time.monotonic() - started)
@@ -109,6 +107,10 @@ class EmbeddedChat:
         self.name: str = f"local:{(self._path or Path('SmolLM2-135M-Instruct')).stem}"
 
     @property
+    def threads(self) -> int:
+        return self.config.threads or os.cpu_count() or 1
+
+    @property
     def path(self) -> Path:
         if self._path is None:
             self._path = default_gguf()
@@ -116,10 +118,10 @@ class EmbeddedChat:
 
     def load(self) -> None:
         """Load the model now rather than on the first call."""
-        _load(self.path, self.config.n_ctx)
+        _load(self.path, self.config.n_ctx, self.threads)
 
     def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
-        loaded = _load(self.path, self.config.n_ctx)
+        loaded = _load(self.path, self.config.n_ctx, self.threads)
         kwargs = self._request_opts(opts)
         with loaded.lock:
             started = time.monotonic()
