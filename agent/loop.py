@@ -19,6 +19,7 @@ from typing import Literal
 
 from agent.calls import Caller, LimitsExceeded
 from agent.edits import FORMATS, EditFormat, render_failures
+from agent.model import Message
 from agent.prompts import feedback_messages
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
@@ -28,6 +29,8 @@ __all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
 log = logging.getLogger(__name__)
 
 Record = Callable[..., None]
+Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
+"""(files, report, edit instructions, refused edits) -> the feedback request."""
 Mode = Literal["feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
 
@@ -81,12 +84,19 @@ class Loop:
         record: Record,
         test_args: Sequence[str] = (),
         edit_format: str = "search-replace",
+        prompt: Prompt | None = None,
+        is_green: Callable[[TestReport], bool] | None = None,
     ) -> None:
+        """`prompt` replaces the spec-based feedback request (`greenloop fix` sends a repo
+        map); `is_green` replaces "every test passed" (fix: the targets pass and nothing
+        that passed before fails)."""
         self.ask, self.sandbox, self.spec = ask, sandbox, spec
         self.tests = dict(tests)
         self.fresh, self.config, self.record = fresh, config, record
         self.test_args = tuple(test_args)
         self.format: EditFormat = FORMATS[edit_format]
+        self.prompt = prompt
+        self.is_green = is_green or (lambda report: report.green)
         self.iteration = 0
         self.mode: Mode = "feedback"
         self.best: Candidate | None = None
@@ -95,8 +105,13 @@ class Loop:
         self._seen: dict[str, TestReport] = {}
         self._repeats = 0
 
-    def run(self, files: dict[str, str]) -> LoopOutcome:
-        """Test `files`, then improve until green or a budget runs out."""
+    def seed(self, files: dict[str, str], report: TestReport) -> None:
+        """Start from files already tested elsewhere (a baseline run): the first best."""
+        self.best = Candidate(dict(files), report, 0)
+        self._seen[_digest(files)] = report
+
+    def run(self, files: dict[str, str] | None) -> LoopOutcome:
+        """Test `files` (None: start from the seed), then improve until green or out of budget."""
         reason = "iterations"
         pending: dict[str, str] | None = files
         try:
@@ -129,7 +144,7 @@ class Loop:
         improved = self.best is None or candidate.score > self.best.score
         if improved:
             self.best = candidate
-        if candidate.report.green:
+        if self.is_green(candidate.report):
             raise Green
         if self._repeats >= self.config.stuck_after:
             raise LimitsExceeded("stuck", f"the same code and failures {self._repeats} times")
@@ -171,9 +186,12 @@ class Loop:
 
     def feedback(self, best: Candidate) -> dict[str, str] | None:
         """Ask for edits to the best candidate from its failures; apply what applies."""
-        messages = feedback_messages(
-            self.spec, best.files, best.report, self.format.instructions, self._refused
-        )
+        if self.prompt is not None:
+            messages = self.prompt(best.files, best.report, self.format.instructions, self._refused)
+        else:
+            messages = feedback_messages(
+                self.spec, best.files, best.report, self.format.instructions, self._refused
+            )
         reply = self.ask(messages, "feedback", temperature=0.0)
         edits = self.format.parse(reply) or FORMATS["whole"].parse(reply)
         usable = [e for e in edits if not e.problem]

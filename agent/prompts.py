@@ -4,13 +4,13 @@ follow short, concrete instructions best.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from agent.model import Message
 from agent.plan import Plan, PlannedFile
 from sandbox.base import TestCase, TestReport
 
-__all__ = ["SYSTEM", "feedback_messages", "file_messages", "syntax_fix_messages"]
+__all__ = ["SYSTEM", "feedback_messages", "file_messages", "fix_messages", "syntax_fix_messages"]
 
 SYSTEM = (
     "You are an expert Python programmer. You write complete, working code "
@@ -122,6 +122,37 @@ def feedback_messages(
     parts.append("Fix the code so the tests pass. The tests may not be changed.")
     parts.append(edit_instructions)
     return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
+
+
+def fix_messages(
+    report: TestReport,
+    targets: Collection[str],
+    must_pass: Collection[str],
+    context: str,
+    edit_instructions: str,
+    refused: str = "",
+) -> list[Message]:
+    """For `greenloop fix`: what fails and why, the repository as `context` (some files
+    whole, a map of the rest), and the rules (tests unchanged, nothing that passed breaks)."""
+    failing = _failing(report)
+    parts = [
+        "This repository's tests fail. Fix the code so that these tests pass:",
+        "\n".join(f"- {t}" for t in sorted(targets)[:20]),
+        context,
+        f"Test results: {report.passed} passed, {report.failed} failed, {report.errors} errors"
+        + (" (the run TIMED OUT: look for infinite loops)" if report.timed_out else ""),
+    ]
+    for case in failing[:_MAX_FAILURES]:
+        note = " (it passed before your edits: do not break it)" if case.id in must_pass else ""
+        parts.append(_failure(case) + note)
+    if refused:
+        parts.append(f"Your previous edits were NOT applied:\n{refused}")
+    parts.append(
+        "Fix the code, not the tests: test files may not be changed. Tests that pass now "
+        "must keep passing. Edit only files shown above or named in the map."
+    )
+    parts.append(edit_instructions)
+    return [Message.system(SYSTEM), Message.user("\n\n".join(p for p in parts if p))]
 
 
 def history_note(passed: Sequence[int]) -> str:
