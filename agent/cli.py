@@ -257,6 +257,137 @@ def _print_report(report: object) -> None:
     )
 
 
+@app.command()
+def batch(
+    tasks: Annotated[Path, typer.Argument(help="A folder of task folders, or a tasks .jsonl.")],
+    workers: Annotated[int, typer.Option(min=1, help="Tasks run at once.")] = 2,
+    tries: Annotated[
+        int, typer.Option(min=1, help="Tries per red task; each sees the last one's tests.")
+    ] = 1,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the batch in --out: skip finished, redo partial tasks.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Run dir (default greenloop-batch/<run-id>).")
+    ] = None,
+    budget_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Start no task once the batch spent these tokens.")
+    ] = None,
+    budget_cost: Annotated[
+        float | None, typer.Option(min=0, help="Start no task once the batch spent these US$.")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to use (default RAY_ADDRESS or a local one).")
+    ] = None,
+    grace: Annotated[
+        float, typer.Option(help="Seconds running tasks get after Ctrl-C before being cut.")
+    ] = 60.0,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    sandbox: Annotated[
+        str, typer.Option(help="docker (isolated) or local (NOT isolation).")
+    ] = "docker",
+    commit_partial: Annotated[
+        bool, typer.Option(help="Commit the best red result too (the message says red).")
+    ] = False,
+    edit_format: Annotated[str, typer.Option(help="search-replace or whole.")] = "search-replace",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run every task in parallel, each in its own sandbox; resumable; writes a report.
+
+    Exit 0 when every task passed, 1 when some did not (or some are left), 130 when interrupted.
+    """
+    from agent.batch import BatchOptions, load_batch_tasks, run_batch
+    from agent.batch_view import BatchView
+    from agent.report import write_report
+    from agent.runlog import new_run_id
+
+    settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
+    task_list = load_batch_tasks(tasks)
+    run_dir = out or Path("greenloop-batch") / new_run_id()
+    options = BatchOptions(
+        out=run_dir,
+        settings=settings,
+        workers=workers,
+        resume=resume,
+        budget_tokens=budget_tokens,
+        budget_cost=budget_cost,
+        executor=executor,
+        ray_address=ray_address,
+        grace=grace,
+    )
+    _auto_prune(sandbox)
+    with BatchView(console, f"{len(task_list)} tasks from {tasks} -> {run_dir}") as view:
+        summary = run_batch(task_list, options, view)
+    _md, page = write_report(run_dir)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    _print_summary(summary, page)
+    if summary["interrupted"]:
+        raise typer.Exit(130)
+    raise typer.Exit(0 if summary["passed"] == summary["total"] else 1)
+
+
+def _batch_settings(
+    model: str | None,
+    base_url: str | None,
+    sandbox: str,
+    edit_format: str,
+    commit_partial: bool,
+    tries: int,
+) -> Any:
+    from agent.batch_job import JobSettings, price_of
+    from agent.edits import FORMATS
+    from agent.errors import UsageError
+    from agent.model import describe_model
+    from sandbox import SandboxConfig
+
+    if sandbox not in ("docker", "local"):
+        raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
+    if edit_format not in FORMATS:
+        raise UsageError(f"--edit-format {edit_format!r}: choose one of {', '.join(FORMATS)}")
+    config = _model_config(model, base_url)
+    return JobSettings(
+        model=config,
+        model_name=describe_model(config),
+        tries=tries,
+        sandbox=SandboxConfig(kind=sandbox),  # type: ignore[arg-type]
+        edit_format=edit_format,
+        commit_partial=commit_partial,
+        price=price_of(config),
+    )
+
+
+def _print_summary(summary: dict[str, Any], page: Path) -> None:
+    pass_at = ", ".join(f"pass@{k} {v:.0%}" for k, v in enumerate(summary["pass_at"], 1))
+    cost = "unknown" if summary["cost"] is None else f"${summary['cost']:.4f}"
+    console.print(
+        f"{summary['done']}/{summary['total']} done: [green]{summary['passed']} passed[/], "
+        f"{summary['failed']} failed, {summary['errors']} errors; {pass_at}; "
+        f"{summary['tokens']:,} tokens, cost {cost}"
+    )
+    if summary["stopped_by_budget"]:
+        console.print("[yellow]stopped by the budget:[/] tasks left are pending")
+    if summary["pending"]:
+        console.print(f"{summary['pending']} task(s) left: run again with --resume to finish")
+    console.print(f"report: {page}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A `greenloop batch` run dir.")],
+    show: Annotated[bool, typer.Option("--print", help="Also print the Markdown.")] = False,
+) -> None:
+    """Render a batch's results: RUN_DIR/report.md and one self-contained RUN_DIR/report.html."""
+    from agent.report import write_report
+
+    md, page = write_report(run_dir)
+    if show:
+        typer.echo(md.read_text())
+    console.print(f"wrote {md} and {page}")
+
+
 def main() -> None:
     """Console entry point: the one place errors become messages and exit codes."""
     try:

@@ -1,0 +1,259 @@
+"""Where a batch's tasks run: a local process pool (default) or Ray tasks.
+
+    with make_executor("local", workers=2) as ex:
+        ex.submit(job)                    # a TaskJob: picklable, carries no clients
+        for outcome in ex.poll(0.5):      # JobOutcomes of the jobs that ended
+            ...
+        ex.cut()                          # interrupt the running jobs (after Ctrl-C)
+
+Both executors run `run_job` (in `agent.batch_job`), which builds its own model
+client from the job's `ModelConfig` in the worker process and opens each try's
+sandbox on the Docker engine of the machine it runs on.
+
+Local workers ignore SIGINT (Ctrl-C is the scheduler's to handle) and turn
+SIGTERM into KeyboardInterrupt while a job runs, so a cut run still writes its
+record and removes its container. A watchdog thread in each worker cuts the
+running job when the scheduler asks, or when the scheduler process is gone
+(SIGKILL): no orphan keeps running a task that `--resume` will run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from types import FrameType, TracebackType
+from typing import Any, Literal, Protocol, Self
+
+from agent.batch_job import JobOutcome, TaskJob, error_record, run_job
+from agent.errors import UsageError
+
+__all__ = ["Executor", "ExecutorKind", "LocalExecutor", "RayExecutor", "make_executor"]
+
+log = logging.getLogger(__name__)
+
+ExecutorKind = Literal["local", "ray"]
+_ORPHAN_GRACE = 30.0
+"""Seconds an orphaned worker gives its cut run to clean up before it exits anyway."""
+
+
+class Executor(Protocol):
+    """Runs TaskJobs somewhere; the scheduler bounds how many are in flight."""
+
+    def submit(self, job: TaskJob) -> None:
+        """Start `job`."""
+
+    def running(self) -> int:
+        """Jobs submitted whose outcome `poll` has not returned yet."""
+
+    def poll(self, timeout: float) -> list[JobOutcome]:
+        """Outcomes of jobs that ended, waiting up to `timeout` seconds for the first."""
+
+    def cut(self) -> None:
+        """Interrupt every running job; each then ends with a `cut` outcome."""
+
+    def close(self) -> None:
+        """Wait for the workers to stop and release them."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class _WorkerState:
+    """The one job a local worker process runs at a time."""
+
+    running = False
+    signalled = 0.0
+
+
+_STATE = _WorkerState()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    if _STATE.running:
+        raise KeyboardInterrupt("cut by the batch scheduler")
+
+
+def _watch(cut: Any, parent: int) -> None:
+    """Cut the running job when asked or when the scheduler died; exit when orphaned."""
+    while True:
+        time.sleep(0.2)
+        orphaned = os.getppid() != parent
+        if not (orphaned or cut.is_set()):
+            continue
+        if _STATE.running and not _STATE.signalled:
+            _STATE.signalled = time.monotonic()
+            os.kill(os.getpid(), signal.SIGTERM)
+        if orphaned and (not _STATE.running or time.monotonic() - _STATE.signalled > _ORPHAN_GRACE):
+            os._exit(1)
+
+
+def _init_worker(cut: Any, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(target=_watch, args=(cut, parent), name="cut-watch", daemon=True).start()
+
+
+def _run_in_worker(job: TaskJob) -> JobOutcome:
+    _STATE.running, _STATE.signalled = True, 0.0
+    try:
+        return run_job(job)
+    finally:
+        _STATE.running = False
+
+
+class LocalExecutor:
+    """A pool of `workers` spawned processes on this machine."""
+
+    def __init__(self, workers: int) -> None:
+        self._ctx = multiprocessing.get_context("spawn")
+        self._cut = self._ctx.Event()
+        self._workers = workers
+        self._pool = self._new_pool()
+        self._futures: dict[Future[JobOutcome], str] = {}
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self._workers,
+            mp_context=self._ctx,
+            initializer=_init_worker,
+            initargs=(self._cut, os.getpid()),
+        )
+
+    def submit(self, job: TaskJob) -> None:
+        try:
+            future = self._pool.submit(_run_in_worker, job)
+        except BrokenProcessPool:
+            log.warning("a worker process died: starting a new pool")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            future = self._pool.submit(_run_in_worker, job)
+        self._futures[future] = job.name
+
+    def running(self) -> int:
+        return len(self._futures)
+
+    def poll(self, timeout: float) -> list[JobOutcome]:
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        return [self._outcome(future) for future in done]
+
+    def _outcome(self, future: Future[JobOutcome]) -> JobOutcome:
+        name = self._futures.pop(future)
+        exc = future.exception()
+        if exc is None:
+            return future.result()
+        if isinstance(exc, BrokenProcessPool):
+            return JobOutcome(name, None, lost=f"its worker process died ({exc})")
+        log.warning("task %s raised %r", name, exc)
+        return JobOutcome(name, error_record(name, f"{type(exc).__name__}: {exc}"))
+
+    def cut(self) -> None:
+        self._cut.set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RayExecutor:
+    """Each job is a Ray task (1 CPU) on whichever node Ray picks.
+
+    Uses the Ray instance already initialised in this process, else connects to
+    `address` (None: RAY_ADDRESS, or a new local instance); a connection it made
+    is shut down on close. Every node needs greenloop installed, a Docker engine
+    with the sandbox image, and the run dir on a filesystem it can write.
+    """
+
+    def __init__(self, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise UsageError("--executor ray needs Ray: pip install 'greenloop[ray]'") from exc
+        self._ray = ray
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
+        self._refs: dict[Any, str] = {}
+
+    def submit(self, job: TaskJob) -> None:
+        self._refs[self._remote.remote(job)] = job.name
+
+    def running(self) -> int:
+        return len(self._refs)
+
+    def poll(self, timeout: float) -> list[JobOutcome]:
+        if not self._refs:
+            return []
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        return [self._outcome(ref) for ref in ready]
+
+    def _outcome(self, ref: Any) -> JobOutcome:
+        name = self._refs.pop(ref)
+        errors = self._ray.exceptions
+        try:
+            outcome: JobOutcome = self._ray.get(ref)
+        except errors.TaskCancelledError:
+            return JobOutcome(name, None, cut=True)
+        except (errors.WorkerCrashedError, errors.NodeDiedError, errors.ObjectLostError) as exc:
+            return JobOutcome(name, None, lost=f"its Ray worker was lost ({type(exc).__name__})")
+        except errors.RayError as exc:
+            log.warning("task %s raised %s", name, exc)
+            return JobOutcome(name, error_record(name, str(exc).strip().splitlines()[-1]))
+        return outcome
+
+    def cut(self) -> None:
+        for ref in list(self._refs):
+            self._ray.cancel(ref, force=False)
+
+    def close(self) -> None:
+        if self._owns:
+            self._ray.shutdown()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+_KINDS: dict[str, Callable[[int, str | None], Executor]] = {
+    "local": lambda workers, address: LocalExecutor(workers),
+    "ray": lambda workers, address: RayExecutor(address),
+}
+
+
+def make_executor(kind: str, workers: int, ray_address: str | None = None) -> Executor:
+    """The executor `kind` names ("local" or "ray"); a UsageError for any other."""
+    if kind not in _KINDS:
+        raise UsageError(f"--executor {kind!r}: choose {' or '.join(_KINDS)}")
+    return _KINDS[kind](workers, ray_address)
