@@ -30,7 +30,7 @@ from agent.plan import (
 )
 from agent.prompts import file_messages, syntax_fix_messages
 from agent.requirements import Requirements, requirements_text
-from agent.syntax import check_python, render_problems
+from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
 
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 PLAN_TRIES = 2
 SYNTAX_TRIES = 2
+PLAN_MAX_TOKENS = 800
+FILE_MAX_TOKENS = 1536
+"""A file rarely needs more; a small model that starts repeating itself is cut off here."""
+"""A plan is short; a model that rambles past this is cut off and the plan fails over."""
 
 
 def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tuple[Plan, str]:
@@ -47,7 +51,7 @@ def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tu
     """
     messages = plan_prompt(spec, reqs, has_tests)
     for attempt in range(1, PLAN_TRIES + 1):
-        reply = ask(messages, "plan", temperature=0.0)
+        reply = ask(messages, "plan", temperature=0.0, max_tokens=PLAN_MAX_TOKENS)
         try:
             plan = enforce_requirements(parse_plan(reply), reqs)
         except PlanInvalid as exc:
@@ -110,20 +114,26 @@ class Generator:
         text = requirements_text(self.reqs) if required else ""
         tests = self.tests or self.generated_tests
         messages = file_messages(self.spec, self.plan, target, tests, text)
-        source = self._extract(
-            self.ask(messages, f"file:{target.path}", temperature=temperature), target.path
+        reply = self.ask(
+            messages, f"file:{target.path}", temperature=temperature, max_tokens=FILE_MAX_TOKENS
         )
+        source = self._extract(reply, target.path)
         for _ in range(SYNTAX_TRIES):
             problems = check_python(source) if target.path.endswith(".py") else []
             if not problems:
                 break
             self.ask.record("syntax", path=target.path, problems=[str(p) for p in problems])
+            trimmed = trim_to_parseable(source, problems)
+            if trimmed is not None:
+                self.ask.record("syntax_trimmed", path=target.path, kept_lines=trimmed.count("\n"))
+                return trimmed
             fix = syntax_fix_messages(
                 target.path, source, render_problems(target.path, source, problems)
             )
-            source = self._extract(
-                self.ask(fix, f"syntax:{target.path}", temperature=0.0), target.path
+            reply = self.ask(
+                fix, f"syntax:{target.path}", temperature=0.0, max_tokens=FILE_MAX_TOKENS
             )
+            source = self._extract(reply, target.path)
         return source
 
     def _extract(self, reply: str, path: str) -> str:
@@ -137,3 +147,20 @@ class Generator:
     def all_tests(self) -> dict[str, str]:
         """The tests the candidate is judged by: acceptance, else the generated ones."""
         return self.tests or self.generated_tests
+
+
+def trim_to_parseable(source: str, problems: list[SyntaxProblem]) -> str | None:
+    """The source cut before the top-level statement holding the first error, if that parses.
+
+    A reply cut off at the token limit, or trailed by junk after the code, usually
+    has a good head: keeping it costs nothing, asking the model again costs a call.
+    """
+    lines = source.splitlines(keepends=True)
+    first = max(1, min(p.line for p in problems))
+    cut = first - 1
+    while cut > 0 and (not lines[cut].strip() or lines[cut][:1] in (" ", "\t", "#")):
+        cut -= 1
+    head = "".join(lines[:cut]).rstrip() + "\n"
+    if cut == 0 or not head.strip() or check_python(head):
+        return None
+    return head

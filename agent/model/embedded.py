@@ -69,6 +69,10 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
             return _cache[key]
         if not path.is_file():
             raise ConfigError(f"no GGUF file at {path}: check --model local:/path/to/model.gguf")
+        # OpenMP threads that spin while waiting collapse to a few tokens/s when another
+        # process wants a core (the sandbox, a batch worker); sleeping waits cost ~nothing.
+        # Must be set before llama's OpenMP runtime loads, i.e. before the first import.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from llama_cpp import Llama
         except ImportError as e:
