@@ -82,6 +82,7 @@ class Generator:
         self.tests = dict(tests)
         self.reqs = reqs
         self.generated_tests: dict[str, str] = {}
+        self.samples = 0
 
     def targets(self) -> list[PlannedFile]:
         """Planned files to write now; generated tests only once (then they are fixed)."""
@@ -91,6 +92,8 @@ class Generator:
         return files
 
     def __call__(self, temperature: float) -> dict[str, str]:
+        """A full set of files; each sample gets its own seed, so a run can be repeated."""
+        self.samples += 1
         targets = self.targets()
         with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
             contents = list(pool.map(lambda f: self.write_one(f, temperature), targets))
@@ -115,7 +118,11 @@ class Generator:
         tests = self.tests or self.generated_tests
         messages = file_messages(self.spec, self.plan, target, tests, text)
         reply = self.ask(
-            messages, f"file:{target.path}", temperature=temperature, max_tokens=FILE_MAX_TOKENS
+            messages,
+            f"file:{target.path}",
+            temperature=temperature,
+            max_tokens=FILE_MAX_TOKENS,
+            seed=self.samples,
         )
         source = self._extract(reply, target.path)
         for _ in range(SYNTAX_TRIES):

@@ -1,0 +1,68 @@
+"""Every task in tasks/ with the embedded model, in the Docker sandbox: solved or not.
+
+    python benchmarks/tasks_embedded.py [--tasks tasks] [--only 01-fizzbuzz ...]
+
+Runs `greenloop new TASK --model local --json` per task into a temp folder and
+prints, per task: status, exit reason, iterations, tokens, wall. Each task keeps
+its own budgets (task.toml). Expect the 135M model to solve only the simplest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_task(task: Path, out: Path) -> dict[str, object]:
+    exe = Path(sys.executable).parent / "greenloop"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(exe), "new", str(task), "--out", str(out), "--model", "local", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    try:
+        result: dict[str, object] = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"status": "error", "exit_reason": tail[0][:60], "wall": wall}
+    result["wall"] = round(wall, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=Path, default=ROOT / "tasks")
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args()
+    tasks = sorted(p for p in args.tasks.iterdir() if (p / "spec.md").is_file())
+    if args.only:
+        tasks = [t for t in tasks if t.name in args.only]
+    print(f"{'task':24} {'status':7} {'reason':11} {'iter':>4} {'tokens':>8} {'wall s':>7}")
+    solved = 0
+    with tempfile.TemporaryDirectory(prefix="greenloop-bench-") as tmp:
+        for task in tasks:
+            r = run_task(task, Path(tmp) / task.name)
+            tokens = r.get("tokens") or {}
+            assert isinstance(tokens, dict)
+            total = int(tokens.get("prompt", 0)) + int(tokens.get("completion", 0))
+            solved += r.get("status") == "green"
+            print(
+                f"{task.name:24} {r.get('status')!s:7} {r.get('exit_reason')!s:11} "
+                f"{r.get('iterations', 0)!s:>4} {total:>8} {r.get('wall')!s:>7}",
+                flush=True,
+            )
+    print(f"solved {solved} of {len(tasks)}")
+
+
+if __name__ == "__main__":
+    main()
