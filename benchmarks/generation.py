@@ -16,14 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fake_openai import FakeOpenAI, Reply, Request  # noqa: E402
+from fake_openai import FakeOpenAI, Reply, Request
 
-from agent.calls import Budget, Caller  # noqa: E402
-from agent.generate import Generator  # noqa: E402
-from agent.model import ModelConfig, OpenAIChat  # noqa: E402
-from agent.plan import Plan, PlannedFile  # noqa: E402
-from agent.requirements import extract_requirements  # noqa: E402
-from agent.task import TaskConfig  # noqa: E402
+from agent.calls import Budget, Caller
+from agent.generate import Generator
+from agent.model import ModelConfig, OpenAIChat
+from agent.plan import Plan, PlannedFile
+from agent.requirements import extract_requirements
+from agent.task import TaskConfig
 
 
 def _reply(latency: float) -> object:
