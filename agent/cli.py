@@ -222,6 +222,93 @@ def new(
     raise typer.Exit(0 if result.status == "green" else 1)
 
 
+@app.command()
+def fix(
+    repo: Annotated[Path, typer.Argument(help="The repository (default: here).")] = Path("."),
+    test_cmd: Annotated[
+        str | None, typer.Option(help="Test command (default: pytest, detected from the repo).")
+    ] = None,
+    setup_cmd: Annotated[
+        str | None,
+        typer.Option(help="Run first, with network, in its own container: 'pip install -e .'."),
+    ] = None,
+    allow_test_edits: Annotated[bool, typer.Option(help="Let the model edit tests.")] = False,
+    allow_dirty: Annotated[
+        bool, typer.Option(help="Set uncommitted work aside and restore it afterwards.")
+    ] = False,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="Answer from this cassette instead of a model.")
+    ] = None,
+    sandbox: Annotated[
+        str, typer.Option(help="docker (isolated) or local (NOT isolation).")
+    ] = "docker",
+    context_tokens: Annotated[int, typer.Option(help="Most tokens one prompt may take.")] = 6000,
+    edit_format: Annotated[str, typer.Option(help="search-replace or whole.")] = "search-replace",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make a repository's failing tests pass, on a new branch; your branch stays as it is."""
+    from agent import gitops
+    from agent.edits import FORMATS
+    from agent.errors import UsageError
+    from agent.fix import FixOptions, detect_test_command, run_fix
+    from agent.model import describe_model, make_model
+    from agent.runlog import RUNS_DIR, new_run_id
+    from agent.task import TaskConfig
+    from agent.view import RunView
+    from sandbox import SandboxConfig
+
+    if sandbox not in ("docker", "local") or edit_format not in FORMATS:
+        raise UsageError("choose --sandbox docker|local and --edit-format search-replace|whole")
+    git_repo = gitops.open_repo(repo)
+    root = Path(str(git_repo.working_tree_dir))
+    if not allow_dirty:
+        gitops.ensure_clean(git_repo)
+    base = gitops.current_branch(git_repo) or gitops.head_sha(git_repo)[:12]
+    command, why = detect_test_command(root, test_cmd)
+    console.print(f"test command: [bold]{escape(command)}[/] ({escape(why)})")
+    run_id = new_run_id()
+    record = None if replay else root / RUNS_DIR / run_id / "cassette.jsonl"
+    config = _model_config(model, base_url, replay=replay, record=record)
+    options = FixOptions(
+        run_id=run_id,
+        model_name=describe_model(config),
+        test_command=command,
+        setup_command=setup_cmd,
+        allow_test_edits=allow_test_edits,
+        allow_dirty=allow_dirty,
+        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),  # type: ignore[arg-type]
+        config=TaskConfig(test_command=command),
+        context_tokens=context_tokens,
+        edit_format=edit_format,
+    )
+    chat = make_model(config)
+    _auto_prune(sandbox)
+    if as_json:
+        result = run_fix(root, chat, options)
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        with RunView(console, f"fix {root}") as view:
+            result = run_fix(root, chat, options, view)
+        _print_result(result)
+    if result.exit_reason == "nothing-to-fix":
+        console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
+    if result.flaky:
+        flaky = ", ".join(result.flaky)
+        console.print(f"[yellow]flaky[/] (failed, then passed unchanged): {flaky}")
+    if result.error:
+        console.print(f"[red]error:[/] {escape(result.error)}", soft_wrap=True)
+    if result.branch:
+        console.print(
+            f"fixed {len(result.fixed)} test(s) on [bold]{result.branch}[/]; your {base} is as it "
+            f"was.\n  review: git log -p {base}..{result.branch}   or   "
+            f"git diff {base}...{result.branch}\n  merge:  git merge {result.branch}",
+            soft_wrap=True,
+        )
+    raise typer.Exit(0 if result.status == "green" else 1)
+
+
 def _print_result(result: Any) -> None:
     colour = "green" if result.status == "green" else "red"
     console.print(

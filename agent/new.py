@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from agent.errors import GreenloopError, UsageError
 from agent.generate import Generator, make_plan
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel
+from agent.recorder import Observer, Recorder, exclude_run_records, save_files
 from agent.requirements import extract_requirements
 from agent.runlog import RunDir
 from agent.task import Task
@@ -34,8 +34,6 @@ from sandbox.paths import safe_path
 __all__ = ["RunOptions", "RunResult", "check_out_dir", "pytest_args", "run_new"]
 
 log = logging.getLogger(__name__)
-
-Observer = Callable[[str, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -81,6 +79,9 @@ class RunResult:
         return asdict(self)
 
 
+_Recorder = Recorder[RunResult]
+
+
 def pytest_args(command: str) -> list[str]:
     """The pytest arguments of a task's test command; other runners are a usage error."""
     words = shlex.split(command)
@@ -113,45 +114,13 @@ def check_out_dir(task: Task, out: Path) -> None:
     pytest_args(task.config.test_command)
 
 
-class _Recorder:
-    """Appends each event to the trajectory, keeps the result current, tells the observer."""
-
-    def __init__(self, run: RunDir, result: RunResult, observer: Observer | None) -> None:
-        self.run, self.result, self.observer = run, result, observer
-        self.started = time.monotonic()
-
-    def __call__(self, event: str, **data: Any) -> None:
-        self.run.append(event, **data)
-        r = self.result
-        if event == "model":
-            r.model_calls += 1
-            r.tokens["prompt"] += int(data.get("prompt_tokens", 0))
-            r.tokens["completion"] += int(data.get("completion_tokens", 0))
-        elif event == "malformed" or (event == "apply" and data.get("malformed")):
-            r.malformed += 1
-        elif event == "syntax":
-            r.syntax_errors += 1
-        elif event == "test":
-            r.iterations = int(data["iteration"])
-            r.tests = {k: int(data[k]) for k in ("passed", "failed", "errors")}
-            r.history.append(int(data["passed"]))
-            r.timeouts += bool(data.get("timed_out"))
-            self.save()
-        if self.observer is not None:
-            self.observer(event, data)
-
-    def save(self) -> None:
-        self.result.wall = round(time.monotonic() - self.started, 3)
-        self.run.write_result(self.result.to_dict())
-
-
 def run_new(
     task: Task, model: ChatModel, options: RunOptions, observer: Observer | None = None
 ) -> RunResult:
     """Plan, generate, loop to green in the sandbox, commit; the result is also on disk."""
     check_out_dir(task, options.out)
     repo = gitops.open_or_init(options.out)
-    _exclude_run_records(options.out)
+    exclude_run_records(options.out)
     run = RunDir(options.out, options.run_id)
     result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=options.model_name)
     record = _Recorder(run, result, observer)
@@ -228,16 +197,9 @@ def _finish(
     }
     files = {**best.files, **tests}
     result.files = sorted(files)
-    _save_best(Path(result.run_dir) / "best", files)
+    save_files(Path(result.run_dir) / "best", files)
     if outcome.green or options.commit_partial:
         _commit(result, files, task, repo, options, record)
-
-
-def _save_best(folder: Path, files: Mapping[str, str]) -> None:
-    for rel, text in files.items():
-        target = safe_path(folder, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
 
 
 def _commit(
@@ -275,14 +237,3 @@ def _commit(
         },
     )
     record("commit", branch=branch, sha=result.commit, files=ok)
-
-
-def _exclude_run_records(out: Path) -> None:
-    """Keep `.greenloop/` out of `git status` without touching the user's .gitignore."""
-    exclude = out / ".git" / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    text = exclude.read_text() if exclude.exists() else ""
-    if ".greenloop/" not in text.splitlines():
-        exclude.write_text(
-            text + ("" if text.endswith("\n") or not text else "\n") + ".greenloop/\n"
-        )

@@ -478,7 +478,10 @@ def build_context(
     defined = {d.name for t in tags.values() for d in t.defs}
     mentioned = set(_IDENT.findall(mentioned_text)) & defined
     ranking = rank(tags, dict.fromkeys(pointed, 1.0), mentioned)
-    ranked_code = [p for p in ranking.files if not is_test_path(p) and p not in pointed]
+    # the files of the best-ranked definitions: what the focus uses, not what all use
+    ranked_code = list(
+        dict.fromkeys(p for p, _ in ranking.definitions if not is_test_path(p) and p not in pointed)
+    )
     full: dict[str, str] = {}
     used = 0
     for path in [*pointed, *ranked_code[:max_full]]:

@@ -6,7 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["SandboxConfig"]
+__all__ = ["CA_PATH", "SandboxConfig"]
+
+CA_PATH = "/etc/ssl/certs/greenloop-host-ca.pem"
+"""Where `ca_bundle` appears inside the container."""
 
 
 class SandboxConfig(BaseModel):
@@ -47,3 +50,14 @@ class SandboxConfig(BaseModel):
     """Seconds a command may run when the caller gives no timeout."""
     workdir: str = "/workspace"
     """Where the project lives inside the sandbox."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment of the container and every command; empty by default (nothing from the host)."""
+    workspace_volume: str | None = None
+    """A named volume to use as the workspace instead of a fresh tmpfs one (it outlives the
+    container: `sandbox.setup` prepares a repository in one and tests from another)."""
+    shared_volume: str | None = None
+    """A named volume mounted read-only at `shared_dir` (what a setup step installed)."""
+    shared_dir: str = "/deps"
+    """Where `shared_volume` is mounted."""
+    ca_bundle: str | None = None
+    """A host CA bundle mounted read-only at `sandbox.config.CA_PATH` (for a setup step)."""

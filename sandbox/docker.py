@@ -30,7 +30,7 @@ from docker.types import LogConfig, Mount, Ulimit
 
 from agent.errors import PathRejected, SandboxError
 from sandbox.base import ExecResult, TestReport
-from sandbox.config import SandboxConfig
+from sandbox.config import CA_PATH, SandboxConfig
 from sandbox.image import docker_client, require_image
 from sandbox.output import HeadTail
 from sandbox.paths import check_name, check_names
@@ -109,6 +109,8 @@ class DockerSandbox:
             labels=labels,
             driver_config=docker.types.DriverConfig("local", volume_opts),
         )
+        if cfg.workspace_volume is not None:
+            workspace = Mount(target=cfg.workdir, source=cfg.workspace_volume, type="volume")
         fsize = cfg.fsize_mb * 1024 * 1024
         # tmpfs pages count as the container's memory: give them room on top of memory_mb,
         # so filling the disk stops the write instead of OOM-killing the keep-alive.
@@ -120,13 +122,13 @@ class DockerSandbox:
             "init": True,
             # The keep-alive runs as a uid of its own, so the reaper cannot kill it.
             "user": f"{cfg.uid + 1}:{cfg.uid + 1}",
-            "environment": {},
+            "environment": dict(cfg.env),
             "working_dir": cfg.workdir,
             "hostname": "sandbox",
             "network_mode": "bridge" if cfg.network else "none",
             "read_only": True,
             "tmpfs": {"/tmp": f"size={cfg.tmp_mb}m,mode=1777"},
-            "mounts": [workspace],
+            "mounts": [workspace, *_extra_mounts(cfg)],
             "mem_limit": f"{memory}m",
             "memswap_limit": f"{memory}m",
             "pids_limit": cfg.pids,
@@ -223,7 +225,7 @@ class DockerSandbox:
             wrapped,
             user=f"{self.config.uid}:{self.config.uid}",
             workdir=self.config.workdir,
-            environment={},
+            environment=dict(self.config.env),
         )["Id"]
         buf = HeadTail(self.config.output_bytes)
         reader = threading.Thread(target=self._pump, args=(exec_id, buf), daemon=True)
@@ -346,6 +348,18 @@ class DockerSandbox:
     def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
         """Run pytest with --junitxml in the workspace and parse the report."""
         return run_pytest(self, args, timeout)
+
+
+def _extra_mounts(cfg: SandboxConfig) -> list[Mount]:
+    """The shared (read-only) volume and the CA bundle, when the config names them."""
+    mounts = []
+    if cfg.shared_volume is not None:
+        mounts.append(
+            Mount(target=cfg.shared_dir, source=cfg.shared_volume, type="volume", read_only=True)
+        )
+    if cfg.ca_bundle is not None:
+        mounts.append(Mount(target=CA_PATH, source=cfg.ca_bundle, type="bind", read_only=True))
+    return mounts
 
 
 def _capped(stream: Iterator[bytes], cap: int) -> bytes:

@@ -1,0 +1,447 @@
+"""`greenloop fix`: make an existing repository's failing tests pass, on a branch.
+
+    command, why = detect_test_command(root)        # said to the user before anything runs
+    result = run_fix(root, model, FixOptions(...))  # baseline, loop, commit
+
+The user's work comes first. A dirty tree is refused unless `allow_dirty`. The
+run reads the files of HEAD (never the working tree) and works on a copy in
+the sandbox; the user's checkout is touched only to commit a green result, on
+`greenloop/fix-<run-id>` made from the HEAD the run started from, inside
+`gitops.work_on_branch`, which sets the user's uncommitted work aside and puts
+it back exactly, and always returns them to their branch.
+
+The tests that fail twice at the start are the targets; those that change
+outcome on an immediate rerun are flaky (reported, not targets); those that
+passed must still pass. Test files are protected unless `allow_test_edits`. A
+missing third-party package ends the run before any model call: it needs
+`--setup-cmd`, not code. The feedback prompt shows the failures, the few files
+they point at, and the repo map of the rest, within `context_tokens`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from git import Blob, Repo
+
+from agent import gitops
+from agent.calls import Budget, Caller, LimitsExceeded
+from agent.edits import FORMATS
+from agent.errors import GitError, GreenloopError, UsageError
+from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
+from agent.loop import Loop, LoopOutcome
+from agent.model import ChatModel, Message
+from agent.new import RunResult, pytest_args
+from agent.prompts import fix_messages
+from agent.recorder import Observer, Recorder, exclude_run_records, save_files
+from agent.repomap import TagCache, build_context, estimate_tokens, is_test_path
+from agent.requirements import THIRD_PARTY
+from agent.runlog import RunDir
+from agent.task import TaskConfig
+from sandbox import SandboxConfig, open_sandbox
+from sandbox.base import Sandbox
+from sandbox.paths import safe_path
+from sandbox.setup import RepoSandbox
+
+__all__ = ["FixOptions", "FixResult", "detect_test_command", "run_fix"]
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_BYTES = 256 * 1024
+"""Larger files go into the sandbox but are not offered to the model for editing."""
+
+
+@dataclass(frozen=True)
+class FixOptions:
+    """How to run one fix."""
+
+    run_id: str
+    model_name: str
+    test_command: str = "python -m pytest -q"
+    setup_command: str | None = None
+    """Runs first, in its own container with network (e.g. `pip install -e .`)."""
+    allow_test_edits: bool = False
+    allow_dirty: bool = False
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    config: TaskConfig = field(default_factory=TaskConfig)
+    """Budgets: iterations, malformed replies, tokens, wall clock, test timeout."""
+    context_tokens: int = 6000
+    """Most tokens one feedback prompt may take (estimated as characters / 4)."""
+    edit_format: str = "search-replace"
+
+
+@dataclass
+class FixResult(RunResult):
+    """`new`'s result plus the tests fixed and the flaky ones (node ids)."""
+
+    fixed: list[str] = field(default_factory=list)
+    flaky: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Third-party packages the tests import and the sandbox lacks."""
+
+
+_CONFIGS = (
+    ("pyproject.toml", "[tool.pytest.ini_options]"),
+    ("pytest.ini", ""),
+    ("setup.cfg", "[tool:pytest]"),
+    ("tox.ini", "[pytest]"),
+)
+
+
+def detect_test_command(root: Path, given: str | None = None) -> tuple[str, str]:
+    """The test command and why: `given`, else pytest when the repo shows it uses pytest."""
+    if given:
+        pytest_args(given)
+        return given, "from --test-cmd"
+    command = "python -m pytest -q"
+    for name, marker in _CONFIGS:
+        path = root / name
+        if path.is_file() and (not marker or marker in path.read_text("utf-8", "replace")):
+            return command, f"pytest, configured in {name}" + (f" {marker}" if marker else "")
+    for folder in ("tests", "test"):
+        if (root / folder).is_dir():
+            return command, f"pytest, from the {folder}/ folder"
+    if any(is_test_path(p.name) for p in root.glob("*.py")):
+        return command, "pytest, from test_*.py files"
+    raise UsageError(
+        f"found no tests in {root} (no pytest config, no tests/ folder): "
+        "pass --test-cmd 'python -m pytest path/to/tests'"
+    )
+
+
+# ---------------------------------------------------------------- the repository
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """HEAD's files: what the model may edit, what it may not, and everything else."""
+
+    sha: str
+    code: dict[str, str]
+    tests: dict[str, str]
+    other: dict[str, bytes]
+
+    def local_names(self) -> set[str]:
+        """Modules a test could import from the repository itself."""
+        names: set[str] = set()
+        for path in (*self.code, *self.tests, *self.other):
+            parts = PurePosixPath(path).parts
+            names.update(PurePosixPath(p).stem for p in parts)
+        return names
+
+
+def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
+    commit = repo.commit(gitops.head_sha(repo))
+    code: dict[str, str] = {}
+    tests: dict[str, str] = {}
+    other: dict[str, bytes] = {}
+    for item in commit.tree.traverse():
+        if not isinstance(item, Blob) or item.mode == 0o120000:  # links stay out of the sandbox
+            continue
+        path = str(item.path)
+        data: bytes = item.data_stream.read()
+        try:
+            text = data.decode("utf-8") if len(data) <= MAX_TEXT_BYTES else None
+        except UnicodeDecodeError:
+            text = None
+        if text is None:
+            other[path] = data
+        elif is_test_path(path) and not allow_test_edits:
+            tests[path] = text
+        else:
+            code[path] = text
+    return _Snapshot(commit.hexsha, code, tests, other)
+
+
+# ---------------------------------------------------------------- the prompt
+
+_TEST_FILE = re.compile(r"([\w./-]+\.py)")
+
+
+def _test_source(files: Mapping[str, str], test_id: str) -> str:
+    """The failing test function's own code (for the identifiers it uses)."""
+    path, _, rest = test_id.partition("::")
+    name = rest.rsplit("::", 1)[-1].split("[", 1)[0]
+    text = files.get(path, "")
+    found = re.search(rf"^([ \t]*)(?:async\s+)?def {re.escape(name)}\(", text, re.MULTILINE)
+    if not name or found is None:
+        return ""
+    indent = len(found.group(1))
+    lines = text[found.start() :].splitlines()
+    body = [lines[0]]
+    for line in lines[1:]:
+        if line.strip() and len(line) - len(line.lstrip()) <= indent:
+            break
+        body.append(line)
+    return "\n".join(body)
+
+
+class _FixPrompt:
+    """The feedback request: failures, the files they point at, the map; within the budget."""
+
+    def __init__(self, tests: Mapping[str, str], baseline: Baseline, budget: int, cache: TagCache):
+        self.tests, self.baseline, self.budget, self.cache = tests, baseline, budget, cache
+
+    def __call__(
+        self, files: Mapping[str, str], report: Any, instructions: str, refused: str
+    ) -> list[Message]:
+        everything = {**files, **self.tests}
+        targets, must_pass = self.baseline.targets, self.baseline.must_pass
+        flaky = self.baseline.flaky  # not the model's business: leave them out
+        report = replace(report, tests=tuple(t for t in report.tests if t.id not in flaky))
+        bare = fix_messages(report, targets, must_pass, "", instructions, refused)
+        used = sum(estimate_tokens(m.content) for m in bare) + 8
+        failing = [c for c in (*report.collection_errors, *report.tests) if c.id in
+                   report.failing_ids]  # fmt: skip
+        text = "\n".join(f"{c.message}\n{c.traceback}" for c in failing)
+        named = [p for p in everything if p in text]
+        named.sort(key=lambda p: (is_test_path(p), -text.rfind(p)))
+        pointed = [*named, *(c.id.split("::")[0] for c in failing)]
+        mentioned = text + "\n".join(_test_source(everything, c.id) for c in failing)
+        context = build_context(
+            everything, pointed, mentioned, max(0, self.budget - used), cache=self.cache
+        )
+        return fix_messages(report, targets, must_pass, context.render(), instructions, refused)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_fix(
+    root: Path, model: ChatModel, options: FixOptions, observer: Observer | None = None
+) -> FixResult:
+    """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk."""
+    repo = gitops.open_repo(root)
+    root = Path(str(repo.working_tree_dir))
+    if not options.allow_dirty:
+        gitops.ensure_clean(repo)
+    snapshot = _snapshot(repo, options.allow_test_edits)
+    exclude_run_records(root)
+    run = RunDir(root, options.run_id)
+    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=options.model_name)
+    record = Recorder(run, result, observer)
+    record.save()
+    try:
+        _run(repo, snapshot, model, options, record)
+    except LimitsExceeded as stop:
+        result.status, result.exit_reason = "red", stop.reason
+    except GreenloopError as exc:
+        result.status, result.exit_reason, result.error = "error", "error", str(exc)
+        raise
+    finally:
+        record("result", status=result.status, exit_reason=result.exit_reason)
+        record.save()
+        run.close()
+    return result
+
+
+@contextmanager
+def _sandbox(snapshot: _Snapshot, options: FixOptions) -> Iterator[Sandbox]:
+    config = options.sandbox.model_copy(update={"run_id": options.run_id})
+    if options.setup_command:
+        from sandbox.setup import prepared
+
+        files = snapshot.other | _encode(snapshot)
+        with prepared(config, files, options.setup_command) as ready, open_sandbox(ready) as inner:
+            yield RepoSandbox(inner, snapshot.other)
+        return
+    with open_sandbox(config) as inner:
+        yield RepoSandbox(inner, snapshot.other)
+
+
+def _encode(snapshot: _Snapshot) -> dict[str, bytes]:
+    return {p: t.encode() for p, t in {**snapshot.code, **snapshot.tests}.items()}
+
+
+def _run(
+    repo: Repo, snapshot: _Snapshot, model: ChatModel, options: FixOptions, record: Recorder[Any]
+) -> None:
+    result: FixResult = record.result
+    args = pytest_args(options.test_command)
+    with _sandbox(snapshot, options) as sandbox:
+        sandbox.write({**snapshot.code, **snapshot.tests})
+        baseline = run_baseline(sandbox, args, options.config.timeout)
+        _note_baseline(baseline, record)
+        if _stop_before_model(baseline, snapshot, result):
+            return
+        budget = Budget(options.config)
+        outcome = _loop(sandbox, snapshot, baseline, model, options, record, budget)
+    result.cost = budget.cost
+    _finish(repo, snapshot, baseline, outcome, options, record)
+
+
+def _note_baseline(baseline: Baseline, record: Recorder[Any]) -> None:
+    report = baseline.report
+    record.result.flaky = sorted(baseline.flaky)
+    record.result.tests = {"passed": report.passed, "failed": report.failed,
+                           "errors": report.errors}  # fmt: skip
+    record(
+        "baseline",
+        passed=report.passed,
+        failed=report.failed,
+        errors=report.errors,
+        targets=sorted(baseline.targets),
+        flaky=sorted(baseline.flaky),
+        note=report.note,
+    )
+
+
+def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResult) -> bool:
+    """Green already, or missing packages: end the run with no model call."""
+    if baseline.green:
+        result.status, result.exit_reason = "green", "nothing-to-fix"
+        return True
+    if not baseline.targets:
+        raise UsageError(
+            f"the test command ran no tests ({baseline.report.note or 'nothing collected'}): "
+            "check --test-cmd"
+        )
+    missing = missing_packages(baseline.report, snapshot.local_names())
+    if not missing:
+        return False
+    install = " ".join(str(THIRD_PARTY.get(m) or m) for m in sorted(missing))
+    result.missing = sorted(missing)
+    result.status, result.exit_reason = "error", "missing-dependency"
+    result.error = (
+        f"the tests import third-party packages the sandbox does not have: "
+        f"{', '.join(sorted(missing))} (needed by {', '.join(next(iter(missing.values()))[:3])}); "
+        f"this is not a bug to fix in the code: install them with --setup-cmd, e.g. "
+        f"--setup-cmd 'pip install -e .' or --setup-cmd 'pip install {install}'"
+    )
+    return True
+
+
+def _loop(
+    sandbox: Sandbox,
+    snapshot: _Snapshot,
+    baseline: Baseline,
+    model: ChatModel,
+    options: FixOptions,
+    record: Recorder[Any],
+    budget: Budget,
+) -> LoopOutcome:
+    ask = Caller(model, budget, record)
+    cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
+    prompt = _FixPrompt(snapshot.tests, baseline, options.context_tokens, cache)
+    loop = Loop(
+        ask=ask,
+        sandbox=sandbox,
+        spec="",
+        tests=snapshot.tests,
+        fresh=_fresh(ask, prompt, snapshot, baseline, options.edit_format),
+        config=options.config,
+        record=record,
+        test_args=pytest_args(options.test_command),
+        edit_format=options.edit_format,
+        prompt=prompt,
+        is_green=_judge(baseline.targets, baseline.must_pass),
+    )
+    loop.seed(dict(snapshot.code), baseline.report)
+    try:
+        return loop.run(None)
+    finally:
+        cache.save()
+
+
+def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[Any], bool]:
+    """Green for a fix: every target passes and every test that passed still does."""
+
+    def green(report: Any) -> bool:
+        passed = {t.id for t in report.tests if t.outcome == "passed"}
+        kept = all(t in passed for t in must_pass)
+        return not report.timed_out and kept and all(is_fixed(t, report) for t in targets)
+
+    return green
+
+
+def _fresh(
+    ask: Caller, prompt: _FixPrompt, snapshot: _Snapshot, baseline: Baseline, edit_format: str
+) -> Callable[[float], dict[str, str]]:
+    """A restart: a new sample for the untouched repository, at a higher temperature."""
+    fmt = FORMATS[edit_format]
+
+    def fresh(temperature: float) -> dict[str, str]:
+        messages = prompt(snapshot.code, baseline.report, fmt.instructions, "")
+        reply = ask(messages, "restart", temperature=temperature)
+        edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
+        files = {**snapshot.code, **snapshot.tests}
+        applied = fmt.apply(files, edits, protected=frozenset(snapshot.tests))
+        return {p: t for p, t in applied.files.items() if p not in snapshot.tests}
+
+    return fresh
+
+
+def _finish(
+    repo: Repo,
+    snapshot: _Snapshot,
+    baseline: Baseline,
+    outcome: LoopOutcome,
+    options: FixOptions,
+    record: Recorder[Any],
+) -> None:
+    result: FixResult = record.result
+    result.status = "green" if outcome.green else "red"
+    result.exit_reason = outcome.exit_reason
+    best = outcome.best
+    if best is None:
+        return
+    report = best.report
+    result.tests = {"passed": report.passed, "failed": report.failed, "errors": report.errors}
+    result.fixed = fixed_targets(baseline.targets, report)
+    changed = {p: t for p, t in best.files.items() if snapshot.code.get(p) != t}
+    result.files = sorted(changed)
+    save_files(Path(result.run_dir) / "best", changed)
+    if outcome.green and changed:
+        _commit(repo, snapshot, changed, options, record)
+
+
+def _commit(
+    repo: Repo,
+    snapshot: _Snapshot,
+    changed: Mapping[str, str],
+    options: FixOptions,
+    record: Recorder[Any],
+) -> None:
+    result: FixResult = record.result
+    if gitops.head_sha(repo) != snapshot.sha:
+        raise GitError(
+            f"HEAD moved during the run (it was {snapshot.sha[:10]}): the fix was not "
+            f"committed; it is saved in {result.run_dir}/best"
+        )
+    branch = f"greenloop/fix-{options.run_id}"
+    root = Path(str(repo.working_tree_dir))
+    # No keep_paths: `.greenloop/` is ignored through .git/info/exclude, so it is never the
+    # user's work, and naming an ignored path in `git stash push`'s pathspec makes git refuse.
+    with gitops.work_on_branch(repo, branch, allow_dirty=options.allow_dirty, keep_paths=()):
+        _write(root, changed)
+        ok, refused = gitops.committable(repo, sorted(changed))
+        if refused:
+            record("not_committed", files=refused)
+        result.commit = gitops.commit_files(
+            repo, ok, f"greenloop fix: {len(result.fixed)} failing test(s) pass", _trailers(result)
+        )
+        result.branch = branch
+    record("commit", branch=branch, sha=result.commit, files=ok)
+
+
+def _write(root: Path, files: Mapping[str, str]) -> None:
+    for rel, text in files.items():
+        target = safe_path(root, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def _trailers(result: FixResult) -> dict[str, str]:
+    return {
+        "Greenloop-Run": result.run_id,
+        "Model": result.model,
+        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
+        "Tests": f"{result.tests['passed']} passed",
+        "Fixed": ", ".join(result.fixed),
+    } | ({"Flaky": ", ".join(result.flaky)} if result.flaky else {})

@@ -1,0 +1,90 @@
+"""What `greenloop new` and `greenloop fix` share about keeping the run record current.
+
+    record = Recorder(run_dir, result, observer)
+    record("test", iteration=1, passed=3, failed=1, errors=0)   # trajectory + result + observer
+    record.save()                                                # result.json, atomically
+
+`result` is any object with the fields of `agent.new.RunResult` (fix extends it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from agent.runlog import RunDir
+from sandbox.paths import safe_path
+
+__all__ = ["Observer", "Recorder", "exclude_run_records", "save_files"]
+
+Observer = Callable[[str, Mapping[str, Any]], None]
+
+
+class _Result(Protocol):
+    model_calls: int
+    tokens: dict[str, int]
+    malformed: int
+    syntax_errors: int
+    iterations: int
+    tests: dict[str, int]
+    history: list[int]
+    timeouts: int
+    wall: float
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Result)
+
+
+class Recorder(Generic[R]):
+    """Appends each event to the trajectory, keeps the result current, tells the observer."""
+
+    def __init__(self, run: RunDir, result: R, observer: Observer | None) -> None:
+        self.run, self.result, self.observer = run, result, observer
+        self.started = time.monotonic()
+
+    def __call__(self, event: str, **data: Any) -> None:
+        self.run.append(event, **data)
+        r = self.result
+        if event == "model":
+            r.model_calls += 1
+            r.tokens["prompt"] += int(data.get("prompt_tokens", 0))
+            r.tokens["completion"] += int(data.get("completion_tokens", 0))
+        elif event == "malformed" or (event == "apply" and data.get("malformed")):
+            r.malformed += 1
+        elif event == "syntax":
+            r.syntax_errors += 1
+        elif event == "test":
+            r.iterations = int(data["iteration"])
+            r.tests = {k: int(data[k]) for k in ("passed", "failed", "errors")}
+            r.history.append(int(data["passed"]))
+            r.timeouts += bool(data.get("timed_out"))
+            self.save()
+        if self.observer is not None:
+            self.observer(event, data)
+
+    def save(self) -> None:
+        self.result.wall = round(time.monotonic() - self.started, 3)
+        self.run.write_result(self.result.to_dict())
+
+
+def save_files(folder: Path, files: Mapping[str, str]) -> None:
+    """Write `files` under `folder` (e.g. the run's `best/`), every path checked."""
+    for rel, text in files.items():
+        target = safe_path(folder, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def exclude_run_records(root: Path) -> None:
+    """Keep `.greenloop/` out of `git status` without touching the user's .gitignore."""
+    exclude = root / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    text = exclude.read_text() if exclude.exists() else ""
+    if ".greenloop/" not in text.splitlines():
+        exclude.write_text(
+            text + ("" if text.endswith("\n") or not text else "\n") + ".greenloop/\n"
+        )
