@@ -5,7 +5,8 @@ their spec's title (the first line, which every prompt quotes), answers plan
 requests with the solution's files, "write the file X" with the solution's X,
 and any feedback request with a reply that is no edit. Tasks named in `wrong`
 get a stub instead of the solution until the spec says an attempt failed (the
-batch's --tries context), so they go green on the second try.
+batch's --tries context), so they go green on the second try; tasks named in
+`broken` always get the stub; `slow` delays a task's file replies.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import json
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from fake_openai import Reply, Request
 
@@ -38,21 +40,27 @@ class TaskScript:
         self,
         tasks: dict[str, tuple[str, dict[str, str]]],
         wrong: Iterable[str] = (),
+        broken: Iterable[str] = (),
+        slow: Mapping[str, float] | None = None,
     ) -> None:
         """`tasks`: name -> (the spec's first line, the solution files)."""
         self.tasks = tasks
         self.wrong = set(wrong)
+        self.broken = set(broken)
+        self.slow = dict(slow or {})
         self.asked: Counter[str] = Counter()
+        self.plans: Counter[str] = Counter()
         self.retry_prompts: list[str] = []
         self._lock = threading.Lock()
 
     @classmethod
-    def from_folders(cls, tasks_dir: Path, solutions_dir: Path, wrong: Iterable[str] = ()) -> TaskScript:
+    def from_folders(cls, tasks_dir: Path, solutions_dir: Path, **kw: Any) -> TaskScript:
+        """Every task folder of `tasks_dir`, its solution from `solutions_dir/<name>/`."""
         tasks = {}
         for folder in sorted(p for p in tasks_dir.iterdir() if p.is_dir()):
             title = (folder / "spec.md").read_text().splitlines()[0].strip()
             tasks[folder.name] = (title, _solution(solutions_dir / folder.name))
-        return cls(tasks, wrong)
+        return cls(tasks, **kw)
 
     def _which(self, prompt: str) -> str:
         for name, (title, _) in self.tasks.items():
@@ -65,18 +73,20 @@ class TaskScript:
         name = self._which(prompt)
         files = self.tasks[name][1]
         retry = RETRY_MARK in prompt
+        planning = "JSON plan" in prompt
         with self._lock:
             self.asked[name] += 1
+            self.plans[name] += planning
             if retry:
                 self.retry_prompts.append(prompt)
-        if "JSON plan" in prompt:
+        if planning:
             plan = [{"path": p, "purpose": "part of the solution", "interface": []} for p in files]
             return Reply(text=json.dumps({"files": plan, "test_command": "python -m pytest -q"}))
         wanted = FILE_ASK.search(prompt)
         if wanted and wanted.group(1) in files:
             path = wanted.group(1)
             code = files[path]
-            if name in self.wrong and not retry:
+            if name in self.broken or (name in self.wrong and not retry):
                 code = "raise ImportError('not written yet')\n"
-            return Reply(text=f"```python\n{code}\n```")
+            return Reply(text=f"```python\n{code}\n```", latency=self.slow.get(name, 0.0))
         return Reply(text="I cannot help with that.")
