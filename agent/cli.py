@@ -184,7 +184,7 @@ def new(
     from agent.edits import FORMATS
     from agent.errors import UsageError
     from agent.model import describe_model, make_model
-    from agent.new import RunOptions, run_new
+    from agent.new import RunOptions, check_out_dir, run_new
     from agent.runlog import RUNS_DIR, new_run_id
     from agent.task import load_task
     from agent.view import RunView
@@ -199,18 +199,16 @@ def new(
     run_id = new_run_id()
     record = None if replay else out.resolve() / RUNS_DIR / run_id / "cassette.jsonl"
     config = _model_config(model, base_url, replay=replay, record=record)
+    check_out_dir(task, out)
+    chat = make_model(config)
     options = RunOptions(
         out=out,
         run_id=run_id,
-        model_name=describe_model(config),
+        model_name=getattr(chat, "name", "") or describe_model(config),
         sandbox=SandboxConfig(kind=sandbox, run_id=run_id),  # type: ignore[arg-type]
         commit_partial=commit_partial,
         edit_format=edit_format,
     )
-    from agent.new import check_out_dir
-
-    check_out_dir(task, out)
-    chat = make_model(config)
     _auto_prune(sandbox)
     if as_json:
         result = run_new(task, chat, options)
