@@ -205,6 +205,11 @@ def _cells(row: TaskRow) -> list[str]:
     ]
 
 
+def _md(text: str) -> str:
+    """Text safe in a Markdown table cell: no raw HTML, no column breaks."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
+
+
 def render_markdown(data: ReportData) -> str:
     """The report as Markdown (links relative to the run dir)."""
     s = data.summary
@@ -213,16 +218,16 @@ def render_markdown(data: ReportData) -> str:
     out += ["", "## pass@k", "", "| k | pass@k |", "|---|---|"]
     out += [f"| {k} | {_pct(v)} |" for k, v in enumerate(s["pass_at"], start=1)]
     out += ["", "## Exit reasons (every try)", "", "| exit reason | tries |", "|---|---|"]
-    out += [f"| {reason} | {n} |" for reason, n in data.exit_reasons.items()]
+    out += [f"| {_md(reason)} | {n} |" for reason, n in data.exit_reasons.items()]
     out += ["", "## Tasks", "", "| " + " | ".join(_COLUMNS) + " |"]
     out.append("|" + "---|" * len(_COLUMNS))
     for row in data.rows:
         links = ", ".join(f"[{label}]({path})" for label, path in row.links) or "-"
-        out.append("| " + " | ".join([*_cells(row), links]) + " |")
+        out.append("| " + " | ".join([*map(_md, _cells(row)), links]) + " |")
     errors = [row for row in data.rows if row.error]
     if errors:
         out += ["", "## Errors", ""]
-        out += [f"- **{row.name}**: {row.error.splitlines()[0][:300]}" for row in errors]
+        out += [f"- **{_md(row.name)}**: {_md(row.error.splitlines()[0][:300])}" for row in errors]
     return "\n".join(out) + "\n"
 
 
