@@ -98,7 +98,8 @@ def check_out_dir(task: Task, out: Path) -> None:
     """Refuse bad output folders before anything is touched."""
     out = out.resolve()
     root = task.root.resolve()
-    if out == root or root in out.parents:
+    is_folder = task.source is None or task.source.name == "spec.md"
+    if is_folder and (out == root or root in out.parents):
         raise UsageError(
             f"--out {out} is inside the task folder {root}: choose a folder outside it"
         )

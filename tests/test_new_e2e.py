@@ -326,3 +326,30 @@ def test_out_dir_with_unrelated_uncommitted_work_is_refused(
     assert "uncommitted" in proc.stderr and "--allow-dirty" not in proc.stdout
     assert (out_repo / "notes.txt").read_text() == "my unsaved notes\n"
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
+
+
+def test_spec_without_tests_gets_generated_tests_and_says_so(
+    tmp_path: Path, out_repo: Path, sandbox_image: str
+) -> None:
+    spec = tmp_path / "adder.md"
+    spec.write_text("# Adder\n\nWrite `adder.py` with `add(a, b)` returning the sum.\n")
+    plan = json.dumps(
+        {
+            "files": [{"path": "adder.py", "purpose": "add", "interface": ["add(a, b)"]}],
+            "test_files": [{"path": "tests/test_adder.py", "purpose": "tests of add"}],
+        }
+    )
+    files = {
+        "adder.py": [fenced("adder.py", "def add(a, b):\n    return a + b")],
+        "tests/test_adder.py": [
+            fenced("tests/test_adder.py", "from adder import add\n\ndef test_add():\n"
+                   "    assert add(2, 3) == 5")
+        ],
+    }  # fmt: skip
+    script = Script(plan, files)
+    result = _run(spec, out_repo, script, sandbox_image)
+    assert (result.status, result.tests_generated) == ("green", True)
+    assert result.tests["passed"] == 1
+    tree = {b.path for b in git.Repo(out_repo).commit(result.branch).tree.traverse()}
+    assert {"adder.py", "tests/test_adder.py"} <= tree
+    assert "JSON plan" in script.prompts[0] and "test_files" in script.prompts[0]
