@@ -26,7 +26,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from git import Blob, Repo
 
@@ -45,7 +44,7 @@ from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
 from agent.task import TaskConfig
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.base import Sandbox
+from sandbox.base import Sandbox, TestReport
 from sandbox.paths import safe_path
 from sandbox.setup import RepoSandbox
 
@@ -185,11 +184,13 @@ def _test_source(files: Mapping[str, str], test_id: str) -> str:
 class _FixPrompt:
     """The feedback request: failures, the files they point at, the map; within the budget."""
 
-    def __init__(self, tests: Mapping[str, str], baseline: Baseline, budget: int, cache: TagCache):
+    def __init__(
+        self, tests: Mapping[str, str], baseline: Baseline, budget: int, cache: TagCache
+    ) -> None:
         self.tests, self.baseline, self.budget, self.cache = tests, baseline, budget, cache
 
     def __call__(
-        self, files: Mapping[str, str], report: Any, instructions: str, refused: str
+        self, files: Mapping[str, str], report: TestReport, instructions: str, refused: str
     ) -> list[Message]:
         everything = {**files, **self.tests}
         targets, must_pass = self.baseline.targets, self.baseline.must_pass
@@ -260,7 +261,11 @@ def _encode(snapshot: _Snapshot) -> dict[str, bytes]:
 
 
 def _run(
-    repo: Repo, snapshot: _Snapshot, model: ChatModel, options: FixOptions, record: Recorder[Any]
+    repo: Repo,
+    snapshot: _Snapshot,
+    model: ChatModel,
+    options: FixOptions,
+    record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
     args = pytest_args(options.test_command)
@@ -276,7 +281,7 @@ def _run(
     _finish(repo, snapshot, baseline, outcome, options, record)
 
 
-def _note_baseline(baseline: Baseline, record: Recorder[Any]) -> None:
+def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
     report = baseline.report
     record.result.flaky = sorted(baseline.flaky)
     record.result.tests = {"passed": report.passed, "failed": report.failed,
@@ -323,7 +328,7 @@ def _loop(
     baseline: Baseline,
     model: ChatModel,
     options: FixOptions,
-    record: Recorder[Any],
+    record: Recorder[FixResult],
     budget: Budget,
 ) -> LoopOutcome:
     ask = Caller(model, budget, record)
@@ -349,10 +354,10 @@ def _loop(
         cache.save()
 
 
-def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[Any], bool]:
+def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[TestReport], bool]:
     """Green for a fix: every target passes and every test that passed still does."""
 
-    def green(report: Any) -> bool:
+    def green(report: TestReport) -> bool:
         passed = {t.id for t in report.tests if t.outcome == "passed"}
         kept = all(t in passed for t in must_pass)
         return not report.timed_out and kept and all(is_fixed(t, report) for t in targets)
@@ -383,7 +388,7 @@ def _finish(
     baseline: Baseline,
     outcome: LoopOutcome,
     options: FixOptions,
-    record: Recorder[Any],
+    record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
     result.status = "green" if outcome.green else "red"
@@ -406,7 +411,7 @@ def _commit(
     snapshot: _Snapshot,
     changed: Mapping[str, str],
     options: FixOptions,
-    record: Recorder[Any],
+    record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
     if gitops.head_sha(repo) != snapshot.sha:

@@ -320,6 +320,8 @@ class Ranking:
 
     files: dict[str, float]
     definitions: list[tuple[str, Definition]] = field(default_factory=list)
+    used: list[str] = field(default_factory=list)
+    """Files whose definitions the focus reaches through references, the best-used first."""
 
 
 def _edges(
@@ -379,7 +381,9 @@ def rank(
             ranked.append((-value, path, definition.line, definition))
     ranked.sort(key=lambda item: (item[0], item[1], item[2]))
     files = dict(sorted(file_rank.items(), key=lambda kv: -kv[1]))
-    return Ranking(files, [(path, d) for _, path, _, d in ranked])
+    used = sorted(score.items(), key=lambda kv: -kv[1])
+    reached = list(dict.fromkeys(path for (path, _), value in used if value > 0))
+    return Ranking(files, [(path, d) for _, path, _, d in ranked], reached)
 
 
 # ---------------------------------------------------------------- rendering
@@ -478,10 +482,8 @@ def build_context(
     defined = {d.name for t in tags.values() for d in t.defs}
     mentioned = set(_IDENT.findall(mentioned_text)) & defined
     ranking = rank(tags, dict.fromkeys(pointed, 1.0), mentioned)
-    # the files of the best-ranked definitions: what the focus uses, not what all use
-    ranked_code = list(
-        dict.fromkeys(p for p, _ in ranking.definitions if not is_test_path(p) and p not in pointed)
-    )
+    # what the focus uses (not what everything uses, like a types module)
+    ranked_code = [p for p in ranking.used if not is_test_path(p) and p not in pointed]
     full: dict[str, str] = {}
     used = 0
     for path in [*pointed, *ranked_code[:max_full]]:
