@@ -283,6 +283,10 @@ class Saved:
     keep_paths: tuple[str, ...]
 
 
+def _ignored(repo: Repo, path: str) -> bool:
+    return _run(_root(repo), ["check-ignore", "--quiet", "--", path])[0] == 0
+
+
 def _pathspec(keep_paths: Sequence[str]) -> list[str]:
     return [".", *(f":(exclude){p.rstrip('/')}" for p in keep_paths)]
 
@@ -336,7 +340,8 @@ def save_user_changes(repo: Repo, keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS
         "-m",
         "greenloop: your uncommitted work (git stash apply --index to restore)",
         "--",
-        *_pathspec(keep),
+        # An ignored path is never stashed, and naming it in a pathspec makes git fail.
+        *_pathspec([p for p in keep if not _ignored(repo, p)]),
         env=_identity_env(repo),
     )
     sha = _git(repo, "rev-parse", "--verify", "refs/stash").strip()

@@ -499,3 +499,23 @@ def test_ctrl_c_while_putting_things_back_is_delivered_afterwards() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         finished.append("cleanup ran to the end")
     assert finished == ["cleanup ran to the end"]
+
+
+def test_allow_dirty_with_the_run_records_folder_ignored(tmp_path: Path) -> None:
+    """`.greenloop/` excluded through .git/info/exclude must not break saving the user's work."""
+    repo_dir = tmp_path / "r"
+    repo = Repo.init(repo_dir)
+    (repo_dir / "a.txt").write_text("one\n")
+    repo.index.add(["a.txt"])
+    repo.index.commit("first")
+    (repo_dir / ".git" / "info" / "exclude").write_text(".greenloop/\n")
+    (repo_dir / ".greenloop").mkdir()
+    (repo_dir / ".greenloop" / "run.json").write_text("{}")
+    (repo_dir / "a.txt").write_text("one, edited\n")
+    (repo_dir / "new.txt").write_text("untracked\n")
+    saved = gitops.save_user_changes(gitops.open_repo(repo_dir))
+    assert (repo_dir / "a.txt").read_text() == "one\n"
+    gitops.restore_user_changes(gitops.open_repo(repo_dir), saved)
+    assert (repo_dir / "a.txt").read_text() == "one, edited\n"
+    assert (repo_dir / "new.txt").read_text() == "untracked\n"
+    assert (repo_dir / ".greenloop" / "run.json").read_text() == "{}"
