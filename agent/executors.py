@@ -84,6 +84,7 @@ _STATE = _WorkerState()
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     if _STATE.running:
         raise KeyboardInterrupt("cut by the batch scheduler")
+    os._exit(128 + signum)  # idle: the pool itself is being torn down
 
 
 def _watch(cut: Any, parent: int) -> None:
