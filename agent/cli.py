@@ -109,8 +109,10 @@ def sandbox_build(
 
     with console.status("building the sandbox image (bootstrapping can take minutes)..."):
         result = build_image(docker_client(), base=base, bootstrap=bootstrap, force=force)
-    verb = "built" if result.built else "already present:"
-    console.print(f"[green]{verb}[/] {result.tag} (base {result.base})")
+    if result.built:
+        console.print(f"[green]built[/] {result.tag} (base {result.base})")
+    else:
+        console.print(f"[green]already present:[/] {result.tag} (--force rebuilds it)")
 
 
 @sandbox_app.command("prune")
