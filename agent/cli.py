@@ -5,6 +5,7 @@ Exit codes: 0 green / all fine, 1 run failed, 2 usage error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -180,6 +181,12 @@ def new(
         bool, typer.Option(help="Commit the best red result too (the message says red).")
     ] = False,
     edit_format: Annotated[str, typer.Option(help="search-replace or whole.")] = "search-replace",
+    max_iterations: Annotated[
+        int | None, typer.Option(help="Test runs at most (overrides task.toml).", min=1)
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Token budget (overrides task.toml).", min=1)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
@@ -197,6 +204,10 @@ def new(
     if edit_format not in FORMATS:
         raise UsageError(f"--edit-format {edit_format!r}: choose one of {', '.join(FORMATS)}")
     task = load_task(spec)
+    overrides = {"max_iterations": max_iterations, "max_tokens": max_tokens}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        task = dataclasses.replace(task, config=task.config.model_copy(update=overrides))
     out = out or Path("greenloop-out") / task.name
     run_id = new_run_id()
     record = None if replay else out.resolve() / RUNS_DIR / run_id / "cassette.jsonl"

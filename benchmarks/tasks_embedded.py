@@ -1,6 +1,6 @@
 """Every task in tasks/ with the embedded model, in the Docker sandbox: solved or not.
 
-    python benchmarks/tasks_embedded.py [--tasks tasks] [--only 01-fizzbuzz ...]
+    python benchmarks/tasks_embedded.py [--tasks DIR] [--only NAME ...] [--max-iterations N]
 
 Runs `greenloop new TASK --model local --json` per task into a temp folder and
 prints, per task: status, exit reason, iterations, tokens, wall. Each task keeps
@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_task(task: Path, out: Path) -> dict[str, object]:
+def run_task(task: Path, out: Path, extra: list[str]) -> dict[str, object]:
     exe = Path(sys.executable).parent / "greenloop"
     started = time.perf_counter()
     proc = subprocess.run(
-        [str(exe), "new", str(task), "--out", str(out), "--model", "local", "--json"],
+        [str(exe), "new", str(task), "--out", str(out), "--model", "local", "--json", *extra],
         capture_output=True,
         text=True,
         check=False,
@@ -43,6 +43,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=Path, default=ROOT / "tasks")
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument(
+        "--max-iterations", type=int, default=None, help="cap every task's test runs"
+    )
     args = parser.parse_args()
     tasks = sorted(p for p in args.tasks.iterdir() if (p / "spec.md").is_file())
     if args.only:
@@ -51,7 +54,12 @@ def main() -> None:
     solved = 0
     with tempfile.TemporaryDirectory(prefix="greenloop-bench-") as tmp:
         for task in tasks:
-            r = run_task(task, Path(tmp) / task.name)
+            extra = (
+                []
+                if args.max_iterations is None
+                else ["--max-iterations", str(args.max_iterations)]
+            )
+            r = run_task(task, Path(tmp) / task.name, extra)
             tokens = r.get("tokens") or {}
             assert isinstance(tokens, dict)
             total = int(tokens.get("prompt", 0)) + int(tokens.get("completion", 0))
