@@ -418,6 +418,8 @@ def batch(
     _auto_prune(sandbox)
     with BatchView(console, f"{len(task_list)} tasks from {tasks} -> {run_dir}") as view:
         summary = run_batch(task_list, options, view)
+    if not console.is_terminal:
+        console.line()  # the live view's last frame ends without one
     _md, page = write_report(run_dir)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -467,6 +469,8 @@ def _print_summary(summary: dict[str, Any], page: Path) -> None:
     )
     if summary["stopped_by_budget"]:
         console.print("[yellow]stopped by the budget:[/] tasks left are pending")
+    if summary["interrupted"]:
+        console.print("[yellow]interrupted:[/] finished results are kept")
     if summary["pending"]:
         console.print(f"{summary['pending']} task(s) left: run again with --resume to finish")
     console.print(f"report: {page}")

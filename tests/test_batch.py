@@ -269,32 +269,30 @@ def test_sigkill_mid_batch_then_resume_runs_every_task_exactly_once(
 def test_ctrl_c_stops_scheduling_and_keeps_results(
     tmp_path: Path, sandbox_image: str, grace: str
 ) -> None:
-    script = TaskScript.from_folders(_few_tasks(tmp_path), SOLUTIONS, slow={FEW[1]: 3.0})
+    script = TaskScript.from_folders(_few_tasks(tmp_path), SOLUTIONS, slow={FEW[1]: 1.5})
     run = tmp_path / "run"
     with FakeOpenAI(script) as srv:
         proc = _cli_batch(tmp_path / "few", run, srv.base_url, "--workers", "1", "--grace", grace)
         _wait_for(lambda: script.asked[FEW[1]] >= 2)  # the slow task is writing its file
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 130, err
-        summary = json.loads((run / "summary.json").read_text())
-        assert summary["interrupted"] and summary["tasks"][FEW[2]] == "pending"
-        assert script.asked[FEW[2]] == 0
-        slow_result = run / "tasks" / FEW[1] / "result.json"
-        if grace == "60":
-            assert summary["tasks"][FEW[1]] == "passed" and slow_result.is_file()
-        else:
-            assert not slow_result.exists()
-            cut = json.loads(
-                next(
-                    (run / "tasks" / FEW[1]).glob("try-1/.greenloop/runs/*/result.json")
-                ).read_text()
-            )
-            assert cut["exit_reason"] == "interrupted"
-        again = _cli_batch(tmp_path / "few", run, srv.base_url, "--resume")
-        _, err = again.communicate(timeout=120)
-    assert again.returncode == 0, err
-    assert json.loads((run / "summary.json").read_text())["passed"] == 3
+    assert proc.returncode == 130, err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] and summary["tasks"][FEW[2]] == "pending"
+    assert script.asked[FEW[2]] == 0
+    slow_result = run / "tasks" / FEW[1] / "result.json"
+    slow_runs = list((run / "tasks" / FEW[1]).glob("try-1/.greenloop/runs/*/result.json"))
+    if grace == "60":
+        assert summary["tasks"][FEW[1]] == "passed" and slow_result.is_file()
+        return
+    assert not slow_result.exists(), "a cut task has no record: resume runs it again"
+    assert json.loads(slow_runs[0].read_text())["exit_reason"] == "interrupted"
+    script.slow.clear()
+    with FakeOpenAI(script) as srv:
+        options = BatchOptions(out=run, settings=_settings(srv.base_url), resume=True, workers=2)
+        summary = run_batch(load_batch_tasks(tmp_path / "few"), options)
+    assert (summary["passed"], summary["interrupted"], script.asked[FEW[0]]) == (3, False, 2)
+    assert len(_run_dirs(run, FEW[1])) == 1
 
 
 @pytest.mark.docker
@@ -325,8 +323,8 @@ def test_a_spent_budget_starts_no_task_and_running_ones_finish(
 @pytest.mark.slow
 def test_ray_gives_the_same_summary_as_the_local_pool(tmp_path: Path, sandbox_image: str) -> None:
     ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'greenloop[ray]'")
-    tasks = load_batch_tasks(_few_tasks(tmp_path))
-    script = TaskScript.from_folders(tmp_path / "few", SOLUTIONS, wrong=[FEW[0]], broken=[FEW[2]])
+    tasks = load_batch_tasks(_few_tasks(tmp_path))[:2]
+    script = TaskScript.from_folders(tmp_path / "few", SOLUTIONS, wrong=[FEW[0]])
     keys = ("total", "done", "passed", "failed", "errors", "pass_at", "tokens", "tasks")
     summaries = {}
     with FakeOpenAI(script) as srv:
@@ -345,5 +343,5 @@ def test_ray_gives_the_same_summary_as_the_local_pool(tmp_path: Path, sandbox_im
                 ray.shutdown()
     local, remote = ({k: s[k] for k in keys} for s in (summaries["local"], summaries["ray"]))
     assert remote == local
-    assert local["pass_at"] == [0.3333, 0.6667]
+    assert (local["total"], local["pass_at"]) == (2, [0.5, 1.0])
     assert summaries["ray"]["executor"] == "ray"
