@@ -7,7 +7,8 @@ client from the `ModelConfig` (clients are never pickled), runs up to
 `settings.tries` tries of `run_new`, each in `<out>/try-<i>/` with its own
 sandbox, and writes the task's record `<out>/result.json` atomically when it
 ends. Try i+1 runs only when try i was red, and its spec carries what try i's
-last test run reported (as aider's benchmark feeds back the test output).
+last test run reported: counts, failing tests, and the failure output its last
+feedback prompt showed (as aider's benchmark feeds back the test output).
 
 While a job runs it holds an exclusive lock on `<out>/.lock`, so a resumed
 batch never cleans up or reruns a task that a dying worker still holds.
@@ -34,7 +35,15 @@ from types import MappingProxyType
 from typing import Any
 
 from agent.errors import GreenloopError, UsageError
-from agent.model import ChatModel, ModelConfig, Price, PriceTable, RecordingModel, make_model
+from agent.model import (
+    Cassette,
+    ChatModel,
+    ModelConfig,
+    Price,
+    PriceTable,
+    RecordingModel,
+    make_model,
+)
 from agent.new import RunOptions, RunResult, run_new
 from agent.runlog import RUNS_DIR, RunDir, new_run_id, read_result, read_trajectory
 from agent.task import Task, TaskConfig
@@ -49,6 +58,7 @@ __all__ = [
     "TaskData",
     "TaskJob",
     "error_record",
+    "last_test_output",
     "previous_try_context",
     "price_of",
     "run_job",
@@ -62,6 +72,9 @@ log = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
 _MAX_FAILING_SHOWN = 20
+_MAX_OUTPUT_CHARS = 4000
+_RESULTS_MARK = "Test results:"
+_RESULTS_ENDS = ("Your previous edits were NOT applied", "Fix the code so the tests pass")
 _MODELS: dict[str, ChatModel] = {}
 """One model client per worker process and config, made on first use."""
 
@@ -280,8 +293,29 @@ def previous_try_context(number: int, result: Mapping[str, Any]) -> str:
             lines += [f"- {test_id}" for test_id in failing[:_MAX_FAILING_SHOWN]]
         if last.get("note"):
             lines.append(f"Test output: {last['note']}")
+    shown = last_test_output(Path(result["run_dir"]) / "cassette.jsonl")
+    if shown:
+        lines += ["The test output it was shown last:", "```", shown, "```"]
     lines.append("Write the code again, taking care that these tests pass.")
     return "\n".join(lines) + "\n"
+
+
+def last_test_output(cassette: Path) -> str:
+    """The failures (messages and tracebacks) of the run's last feedback request, or "".
+
+    The run's trajectory keeps only the failing tests' ids; the feedback prompt
+    recorded in the cassette holds what the tests printed, from "Test results:".
+    """
+    if not cassette.is_file():
+        return ""
+    for entry in reversed(Cassette(cassette).entries()):
+        text = entry.messages[-1].content if entry.messages else ""
+        start = text.find(_RESULTS_MARK)
+        if start < 0:
+            continue
+        ends = [i for i in (text.find(m, start) for m in _RESULTS_ENDS) if i > 0]
+        return text[start : min(ends, default=len(text))].strip()[:_MAX_OUTPUT_CHARS]
+    return ""
 
 
 def task_record(name: str, tries: list[dict[str, Any]], price: Price | None) -> dict[str, Any]:
