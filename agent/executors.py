@@ -74,6 +74,7 @@ class Executor(Protocol):
 class _WorkerState:
     """The one job a local worker process runs at a time."""
 
+    parent = 0
     running = False
     signalled = 0.0
 
@@ -102,12 +103,15 @@ def _watch(cut: Any, parent: int) -> None:
 
 
 def _init_worker(cut: Any, parent: int) -> None:
+    _STATE.parent = parent
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
     threading.Thread(target=_watch, args=(cut, parent), name="cut-watch", daemon=True).start()
 
 
 def _run_in_worker(job: TaskJob) -> JobOutcome:
+    if os.getppid() != _STATE.parent:  # a job still queued when the scheduler was killed
+        return JobOutcome(job.name, None, cut=True)
     _STATE.running, _STATE.signalled = True, 0.0
     try:
         return run_job(job)

@@ -228,6 +228,21 @@ def _wait_for(check: Callable[[], bool], timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+def _spawned_children(parent: int) -> list[int]:
+    """Pids of the multiprocessing workers `parent` spawned (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    assert found, "the batch should have worker processes"
+    return found
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 def test_sigkill_mid_batch_then_resume_runs_every_task_exactly_once(
@@ -242,8 +257,11 @@ def test_sigkill_mid_batch_then_resume_runs_every_task_exactly_once(
     with FakeOpenAI(script) as srv:
         proc = _cli_batch(TASKS, run, srv.base_url, "--workers", "2")
         _wait_for(lambda: len(finished()) >= 2 and len(list((run / "tasks").iterdir())) > 2)
+        workers = _spawned_children(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        # its orphaned workers cut their runs and exit on their own
+        _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 60)
         before = {n: (run / "tasks" / n / "result.json").read_bytes() for n in finished()}
         partial = sorted({p.name for p in (run / "tasks").iterdir()} - set(before))
         assert partial, "the kill should have caught a task mid-run"
