@@ -10,6 +10,7 @@ functions here are pure: text in, text out.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from agent.syntax import check_python
@@ -148,21 +149,39 @@ def _same_file(named: str, wanted: str) -> bool:
     return named == wanted or wanted.endswith("/" + named) or named.endswith("/" + wanted)
 
 
-def extract_file(reply: str, path: str) -> str | None:
+def _defines(body: str, names: Collection[str]) -> bool:
+    """True when the code defines every name (def, class or a top-level assignment)."""
+    return all(
+        re.search(rf"^\s*(?:async\s+def|def|class)\s+{re.escape(n)}\b|^{re.escape(n)}\s*[:=]",
+                  body, re.MULTILINE)
+        for n in names
+    )  # fmt: skip
+
+
+def extract_file(reply: str, path: str, defines: Collection[str] = ()) -> str | None:
     """The content the reply gives for `path`, or None when it gives none.
 
     In order: the last block that names `path`; else the longest unnamed block
     in a fitting language (any language for non-Python files); else, when the
-    reply has no fence at all and parses as Python, the whole reply.
+    reply has no fence at all and parses as Python, the whole reply. With
+    `defines`, a block that defines all those names wins over one that does not
+    (small models follow the real code with a block of made-up tests).
     """
     wanted = path.strip().removeprefix("./")
     blocks = fenced_blocks(reply)
     named = [b for b in blocks if b.path is not None and _same_file(b.path, wanted)]
-    if named:
-        return named[-1].body
     unnamed = [b for b in blocks if b.path is None and b.body.strip()]
     if wanted.endswith(".py"):
         unnamed = [b for b in unnamed if b.language in _PYTHON_LANGS]
+    if defines:
+        named_fit = [b for b in named if _defines(b.body, defines)]
+        unnamed_fit = [b for b in unnamed if _defines(b.body, defines)]
+        if named_fit:
+            return named_fit[-1].body
+        if unnamed_fit:
+            return max(unnamed_fit, key=lambda b: len(b.body.strip())).body
+    if named:
+        return named[-1].body
     if unnamed:
         return max(unnamed, key=lambda b: len(b.body.strip())).body
     text = normalize_newlines(reply).strip("\n")

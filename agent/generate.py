@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 PLAN_TRIES = 2
 SYNTAX_TRIES = 2
-PLAN_MAX_TOKENS = 800
+PLAN_MAX_TOKENS = 512
 FILE_MAX_TOKENS = 1536
 """A file rarely needs more; a small model that starts repeating itself is cut off here."""
 """A plan is short; a model that rambles past this is cut off and the plan fails over."""
@@ -144,7 +144,9 @@ class Generator:
         return source
 
     def _extract(self, reply: str, path: str) -> str:
-        source = extract_file(reply, path)
+        required = self.reqs.for_path(path)
+        names = [n.name for n in required.names] if required else []
+        source = extract_file(reply, path, names)
         if source is None:
             self.ask.record("malformed", path=path, reply=reply[:500])
             self.ask.budget.bad_reply()

@@ -33,6 +33,7 @@ Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
 """(files, report, edit instructions, refused edits) -> the feedback request."""
 Mode = Literal["feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
+FEEDBACK_MAX_TOKENS = 1536
 
 
 class Green(Exception):
@@ -103,6 +104,7 @@ class Loop:
         self.history: list[int] = []
         self._refused = ""
         self._seen: dict[str, TestReport] = {}
+        self._unapplied = 0
         self._repeats = 0
 
     def seed(self, files: dict[str, str], report: TestReport) -> None:
@@ -192,13 +194,14 @@ class Loop:
             messages = feedback_messages(
                 self.spec, best.files, best.report, self.format.instructions, self._refused
             )
-        reply = self.ask(messages, "feedback", temperature=0.0)
+        reply = self.ask(messages, "feedback", temperature=0.0, max_tokens=FEEDBACK_MAX_TOKENS)
         edits = self.format.parse(reply) or FORMATS["whole"].parse(reply)
         usable = [e for e in edits if not e.problem]
         if not usable:
             self._refused = "Your reply had no edit in the required format."
             self.record("apply", applied=0, failed=[], malformed=True)
             self.ask.budget.bad_reply()
+            self.mode = "restart"  # feedback that gives nothing is not paying off
             return None
         result = self.format.apply(
             {**best.files, **self.tests}, edits, protected=frozenset(self.tests)
@@ -212,11 +215,18 @@ class Loop:
         )
         if not result.changed:
             self.ask.budget.bad_reply()
+            # One more try with the precise failures; a second miss means feedback
+            # is not paying off.
+            self._unapplied += 1
+            if self._unapplied >= 2 or not result.failed:
+                self.mode = "restart"
             return None
+        self._unapplied = 0
         return {p: t for p, t in result.files.items() if p not in self.tests}
 
     def restart(self) -> dict[str, str]:
         """A fresh sample from the clean prompt at a higher temperature."""
         self._refused = ""
+        self._unapplied = 0
         self.record("restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE)
         return self.fresh(RESTART_TEMPERATURE)

@@ -147,3 +147,32 @@ def test_fenced_blocks_records_language_path_and_line() -> None:
 )
 def test_path_in_line(line: str, expected: str | None) -> None:
     assert path_in_line(line) == expected
+
+
+ADD_THEN_TESTS = """```python
+# calc.py
+
+def add(a, b):
+    return a + b
+```
+
+```python
+# calc.py
+
+def test_calc():
+    return add(2, 3) == 5
+```
+"""
+
+
+@pytest.mark.parametrize(
+    ("defines", "expected_start"),
+    [((), "def test_calc"), (("add",), "def add"), (("missing",), "def test_calc")],
+    ids=["last-named-block", "the-block-that-defines-add", "nothing-fits-falls-back"],
+)
+def test_a_block_defining_the_required_names_wins(
+    defines: tuple[str, ...], expected_start: str
+) -> None:
+    body = extract_file(ADD_THEN_TESTS, "calc.py", defines)
+    assert body is not None
+    assert body.replace("# calc.py\n", "").lstrip().startswith(expected_start)

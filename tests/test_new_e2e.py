@@ -148,11 +148,11 @@ def test_edit_to_a_test_file_is_refused_and_fed_back(
 def test_malformed_replies_until_the_budget(
     task_dir: Path, out_repo: Path, sandbox_image: str
 ) -> None:
-    script = Script(
-        PLAN, {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)]}, ["Sure! I would change it."]
-    )
+    prose = "Sure! I would write a function that checks divisibility."
+    script = Script(PLAN, {"fizzbuzz.py": [prose]}, [prose])
     result = _run(task_dir, out_repo, script, sandbox_image)
     assert (result.status, result.exit_reason) == ("red", "malformed")
+    assert result.malformed == 3
     assert result.commit is None and result.branch is None
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
 
