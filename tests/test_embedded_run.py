@@ -1,8 +1,10 @@
-"""One real run: the embedded SmolLM2 model, the Docker sandbox, git — no fakes at all.
+"""Real runs: the embedded SmolLM2 model, the Docker sandbox, git — no fakes at all.
 
-Whether a 135M model goes green on a given sample is luck (the benchmark
-`benchmarks/tasks_embedded.py` measures how often); this test proves the whole
-pipeline runs with it and ends on a named reason within its budget.
+The first rung of tasks/ (00-add) is within a 135M model's reach: it goes green.
+On fizzbuzz, whether a sample is right is luck (`benchmarks/tasks_embedded.py`
+measures how often), so that test proves the pipeline runs with the real model
+and ends on a named reason within its budget. Fresh samples are seeded, so a
+run repeats on the same machine.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMED = {"green", "iterations", "malformed", "tokens", "cost", "wall", "stuck"}
+
+
+def test_embedded_model_goes_green_on_the_first_rung(tmp_path: Path, sandbox_image: str) -> None:
+    model = make_model(ModelConfig(model="local"))
+    options = RunOptions(
+        out=tmp_path / "out", run_id="add", model_name=model.name,
+        sandbox=SandboxConfig(image=sandbox_image),
+    )  # fmt: skip
+    result = run_new(load_task(ROOT / "tasks" / "00-add"), model, options)
+    assert (result.status, result.tests["passed"]) == ("green", 2), result.exit_reason
+    commit = git.Repo(tmp_path / "out").commit(result.branch)
+    assert "Tests: 2 passed" in str(commit.message)
+    assert "Model: local:SmolLM2" in str(commit.message)
 
 
 def test_embedded_model_runs_fizzbuzz_end_to_end(
