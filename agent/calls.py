@@ -79,6 +79,7 @@ class Caller:
             completion_tokens=completion.completion_tokens,
             latency=round(completion.latency, 3),
             finish_reason=completion.finish_reason,
+            cost=completion.cost,
             reply=completion.text,
         )
         self.budget.charge(completion)

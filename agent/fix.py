@@ -277,7 +277,6 @@ def _run(
             return
         budget = Budget(options.config)
         outcome = _loop(sandbox, snapshot, baseline, model, options, record, budget)
-    result.cost = budget.cost
     _finish(repo, snapshot, baseline, outcome, options, record)
 
 

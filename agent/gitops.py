@@ -189,9 +189,10 @@ def open_or_init(path: Path) -> Repo:
     branch can start from it. The identity is passed per command when none is
     configured; nothing is written to any git config.
     """
+    path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     if not (path / ".git").exists():
-        status, _, err = _run(path, ["init", "--quiet", str(path)])
+        status, _, err = _run(path, ["init", "--quiet", "."])
         if status != 0:
             raise GitError(f"could not create a git repository in {path}: {err.strip()}")
         log.info("initialised a git repository in %s", path)

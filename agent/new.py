@@ -127,8 +127,7 @@ def run_new(
     record = _Recorder(run, result, observer)
     record.save()
     try:
-        outcome, tests, budget = _generate_and_loop(task, model, options, record)
-        result.cost = budget.cost
+        outcome, tests = _generate_and_loop(task, model, options, record)
         _finish(result, outcome, tests, task, repo, options, record)
     except LimitsExceeded as stop:
         result.status, result.exit_reason = "red", stop.reason
@@ -144,7 +143,7 @@ def run_new(
 
 def _generate_and_loop(
     task: Task, model: ChatModel, options: RunOptions, record: _Recorder
-) -> tuple[LoopOutcome, dict[str, str], Budget]:
+) -> tuple[LoopOutcome, dict[str, str]]:
     budget = Budget(task.config)
     ask = Caller(model, budget, record)
     limits = task.config.limits
@@ -174,7 +173,7 @@ def _generate_and_loop(
             test_args=pytest_args(task.config.test_command),
             edit_format=options.edit_format,
         )
-        return loop.run(files), tests, budget
+        return loop.run(files), tests
 
 
 def _finish(

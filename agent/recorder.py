@@ -32,6 +32,7 @@ class _Result(Protocol):
     history: list[int]
     timeouts: int
     wall: float
+    cost: float | None
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -53,6 +54,8 @@ class Recorder(Generic[R]):
             r.model_calls += 1
             r.tokens["prompt"] += int(data.get("prompt_tokens", 0))
             r.tokens["completion"] += int(data.get("completion_tokens", 0))
+            cost = data.get("cost")
+            r.cost = None if cost is None or r.cost is None else r.cost + float(cost)
         elif event == "malformed" or (event == "apply" and data.get("malformed")):
             r.malformed += 1
         elif event == "syntax":

@@ -70,8 +70,16 @@ def snapshot(path: Path) -> dict[str, object]:
             continue
         files[rel] = (f.stat().st_mode, f.read_bytes())
     return {
-        "status": git(path, "status", "--porcelain", "-z", "--untracked-files=all",
-                      "--", ".", ":(exclude).greenloop"),
+        "status": git(
+            path,
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=all",
+            "--",
+            ".",
+            ":(exclude).greenloop",
+        ),
         "diff": git(path, "diff", "--binary"),
         "cached": git(path, "diff", "--cached", "--binary"),
         "index": git(path, "ls-files", "-s"),
@@ -253,17 +261,28 @@ def test_commit_has_exactly_the_files_and_parseable_trailers(root: Path) -> None
     (root / "ab.py").write_text("AB = 1\n")
     (root / "a.txt").write_text("edited\n")
     repo = Repo(root)
-    trailers = {"Greenloop-Run": "20250101T000000Z-abc123", "Model": "smollm2-135m",
-                "Tokens": "1234", "Tests": "7 passed"}
+    trailers = {
+        "Greenloop-Run": "20250101T000000Z-abc123",
+        "Model": "smollm2-135m",
+        "Tokens": "1234",
+        "Tests": "7 passed",
+    }
     sha = gitops.commit_files(repo, ["a*.py", "./a.txt"], "Make the tests pass\n\nBody.", trailers)
 
     assert git(root, "rev-parse", "HEAD").strip() == sha
     assert sorted(git(root, "show", "--name-only", "--format=", "HEAD").split()) == [
-        "a*.py", "a.txt"]
+        "a*.py",
+        "a.txt",
+    ]
     message = git(root, "log", "-1", "--format=%B")
     assert message.startswith("Make the tests pass\n\nBody.\n\n")
-    parsed = subprocess.run(["git", "interpret-trailers", "--parse"], input=message,
-                            capture_output=True, text=True, check=True).stdout
+    parsed = subprocess.run(
+        ["git", "interpret-trailers", "--parse"],
+        input=message,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert parsed.splitlines() == [f"{k}: {v}" for k, v in trailers.items()]
     assert git(root, "status", "--porcelain").splitlines() == ["?? ab.py"]
 
@@ -333,7 +352,9 @@ def test_work_on_branch_always_returns_the_user(
     assert after == before
     assert git(root, "rev-parse", "main").strip() == tip
     assert git(root, "show", "--format=%s", "--name-only", "greenloop/run-1").split() == [
-        "fix", "pkg/mod.py"]
+        "fix",
+        "pkg/mod.py",
+    ]
 
 
 def test_branch_without_commits_is_deleted(root: Path) -> None:
@@ -357,8 +378,9 @@ def test_dirty_tree_is_refused_untouched(root: Path) -> None:
 def test_existing_branch_is_refused_and_kept(root: Path) -> None:
     git(root, "branch", "greenloop/taken")
     repo = Repo(root)
-    with pytest.raises(GitError, match="already exists"), gitops.work_on_branch(
-        repo, "greenloop/taken"
+    with (
+        pytest.raises(GitError, match="already exists"),
+        gitops.work_on_branch(repo, "greenloop/taken"),
     ):
         pytest.fail("unreachable")
     assert "greenloop/taken" in [h.name for h in repo.heads]
@@ -415,7 +437,14 @@ def test_clean_tree_saves_nothing(root: Path) -> None:
 def test_is_dirty_lists_tracked_and_untracked_not_ignored(root: Path) -> None:
     make_dirty(root)
     assert gitops.is_dirty(Repo(root)) == [
-        "a.txt", "blob.bin", "c.txt", "d.txt", "new.txt", "pkg/deep/new.bin", "run.sh"]
+        "a.txt",
+        "blob.bin",
+        "c.txt",
+        "d.txt",
+        "new.txt",
+        "pkg/deep/new.bin",
+        "run.sh",
+    ]
 
 
 # ---------------------------------------------------------------- opening, branches, review
@@ -428,7 +457,8 @@ def test_open_or_init_uses_a_fallback_identity_without_writing_config(
     out = tmp_path / "out"
     repo = gitops.open_or_init(out)
     assert git(out, "log", "--format=%an <%ae>|%s").strip() == (
-        "greenloop <greenloop@localhost>|greenloop: initial empty commit")
+        "greenloop <greenloop@localhost>|greenloop: initial empty commit"
+    )
     assert isolated_git.read_text() == ""
     assert git(out, "config", "--local", "--get-regexp", "^user\\.", check=False) == ""
     gitops.start_branch(repo, "greenloop/first")
@@ -519,3 +549,13 @@ def test_allow_dirty_with_the_run_records_folder_ignored(tmp_path: Path) -> None
     assert (repo_dir / "a.txt").read_text() == "one, edited\n"
     assert (repo_dir / "new.txt").read_text() == "untracked\n"
     assert (repo_dir / ".greenloop" / "run.json").read_text() == "{}"
+
+
+def test_open_or_init_takes_a_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    repo = gitops.open_or_init(Path("rel") / "new-project")
+    assert Path(repo.working_tree_dir or "") == tmp_path / "rel" / "new-project"
+    assert not (tmp_path / "rel" / "new-project" / "rel").exists()
+    assert gitops.head_sha(repo)
