@@ -272,3 +272,30 @@ def test_sandbox_prune_exits_0(docker_engine: Any) -> None:
     run = greenloop("sandbox", "prune")
     assert run.code == 0, run.stderr
     assert re.search(r"removed \d+ containers, \d+ volumes", run.stderr)
+
+
+def test_doctor_names_the_model_a_run_would_use_and_asks_it() -> None:
+    from fake_openai import FakeOpenAI, Reply
+
+    with FakeOpenAI([Reply(text="OK")]) as srv:
+        run = greenloop(
+            "doctor",
+            env={"GREENLOOP_MODEL": "fake-model", "GREENLOOP_BASE_URL": srv.base_url,
+                 "OPENAI_API_KEY": "k"},
+        )  # fmt: skip
+        asked = len(srv.chat_requests)
+    model = table_rows(run.stdout)["model"]
+    assert model[1] == "ok", model
+    assert "fake-model" in model[2] and srv.base_url in model[2] and "OK" in model[2]
+    assert asked == 1
+
+
+def test_doctor_with_an_unreachable_endpoint_names_the_fix() -> None:
+    run = greenloop(
+        "doctor", "--model", "fake-model", "--base-url", "http://127.0.0.1:9/v1",
+        env={"OPENAI_API_KEY": "k"},
+    )  # fmt: skip
+    model = table_rows(run.stdout)["model"]
+    assert run.code != 0
+    assert model[1] == "missing"
+    assert "127.0.0.1:9" in model[3]
