@@ -282,9 +282,10 @@ def fix(
     run_id = new_run_id()
     record = None if replay else root / RUNS_DIR / run_id / "cassette.jsonl"
     config = _model_config(model, base_url, replay=replay, record=record)
+    chat = make_model(config)
     options = FixOptions(
         run_id=run_id,
-        model_name=describe_model(config),
+        model_name=getattr(chat, "name", "") or describe_model(config),
         test_command=command,
         setup_command=setup_cmd,
         allow_test_edits=allow_test_edits,
@@ -294,7 +295,6 @@ def fix(
         context_tokens=context_tokens,
         edit_format=edit_format,
     )
-    chat = make_model(config)
     _auto_prune(sandbox)
     if as_json:
         result = run_fix(root, chat, options)
