@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -192,11 +193,10 @@ def new(
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
     from agent.edits import FORMATS
     from agent.errors import UsageError
-    from agent.model import describe_model, make_model
+    from agent.model import make_model
     from agent.new import RunOptions, check_out_dir, run_new
     from agent.runlog import RUNS_DIR, new_run_id
     from agent.task import load_task
-    from agent.view import RunView
     from sandbox import SandboxConfig
 
     if sandbox not in ("docker", "local"):
@@ -217,19 +217,15 @@ def new(
     options = RunOptions(
         out=out,
         run_id=run_id,
-        model_name=getattr(chat, "name", "") or describe_model(config),
+        model_name=chat.name,
         sandbox=SandboxConfig(kind=sandbox, run_id=run_id),  # type: ignore[arg-type]
         commit_partial=commit_partial,
         edit_format=edit_format,
     )
     _auto_prune(sandbox)
-    if as_json:
-        result = run_new(task, chat, options)
-        typer.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        with RunView(console, f"{task.name} -> {out}") as view:
-            result = run_new(task, chat, options, view)
-        _print_result(result)
+    result = _shown(
+        lambda view: run_new(task, chat, options, view), as_json, f"{task.name} -> {out}"
+    )
     raise typer.Exit(0 if result.status == "green" else 1)
 
 
@@ -264,10 +260,9 @@ def fix(
     from agent.edits import FORMATS
     from agent.errors import UsageError
     from agent.fix import FixOptions, detect_test_command, run_fix
-    from agent.model import describe_model, make_model
+    from agent.model import make_model
     from agent.runlog import RUNS_DIR, new_run_id
     from agent.task import TaskConfig
-    from agent.view import RunView
     from sandbox import SandboxConfig
 
     if sandbox not in ("docker", "local") or edit_format not in FORMATS:
@@ -285,7 +280,7 @@ def fix(
     chat = make_model(config)
     options = FixOptions(
         run_id=run_id,
-        model_name=getattr(chat, "name", "") or describe_model(config),
+        model_name=chat.name,
         test_command=command,
         setup_command=setup_cmd,
         allow_test_edits=allow_test_edits,
@@ -296,13 +291,7 @@ def fix(
         edit_format=edit_format,
     )
     _auto_prune(sandbox)
-    if as_json:
-        result = run_fix(root, chat, options)
-        typer.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        with RunView(console, f"fix {root}") as view:
-            result = run_fix(root, chat, options, view)
-        _print_result(result)
+    result = _shown(lambda view: run_fix(root, chat, options, view), as_json, f"fix {root}")
     if result.exit_reason == "nothing-to-fix":
         console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
     if result.flaky:
@@ -318,6 +307,20 @@ def fix(
             soft_wrap=True,
         )
     raise typer.Exit(0 if result.status == "green" else 1)
+
+
+def _shown(run: Callable[[Any], Any], as_json: bool, title: str) -> Any:
+    """Run with the live view and a summary, or quietly with the result as JSON."""
+    from agent.view import RunView
+
+    if as_json:
+        result = run(None)
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return result
+    with RunView(console, title) as view:
+        result = run(view)
+    _print_result(result)
+    return result
 
 
 def _print_result(result: Any) -> None:

@@ -30,15 +30,15 @@ from pathlib import Path, PurePosixPath
 from git import Blob, Repo
 
 from agent import gitops
-from agent.calls import Budget, Caller, LimitsExceeded
+from agent.calls import Budget, Caller
 from agent.edits import FORMATS
-from agent.errors import GitError, GreenloopError, UsageError
+from agent.errors import GitError, UsageError
 from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel, Message
 from agent.new import RunResult, pytest_args
 from agent.prompts import fix_messages
-from agent.recorder import Observer, Recorder, exclude_run_records, save_files
+from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.repomap import TagCache, build_context, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
@@ -226,19 +226,8 @@ def run_fix(
     exclude_run_records(root)
     run = RunDir(root, options.run_id)
     result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=options.model_name)
-    record = Recorder(run, result, observer)
-    record.save()
-    try:
+    with recorded_run(run, result, observer) as record:
         _run(repo, snapshot, model, options, record)
-    except LimitsExceeded as stop:
-        result.status, result.exit_reason = "red", stop.reason
-    except GreenloopError as exc:
-        result.status, result.exit_reason, result.error = "error", "error", str(exc)
-        raise
-    finally:
-        record("result", status=result.status, exit_reason=result.exit_reason)
-        record.save()
-        run.close()
     return result
 
 

@@ -66,8 +66,6 @@ class LoopOutcome:
     exit_reason: str
     iterations: int
     best: Candidate | None
-    history: tuple[int, ...]
-    """Tests passing after each run."""
 
 
 class Loop:
@@ -101,7 +99,6 @@ class Loop:
         self.iteration = 0
         self.mode: Mode = "feedback"
         self.best: Candidate | None = None
-        self.history: list[int] = []
         self._refused = ""
         self._seen: dict[str, TestReport] = {}
         self._unapplied = 0
@@ -128,7 +125,6 @@ class Loop:
             exit_reason=reason,
             iterations=self.iteration,
             best=self.best,
-            history=tuple(self.history),
         )
 
     def step(self, files: dict[str, str] | None) -> dict[str, str] | None:
@@ -172,7 +168,6 @@ class Loop:
         self.sandbox.write({**files, **self.tests})
         report = self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
         self._seen[digest] = report
-        self.history.append(report.passed)
         self.record(
             "test",
             iteration=self.iteration,

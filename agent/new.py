@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from agent import gitops
-from agent.calls import Budget, Caller, LimitsExceeded
-from agent.errors import GreenloopError, UsageError
+from agent.calls import Budget, Caller
+from agent.errors import UsageError
 from agent.generate import Generator, make_plan
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel
-from agent.recorder import Observer, Recorder, exclude_run_records, save_files
+from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.requirements import extract_requirements
 from agent.runlog import RunDir
 from agent.task import Task
@@ -124,20 +124,9 @@ def run_new(
     exclude_run_records(options.out)
     run = RunDir(options.out, options.run_id)
     result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=options.model_name)
-    record = _Recorder(run, result, observer)
-    record.save()
-    try:
+    with recorded_run(run, result, observer) as record:
         outcome, tests = _generate_and_loop(task, model, options, record)
         _finish(result, outcome, tests, task, repo, options, record)
-    except LimitsExceeded as stop:
-        result.status, result.exit_reason = "red", stop.reason
-    except GreenloopError as exc:
-        result.status, result.exit_reason, result.error = "error", "error", str(exc)
-        raise
-    finally:
-        record("result", status=result.status, exit_reason=result.exit_reason)
-        record.save()
-        run.close()
     return result
 
 

@@ -4,7 +4,7 @@ follow short, concrete instructions best.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 
 from agent.model import Message
 from agent.plan import Plan, PlannedFile
@@ -153,8 +153,3 @@ def fix_messages(
     )
     parts.append(edit_instructions)
     return [Message.system(SYSTEM), Message.user("\n\n".join(p for p in parts if p))]
-
-
-def history_note(passed: Sequence[int]) -> str:
-    """A one-line trend of passing counts, for the trajectory."""
-    return " -> ".join(str(p) for p in passed)

@@ -10,14 +10,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from agent.calls import LimitsExceeded
+from agent.errors import GreenloopError
 from agent.runlog import RunDir
 from sandbox.paths import safe_path
 
-__all__ = ["Observer", "Recorder", "exclude_run_records", "save_files"]
+__all__ = ["Observer", "Recorder", "exclude_run_records", "recorded_run", "save_files"]
 
 Observer = Callable[[str, Mapping[str, Any]], None]
 
@@ -33,6 +36,9 @@ class _Result(Protocol):
     timeouts: int
     wall: float
     cost: float | None
+    status: str
+    exit_reason: str
+    error: str
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -91,3 +97,22 @@ def exclude_run_records(root: Path) -> None:
         exclude.write_text(
             text + ("" if text.endswith("\n") or not text else "\n") + ".greenloop/\n"
         )
+
+
+@contextmanager
+def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[Recorder[R]]:
+    """The record of one run: `result.json` from the start, a budget stop as a red result,
+    an error as an error result (re-raised), and the final result written whatever happens."""
+    record = Recorder(run, result, observer)
+    record.save()
+    try:
+        yield record
+    except LimitsExceeded as stop:
+        result.status, result.exit_reason = "red", stop.reason
+    except GreenloopError as exc:
+        result.status, result.exit_reason, result.error = "error", "error", str(exc)
+        raise
+    finally:
+        record("result", status=result.status, exit_reason=result.exit_reason)
+        record.save()
+        run.close()
