@@ -4,19 +4,21 @@
 #   greenloop sandbox build --bootstrap   # FROM a base made from Debian's packages
 #
 # The image must build with no network inside the build: the bootstrapped base
-# already carries pytest, so pip runs only when pytest is missing, and then with
-# the host's CA bundle (host-ca.crt, put in the build context by greenloop).
+# already carries pytest and coverage (for fault localization in `greenloop fix`),
+# so pip runs only when they are missing, and then with the host's CA bundle
+# (host-ca.crt, put in the build context by greenloop).
 ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE}
 
 COPY host-ca.crt /tmp/host-ca.crt
-RUN if python3 -c "import pytest" 2>/dev/null; then \
-        echo "pytest is in the base image"; \
+RUN if python3 -c "import pytest, coverage" 2>/dev/null; then \
+        echo "pytest and coverage are in the base image"; \
     else \
-        python3 -m pip install --no-cache-dir --cert /tmp/host-ca.crt pytest; \
+        python3 -m pip install --no-cache-dir --cert /tmp/host-ca.crt pytest coverage; \
     fi \
     && rm -f /tmp/host-ca.crt \
-    && python3 -m pytest --version
+    && python3 -m pytest --version \
+    && python3 -m coverage --version
 
 # A non-root user; the sandbox runs everything as this uid.
 RUN (getent group 1000 || groupadd --gid 1000 sandbox) \

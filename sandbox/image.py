@@ -39,7 +39,15 @@ log = logging.getLogger(__name__)
 IMAGE_REPO = "greenloop-sandbox"
 BASE_REPO = "greenloop-base"
 DEFAULT_BASE = "python:3.12-slim"
-BASE_PACKAGES = ("python3", "python3-pytest", "python3-pip", "git", "ca-certificates")
+BASE_PACKAGES = (
+    "python3",
+    "python3-pytest",
+    "python3-coverage",
+    "python3-pip",
+    "git",
+    "ca-certificates",
+)
+"""What the bootstrapped base holds; its tag carries a hash of this list, so a change rebuilds."""
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BOOTSTRAP_FIX = "greenloop sandbox build --bootstrap"
 
@@ -82,9 +90,14 @@ def dockerfile_path() -> Path:
 
 
 def image_tag(dockerfile: Path | None = None) -> str:
-    """`greenloop-sandbox:<hash>`: a change to the Dockerfile gives a new tag."""
-    text = (dockerfile or dockerfile_path()).read_bytes()
+    """`greenloop-sandbox:<hash>`: a change to the Dockerfile (or to the bootstrapped
+    base's package list) gives a new tag."""
+    text = (dockerfile or dockerfile_path()).read_bytes() + _packages_key().encode()
     return f"{IMAGE_REPO}:{hashlib.sha256(text).hexdigest()[:12]}"
+
+
+def _packages_key() -> str:
+    return hashlib.sha256(",".join(BASE_PACKAGES).encode()).hexdigest()[:8]
 
 
 def _has_image(client: Any, ref: str) -> bool:
@@ -145,9 +158,10 @@ def _run_tool(cmd: list[str]) -> None:
 
 
 def bootstrap_base(client: Any, suite: str | None = None, force: bool = False) -> str:
-    """Make `greenloop-base:<suite>` from Debian's packages; reuse it when present."""
+    """Make `greenloop-base:<suite>-<packages hash>` from Debian's packages; reuse it when present."""
     suite = suite or _suite()
-    ref = f"{BASE_REPO}:{suite}"
+    tag = f"{suite}-{_packages_key()}"
+    ref = f"{BASE_REPO}:{tag}"
     if not force and _has_image(client, ref):
         log.info("reusing base image %s", ref)
         return ref
@@ -156,7 +170,7 @@ def bootstrap_base(client: Any, suite: str | None = None, force: bool = False) -
         _bootstrap_tar(suite, tar)
         try:
             client.api.import_image_from_file(
-                str(tar), repository=BASE_REPO, tag=suite, changes=['CMD ["/bin/sh"]']
+                str(tar), repository=BASE_REPO, tag=tag, changes=['CMD ["/bin/sh"]']
             )
         except docker.errors.APIError as exc:
             raise SandboxError(f"docker import of the bootstrapped base failed: {exc}") from exc
