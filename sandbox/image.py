@@ -158,7 +158,7 @@ def _run_tool(cmd: list[str]) -> None:
 
 
 def bootstrap_base(client: Any, suite: str | None = None, force: bool = False) -> str:
-    """Make `greenloop-base:<suite>-<packages hash>` from Debian's packages; reuse it when present."""
+    """Make `greenloop-base:<suite>-<packages hash>` from Debian's packages; reuse it if there."""
     suite = suite or _suite()
     tag = f"{suite}-{_packages_key()}"
     ref = f"{BASE_REPO}:{tag}"
