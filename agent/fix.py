@@ -265,6 +265,7 @@ def _run(
         if _stop_before_model(baseline, snapshot, result):
             return
         budget = Budget(options.config)
+        record.count_from(budget)
         outcome = _loop(sandbox, snapshot, baseline, model, options, record, budget)
     _finish(repo, snapshot, baseline, outcome, options, record)
 

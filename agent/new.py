@@ -134,6 +134,7 @@ def _generate_and_loop(
     task: Task, model: ChatModel, options: RunOptions, record: _Recorder
 ) -> tuple[LoopOutcome, dict[str, str]]:
     budget = Budget(task.config)
+    record.count_from(budget)
     ask = Caller(model, budget, record)
     limits = task.config.limits
     sandbox_cfg = options.sandbox.model_copy(

@@ -5,6 +5,8 @@
     record.save()                                                # result.json, atomically
 
 `result` is any object with the fields of `agent.new.RunResult` (fix extends it).
+Model calls, tokens, cost and malformed replies are counted once, by the run's
+`Budget`: `record.count_from(budget)` makes the result show the budget's figures.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from agent.calls import LimitsExceeded
+from agent.calls import Budget, LimitsExceeded
 from agent.errors import GreenloopError
 from agent.runlog import RunDir
 from sandbox.paths import safe_path
@@ -52,19 +54,24 @@ class Recorder(Generic[R]):
     def __init__(self, run: RunDir, result: R, observer: Observer | None) -> None:
         self.run, self.result, self.observer = run, result, observer
         self.started = time.monotonic()
+        self.budget: Budget | None = None
+
+    def count_from(self, budget: Budget) -> None:
+        """Take calls, tokens, cost and malformed replies from `budget`, the one counter."""
+        self.budget = budget
+
+    def _sync_counts(self) -> None:
+        if self.budget is None:
+            return
+        b, r = self.budget, self.result
+        r.model_calls, r.malformed, r.cost = b.calls, b.malformed, b.cost
+        r.tokens = {"prompt": b.prompt_tokens, "completion": b.completion_tokens}
 
     def __call__(self, event: str, **data: Any) -> None:
         self.run.append(event, **data)
         r = self.result
-        if event == "model":
-            r.model_calls += 1
-            r.tokens["prompt"] += int(data.get("prompt_tokens", 0))
-            r.tokens["completion"] += int(data.get("completion_tokens", 0))
-            cost = data.get("cost")
-            r.cost = None if cost is None or r.cost is None else r.cost + float(cost)
-        elif event == "malformed" or (event == "apply" and data.get("malformed")):
-            r.malformed += 1
-        elif event == "syntax":
+        self._sync_counts()
+        if event == "syntax":
             r.syntax_errors += 1
         elif event == "test":
             r.iterations = int(data["iteration"])
@@ -76,6 +83,7 @@ class Recorder(Generic[R]):
             self.observer(event, data)
 
     def save(self) -> None:
+        self._sync_counts()
         self.result.wall = round(time.monotonic() - self.started, 3)
         self.run.write_result(self.result.to_dict())
 

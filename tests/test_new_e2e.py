@@ -157,6 +157,24 @@ def test_malformed_replies_until_the_budget(
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
 
 
+def test_edits_that_change_nothing_count_as_malformed_in_the_result(
+    task_dir: Path, out_repo: Path, sandbox_image: str
+) -> None:
+    """Regression: a run ending `malformed` on edits that do not apply reports the true count."""
+    toml = task_dir / "task.toml"
+    toml.write_text(toml.read_text().replace("max_malformed = 3", "max_malformed = 2"))
+    miss = search_replace("fizzbuzz.py", "    return 'no such line'", "    return 'x'")
+    script = Script(PLAN, {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)]}, [miss])
+    result = _run(task_dir, out_repo, script, sandbox_image)
+    assert (result.status, result.exit_reason) == ("red", "malformed")
+    on_disk = read_result(Path(result.run_dir))
+    assert on_disk is not None and on_disk["malformed"] == result.malformed == 2
+    trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    calls = [e for e in trajectory if e["event"] == "model"]
+    assert on_disk["model_calls"] == len(calls)
+    assert on_disk["tokens"]["prompt"] == sum(e["prompt_tokens"] for e in calls)
+
+
 def test_the_same_failure_repeated_is_stuck(
     task_dir: Path, out_repo: Path, sandbox_image: str
 ) -> None:
