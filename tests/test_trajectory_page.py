@@ -8,6 +8,7 @@ then a search/replace fix. Its page is read back and opened in headless Chromium
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,12 @@ from agent.trajectory_page import render_html, render_text, write_page
 from sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+PLAN = json.dumps(
+    {
+        "files": [{"path": "fizzbuzz.py", "purpose": "fizzbuzz", "interface": ["fizzbuzz(n)"]}],
+        "test_command": "python -m pytest -q",
+    }
+)
 GREENLOOP = Path(sys.executable).with_name("greenloop")
 GOOD = """
 def fizzbuzz(n):
@@ -72,7 +79,7 @@ def red_then_green(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str)
         "stuck_after = 2\nmax_tokens = 100000\nwall_seconds = 120\ntimeout = 30\n"
     )
     out, run_id = base / "out", f"t{time.monotonic_ns()}"
-    script = Script("{}", {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)]}, [CHEAT, FIX])
+    script = Script(PLAN, {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)]}, [CHEAT, FIX])
     with FakeOpenAI(script) as srv:
         inner = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
         model = RecordingModel(inner, out / RUNS_DIR / run_id / "cassette.jsonl")
@@ -99,26 +106,30 @@ def test_the_run_writes_its_page_with_every_step_in_order(red_then_green: Path) 
         page,
         [
             'id="status">green<',
-            "model call 1: file:fizzbuzz.py",
-            "prompt as sent: 2 messages",
-            "Write the file `fizzbuzz.py`",  # the prompt itself, folded
+            "model call 1: plan",
+            "JSON plan",  # the prompt as sent, folded
+            "plan (model): 1 files",
+            "fizzbuzz.py: fizzbuzz",
+            "model call 2: file:fizzbuzz.py",
             "finish reason</b> stop",
+            "prompt as sent: 2 messages",
+            "Write the file `fizzbuzz.py`",
             "candidate 1: 1 added",
             "test run 1: 3 passed, 1 failed, 0 errors",
             "failed: tests/test_fizzbuzz.py::test_fizzbuzz",
             "AssertionError",  # the failing test's message and traceback
             "next: feedback (the best improved)",
-            "model call 2: feedback",
+            "model call 3: feedback",
             "Test results",  # the feedback prompt as sent
             "edits: 0 applied, 1 refused",
             "refused: tests/test_fizzbuzz.py:",
-            "model call 3: feedback",
+            "model call 4: feedback",
             "edits: 1 applied, 0 refused",
             "candidate 2: 1 changed",
             '<span class="add">+        return &quot;FizzBuzz&quot;</span>',
             "test run 2: 4 passed, 0 failed, 0 errors",
-            "result: green (green)",
             "committed ",
+            "result: green (green)",
         ],
     )
 
@@ -152,7 +163,7 @@ def test_show_prints_the_path_and_the_plain_text(red_then_green: Path) -> None:
         text.stdout,
         [
             "status       green (green)",
-            "model call 1: file:fizzbuzz.py",
+            "model call 2: file:fizzbuzz.py",
             "test run 1: 3 passed, 1 failed, 0 errors",
             "refused: tests/test_fizzbuzz.py:",
             "candidate 2: 1 changed",
