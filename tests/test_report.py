@@ -167,7 +167,7 @@ def test_the_html_report_opens_in_headless_chromium(tmp_path: Path) -> None:
     assert not console, console  # no script error, no failed resource
     assert re.search(r'<html[^>]*class="js"', dom.stdout), "the page's script did not finish"
     assert re.search(r'id="pass-rate">50\.0%</span>', dom.stdout)
-    links = re.findall(r'href="([^"]+trajectory\.jsonl)"', dom.stdout)
+    links = re.findall(r'href="([^"]+trajectory\.html)"', dom.stdout)  # pages written on demand
     assert len(links) == 5 and all((page.parent / link).is_file() for link in links)
     shot = tmp_path / "report.png"
     grab = _headless(
