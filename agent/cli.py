@@ -328,10 +328,14 @@ def _print_result(result: Any) -> None:
     console.print(
         f"[{colour}]{result.status}[/] ({result.exit_reason}) after {result.iterations} "
         f"iterations: {result.tests['passed']} passed, {result.tests['failed']} failed; "
-        f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}"
+        f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}",
+        soft_wrap=True,
     )
     if result.commit:
         console.print(f"committed {result.commit[:10]} on branch {result.branch}")
+    page = Path(result.run_dir) / "trajectory.html"
+    if page.is_file():
+        console.print(f"trajectory: {page}", soft_wrap=True, highlight=False)
 
 
 def _auto_prune(kind: str) -> None:

@@ -93,7 +93,10 @@ def test_different_task_sets_compare_the_shared_tasks_and_say_what_was_left_out(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
     c = compare([runs["A"], runs["C"]])
-    assert c.tasks == ["00-add"] and c.left_out == {"A": [FLIPPER], "B": []}  # labels follow the order named
+    assert c.tasks == ["00-add"] and c.left_out == {
+        "A": [FLIPPER],
+        "B": [],
+    }  # labels follow the order named
     assert c.totals[0]["total"] == 1 and c.totals[0]["passed"] == 1
     text = render_markdown(c, tmp_path)
     assert f"1 tasks are in every run and compared; 1 left out (only in A: {FLIPPER})." in text
