@@ -20,14 +20,16 @@ from pathlib import Path
 import pytest
 from chromium import headless, require_chromium, save_screenshot
 from fake_openai import FakeOpenAI
+from fixture_repos import fix_reply, make_repo, shop_files
 from scripted_agent import Script, fenced, search_replace
 
 from agent.candidates import candidate_change
+from agent.fix import FixOptions, run_fix
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import RecordingModel
 from agent.new import RunOptions, run_new
 from agent.runlog import RUNS_DIR, RunDir
-from agent.task import load_task
+from agent.task import TaskConfig, load_task
 from agent.trajectory import load_run
 from agent.trajectory_page import render_html, render_text, write_page
 from sandbox import SandboxConfig
@@ -195,6 +197,41 @@ def test_the_page_opens_in_chromium_and_every_link_resolves(
             assert (page.parent / link).is_file(), link
     shot = save_screenshot(browser, tmp_path, page, "trajectory.png", height=2400)
     assert os.path.getsize(shot) > 20_000
+
+
+@pytest.mark.docker
+def test_a_fix_run_writes_its_page_with_the_baseline_and_the_diff(
+    tmp_path: Path, sandbox_image: str
+) -> None:
+    shop = make_repo(tmp_path / "shop", shop_files(bugs={"discount"}))
+    run_id = f"t{time.monotonic_ns()}"
+    with FakeOpenAI(Script("{}", {}, [fix_reply("discount")])) as srv:
+        inner = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
+        model = RecordingModel(inner, shop / RUNS_DIR / run_id / "cassette.jsonl")
+        config = TaskConfig(max_iterations=3, stuck_after=2, wall_seconds=300, timeout=60)
+        options = FixOptions(
+            run_id=run_id,
+            model_name="fake",
+            sandbox=SandboxConfig(image=sandbox_image),
+            config=config,
+        )
+        result = run_fix(shop, model, options)
+    assert result.status == "green"
+    page = (Path(result.run_dir) / "trajectory.html").read_text()
+    _in_order(
+        page,
+        [
+            "baseline test run: 7 passed, 1 failed, 0 errors",
+            "target: tests/test_cart.py::test_total_with_discount",
+            "model call 1: ",
+            "prompt as sent: ",
+            "test_total_with_discount",  # in the prompt as sent
+            "candidate 1: 1 changed",
+            "a/shop/cart/pricing.py",
+            "test run 1: 8 passed, 0 failed, 0 errors",
+            "result: green (green)",
+        ],
+    )
 
 
 def test_unknown_events_damaged_lines_and_no_cassette_are_shown_not_fatal(tmp_path: Path) -> None:
