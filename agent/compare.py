@@ -94,6 +94,10 @@ def _money(cost: float | None) -> str:
     return "unknown" if cost is None else f"${cost:.4f}"
 
 
+def _seconds(value: object) -> str:
+    return f"{value:.1f} s" if isinstance(value, int | float) else "-"
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -120,6 +124,7 @@ def side_by_side(c: Comparison) -> list[tuple[str, list[str]]]:
         ("tokens", [f"{x['tokens']:,}" for x in t]),
         ("cost", [_money(x["cost"]) for x in t]),
         ("wall (sum of tasks)", [f"{x['wall']:.1f} s" for x in t]),
+        ("wall (whole batch)", [_seconds(r.summary.get("wall")) for r in c.runs]),
         (
             "exit reasons",
             [", ".join(f"{k} {n}" for k, n in x["exit_reasons"].items()) or "-" for x in t],

@@ -71,6 +71,10 @@ def find_run(path: Path) -> Path:
     path = Path(path)
     if (path / "trajectory.jsonl").is_file() or (path / "result.json").is_file():
         return path
+    if (path / "batch.json").is_file():
+        raise UsageError(
+            f"{path} is a batch: `greenloop report {path}` links each task's trajectory page"
+        )
     runs = path / RUNS_DIR
     found = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
     if not found:

@@ -85,6 +85,8 @@ def test_the_flipped_task_is_marked_and_totals_match_the_summaries(
     assert "All 2 tasks are in every run." in md and "## Tasks (1 flipped)" in md
     a, b = (f"{_summary(runs[k])['tokens']:,}" for k in "AB")
     assert f"| tokens | {a} | {b} |" in md
+    a, b = (f"{_summary(runs[k])['wall']:.1f} s" for k in "AB")
+    assert f"| wall (whole batch) | {a} | {b} |" in md
     assert f'<tr class="flipped" data-task="{FLIPPER}">' in page
     assert '<tr data-task="00-add">' in page
 

@@ -234,6 +234,20 @@ def test_a_fix_run_writes_its_page_with_the_baseline_and_the_diff(
     )
 
 
+def test_show_names_the_fix_for_a_folder_without_a_run(tmp_path: Path) -> None:
+    (tmp_path / "batch.json").write_text("{}")
+    shown = subprocess.run(
+        [str(GREENLOOP), "show", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 2 and "greenloop report" in shown.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shown = subprocess.run(
+        [str(GREENLOOP), "show", str(empty)], capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 2 and "holds no run record" in shown.stderr
+
+
 def test_unknown_events_damaged_lines_and_no_cassette_are_shown_not_fatal(tmp_path: Path) -> None:
     run = RunDir(tmp_path, "odd-run")
     run.append("context", shown=["a.py::f", "b.py::g"], why={"a.py::f": "called by the test"})
