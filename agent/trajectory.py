@@ -242,13 +242,15 @@ def _switch(event: str, d: Mapping[str, Any]) -> Block:
     if event == "restart":
         return Block("", "switch", f"restart: a fresh sample at temperature {d.get('temperature')}")
     repeats = d.get("repeats")
-    return Block("", "switch", f"repeat: the same code as already tested, {repeats} times)")
+    return Block("", "switch", f"repeat: code already tested came again ({repeats} in a row)")
 
 
 def _generic(event: str, d: Mapping[str, Any]) -> Block:
     """Any event: short values as facts, long or nested ones as folds."""
     facts, folds = [], []
     for key, value in d.items():
+        if value is None or value == "" or value == [] or value == {}:
+            continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
         if "\n" in text or len(text) > 120:
             folds.append(Fold(f"{key}: {len(text):,} chars", text))
@@ -283,19 +285,46 @@ _SIMPLE: dict[str, Callable[[Mapping[str, Any]], Block]] = {
 }
 
 
+_SHOWN = {
+    "model": {"purpose", "prompt_tokens", "completion_tokens", "latency", "finish_reason", "cost",
+              "reply"},
+    "test": {"iteration", "passed", "failed", "errors", "timed_out", "failing", "failures", "note",
+             "duration"},
+    "baseline": {"passed", "failed", "errors", "timed_out", "failing", "failures", "note",
+                 "duration", "targets"},
+    "candidate": {"iteration", "added", "changed", "removed", "diff"},
+    "apply": {"applied", "failed", "changed", "malformed"},
+    "plan": {"source", "plan"},
+    "mode": {"mode", "improved", "iteration"},
+    "restart": {"iteration", "temperature"},
+    "repeat": {"repeats", "iteration"},
+    "result": {"status", "exit_reason"},
+    "files": {"paths"},
+    "commit": {"sha", "branch", "files"},
+}  # fmt: skip
+"""The fields each known kind's block shows; any other field is added to it as it is."""
+
+
+def _known(run: RunRecord, index: int, name: str, data: Mapping[str, Any], call: int) -> Block:
+    if name == "model":
+        return _model(run, index, data, call)
+    if name in ("mode", "restart", "repeat"):
+        return _switch(name, data)
+    return _SIMPLE[name](data)
+
+
 def _block(run: RunRecord, index: int, event: dict[str, Any], call: int) -> Block:
     name = str(event.get("event", "?"))
     data = {k: v for k, v in event.items() if k not in ("ts", "event")}
+    if name not in _SHOWN:
+        return _generic(name, data)
     try:
-        if name == "model":
-            return _model(run, index, data, call)
-        if name in ("mode", "restart", "repeat"):
-            return _switch(name, data)
-        if name in _SIMPLE:
-            return _SIMPLE[name](data)
+        block = _known(run, index, name, data, call)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         log.info("event %d (%s) shown as it is: %s", index, name, exc)
-    return _generic(name, data)
+        return _generic(name, data)
+    extra = _generic(name, {k: v for k, v in data.items() if k not in _SHOWN[name]})
+    return replace(block, facts=block.facts + extra.facts, folds=block.folds + extra.folds)
 
 
 def blocks(run: RunRecord) -> list[Block]:

@@ -254,6 +254,7 @@ def test_unknown_events_damaged_lines_and_no_cassette_are_shown_not_fatal(tmp_pa
     run.append("tampered", path="tests/test_x.py", detail="x" * 500 + HOSTILE)
     run.append("model", purpose="feedback", prompt_tokens=5, completion_tokens=2, reply=HOSTILE)
     run.append("test", iteration="not a number", passed="many")
+    run.append("apply", applied=1, failed=[], changed=["a.py"], chosen_from="candidate 3 of 4")
     run.close()
     with run.trajectory_path.open("a") as fh:
         fh.write('{"event": "torn\n[1, 2]\n')
@@ -267,6 +268,8 @@ def test_unknown_events_damaged_lines_and_no_cassette_are_shown_not_fatal(tmp_pa
         "tests/test_x.py",
         "unreadable",
         "[1, 2]",
+        "edits: 1 applied, 0 refused",
+        "<b>chosen_from</b> candidate 3 of 4",  # a field a known kind does not know: kept
         "prompt: not recorded (no cassette.jsonl)",
         "result: red (iterations)",
     ]
