@@ -509,6 +509,7 @@ def report(
 def show(
     run_dir: Annotated[Path, typer.Argument(help="A run dir, or a project greenloop ran in.")],
     plain: Annotated[bool, typer.Option("--print", help="Print the trajectory as text.")] = False,
+    full: Annotated[bool, typer.Option(help="With --print: every prompt, nothing cut.")] = False,
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
     """A run's trajectory page (written now if missing or old): print its path, or the run."""
@@ -518,7 +519,7 @@ def show(
     folder = find_run(run_dir)
     page = write_page(folder) if page_is_stale(folder) else folder / "trajectory.html"
     if plain:
-        typer.echo(render_text(load_run(folder)), nl=False)
+        typer.echo(render_text(load_run(folder), full), nl=False)
     else:
         typer.echo(str(page))
     if open_page:

@@ -51,6 +51,12 @@ class Comparison:
         states = {self.row(i, task).status for i in range(len(self.runs))}
         return "passed" in states and bool(states & {"failed", "error"})
 
+    def flip(self, task: str) -> str:
+        """How a flipped task went, e.g. "A passed → B failed"; "" when it did not flip."""
+        if not self.flipped(task):
+            return ""
+        return " → ".join(f"{lab} {self.row(i, task).status}" for i, lab in enumerate(self.labels))
+
     @property
     def flips(self) -> list[str]:
         return [t for t in self.tasks if self.flipped(t)]
@@ -175,7 +181,7 @@ def render_markdown(c: Comparison, out: Path) -> str:
             row = c.row(i, task)
             links = " ".join(f"[{_md(lab)}]({_rel(run.run_dir / p, out)})" for lab, p in row.links)
             cells.append(f"{_md(_state(row))} {row.tests} {links}".strip())
-        flip = "**FLIPPED**" if c.flipped(task) else ""
+        flip = f"**FLIPPED** {c.flip(task)}" if c.flipped(task) else ""
         lines.append(f"| {_md(task)} | {flip} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -193,7 +199,8 @@ tr.flipped{background:#fff3cd}.flip{font-weight:700;color:#8a6d00}.muted{color:#
 def _task_row_html(c: Comparison, task: str, out: Path) -> str:
     cells = [f"<td>{escape(clean(task))}</td>"]
     flipped = c.flipped(task)
-    cells.append(f'<td class="flip">{"flipped" if flipped else ""}</td>')
+    how = f"flipped: {escape(c.flip(task))}" if flipped else ""
+    cells.append(f'<td class="flip">{how}</td>')
     for i, run in enumerate(c.runs):
         row = c.row(i, task)
         links = " ".join(

@@ -183,18 +183,20 @@ def render_html(run: RunRecord) -> str:
 # ---------------------------------------------------------------- plain text
 
 
-def _fold_text(fold: Fold) -> list[str]:
-    if not fold.text or fold.kind == "prompt":
+def _fold_text(fold: Fold, full: bool) -> list[str]:
+    if not fold.text or (fold.kind == "prompt" and not full):
         return [f"    > {clean(fold.label)}"]
     lines = clean(fold.text).splitlines()
-    out = [f"    > {clean(fold.label)}"] + [f"      {line}" for line in lines[:_TEXT_LINES]]
-    if len(lines) > _TEXT_LINES:
+    shown = lines if full else lines[:_TEXT_LINES]
+    out = [f"    > {clean(fold.label)}"] + [f"      {line}" for line in shown]
+    if len(lines) > len(shown):
         out.append(f"      ... {len(lines) - _TEXT_LINES} more lines (all in {PAGE_FILE})")
     return out
 
 
-def render_text(run: RunRecord) -> str:
-    """The trajectory as plain text: the same steps, long texts cut, prompts named only."""
+def render_text(run: RunRecord, full: bool = False) -> str:
+    """The trajectory as plain text: the same steps; long texts cut and prompts named only,
+    unless `full`."""
     out = [f"greenloop run {clean(run.path.name)}  ({clean(run.path)})"]
     out += [f"  {label:12} {clean(value)}" for label, value in summary_rows(run)]
     out.append("")
@@ -205,7 +207,7 @@ def render_text(run: RunRecord) -> str:
             out.append("    " + "; ".join(f"{clean(k)}: {clean(v)}" for k, v in block.facts))
         out += [f"    * {clean(item)}" for item in block.items]
         for fold in block.folds:
-            out += _fold_text(fold)
+            out += _fold_text(fold, full)
     return "\n".join(out) + "\n"
 
 

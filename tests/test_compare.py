@@ -79,7 +79,7 @@ def test_the_flipped_task_is_marked_and_totals_match_the_summaries(
     md_path, page_path = write_comparison(c, tmp_path)
     md, page = md_path.read_text(), page_path.read_text()
     flipped = next(line for line in md.splitlines() if line.startswith(f"| {FLIPPER} "))
-    assert "**FLIPPED**" in flipped and "passed" in flipped and "failed" in flipped
+    assert "**FLIPPED** A passed → B failed" in flipped
     steady = next(line for line in md.splitlines() if line.startswith("| 00-add "))
     assert "FLIPPED" not in steady
     assert "All 2 tasks are in every run." in md and "## Tasks (1 flipped)" in md

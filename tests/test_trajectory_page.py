@@ -174,6 +174,14 @@ def test_show_prints_the_path_and_the_plain_text(red_then_green: Path) -> None:
         ],
     )
     assert "\x1b" not in text.stdout and '<script>alert("pwned")' in text.stdout
+    assert "Write the file `fizzbuzz.py`" not in text.stdout  # prompts are named only...
+    full = subprocess.run(
+        [str(GREENLOOP), "show", str(project), "--print", "--full"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Write the file `fizzbuzz.py`" in full.stdout  # ...unless asked for
 
 
 @pytest.mark.docker
