@@ -14,13 +14,14 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
+from html import escape as _html
 from pathlib import Path
 from typing import Any
 
 from agent.batch import MANIFEST_FILE, SUMMARY_FILE, TASKS_DIR, read_records, summarize
 from agent.errors import UsageError
 from agent.runlog import RUNS_DIR
+from agent.textclean import clean
 from agent.trajectory_page import PAGE_FILE, page_is_stale, write_page_quietly
 
 __all__ = [
@@ -233,9 +234,14 @@ def _cells(row: TaskRow) -> list[str]:
     ]
 
 
+def _esc(text: str) -> str:
+    """Text safe in HTML: no control characters (run text is model/sandbox output), escaped."""
+    return _html(clean(text))
+
+
 def _md(text: str) -> str:
-    """Text safe in a Markdown table cell: no raw HTML, no column breaks."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
+    """Text safe in a Markdown table cell: no raw HTML, no column breaks, no control chars."""
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
 
 
 def render_markdown(data: ReportData) -> str:
@@ -289,15 +295,15 @@ document.documentElement.classList.add("js");
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
     """An HTML table; cells are already HTML."""
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    th = "".join(f"<th>{_esc(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _task_cells(row: TaskRow) -> list[str]:
-    cells = [escape(c) for c in _cells(row)]
-    cells[1] = f'<span class="{escape(row.status)}">{cells[1]}</span>'
-    links = " ".join(f'<a href="{escape(p)}">{escape(label)}</a>' for label, p in row.links)
+    cells = [_esc(c) for c in _cells(row)]
+    cells[1] = f'<span class="{_esc(row.status)}">{cells[1]}</span>'
+    links = " ".join(f'<a href="{_esc(p)}">{_esc(label)}</a>' for label, p in row.links)
     return [*cells, links or "-"]
 
 
@@ -309,15 +315,15 @@ def render_html(data: ReportData) -> str:
         for k, v in enumerate(s["pass_at"], start=1)
     ]
     parts = [
-        f"<h1>greenloop batch report: {escape(data.run_dir.name)}</h1>",
+        f"<h1>greenloop batch report: {_esc(data.run_dir.name)}</h1>",
         f'<p><span class="big" id="pass-rate">{_pct(data.pass_rate)}</span> '
         f"passed ({s['passed']} of {s['total']} tasks)</p>",
-        _table(["", ""], [[escape(k), escape(v)] for k, v in _headline(data)]),
+        _table(["", ""], [[_esc(k), _esc(v)] for k, v in _headline(data)]),
         "<h2>pass@k</h2>",
         _table(["k", "pass@k"], bars),
         "<h2>Exit reasons (every try)</h2>",
         _table(
-            ["exit reason", "tries"], [[escape(r), str(n)] for r, n in data.exit_reasons.items()]
+            ["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]
         ),
         "<h2>Tasks</h2>",
         _table([*_COLUMNS], [_task_cells(row) for row in data.rows], "sortable"),
@@ -325,13 +331,13 @@ def render_html(data: ReportData) -> str:
     errors = [row for row in data.rows if row.error]
     if errors:
         items = "".join(
-            f'<li><b>{escape(r.name)}</b>: <span class="mono">{escape(r.error[:500])}</span></li>'
+            f'<li><b>{_esc(r.name)}</b>: <span class="mono">{_esc(r.error[:500])}</span></li>'
             for r in errors
         )
         parts += ["<h2>Errors</h2>", f"<ul>{items}</ul>"]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>greenloop report {escape(data.run_dir.name)}</title>"
+        f"<title>greenloop report {_esc(data.run_dir.name)}</title>"
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + f"\n<script>{_SCRIPT}</script>"
         "</body></html>\n"
     )

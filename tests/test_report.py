@@ -23,7 +23,7 @@ from agent.model import Price
 from agent.new import RunResult
 from agent.report import collect, render_html, render_markdown, write_report
 
-HOSTILE = '<script>alert("x")</script> & "quotes"'
+HOSTILE = '<script>alert("x")</script> & "quotes" \x1b[31m\x07'
 
 
 def _try(run: Path, name: str, number: int, status: str, reason: str, **kw: Any) -> dict[str, Any]:
@@ -114,6 +114,7 @@ def test_the_state_of_an_unfinished_batch_is_said(
 def test_html_is_self_contained_and_escapes_what_runs_report(tmp_path: Path) -> None:
     page = render_html(collect(_make_run(tmp_path)))
     assert HOSTILE not in page and "&lt;script&gt;alert(&quot;x&quot;)" in page
+    assert "\x1b" not in page and "\x07" not in page
     assert page.count("<script>") == 1  # only the page's own sorting script
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert 'id="pass-rate">50.0%<' in page
