@@ -245,13 +245,24 @@ def _switch(event: str, d: Mapping[str, Any]) -> Block:
     return Block("", "switch", f"repeat: code already tested came again ({repeats} in a row)")
 
 
+def _as_text(value: object) -> str:
+    """A value as text: strings as they are, a short list of scalars joined, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        joined = ", ".join(map(str, value))
+        if len(joined) <= 120:
+            return joined
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
 def _generic(event: str, d: Mapping[str, Any]) -> Block:
     """Any event: short values as facts, long or nested ones as folds."""
     facts, folds = [], []
     for key, value in d.items():
         if value is None or value == "" or value == [] or value == {}:
             continue
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
+        text = _as_text(value)
         if "\n" in text or len(text) > 120:
             folds.append(Fold(f"{key}: {len(text):,} chars", text))
         else:
