@@ -328,10 +328,14 @@ def _print_result(result: Any) -> None:
     console.print(
         f"[{colour}]{result.status}[/] ({result.exit_reason}) after {result.iterations} "
         f"iterations: {result.tests['passed']} passed, {result.tests['failed']} failed; "
-        f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}"
+        f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}",
+        soft_wrap=True,
     )
     if result.commit:
         console.print(f"committed {result.commit[:10]} on branch {result.branch}")
+    page = Path(result.run_dir) / "trajectory.html"
+    if page.is_file():
+        console.print(f"trajectory: {page}", soft_wrap=True, highlight=False)
 
 
 def _auto_prune(kind: str) -> None:
@@ -421,8 +425,6 @@ def batch(
     _auto_prune(sandbox)
     with BatchView(console, f"{len(task_list)} tasks from {tasks} -> {run_dir}") as view:
         summary = run_batch(task_list, options, view)
-    if not console.is_terminal:
-        console.line()  # the live view's last frame ends without one
     _md, page = write_report(run_dir)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -481,16 +483,49 @@ def _print_summary(summary: dict[str, Any], page: Path) -> None:
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A `greenloop batch` run dir.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="A `greenloop batch` run dir; two or more: compared.")
+    ],
     show: Annotated[bool, typer.Option("--print", help="Also print the Markdown.")] = False,
+    out: Annotated[
+        Path, typer.Option(help="Where a comparison's compare.md and compare.html go.")
+    ] = Path("."),
 ) -> None:
-    """Render a batch's results: RUN_DIR/report.md and one self-contained RUN_DIR/report.html."""
-    from agent.report import write_report
+    """Render a batch's results (RUN_DIR/report.md, report.html), or compare batch runs."""
+    if len(run_dirs) > 1:
+        from agent.compare import compare, write_comparison
 
-    md, page = write_report(run_dir)
+        md, page = write_comparison(compare(run_dirs), out)
+    else:
+        from agent.report import write_report
+
+        md, page = write_report(run_dirs[0])
     if show:
         typer.echo(md.read_text())
     console.print(f"wrote {md} and {page}")
+
+
+@app.command()
+def show(
+    run_dir: Annotated[Path, typer.Argument(help="A run dir, or a project greenloop ran in.")],
+    plain: Annotated[bool, typer.Option("--print", help="Print the trajectory as text.")] = False,
+    full: Annotated[bool, typer.Option(help="With --print: every prompt, nothing cut.")] = False,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+) -> None:
+    """A run's trajectory page (written now if missing or old): print its path, or the run."""
+    from agent.trajectory import find_run, load_run
+    from agent.trajectory_page import page_is_stale, render_text, write_page
+
+    folder = find_run(run_dir)
+    page = write_page(folder) if page_is_stale(folder) else folder / "trajectory.html"
+    if plain:
+        typer.echo(render_text(load_run(folder), full), nl=False)
+    else:
+        typer.echo(str(page))
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.calls import Caller, LimitsExceeded
+from agent.candidates import candidate_change, failure_details
 from agent.edits import FORMATS, EditFormat, render_failures
 from agent.model import Message
 from agent.prompts import feedback_messages
@@ -103,11 +104,13 @@ class Loop:
         self._seen: dict[str, TestReport] = {}
         self._unapplied = 0
         self._repeats = 0
+        self._last: dict[str, str] = {}
 
     def seed(self, files: dict[str, str], report: TestReport) -> None:
         """Start from files already tested elsewhere (a baseline run): the first best."""
         self.best = Candidate(dict(files), report, 0)
         self._seen[_digest(files)] = report
+        self._last = dict(files)
 
     def run(self, files: dict[str, str] | None) -> LoopOutcome:
         """Test `files` (None: start from the seed), then improve until green or out of budget."""
@@ -164,6 +167,8 @@ class Loop:
             return Candidate(dict(files), self._seen[digest], self.iteration)
         self._repeats = 0
         self.iteration += 1
+        self.record("candidate", iteration=self.iteration, **candidate_change(self._last, files))
+        self._last = dict(files)
         self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
         self.sandbox.write({**files, **self.tests})
         report = self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
@@ -176,6 +181,7 @@ class Loop:
             errors=report.errors,
             timed_out=report.timed_out,
             failing=sorted(report.failing_ids),
+            failures=failure_details(report),
             note=report.note,
             duration=round(report.duration, 3),
         )

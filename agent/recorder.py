@@ -20,6 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from agent.calls import Budget, LimitsExceeded
 from agent.errors import GreenloopError
 from agent.runlog import RunDir
+from agent.trajectory_page import write_page_quietly
 from sandbox.paths import safe_path
 
 __all__ = ["Observer", "Recorder", "exclude_run_records", "recorded_run", "save_files"]
@@ -110,7 +111,8 @@ def exclude_run_records(root: Path) -> None:
 @contextmanager
 def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[Recorder[R]]:
     """The record of one run: `result.json` from the start, a budget stop as a red result,
-    an error as an error result (re-raised), and the final result written whatever happens."""
+    an error as an error result (re-raised), and the final result and the trajectory page
+    (`trajectory.html`) written whatever happens."""
     record = Recorder(run, result, observer)
     record.save()
     try:
@@ -124,3 +126,4 @@ def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[
         record("result", status=result.status, exit_reason=result.exit_reason)
         record.save()
         run.close()
+        write_page_quietly(run.path)
