@@ -33,13 +33,13 @@ from agent import gitops
 from agent.calls import Budget, Caller
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
+from agent.fix_context import Localizer
 from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel, Message
 from agent.new import RunResult, pytest_args
 from agent.prompts import fix_messages
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
-from agent.fix_context import Localizer
 from agent.repomap import TagCache, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir

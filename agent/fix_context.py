@@ -154,4 +154,3 @@ class Localizer:
             "cap_seconds": self.timeout,
             "note": spectrum.note,
         }
-
