@@ -28,6 +28,7 @@ __all__ = ["FixContext", "fix_context"]
 CONTEXT_LINES = 3
 SMALL_FILE_LINES = 60
 _FOCUS_LINES = 15
+_MOST_SUSPECTS = 200
 _TEST_SHARE = 0.2
 _EXCERPT_SHARE = 0.8
 _MAP_HEADER = "Map of the rest of the repository (signatures, most relevant first):\n"
@@ -57,10 +58,16 @@ class _Window:
 class _Layout:
     """Windows per file, in the order files were first chosen."""
 
-    def __init__(self, files: Mapping[str, str]) -> None:
+    def __init__(self, files: Mapping[str, str], lines: dict[str, list[str]] | None = None) -> None:
         self.files = files
         self.windows: dict[str, list[_Window]] = {}
         self.whole: set[str] = set()
+        self._lines = lines if lines is not None else {}
+
+    def lines(self, path: str) -> list[str]:
+        if path not in self._lines:
+            self._lines[path] = self.files[path].splitlines()
+        return self._lines[path]
 
     def add(self, path: str, start: int, end: int, label: str) -> None:
         windows = self.windows.setdefault(path, [])
@@ -76,7 +83,7 @@ class _Layout:
         self.windows[path] = merged
 
     def copy(self) -> _Layout:
-        other = _Layout(self.files)
+        other = _Layout(self.files, self._lines)
         other.windows = {p: [_Window(w.start, w.end, list(w.labels)) for w in ws]
                          for p, ws in self.windows.items()}  # fmt: skip
         other.whole = set(self.whole)
@@ -85,7 +92,7 @@ class _Layout:
     def render(self) -> str:
         blocks = []
         for path, windows in self.windows.items():
-            lines = self.files[path].splitlines()
+            lines = self.lines(path)
             for window in windows:
                 body = "\n".join(lines[window.start - 1 : window.end])
                 whole = window.start == 1 and window.end >= len(lines)
@@ -109,7 +116,7 @@ def _windows(span: Span, lines: int, focus: Sequence[int]) -> list[tuple[int, in
 
 def _place(layout: _Layout, span: Span, focus: Sequence[int], budget: int) -> _Layout | None:
     """The layout with `span` added, or None when no way of showing it fits `budget` tokens."""
-    lines = len(layout.files[span.path].splitlines())
+    lines = len(layout.lines(span.path))
     for start, end in _windows(span, lines, focus):
         trial = layout.copy()
         trial.add(span.path, start, end, span.name)
@@ -136,7 +143,7 @@ def fix_context(
         layout = placed or layout
     shown: list[dict[str, Any]] = []
     excerpt_budget = int(budget * _EXCERPT_SHARE)
-    for suspect in suspects:
+    for suspect in suspects[:_MOST_SUSPECTS]:
         placed = _place(layout, suspect.span, suspect.focus, excerpt_budget)
         if placed is None:
             continue

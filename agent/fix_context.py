@@ -88,6 +88,8 @@ class Localizer:
         self.record = record or (lambda *a, **k: None)
         self.cache = cache
         self._spectra: dict[str, Spectrum] = {}
+        self._sampled = (0, 0)
+        """(passing tests run under coverage, passing tests of the failing tests' files)"""
         self._original_digest = _digest(self.original)
 
     def __call__(self, files: Mapping[str, str], report: TestReport, budget: int) -> FixContext:
@@ -130,7 +132,9 @@ class Localizer:
         homes = {t.split("::", 1)[0] for t in targets}
         passing = [t.id for t in report.tests if t.outcome == "passed" and t.id not in self.flaky
                    and t.id.split("::", 1)[0] in homes]  # fmt: skip
-        passing = _sample(sorted(passing), MAX_PASSING)
+        sampled = _sample(sorted(passing), MAX_PASSING)
+        self._sampled = (len(sampled), len(passing))
+        passing = sampled
         if digest != self._original_digest or self._spectra:
             # the sandbox holds whatever was tested last: put these files there first
             self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
@@ -150,6 +154,7 @@ class Localizer:
             "tests": spectrum.asked,
             "failed": len(spectrum.failed),
             "passed": spectrum.passed,
+            "passing_sampled": list(self._sampled),
             "seconds": round(spectrum.seconds, 3),
             "cap_seconds": self.timeout,
             "note": spectrum.note,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from agent.fix_context import MAX_PASSING, Localizer
 from sandbox.spectrum import collect_spectrum
 
 pytestmark = pytest.mark.docker
@@ -58,3 +59,24 @@ def test_a_test_that_hangs_under_coverage_meets_the_timeout(docker_sandbox: Any)
     spectrum = collect_spectrum(docker_sandbox, ["tests/test_hang.py::test_forever"], [], 3)
     assert spectrum.lines == {} and spectrum.note == "coverage timed out after 3 s"
     assert 3 <= spectrum.seconds < 30
+
+
+def test_a_big_suite_runs_the_failing_tests_and_a_bounded_sample_of_the_passing(
+    docker_sandbox: Any,
+) -> None:
+    many = "".join(f"def test_add_{k}():\n    assert add({k}, 0) == {k}\n\n\n" for k in range(300))
+    suite = {"tests/test_many.py": f"from calc import add, mean\n\n\n{many}"
+             "def test_mean():\n    assert mean([1, 2]) == 1.5\n"}  # fmt: skip
+    docker_sandbox.write({**CODE, **suite})
+    report = docker_sandbox.run_tests(["tests/test_many.py"], timeout=120)
+    assert report.passed == 300 and report.failed == 1
+    events: list[dict[str, Any]] = []
+    localizer = Localizer(docker_sandbox, original={"calc.py": CODE["calc.py"]}, tests=suite,
+                          timeout=60, record=lambda kind, **data: events.append(data))  # fmt: skip
+    context = localizer({"calc.py": CODE["calc.py"]}, report, budget=1500)
+    assert "    return add(*xs) // len(xs)" in context.text
+    coverage = events[0]["coverage"]
+    assert coverage["passing_sampled"] == [MAX_PASSING, 300] and coverage["tests"] == 121
+    assert coverage["ran"] and coverage["cap_seconds"] == 60 and coverage["seconds"] < 60
+    mean = next(s for s in events[0]["shown"] if s["name"] == "mean")
+    assert mean["signals"]["dynamic"] == 1.0
