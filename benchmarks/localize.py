@@ -19,6 +19,7 @@ on it: the Docker sandbox, real git, and a scripted model that sends the fix. Pe
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -70,8 +71,8 @@ LIBRARIES = (
          "    return itertools.islice(seq, n + 1, None)\n"),
         ("toolz/itertoolz.py", "    return itertools.islice(seq, 0, None, n)\n",
          "    return itertools.islice(seq, 1, None, n)\n"),
-        ("toolz/dicttoolz.py", "            raise\n        return default\n",
-         "            raise\n        return None\n"),
+        ("toolz/itertoolz.py", "    inposed = concat(zip(itertools.repeat(el), seq))\n",
+         "    inposed = concat(zip(seq, itertools.repeat(el)))\n"),
     )),
     Library("more-itertools", "10.5.0", {"more_itertools": "more_itertools", "tests": "tests"},
             ("tests",), (
@@ -224,6 +225,10 @@ def _run_one(
             "error": result.error or result.exit_reason,
         }
     prompt = "\n".join(m.content for m in model.calls[0].messages)
+    if args.save is not None:
+        args.save.mkdir(parents=True, exist_ok=True)
+        name = f"{lib.name}-{lib.bugs.index(bug)}.txt"
+        (args.save / name).write_text(prompt + "\n\n" + json.dumps(localize, indent=1))
     user = model.calls[0].messages[-1].content
     tracebacks = user.split("Test results:", 1)[-1]
     before = _map_alone(broken, localize, tracebacks, localize["tokens"]["budget"])
@@ -284,6 +289,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=6000, help="context tokens (fix's default)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per test run")
     parser.add_argument("--only", default="", help="one library by name")
+    parser.add_argument("--save", type=Path, default=None, help="write each first prompt here")
     parser.add_argument("--image", default=None, help="sandbox image (default: the current one)")
     args = parser.parse_args()
     if args.image is None:
