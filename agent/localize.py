@@ -160,16 +160,20 @@ def _fixtures(index: SymbolIndex, test: Span, depth: int = 0) -> list[tuple[Span
     found: list[tuple[Span, float]] = []
     homes = [test.path, *_conftests(index, test.path)]
     for param in index.uses(test).params:
-        for home in homes:
-            span = index.outline(home).top.get(param)
-            text = "\n".join(index.files[home].splitlines()[span.start - 1 : span.start + 2]) \
-                if span is not None else ""  # fmt: skip
-            if span is not None and "fixture" in text:
-                found.append((span, _FIXTURE))
-                if depth < 2:
-                    found.extend((s, w * _FIXTURE) for s, w in _fixtures(index, span, depth + 1))
-                break
+        spans = (index.outline(home).top.get(param) for home in homes)
+        fixture = next((s for s in spans if s is not None and _is_fixture(index, s)), None)
+        if fixture is None:
+            continue
+        found.append((fixture, _FIXTURE))
+        if depth < 2:
+            found.extend((s, w * _FIXTURE) for s, w in _fixtures(index, fixture, depth + 1))
     return found
+
+
+def _is_fixture(index: SymbolIndex, span: Span) -> bool:
+    """Decorated with something named fixture (`@pytest.fixture`, `@fixture(...)`)."""
+    header = index.files[span.path].splitlines()[span.start - 1 : span.start + 2]
+    return any(line.lstrip().startswith("@") and "fixture" in line for line in header)
 
 
 def _conftests(index: SymbolIndex, path: str) -> list[str]:

@@ -9,7 +9,7 @@ from localize_repos import almanac_files, buggy_line
 
 from agent.excerpts import fix_context
 from agent.fix_context import edited_lines
-from agent.localize import failing_tests, localize
+from agent.localize import Suspect, failing_tests, localize
 from agent.repomap import estimate_tokens
 from agent.symbols import Span, SymbolIndex
 from sandbox.spectrum import Spectrum, _parse
@@ -39,8 +39,8 @@ LIB = {
 }
 
 
-def _names(found: list[object]) -> dict[str, dict[str, float]]:
-    return {s.span.name: s.signals for s in found}  # type: ignore[attr-defined]
+def _names(found: list[Suspect]) -> dict[str, dict[str, float]]:
+    return {s.span.name: s.signals for s in found}
 
 
 def test_names_resolve_through_reexports_relative_imports_and_src_layouts() -> None:
