@@ -34,8 +34,8 @@ __all__ = ["MAX_FAILING", "MAX_PASSING", "Localizer", "edited_lines"]
 
 log = logging.getLogger(__name__)
 
-MAX_FAILING = 40
-MAX_PASSING = 120
+MAX_FAILING = 20
+MAX_PASSING = 80
 """Passing tests run under coverage beside the failing ones (a spread sample when more)."""
 _SHOWN_TESTS = 3
 
