@@ -76,7 +76,9 @@ def test_a_big_suite_runs_the_failing_tests_and_a_bounded_sample_of_the_passing(
     context = localizer({"calc.py": CODE["calc.py"]}, report, budget=1500)
     assert "    return add(*xs) // len(xs)" in context.text
     coverage = events[0]["coverage"]
-    assert coverage["passing_sampled"] == [MAX_PASSING, 300] and coverage["tests"] == MAX_PASSING + 1
+    assert (
+        coverage["passing_sampled"] == [MAX_PASSING, 300] and coverage["tests"] == MAX_PASSING + 1
+    )
     assert coverage["ran"] and coverage["cap_seconds"] == 60 and coverage["seconds"] < 60
     mean = next(s for s in events[0]["shown"] if s["name"] == "mean")
     assert mean["signals"]["dynamic"] == 1.0
