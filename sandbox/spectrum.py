@@ -110,23 +110,20 @@ def _collect(
 
 
 def _parse(raw: bytes, seconds: float) -> Spectrum:
+    """The plugin's JSON, read as untrusted: anything malformed gives a note."""
     try:
         data: Any = json.loads(raw)
-    except ValueError as exc:
-        return Spectrum(seconds=seconds, note=f"unreadable coverage report: {exc}")
-    if not isinstance(data, dict):
-        return Spectrum(seconds=seconds, note="unreadable coverage report")
-    if data.get("error"):
-        return Spectrum(seconds=seconds, note=str(data["error"])[:200])
-    lines: dict[str, dict[int, tuple[int, int]]] = {}
-    for path, by_line in dict(data.get("files") or {}).items():
-        if not isinstance(by_line, dict):
-            continue
-        lines[str(path)] = {
-            int(n): (int(c[0]), int(c[1]))
-            for n, c in by_line.items()
-            if str(n).isdigit() and isinstance(c, list) and len(c) == 2
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        if data.get("error"):
+            return Spectrum(seconds=seconds, note=str(data["error"])[:200])
+        lines = {
+            str(path): {int(n): (int(c[0]), int(c[1])) for n, c in dict(by_line).items()}
+            for path, by_line in dict(data.get("files") or {}).items()
         }
-    failed = tuple(str(t) for t in data.get("failed") or ())
+        failed = tuple(str(t) for t in list(data.get("failed") or ()))
+        passed = int(data.get("passed") or 0)
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        return Spectrum(seconds=seconds, note=f"unreadable coverage report: {exc}"[:200])
     note = "" if failed else "no test failed under coverage"
-    return Spectrum(lines, failed, int(data.get("passed") or 0), seconds=seconds, note=note)
+    return Spectrum(lines, failed, passed, seconds=seconds, note=note)

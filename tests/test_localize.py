@@ -96,7 +96,9 @@ def test_ochiai_ranks_what_only_the_failing_tests_run() -> None:
 
 
 def test_a_broken_coverage_report_is_a_note_not_an_error() -> None:
-    assert _parse(b"not json", 1.0).note.startswith("unreadable coverage report")
+    for bad in (b"not json", b"[1]", b'{"files": {"a.py": {"x": [1, 2]}}}', b'{"failed": 3}',
+                b'{"files": {"a.py": {"2": [1]}}}'):  # fmt: skip
+        assert _parse(bad, 1.0).note.startswith("unreadable coverage report"), bad
     missing = _parse(b'{"error": "coverage.py is not installed in the sandbox image"}', 0.5)
     assert missing.lines == {} and "not installed" in missing.note
     assert _parse(b'{"failed": [], "passed": 3, "files": {}}', 0.1).note == (
