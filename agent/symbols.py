@@ -31,6 +31,8 @@ __all__ = ["Outline", "Span", "SymbolIndex", "Uses"]
 
 _DEPTH = 5
 _CONSTRUCTORS = ("__init__", "__post_init__", "__new__")
+_OPERATORS = {"len": "__len__", "iter": "__iter__", "repr": "__repr__", "str": "__str__"}
+"""Builtins that call a method of their argument."""
 
 
 @functools.cache
@@ -265,6 +267,13 @@ class SymbolIndex:
                 attributes.append((written, _text(caps["use.attribute"][0])))
             elif "bind.variable" in caps:
                 binds[_text(caps["bind.variable"][0])] = _text(caps["bind.type"][0])
+            elif "use.subscripted" in caps:
+                obj = _text(caps["use.subscripted"][0])
+                attributes.extend([(obj, "__getitem__"), (obj, "__setitem__")])
+            elif "use.builtin" in caps:
+                method = _OPERATORS.get(_text(caps["use.builtin"][0]))
+                if method:
+                    attributes.append((_text(caps["use.argument"][0]), method))
             elif "param" in caps:
                 param = caps["param"][0]
                 if parameters is not None and param.parent in (parameters, *parameters.children):

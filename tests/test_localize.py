@@ -136,3 +136,23 @@ def test_a_long_function_is_cut_to_the_lines_around_its_strongest_signal() -> No
     context = fix_context(files, suspects, [], 600)
     assert "big.py, lines 185-215 (long):" in context.text and "total += 198" in context.text
     assert context.tokens <= 600 and estimate_tokens(context.text) == context.tokens
+
+
+def test_subscripts_and_len_reach_the_methods_they_call() -> None:
+    files = {
+        "box.py": (
+            "class Box:\n    def __init__(self):\n        self.d = {}\n\n"
+            "    def __setitem__(self, k, v):\n        self._put(k, v)\n\n"
+            "    def _put(self, k, v):\n        self.d[k] = v\n\n"
+            "    def __len__(self):\n        return len(self.d)\n\n"
+            "    def other(self):\n        return 0\n"
+        ),
+        "tests/test_box.py": (
+            "from box import Box\n\n\ndef test_box():\n    b = Box()\n    b['k'] = 1\n"
+            "    assert len(b) == 1\n"
+        ),
+    }
+    found = _names(localize(files, ["tests/test_box.py::test_box"]))
+    assert found["Box.__setitem__"] == {"static": 1.0} and found["Box.__len__"] == {"static": 1.0}
+    assert found["Box._put"] == {"static": 0.5}  # called by __setitem__
+    assert "Box.other" not in found

@@ -32,3 +32,13 @@
 (parameters
   (typed_default_parameter
     name: (identifier) @param))
+
+; operators that call methods: x[k] (__getitem__, __setitem__), len(x) (__len__)
+(subscript
+  value: (identifier) @use.subscripted)
+(call
+  function: (identifier) @use.builtin
+  arguments: (argument_list
+    .
+    (identifier) @use.argument
+    .))
