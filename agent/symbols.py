@@ -268,8 +268,8 @@ class SymbolIndex:
             elif "bind.variable" in caps:
                 binds[_text(caps["bind.variable"][0])] = _text(caps["bind.type"][0])
             elif "use.subscripted" in caps:
-                obj = _text(caps["use.subscripted"][0])
-                attributes.extend([(obj, "__getitem__"), (obj, "__setitem__")])
+                held = _text(caps["use.subscripted"][0])
+                attributes.extend([(held, "__getitem__"), (held, "__setitem__")])
             elif "use.builtin" in caps:
                 method = _OPERATORS.get(_text(caps["use.builtin"][0]))
                 if method:
