@@ -184,6 +184,19 @@ def _map_alone(
     return build_context(files, pointed, tracebacks + source, budget).render()
 
 
+def _fix(root: Path, reply: str, args: argparse.Namespace) -> tuple[Any, ScriptedModel, float]:
+    """A real fix run with a model that sends `reply`; the result, the model, the seconds."""
+    model = ScriptedModel([reply] * 4)
+    limits = TaskConfig(max_iterations=2, stuck_after=2, max_tokens=500_000, wall_seconds=900,
+                        timeout=args.timeout)  # fmt: skip
+    options = FixOptions(run_id=f"b{time.monotonic_ns()}", model_name="scripted",
+                         sandbox=SandboxConfig(image=args.image), config=limits,
+                         context_tokens=args.budget)  # fmt: skip
+    started = time.monotonic()
+    result = run_fix(root, model, options)
+    return result, model, time.monotonic() - started
+
+
 def _run_one(
     lib: Library, files: dict[str, str], bug: tuple[str, str, str], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -191,60 +204,30 @@ def _run_one(
     assert files[path].count(good) == 1, (lib.name, good)
     broken = {**files, path: files[path].replace(good, bad)}
     line, fixed = _whole_lines(broken[path], good, bad)
+    whole = "\n" in bad  # whole lines: quote them all (the changed one may recur)
+    reply = _reply(path, bad.rstrip("\n"), good.rstrip("\n")) if whole else \
+        _reply(path, line, fixed)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        root = _repo(Path(tmp) / lib.name, broken)
-        whole = "\n" in bad  # whole lines: quote them all (the changed one may recur)
-        reply = _reply(path, bad.rstrip("\n"), good.rstrip("\n")) if whole else \
-            _reply(path, line, fixed)  # fmt: skip
-        model = ScriptedModel([reply] * 4)
-        limits = TaskConfig(
-            max_iterations=2,
-            stuck_after=2,
-            max_tokens=500_000,
-            wall_seconds=900,
-            timeout=args.timeout,
-        )
-        options = FixOptions(
-            run_id=f"b{time.monotonic_ns()}",
-            model_name="scripted",
-            sandbox=SandboxConfig(image=args.image),
-            config=limits,
-            context_tokens=args.budget,
-        )
-        started = time.monotonic()
-        result = run_fix(root, model, options)
-        total = time.monotonic() - started
+        result, model, total = _fix(_repo(Path(tmp) / lib.name, broken), reply, args)
         events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    row: dict[str, Any] = {"lib": lib.name, "bug": line.strip(), "status": result.status}
     localize = next((e for e in events if e["event"] == "localize"), None)
-    baseline = next(e for e in events if e["event"] == "baseline")
     if not model.calls or localize is None:
-        return {
-            "lib": lib.name,
-            "bug": line.strip(),
-            "status": result.status,
-            "error": result.error or result.exit_reason,
-        }
+        return row | {"error": result.error or result.exit_reason}
     prompt = "\n".join(m.content for m in model.calls[0].messages)
     if args.save is not None:
         args.save.mkdir(parents=True, exist_ok=True)
         name = f"{lib.name}-{lib.bugs.index(bug)}.txt"
         (args.save / name).write_text(prompt + "\n\n" + json.dumps(localize, indent=1))
-    user = model.calls[0].messages[-1].content
-    tracebacks = user.split("Test results:", 1)[-1]
+    tracebacks = model.calls[0].messages[-1].content.split("Test results:", 1)[-1]
     before = _map_alone(broken, localize, tracebacks, localize["tokens"]["budget"])
-    return {
-        "lib": lib.name,
-        "bug": line.strip(),
-        "status": result.status,
-        "failing": len(baseline["targets"]),
-        "found": line in prompt,
-        "before": line in before,
-        "tokens": estimate_tokens(prompt),
-        "localize_s": localize["seconds"],
-        "coverage_s": localize["coverage"]["seconds"],
-        "total_s": total,
+    baseline = next(e for e in events if e["event"] == "baseline")
+    return row | {
+        "failing": len(baseline["targets"]), "found": line in prompt, "before": line in before,
+        "tokens": estimate_tokens(prompt), "localize_s": localize["seconds"],
+        "coverage_s": localize["coverage"]["seconds"], "total_s": total,
         "note": localize["coverage"]["note"],
-    }
+    }  # fmt: skip
 
 
 def _table(rows: list[dict[str, Any]], budget: int) -> None:
