@@ -19,6 +19,9 @@ Four signals, each a score in 0..1 per definition (function, method, class):
 - **edited**: the definitions the candidate's edits changed (1.0), so the
   model always sees their current text.
 
+A frame or an edit at module level (an import, a constant) stands for the
+lines around it; a test file that failed to collect, for its first lines.
+
 A definition's score is the sum of its signals, weighted (dynamic and
 traceback weigh most: they are what ran). Test files are never suspects;
 the failing tests themselves are returned apart (`failing_tests`).
@@ -42,6 +45,8 @@ _LEVEL2 = 0.5
 _LOOSE = 0.4
 _FIXTURE = 0.8
 _SETUP = ("setup_method", "setUp", "setup", "setup_class", "setUpClass")
+_HEAD_LINES = 30
+_AROUND = 5
 _FRAME = re.compile(r"(?:^|[\s\"'(])([\w./-]+\.py)(?:\", line |:)(\d+)", re.MULTILINE)
 
 
@@ -69,9 +74,26 @@ def test_span(index: SymbolIndex, test_id: str) -> Span | None:
 
 
 def failing_tests(index: SymbolIndex, test_ids: Iterable[str]) -> list[Span]:
-    """The failing tests' functions, each once."""
-    spans = (test_span(index, t) for t in test_ids)
+    """The failing tests' functions, each once; for a file that failed to collect, its head."""
+    spans: list[Span | None] = []
+    for test_id in test_ids:
+        if "::" not in test_id and test_id in index.files:
+            lines = len(index.files[test_id].splitlines())
+            spans.append(Span(test_id, "imports", "region", 1, min(_HEAD_LINES, lines)))
+        else:
+            spans.append(test_span(index, test_id))
     return list(dict.fromkeys(s for s in spans if s is not None))
+
+
+def _region(index: SymbolIndex, path: str, line: int) -> Span:
+    """The definition holding `line`, or the lines around it at module level."""
+    span = index.outline(path).span_at(line)
+    if span is not None:
+        return span
+    last = len(index.files[path].splitlines())
+    line = min(line, last)
+    start, end = max(1, line - _AROUND), min(last, line + _AROUND)
+    return Span(path, f"lines {start}-{end}", "region", start, end)
 
 
 class _Scores:
@@ -114,10 +136,8 @@ def localize(
     if spectrum is not None:
         _dynamic(index, spectrum, scores)
     for path, lines in (edited or {}).items():
-        for line in lines:
-            span = index.outline(path).span_at(line) if path in index.files else None
-            if span is not None:
-                scores.add(span, "edited", 1.0, [line])
+        for line in lines if path in index.files else ():
+            scores.add(_region(index, path, line), "edited", 1.0, [line])
     return scores.ranked()
 
 
@@ -228,9 +248,8 @@ def _traceback(index: SymbolIndex, text: str, scores: _Scores) -> None:
     frames = [(p.removeprefix("./"), n) for p, n in frames]
     code = [(p, n) for p, n in frames if p in index.files and not is_test_path(p)]
     for k, (path, line) in enumerate(code):
-        span = index.outline(path).span_at(line)
-        if span is not None:
-            scores.add(span, "traceback", 1.0 if k == len(code) - 1 else 0.8, [line])
+        scores.add(_region(index, path, line), "traceback", 1.0 if k == len(code) - 1 else 0.8,
+                   [line])  # fmt: skip
 
 
 def _dynamic(index: SymbolIndex, spectrum: Spectrum, scores: _Scores) -> None:

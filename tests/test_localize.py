@@ -156,3 +156,23 @@ def test_subscripts_and_len_reach_the_methods_they_call() -> None:
     assert found["Box.__setitem__"] == {"static": 1.0} and found["Box.__len__"] == {"static": 1.0}
     assert found["Box._put"] == {"static": 0.5}  # called by __setitem__
     assert "Box.other" not in found
+
+
+def test_module_level_frames_and_collection_errors_show_the_lines_around() -> None:
+    files = {
+        "pkg/conf.py": (
+            "import os\n\nLIMIT = os.environ['NOPE']\n\n\ndef limit():\n    return LIMIT\n"
+        ),
+        "tests/test_conf.py": "from pkg.conf import limit\n\n\ndef test_limit():\n    pass\n",
+    }
+    trace = "tests/test_conf.py:1: in <module>\npkg/conf.py:3: in <module>\nE   KeyError: 'NOPE'"
+    found = localize(files, ["tests/test_conf.py"], trace)
+    assert found[0].span.kind == "region" and (found[0].span.start, found[0].span.end) == (1, 7)
+    index = SymbolIndex(files)
+    (head,) = failing_tests(index, ["tests/test_conf.py"])
+    assert (head.path, head.kind, head.start, head.end) == ("tests/test_conf.py", "region", 1, 5)
+    context = fix_context(files, found, [head], 500)
+    assert (
+        "LIMIT = os.environ['NOPE']" in context.text
+        and "from pkg.conf import limit" in context.text
+    )
