@@ -113,6 +113,22 @@ def test_a_later_prompt_relocalizes_and_shows_the_edited_code(
     assert "test_wrap_words" not in prompts[1].split("Test results:")[1]
 
 
+@pytest.mark.parametrize("bug", ["wrap", "render"])
+def test_without_coverage_static_and_traceback_still_find_the_bug(
+    bug: str, tmp_path: Path, sandbox_image: str
+) -> None:
+    # The repository's own `coverage` package shadows the image's: as if it had none.
+    shadow = {"coverage/__init__.py": "raise ImportError('not here')\n"}
+    root = make_repo(tmp_path / "almanac", {**almanac_files(bug), **shadow})
+    result, prompts = _fix(root, [almanac_fix(bug)], sandbox_image)
+    assert result.status == "green" and buggy_line(bug) in prompts[0]
+    (event,) = _events(result, "localize")[:1]
+    assert event["coverage"]["note"] == "coverage.py is not installed in the sandbox image"
+    assert not event["coverage"]["ran"]
+    signals = {k for s in event["shown"] for k in s["signals"]}
+    assert "dynamic" not in signals and "static" in signals
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_containers(docker_engine: Any) -> Iterator[None]:
     yield
