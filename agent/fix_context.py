@@ -107,7 +107,7 @@ class Localizer:
         self.record(
             "localize",
             failing=len(failing),
-            tests=[f"{t.path}::{t.name}" for t in tests],
+            tests=[f"{t.path}::{t.name.replace('.', '::')}" for t in tests],
             shown=context.shown,
             whole=context.whole,
             edited={p: lines[:20] for p, lines in edited.items()},

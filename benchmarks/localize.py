@@ -177,7 +177,8 @@ def _map_alone(
     pointed += [t.split("::")[0] for t in event["tests"]]
     source = ""
     for test in event["tests"]:
-        path, name = test.split("::", 1)
+        path, _, rest = test.partition("::")
+        name = rest.replace("::", ".")
         span = next((s for s in index.outline(path).spans if s.name == name), None)
         if span is not None:
             source += "\n".join(files[path].splitlines()[span.start - 1 : span.end])
