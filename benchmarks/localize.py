@@ -273,6 +273,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=6000, help="context tokens (fix's default)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per test run")
     parser.add_argument("--only", default="", help="one library by name")
+    parser.add_argument("--bug", default="", help="only the bugs whose line holds this")
     parser.add_argument("--save", type=Path, default=None, help="write each first prompt here")
     parser.add_argument("--image", default=None, help="sandbox image (default: the current one)")
     args = parser.parse_args()
@@ -286,7 +287,11 @@ def main() -> None:
             continue
         files = _files(lib, _sdist(lib, args.cache))
         for bug in lib.bugs:
+            if args.bug not in bug[2]:
+                continue
             rows.append(_run_one(lib, files, bug, args))
+            if rows[-1].get("error") == "nothing-to-fix":  # the baseline missed it: once more
+                rows[-1] = _run_one(lib, files, bug, args)
             row = rows[-1]
             print(f"{lib.name}: {row['bug'][:60]} -> {row.get('found', row['status'])}", flush=True)
     _table(rows, args.budget)
