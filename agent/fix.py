@@ -14,14 +14,14 @@ The tests that fail twice at the start are the targets; those that change
 outcome on an immediate rerun are flaky (reported, not targets); those that
 passed must still pass. Test files are protected unless `allow_test_edits`. A
 missing third-party package ends the run before any model call: it needs
-`--setup-cmd`, not code. The feedback prompt shows the failures, the few files
-they point at, and the repo map of the rest, within `context_tokens`.
+`--setup-cmd`, not code. The feedback prompt shows the failures, the code they
+run (localized afresh for each prompt: `agent.fix_context`), and the repo map
+of the rest, within `context_tokens`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -33,13 +33,14 @@ from agent import gitops
 from agent.calls import Budget, Caller
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
+from agent.fix_context import Localizer
 from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel, Message
 from agent.new import RunResult, pytest_args
 from agent.prompts import fix_messages
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
-from agent.repomap import TagCache, build_context, estimate_tokens, is_test_path
+from agent.repomap import TagCache, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
 from agent.task import TaskConfig
@@ -160,55 +161,22 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
 
 # ---------------------------------------------------------------- the prompt
 
-_TEST_FILE = re.compile(r"([\w./-]+\.py)")
-
-
-def _test_source(files: Mapping[str, str], test_id: str) -> str:
-    """The failing test function's own code (for the identifiers it uses)."""
-    path, _, rest = test_id.partition("::")
-    name = rest.rsplit("::", 1)[-1].split("[", 1)[0]
-    text = files.get(path, "")
-    found = re.search(rf"^([ \t]*)(?:async\s+)?def {re.escape(name)}\(", text, re.MULTILINE)
-    if not name or found is None:
-        return ""
-    indent = len(found.group(1))
-    lines = text[found.start() :].splitlines()
-    body = [lines[0]]
-    for line in lines[1:]:
-        if line.strip() and len(line) - len(line.lstrip()) <= indent:
-            break
-        body.append(line)
-    return "\n".join(body)
-
-
 class _FixPrompt:
-    """The feedback request: failures, the files they point at, the map; within the budget."""
+    """The feedback request: failures, the code they run (localized), the map; within budget."""
 
-    def __init__(
-        self, tests: Mapping[str, str], baseline: Baseline, budget: int, cache: TagCache
-    ) -> None:
-        self.tests, self.baseline, self.budget, self.cache = tests, baseline, budget, cache
+    def __init__(self, baseline: Baseline, budget: int, localizer: Localizer) -> None:
+        self.baseline, self.budget, self.localizer = baseline, budget, localizer
 
     def __call__(
         self, files: Mapping[str, str], report: TestReport, instructions: str, refused: str
     ) -> list[Message]:
-        everything = {**files, **self.tests}
         targets, must_pass = self.baseline.targets, self.baseline.must_pass
         flaky = self.baseline.flaky  # not the model's business: leave them out
         report = replace(report, tests=tuple(t for t in report.tests if t.id not in flaky))
         bare = fix_messages(report, targets, must_pass, "", instructions, refused)
         used = sum(estimate_tokens(m.content) for m in bare) + 8
-        failing = [c for c in (*report.collection_errors, *report.tests) if c.id in
-                   report.failing_ids]  # fmt: skip
-        text = "\n".join(f"{c.message}\n{c.traceback}" for c in failing)
-        named = [p for p in everything if p in text]
-        named.sort(key=lambda p: (is_test_path(p), -text.rfind(p)))
-        pointed = [*named, *(c.id.split("::")[0] for c in failing)]
-        mentioned = text + "\n".join(_test_source(everything, c.id) for c in failing)
-        context = build_context(
-            everything, pointed, mentioned, max(0, self.budget - used), cache=self.cache
-        )
-        return fix_messages(report, targets, must_pass, context.render(), instructions, refused)
+        context = self.localizer(files, report, max(0, self.budget - used))
+        return fix_messages(report, targets, must_pass, context.text, instructions, refused)
 
 
 # ---------------------------------------------------------------- the run
@@ -322,7 +290,10 @@ def _loop(
 ) -> LoopOutcome:
     ask = Caller(model, budget, record)
     cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
-    prompt = _FixPrompt(snapshot.tests, baseline, options.context_tokens, cache)
+    localizer = Localizer(sandbox, original=snapshot.code, tests=snapshot.tests,
+                          flaky=baseline.flaky, timeout=options.config.timeout,
+                          record=record, cache=cache)  # fmt: skip
+    prompt = _FixPrompt(baseline, options.context_tokens, localizer)
     loop = Loop(
         ask=ask,
         sandbox=sandbox,
