@@ -1,10 +1,22 @@
 """Everything greenloop does with git, through GitPython, on the user's behalf.
 
-Every git command goes through `_git`, which disables repository hooks
-(`core.hooksPath=/dev/null`), fsmonitor (`core.fsmonitor=false`) and commit
-signing, both as `-c` flags and as `GIT_CONFIG_*` variables, and runs git in its
-own session so a Ctrl-C aimed at greenloop cannot interrupt it half-way. We
-never call GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
+Every git command goes through `_git`, which runs git in its own session (so a
+Ctrl-C aimed at greenloop cannot interrupt it half-way) and never lets the
+repository run a program on the host:
+
+- hooks (`core.hooksPath=/dev/null`), fsmonitor, commit and tag signing,
+  signature display, auto gc/maintenance, pagers and editors are off, and no
+  transport may run (`protocol.allow=never`, no credential helper), so
+  `core.sshCommand`, `core.gitProxy` and askpass programs are never reached;
+- filter drivers (`filter.<name>.clean/smudge/process`) and merge drivers
+  (`merge.<name>.driver`) that the repository's own config (`.git/config`, the
+  worktree config, or a file they include) defines are overridden with the
+  user's own value of that key, if any, else with nothing; so a `.gitattributes`
+  naming such a driver runs nothing, while the user's own (git-lfs) still work;
+- diffs pass `--no-ext-diff --no-textconv`.
+
+These go both as `-c` flags and as `GIT_CONFIG_*` variables. We never call
+GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
 
 The user's work comes first:
 
@@ -17,8 +29,6 @@ The user's work comes first:
 - `commit_files` stages exactly the files it is given, refuses secrets,
   ignored files and key material, and writes git trailers.
 
-Filters and `.gitattributes` drivers are left as the user configured them
-(git-lfs needs its filters); external diff and textconv are never used.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ __all__ = [
     "Branch",
     "Saved",
     "changed_files",
+    "check_writable",
     "commit_files",
     "committable",
     "current_branch",
@@ -59,8 +70,11 @@ __all__ = [
     "format_message",
     "head_sha",
     "is_dirty",
+    "leftover_stashes",
     "open_or_init",
     "open_repo",
+    "refuse_leftovers",
+    "refuse_secrets",
     "restore_user_changes",
     "save_user_changes",
     "start_branch",
@@ -83,31 +97,88 @@ _SAFE_CONFIG: tuple[tuple[str, str], ...] = (
     ("core.hooksPath", "/dev/null"),
     ("core.fsmonitor", "false"),
     ("commit.gpgSign", "false"),
+    ("tag.gpgSign", "false"),
+    ("log.showSignature", "false"),
     ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+    ("core.pager", "cat"),
+    ("protocol.allow", "never"),
+    ("credential.helper", ""),
 )
+_SAFE_VARS = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "GIT_PAGER": "cat",
+    "GIT_EDITOR": ":",
+    "GIT_SEQUENCE_EDITOR": ":",
+}
 _NO_EXT = ("--no-ext-diff", "--no-textconv", "--no-color")
 _LOCK_RETRIES = (0.1, 0.3, 1.0, 2.0, 0.0)
+# Driver commands a `.gitattributes` line can make git run (keys as `git config -l` spells them).
+_DRIVER_KEY = re.compile(r"^(filter\..+\.(?:clean|smudge|process)|merge\..+\.driver)$")
+_REPO_SCOPES = frozenset({"local", "worktree"})
 
 
 # ---------------------------------------------------------------- running git
 
 
-def _safe_env() -> dict[str, str]:
+def _driver_overrides(cwd: Path | str, base: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Overrides for the drivers the repository's own config defines.
+
+    Each key whose effective value comes from the repository is set back to the
+    user's own value (system, global or command scope) when there is one, else
+    to nothing, which makes git run no program (a filter then passes data
+    through; a merge driver fails the merge, which greenloop reports).
+    """
+    args = [part for key, value in base for part in ("-c", f"{key}={value}")]
+    cmd = [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args, "config", "--list", "--show-scope", "-z"]
+    try:
+        status, out, _ = Git(str(cwd)).execute(
+            cmd, with_extended_output=True, with_exceptions=False, env=_base_env(base)
+        )
+    except GitCommandNotFound as exc:
+        raise GitError("git is not installed or not on PATH: install git") from exc
+    if status != 0:
+        return []
+    effective: dict[str, str] = {}
+    users: dict[str, str] = {}
+    fields = str(out).split("\0")
+    for scope, entry in zip(fields[::2], fields[1::2], strict=False):
+        key, _, value = entry.partition("\n")
+        if not _DRIVER_KEY.match(key):
+            continue
+        effective[key] = scope
+        if scope not in _REPO_SCOPES:
+            users[key] = value
+    overrides = []
+    for key, scope in effective.items():
+        if scope in _REPO_SCOPES:
+            overrides.append((key, users.get(key, "")))
+            if key.startswith("filter.") and key not in users:
+                overrides.append((key.rsplit(".", 1)[0] + ".required", "false"))
+    return overrides
+
+
+def _base_env(config: Sequence[tuple[str, str]]) -> dict[str, str]:
     """GIT_CONFIG_* entries appended after any the user already exports."""
     try:
         base = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
     except ValueError:
         base = 0
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-    for i, (key, value) in enumerate(_SAFE_CONFIG, start=base):
+    env = dict(_SAFE_VARS)
+    for i, (key, value) in enumerate(config, start=base):
         env[f"GIT_CONFIG_KEY_{i}"] = key
         env[f"GIT_CONFIG_VALUE_{i}"] = value
-    env["GIT_CONFIG_COUNT"] = str(base + len(_SAFE_CONFIG))
+    env["GIT_CONFIG_COUNT"] = str(base + len(config))
     return env
 
 
-def _command(args: Sequence[str]) -> list[str]:
-    flags = [part for key, value in _SAFE_CONFIG for part in ("-c", f"{key}={value}")]
+def _safe_config(cwd: Path | str) -> list[tuple[str, str]]:
+    return [*_SAFE_CONFIG, *_driver_overrides(cwd, _SAFE_CONFIG)]
+
+
+def _command(args: Sequence[str], config: Sequence[tuple[str, str]] = _SAFE_CONFIG) -> list[str]:
+    flags = [part for key, value in config for part in ("-c", f"{key}={value}")]
     return [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *flags, *args]
 
 
@@ -115,12 +186,13 @@ def _run(
     cwd: Path | str, args: Sequence[str], env: Mapping[str, str] | None = None
 ) -> tuple[int, str, str]:
     """Run git in `cwd` with the safe configuration; return (status, stdout, stderr)."""
+    config = _safe_config(cwd)
     try:
         status, out, err = Git(str(cwd)).execute(
-            _command(args),
+            _command(args, config),
             with_extended_output=True,
             with_exceptions=False,
-            env={**_safe_env(), **(env or {})},
+            env={**_base_env(config), **(env or {})},
             start_new_session=True,
         )
     except GitCommandNotFound as exc:
@@ -227,7 +299,9 @@ def head_sha(repo: Repo) -> str:
     """The commit HEAD points at."""
     status, out, _ = _run(_root(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
     if status != 0:
-        raise GitError(f"{_root(repo)} has no commit yet: make a first commit, then retry")
+        raise UsageError(
+            f"{_root(repo)} has no commit yet: make a first commit (git commit), then retry"
+        )
     return out.strip()
 
 
@@ -339,7 +413,7 @@ def save_user_changes(repo: Repo, keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS
         "--quiet",
         "--include-untracked",
         "-m",
-        "greenloop: your uncommitted work (git stash apply --index to restore)",
+        f"{_STASH_NOTE} (git stash apply --index to restore)",
         "--",
         # An ignored path is never stashed, and naming it in a pathspec makes git fail.
         *_pathspec([p for p in keep if not _ignored(repo, p)]),
@@ -369,6 +443,60 @@ def restore_user_changes(repo: Repo, saved: Saved) -> None:
     if saved.stash_sha in shas:
         _git(repo, "stash", "drop", "--quiet", f"stash@{{{shas.index(saved.stash_sha)}}}")
     log.info("restored the uncommitted work of %s", _root(repo))
+
+
+# ---------------------------------------------------------------- after a kill
+
+_STASH_NOTE = "greenloop: your uncommitted work"
+
+
+def _origin_of(repo: Repo, branch: str) -> str | None:
+    """The branch HEAD left to check out `branch`, from the reflog (None when unknown)."""
+    status, out, _ = _run(_root(repo), ["log", "-g", "-n", "50", "--format=%gs", "HEAD", "--"])
+    prefix, suffix = "checkout: moving from ", f" to {branch}"
+    for line in out.splitlines() if status == 0 else []:
+        if line.startswith(prefix) and line.endswith(suffix):
+            return line[len(prefix) : -len(suffix)]
+    return None
+
+
+def leftover_stashes(repo: Repo) -> list[tuple[str, str, str]]:
+    """(stash@{n}, sha, the branch it was made on) for each stash a greenloop run left."""
+    status, out, _ = _run(_root(repo), ["stash", "list", "--format=%gd%x00%H%x00%gs"])
+    found = []
+    for line in out.splitlines() if status == 0 else []:
+        ref, sha, subject = [*line.split("\0"), "", ""][:3]
+        on, _, note = subject.partition(": ")
+        if note.startswith(_STASH_NOTE):
+            found.append((ref, sha, on.removeprefix("WIP ").removeprefix("On ")))
+    return found
+
+
+def refuse_leftovers(repo: Repo, prefix: str = "greenloop/") -> None:
+    """Raise UsageError, with the exact recovery, when a killed run left its branch checked out."""
+    branch = current_branch(repo)
+    if branch is None or not branch.startswith(prefix):
+        return
+    origin = _origin_of(repo, branch)
+    stashes = [s for s in leftover_stashes(repo) if origin is None or s[2] == origin]
+    back = origin or "<your branch>"
+    steps = ["git reset --hard"]
+    junk = sorted(p for p in _untracked(repo) if not _kept(p.rstrip("/"), DEFAULT_KEEP_PATHS))
+    if junk:
+        steps.append("rm -r -- " + " ".join(junk))
+    steps.append(f"git switch {back}")
+    if stashes:
+        ref, sha, _ = stashes[0]
+        steps.append(f"git stash apply --index {sha} && git stash drop {ref}")
+    tip = _run(_root(repo), ["rev-parse", f"refs/heads/{branch}"])[1].strip()
+    into = ["merge-base", "--is-ancestor", tip, f"refs/heads/{origin}"]
+    merged = origin is not None and _run(_root(repo), into)[0] == 0
+    steps.append(f"git branch -D {branch}" if merged else f"(review, then) git branch -D {branch}")
+    saved = " (your uncommitted work is in that stash)" if stashes else ""
+    raise UsageError(
+        f"{_root(repo)} is on {branch}, which a killed greenloop run left checked out{saved}; "
+        "to recover, run: " + "; ".join(steps)
+    )
 
 
 # ---------------------------------------------------------------- branches
@@ -466,6 +594,7 @@ def work_on_branch(
     *,
     allow_dirty: bool = False,
     keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS,
+    stay: bool = False,
 ) -> Iterator[Branch]:
     """Work on a new branch `name` from HEAD; always come back to the user's branch.
 
@@ -475,7 +604,11 @@ def work_on_branch(
     files the run left untracked are removed, the user's branch (or detached
     HEAD) is checked out again and their work restored. A branch with no new
     commit is deleted. Paths under `keep_paths` (the run record) are left alone.
+    With `stay` (never with `allow_dirty`), a body that ends normally leaves the
+    new branch checked out: only a failure brings the user back.
     """
+    if stay and allow_dirty:
+        raise UsageError("staying on the work branch would leave the saved work in the stash")
     keep = tuple(keep_paths)
     saved: Saved | None = None
     origin: _Origin | None = None
@@ -491,6 +624,8 @@ def work_on_branch(
             created = name
             switch_branch(repo, name)
         yield branch
+        if stay:
+            origin = None
     finally:
         with _deferred_sigint():
             try:
@@ -504,43 +639,65 @@ def work_on_branch(
 # ---------------------------------------------------------------- committing
 
 _SENSITIVE = re.compile(
-    r"^(\.env(\..*)?|.*\.(pem|key|p12|pfx|jks|keystore)|id_(rsa|dsa|ecdsa|ed25519)(\..*)?"
-    r"|\.netrc|\.pypirc|credentials(\.json)?)$",
+    r"^(\.env(\..*)?|\.envrc|.*\.(pem|key|p12|pfx|jks|keystore|kdbx|tfstate(\.backup)?)"
+    r"|id_(rsa|dsa|ecdsa|ed25519)(\..*)?|\.netrc|_netrc|\.pypirc|\.npmrc|\.yarnrc(\.yml)?"
+    r"|\.git-credentials|\.pgpass|\.htpasswd|\.s3cfg|\.boto|\.dockercfg|\.terraformrc"
+    r"|credentials(\.json)?|secrets?\.(ya?ml|json|toml))$",
     re.IGNORECASE,
 )
 _SAFE_TEMPLATES = re.compile(r"^\.env\.(example|sample|template|dist)$", re.IGNORECASE)
-_SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
+# The scan is detect-secrets' (its token detectors, private keys and secret keywords). Its
+# entropy and public-IP detectors are left out: hashes, test data and addresses in code
+# would all be refused. These patterns add the formats it has no detector for.
+_SCANNER_PLUGINS = tuple(
+    {"name": name}
+    for name in (
+        "AWSKeyDetector", "ArtifactoryDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
+        "CloudantDetector", "DiscordBotTokenDetector", "GitHubTokenDetector",
+        "GitLabTokenDetector", "IbmCloudIamDetector", "IbmCosHmacDetector", "JwtTokenDetector",
+        "KeywordDetector", "MailchimpDetector", "NpmDetector", "OpenAIDetector",
+        "PrivateKeyDetector", "PypiTokenDetector", "SendGridDetector", "SlackDetector",
+        "SoftlayerDetector", "SquareOAuthDetector", "StripeDetector", "TelegramBotTokenDetector",
+        "TwilioKeyDetector",
+    )
+)  # fmt: skip
+_EXTRA: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})")),
-    (
-        "a password or secret literal",
-        re.compile(
-            r"(?i)\b\w*(?:password|passwd|secret|api_?key|auth_?token|access_?token)\w*['\"]?"
-            r"\s*[:=]\s*(['\"])(?P<value>[^'\"\s]{12,})\1"
-        ),
-    ),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("an npm access token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
 )
+_KEYWORD = "Secret Keyword"
 _PLACEHOLDER = re.compile(r"(?i)example|changeme|placeholder|dummy|x{4,}|\*{4,}|<|\$\{|\{\{")
 
 
-def _is_secret(kind: str, match: re.Match[str]) -> bool:
-    if kind != "a password or secret literal":
-        return True
-    value = match.group("value")
-    return not _PLACEHOLDER.search(value) and len(set(value)) > 3
+def _real_keyword_secret(value: str | None) -> bool:
+    """A keyword match (`password = "..."`) counts when the value looks like a real one."""
+    value = (value or "").strip("'\"")
+    return len(value) >= 12 and not _PLACEHOLDER.search(value) and len(set(value)) > 3
+
+
+def _scan_line(line: str) -> str | None:
+    from detect_secrets.core.scan import scan_line
+
+    for kind, pattern in _EXTRA:
+        if pattern.search(line):
+            return kind
+    for secret in scan_line(line):
+        if secret.type != _KEYWORD or _real_keyword_secret(secret.secret_value):
+            return f"a secret ({secret.type})"
+    return None
 
 
 def find_secrets(text: str) -> list[tuple[int, str]]:
     """(1-based line, kind) for each line of `text` that looks like it holds a secret."""
+    from detect_secrets.settings import transient_settings
+
     found: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for kind, pattern in _SECRETS:
-            match = pattern.search(line)
-            if match and _is_secret(kind, match):
+    with transient_settings({"plugins_used": [dict(p) for p in _SCANNER_PLUGINS]}):
+        for number, line in enumerate(text.splitlines(), start=1):
+            kind = _scan_line(line)
+            if kind is not None:
                 found.append((number, kind))
-                break
     return found
 
 
@@ -582,6 +739,40 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
     if status not in (0, 1):
         raise GitError(f"git check-ignore failed in {root}: {err.strip()}")
     return sorted(set(names))
+
+
+def check_writable(repo: Repo, names: Sequence[str]) -> None:
+    """Refuse, before anything is written, paths that cannot be written as plain files.
+
+    PathRejected for an unsafe name, a path through a symlink (inside or out),
+    a path that is a folder, or one whose parent is a file. Run this (and
+    `refuse_secrets`) before switching branches.
+    """
+    root = _root(repo)
+    for rel in names:
+        name = str(check_name(rel))
+        target = safe_path(root, name)
+        probe = root
+        for part in PurePosixPath(name).parts:
+            probe = probe / part
+            where = probe.relative_to(root)
+            if probe.is_symlink():
+                raise PathRejected(f"refused to write {name}: {where} is a symbolic link")
+            if probe != target and probe.exists() and not probe.is_dir():
+                raise PathRejected(f"refused to write {name}: {where} is a file, not a folder")
+        if target.is_dir():
+            raise PathRejected(f"refused to write {name}: it is a folder in {root}")
+
+
+def refuse_secrets(files: Mapping[str, str]) -> None:
+    """GitError naming file and line when any of `files` holds what looks like a secret."""
+    for name, text in sorted(files.items()):
+        hits = find_secrets(text)
+        if hits:
+            raise GitError(
+                f"refused to commit: {name}:{hits[0][0]} looks like {hits[0][1]}; "
+                "remove it (read secrets from the environment) and retry"
+            )
 
 
 def format_message(message: str, trailers: Mapping[str, str]) -> str:
