@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -171,6 +172,8 @@ def sandbox_test(
         raise UsageError(f"{directory} is not a folder: name the project folder to test")
     if sandbox not in ("docker", "local"):
         raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout {timeout}: give a number of seconds above 0, e.g. 120")
     _auto_prune(sandbox)
     files = collect_files(directory)
     with open_sandbox(SandboxConfig(kind=sandbox, run_id="sandbox-test")) as sb:  # type: ignore[arg-type]

@@ -12,7 +12,6 @@ Nothing else in the out dir changes unless there is something to commit.
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from agent.model import ChatModel
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.requirements import extract_requirements
 from agent.runlog import RunDir
-from agent.task import Task
+from agent.task import Task, check_command
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.paths import safe_path
 
@@ -84,7 +83,10 @@ _Recorder = Recorder[RunResult]
 
 def pytest_args(command: str) -> list[str]:
     """The pytest arguments of a task's test command; other runners are a usage error."""
-    words = shlex.split(command)
+    try:
+        words = check_command(command, "test command")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     for prefix in (["python", "-m", "pytest"], ["python3", "-m", "pytest"], ["pytest"]):
         if words[: len(prefix)] == prefix:
             return words[len(prefix) :]

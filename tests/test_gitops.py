@@ -191,6 +191,11 @@ def test_fsmonitor_is_not_run(
         ("server.pem", "cert\n"),
         ("id_rsa", "key\n"),
         ("id_ed25519.pub", "ssh-ed25519 AAAA\n"),
+        (".envrc", "export OPENAI_API_KEY=1\n"),
+        (".npmrc", "//npm.example.com/:_authToken=x\n"),
+        ("pkg/.git-credentials", "https://u:p@example.com\n"),
+        ("terraform.tfstate", "{}\n"),
+        ("config/secrets.yml", "key: 1\n"),
         ("debug.log", "ignored by *.log\n"),
         ("secret.txt", "ignored by name\n"),
         ("../evil.py", None),
@@ -224,6 +229,11 @@ SECRETS = {
     "openai": "client = OpenAI(api_key='sk-proj-4fT9qLm2Xv8RzN1bKc7Hd3Wy6Pj0Ae5Us')",
     "github": "TOKEN = 'ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5'",
     "password": 'db_password = "Tr0ub4dor&3-horse-staple"',
+    "stripe": 'stripe.api_key = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"',
+    "google": 'MAPS = "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"',
+    "slack": 'SLACK = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"',
+    "npm-rc": "//npm.example.com/:_authToken=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
+    "npm-bare": "NPM = 'npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5'",
 }
 
 
@@ -559,3 +569,76 @@ def test_open_or_init_takes_a_relative_path(
     assert Path(repo.working_tree_dir or "") == tmp_path / "rel" / "new-project"
     assert not (tmp_path / "rel" / "new-project" / "rel").exists()
     assert gitops.head_sha(repo)
+
+
+# ---------------------------------------------------------------- drivers from the repo's config
+
+
+def arm_drivers(root: Path, marker: Path) -> None:
+    """A .gitattributes naming filter, merge and diff drivers, and a .git/config that
+    defines them (and other command-running settings) to write `marker`."""
+    trap = f"echo ran >> {marker}"
+    (root / ".gitattributes").write_text("* filter=evil merge=evil diff=evil\n")
+    git(root, "add", ".gitattributes")
+    git(root, "commit", "-q", "-m", "attributes")
+    for key, value in [
+        ("filter.evil.clean", f"{trap}; cat"),
+        ("filter.evil.smudge", f"{trap}; cat"),
+        ("filter.evil.required", "true"),
+        ("merge.evil.driver", f"{trap}; exit 0"),
+        ("diff.evil.textconv", f"{trap}; cat"),
+        ("diff.external", f"{trap}"),
+        ("core.pager", f"{trap}; cat"),
+        ("core.editor", trap),
+        ("core.sshCommand", trap),
+        ("credential.helper", f"!{trap}"),
+        ("gpg.program", trap),
+        ("log.showSignature", "true"),
+    ]:
+        git(root, "config", key, value)
+
+
+def test_filter_trap_fires_for_plain_git(root: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "driver-ran"
+    arm_drivers(root, marker)
+    (root / "a.txt").write_text("changed\n")
+    git(root, "add", "a.txt", safe=False)
+    git(root, "checkout", "-q", "--", ".", safe=False)
+    assert marker.exists(), "the trap must fire for plain git, or the tests below prove nothing"
+
+
+@pytest.mark.parametrize("operation", [_op_status, _op_commit, _op_save_restore, _op_branch])
+def test_repo_defined_drivers_never_run(
+    root: Path, tmp_path: Path, operation: Callable[[Repo, Path], None]
+) -> None:
+    marker = tmp_path / "driver-ran"
+    arm_drivers(root, marker)
+    operation(Repo(root), root)
+    assert not marker.exists(), marker.read_text()
+
+
+def test_the_users_own_filter_still_runs(root: Path, tmp_path: Path, isolated_git: Path) -> None:
+    """A filter from the user's global config (git-lfs-like) keeps working, even when
+    the repository's config tries to redefine it."""
+    mine, theirs = tmp_path / "mine-ran", tmp_path / "theirs-ran"
+    with isolated_git.open("a") as config:
+        config.write(f'[filter "lfsish"]\n\tclean = "echo x >> {mine}; cat"\n')
+    (root / ".gitattributes").write_text("*.txt filter=lfsish\n")
+    git(root, "config", "filter.lfsish.clean", f"echo x >> {theirs}; cat")
+    (root / "a.txt").write_text("changed\n")
+    gitops.commit_files(Repo(root), [".gitattributes", "a.txt"], "mine", {})
+    assert mine.exists() and not theirs.exists()
+
+
+def test_a_repo_defined_merge_driver_fails_closed(root: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "driver-ran"
+    arm_drivers(root, marker)
+    repo = Repo(root)
+    (root / "a.txt").write_text("mine\n")
+    saved = gitops.save_user_changes(repo)
+    (root / "a.txt").write_text("conflicting\n")
+    git(root, "commit", "-q", "-am", "moved on")  # plain git: the filter runs here
+    marker.unlink()
+    with pytest.raises(GitError, match="git stash apply --index"):
+        gitops.restore_user_changes(repo, saved)
+    assert not marker.exists()
