@@ -171,9 +171,7 @@ def test_nothing_outside_changes_when_refused(root: Path, tmp_path: Path) -> Non
     ["é" * 128 + ".py", "pkg/" + "日" * 90, "ok/" + "x" * 200 + "ü" * 28],
     ids=["256-bytes-in-128-chars", "270-bytes-in-a-folder-name", "mixed-257-bytes"],
 )
-def test_a_name_over_255_bytes_is_refused_though_under_255_characters(
-    root: Path, rel: str
-) -> None:
+def test_a_name_over_255_bytes_is_refused_though_under_255_characters(root: Path, rel: str) -> None:
     assert len(rel) <= MAX_PATH_CHARS
     with pytest.raises(PathRejected, match="over 255 bytes"):
         check_files(root, {rel: "x = 1\n"})

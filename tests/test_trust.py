@@ -341,7 +341,7 @@ def test_bad_input_exits_2_with_one_line_and_nothing_touched(
         "project": project,
         "repo": make_repo(tmp_path / "repo", shop_files(())),
         "task": _task(tmp_path / "t1"),
-        "quoted_task": _task(tmp_path / "t2", "test_command = \"python -m pytest 'tests\"\n"),
+        "quoted_task": _task(tmp_path / "t2", 'test_command = "python -m pytest \'tests"\n'),
         "out": tmp_path / "out",
         "empty_repo": empty_repo,
     }
