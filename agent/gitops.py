@@ -13,7 +13,9 @@ repository run a program on the host:
   worktree config, or a file they include) defines are overridden with the
   user's own value of that key, if any, else with nothing; so a `.gitattributes`
   naming such a driver runs nothing, while the user's own (git-lfs) still work;
-- diffs pass `--no-ext-diff --no-textconv`.
+- diffs pass `--no-ext-diff --no-textconv`;
+- the work tree is always the folder greenloop works in (`GIT_WORK_TREE`), and
+  a repository whose `core.worktree` points elsewhere is refused.
 
 These go both as `-c` flags and as `GIT_CONFIG_*` variables. We never call
 GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
@@ -187,12 +189,14 @@ def _run(
 ) -> tuple[int, str, str]:
     """Run git in `cwd` with the safe configuration; return (status, stdout, stderr)."""
     config = _safe_config(cwd)
+    # The work tree is the folder we read and write, whatever core.worktree says.
+    tree = {} if list(args[:1]) == ["init"] else {"GIT_WORK_TREE": str(cwd)}
     try:
         status, out, err = Git(str(cwd)).execute(
             _command(args, config),
             with_extended_output=True,
             with_exceptions=False,
-            env={**_base_env(config), **(env or {})},
+            env={**_base_env(config), **tree, **(env or {})},
             start_new_session=True,
         )
     except GitCommandNotFound as exc:
@@ -250,8 +254,20 @@ def open_repo(path: Path) -> Repo:
             f"{path} is not inside a git repository: run `git init` there, or point "
             "greenloop at a repository"
         ) from exc
-    _root(repo)
+    _refuse_elsewhere(repo)
     return repo
+
+
+def _refuse_elsewhere(repo: Repo) -> None:
+    """Refuse a repository whose config moves its work tree (`core.worktree`) elsewhere:
+    git would check files out there while greenloop reads and writes this folder."""
+    root = _root(repo)
+    status, out, _ = _run(root, ["config", "--get", "core.worktree"])
+    if status == 0 and (Path(repo.git_dir) / out.strip()).resolve() != root.resolve():
+        raise UsageError(
+            f"{root}/.git's config sets core.worktree to {out.strip()}: greenloop works only "
+            f"in the folder holding .git; unset it (git -C {root} config --unset core.worktree)"
+        )
 
 
 def open_or_init(path: Path) -> Repo:
@@ -272,6 +288,7 @@ def open_or_init(path: Path) -> Repo:
         repo = Repo(path)
     except InvalidGitRepositoryError as exc:
         raise GitError(f"{path}/.git is not a usable repository: repair or remove it") from exc
+    _refuse_elsewhere(repo)
     if _run(path, ["rev-parse", "--verify", "--quiet", "HEAD"])[0] != 0:
         _git(
             repo,

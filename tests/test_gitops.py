@@ -642,3 +642,20 @@ def test_a_repo_defined_merge_driver_fails_closed(root: Path, tmp_path: Path) ->
     with pytest.raises(GitError, match="git stash apply --index"):
         gitops.restore_user_changes(repo, saved)
     assert not marker.exists()
+
+
+def test_a_work_tree_moved_elsewhere_by_the_repos_config_is_refused(
+    root: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git(root, "config", "core.worktree", str(elsewhere))
+    git(root, "reset", "-q", "--hard", safe=False)
+    assert (elsewhere / "a.txt").exists(), "plain git must check out there, or this proves nothing"
+    (elsewhere / "a.txt").unlink()
+    with pytest.raises(UsageError, match=r"core\.worktree"):
+        gitops.open_repo(root)
+    with pytest.raises(UsageError, match=r"core\.worktree"):
+        gitops.open_or_init(root)
+    # A Repo opened some other way: git still works on `root`, where a.txt is, not elsewhere.
+    assert gitops.is_dirty(Repo(root)) == []
