@@ -15,7 +15,9 @@ repository run a program on the host:
   naming such a driver runs nothing, while the user's own (git-lfs) still work;
 - diffs pass `--no-ext-diff --no-textconv`;
 - the work tree is always the folder greenloop works in (`GIT_WORK_TREE`), and
-  a repository whose `core.worktree` points elsewhere is refused.
+  a repository whose `core.worktree` points elsewhere is refused;
+- git never looks inside submodules (`diff.ignoreSubmodules=dirty`, no
+  recursion), whose own config would not be covered by the above.
 
 These go both as `-c` flags and as `GIT_CONFIG_*` variables. We never call
 GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
@@ -106,6 +108,9 @@ _SAFE_CONFIG: tuple[tuple[str, str], ...] = (
     ("core.pager", "cat"),
     ("protocol.allow", "never"),
     ("credential.helper", ""),
+    # A submodule is a repository of its own, with its own config: never run git in it.
+    ("diff.ignoreSubmodules", "dirty"),
+    ("submodule.recurse", "false"),
 )
 _SAFE_VARS = {
     "GIT_TERMINAL_PROMPT": "0",

@@ -659,3 +659,29 @@ def test_a_work_tree_moved_elsewhere_by_the_repos_config_is_refused(
         gitops.open_or_init(root)
     # A Repo opened some other way: git still works on `root`, where a.txt is, not elsewhere.
     assert gitops.is_dirty(Repo(root)) == []
+
+
+def test_a_submodules_own_filter_never_runs(root: Path, tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    git(sub, "init", "-q", "-b", "main")
+    (sub / ".gitattributes").write_text("* filter=evil\n")
+    (sub / "f.txt").write_text("a\n")
+    git(sub, "add", ".")
+    git(sub, "commit", "-q", "-m", "sub")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub")
+    git(root, "commit", "-q", "-m", "add the submodule")
+    marker = tmp_path / "sub-filter-ran"
+    git(root / "sub", "config", "filter.evil.clean", f"echo ran >> {marker}; cat")
+    (root / "sub" / "f.txt").write_text("changed\n")
+    git(root, "status", safe=False)
+    assert marker.exists(), "the trap must fire for plain git, or this test proves nothing"
+    marker.unlink()
+
+    repo = Repo(root)
+    gitops.ensure_clean(repo)
+    with gitops.work_on_branch(repo, "greenloop/sub"):
+        (root / "a.txt").write_text("on branch\n")
+        gitops.commit_files(repo, ["a.txt"], "on branch", {})
+    assert not marker.exists()
+    assert (root / "sub" / "f.txt").read_text() == "changed\n"
