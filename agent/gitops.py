@@ -823,13 +823,14 @@ def _scan_staged(repo: Repo, names: Sequence[str]) -> None:
             "--",
             name,
         )
-        for number, text in _added_lines(diff):
-            hits = find_secrets(text)
-            if hits:
-                raise GitError(
-                    f"refused to commit: {name}:{number} looks like {hits[0][1]}; "
-                    "remove it (read secrets from the environment) and retry"
-                )
+        added = list(_added_lines(diff))
+        hits = find_secrets("\n".join(text for _, text in added))  # one scanner set-up
+        if hits:
+            line, kind = hits[0]
+            raise GitError(
+                f"refused to commit: {name}:{added[line - 1][0]} looks like {kind}; "
+                "remove it (read secrets from the environment) and retry"
+            )
 
 
 def commit_files(

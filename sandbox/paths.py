@@ -8,6 +8,7 @@ resolved against the root, symlinks followed — still lies inside the root.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -45,7 +46,7 @@ def check_name(rel: str) -> PurePosixPath:
         raise _reject(rel, "NUL or backslash in path")
     if len(rel) > MAX_PATH_CHARS:
         raise _reject(rel, f"longer than {MAX_PATH_CHARS} characters")
-    if any(ord(ch) < 32 for ch in rel):
+    if any(unicodedata.category(ch) == "Cc" for ch in rel):  # C0, DEL and C1
         raise _reject(rel, "control character in path")
     pure = PurePosixPath(rel)
     if pure.is_absolute() or rel.startswith("~"):

@@ -184,3 +184,9 @@ def test_a_name_of_exactly_255_bytes_is_taken(root: Path) -> None:
     rel = "é" * 125 + "ab.py"
     assert len(rel.encode()) == 255
     assert list(check_files(root, {rel: "x"})) == [root.resolve() / rel]
+
+
+@pytest.mark.parametrize("rel", ["a\x7f.py", "a\x9b2J.py", "pkg/\x1b]52;c;x\x07.py"])
+def test_del_and_c1_controls_are_refused_like_c0(root: Path, rel: str) -> None:
+    with pytest.raises(PathRejected, match="control character"):
+        check_files(root, {rel: "x"})

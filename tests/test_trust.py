@@ -351,3 +351,24 @@ def test_bad_input_exits_2_with_one_line_and_nothing_touched(
     assert run.code == 2, run.err
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
     assert _listing(tmp_path) == before
+
+
+# ---------------------------------------------------------------- 5. names over 255 bytes
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("kind", ["docker", "local"])
+def test_a_name_over_255_bytes_is_refused_by_the_real_sandbox(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    from agent.errors import PathRejected
+    from sandbox import SandboxConfig, open_sandbox
+
+    config = SandboxConfig(kind=kind, run_id="pytest")
+    if kind == "docker":
+        config = config.model_copy(update={"image": request.getfixturevalue("sandbox_image")})
+    name = "é" * 128 + ".py"  # 132 characters, 260 bytes
+    with open_sandbox(config) as sb:
+        with pytest.raises(PathRejected, match="over 255 bytes"):
+            sb.write({"ok.py": "x = 1\n", name: "x = 1\n"})
+        assert sb.read_optional("ok.py") is None  # all or nothing
