@@ -41,6 +41,7 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import threading
@@ -495,29 +496,36 @@ def leftover_stashes(repo: Repo) -> list[tuple[str, str, str]]:
 
 
 def refuse_leftovers(repo: Repo, prefix: str = "greenloop/") -> None:
-    """Raise UsageError, with the exact recovery, when a killed run left its branch checked out."""
+    """Raise UsageError, with the exact recovery, when a killed run left its branch checked out.
+
+    A run branch checked out with uncommitted changes, with a greenloop stash, or
+    with no commit of its own is a killed run's; a clean one with its commit is a
+    finished run's that the user checked out to review, and is left alone.
+    """
     branch = current_branch(repo)
     if branch is None or not branch.startswith(prefix):
         return
     origin = _origin_of(repo, branch)
     stashes = [s for s in leftover_stashes(repo) if origin is None or s[2] == origin]
-    back = origin or "<your branch>"
+    into = ["merge-base", "--is-ancestor", head_sha(repo), f"refs/heads/{origin}"]
+    empty = origin is not None and _run(_root(repo), into)[0] == 0
+    if not (stashes or empty or is_dirty(repo)):
+        return
     steps = ["git reset --hard"]
     junk = sorted(p for p in _untracked(repo) if not _kept(p.rstrip("/"), DEFAULT_KEEP_PATHS))
     if junk:
-        steps.append("rm -r -- " + " ".join(junk))
-    steps.append(f"git switch {back}")
+        steps.append(shlex.join(["rm", "-r", "--", *junk]))
+    steps.append(f"git switch {origin or '<your branch>'}")
     if stashes:
         ref, sha, _ = stashes[0]
         steps.append(f"git stash apply --index {sha} && git stash drop {ref}")
-    tip = _run(_root(repo), ["rev-parse", f"refs/heads/{branch}"])[1].strip()
-    into = ["merge-base", "--is-ancestor", tip, f"refs/heads/{origin}"]
-    merged = origin is not None and _run(_root(repo), into)[0] == 0
-    steps.append(f"git branch -D {branch}" if merged else f"(review, then) git branch -D {branch}")
+    after = "" if empty else f" ({branch} has a commit of its own: review it before deleting it)"
+    if empty:
+        steps.append(f"git branch -D {branch}")
     saved = " (your uncommitted work is in that stash)" if stashes else ""
     raise UsageError(
         f"{_root(repo)} is on {branch}, which a killed greenloop run left checked out{saved}; "
-        "to recover, run: " + "; ".join(steps)
+        "to recover, run: " + "; ".join(steps) + after
     )
 
 

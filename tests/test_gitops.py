@@ -685,3 +685,15 @@ def test_a_submodules_own_filter_never_runs(root: Path, tmp_path: Path) -> None:
         gitops.commit_files(repo, ["a.txt"], "on branch", {})
     assert not marker.exists()
     assert (root / "sub" / "f.txt").read_text() == "changed\n"
+
+
+def test_a_finished_fix_branch_checked_out_to_review_is_not_a_leftover(root: Path) -> None:
+    repo = Repo(root)
+    with gitops.work_on_branch(repo, "greenloop/fix-done"):
+        (root / "a.txt").write_text("fixed\n")
+        gitops.commit_files(repo, ["a.txt"], "fix", {})
+    git(root, "switch", "-q", "greenloop/fix-done")
+    gitops.refuse_leftovers(repo, "greenloop/fix-")  # no error: the user is reviewing it
+    (root / "c.txt").write_text("half-written\n")
+    with pytest.raises(UsageError, match="review it before deleting it"):
+        gitops.refuse_leftovers(repo, "greenloop/fix-")
