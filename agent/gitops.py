@@ -1,26 +1,10 @@
 """Everything greenloop does with git, through GitPython, on the user's behalf.
 
-Every git command goes through `_git`, which runs git in its own session (so a
-Ctrl-C aimed at greenloop cannot interrupt it half-way) and never lets the
-repository run a program on the host:
-
-- hooks (`core.hooksPath=/dev/null`), fsmonitor, commit and tag signing,
-  signature display, auto gc/maintenance, pagers and editors are off, and no
-  transport may run (`protocol.allow=never`, no credential helper), so
-  `core.sshCommand`, `core.gitProxy` and askpass programs are never reached;
-- filter drivers (`filter.<name>.clean/smudge/process`) and merge drivers
-  (`merge.<name>.driver`) that the repository's own config (`.git/config`, the
-  worktree config, or a file they include) defines are overridden with the
-  user's own value of that key, if any, else with nothing; so a `.gitattributes`
-  naming such a driver runs nothing, while the user's own (git-lfs) still work;
-- diffs pass `--no-ext-diff --no-textconv`;
-- the work tree is always the folder greenloop works in (`GIT_WORK_TREE`), and
-  a repository whose `core.worktree` points elsewhere is refused;
-- git never looks inside submodules (`diff.ignoreSubmodules=dirty`, no
-  recursion), whose own config would not be covered by the above.
-
-These go both as `-c` flags and as `GIT_CONFIG_*` variables. We never call
-GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
+Every git command goes through `_git`, on `agent.gitrun.run_git`, which never
+lets the repository run a program on the host (hooks, fsmonitor, filter and
+merge drivers, pagers, editors, transports and signing are off; see its
+docstring); a repository whose `core.worktree` points elsewhere is refused. We
+never call GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
 
 The user's work comes first:
 
@@ -31,8 +15,7 @@ The user's work comes first:
 - `work_on_branch` does the run on its own branch and always returns the user
   to their branch (or detached HEAD), whatever happens in the body;
 - `commit_files` stages exactly the files it is given, refuses secrets,
-  ignored files and key material, and writes git trailers.
-
+  ignored files and key material (`agent.secret_scan`), and writes git trailers.
 """
 
 from __future__ import annotations
@@ -52,10 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
 
-from git import Git, Head, Repo
-from git.exc import GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
+from git import Head, Repo
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from agent.errors import GitError, PathRejected, UsageError
+from agent.gitrun import NO_EXT, run_git
+from agent.secret_scan import find_secrets, is_sensitive_name, refuse_secrets
 from sandbox.paths import check_name, safe_path
 
 __all__ = [
@@ -96,118 +81,10 @@ FALLBACK_NAME = "greenloop"
 FALLBACK_EMAIL = "greenloop@localhost"
 DEFAULT_KEEP_PATHS: tuple[str, ...] = (".greenloop",)
 """Paths that never count as the user's work: the run record lives there."""
-
-# Applied to every git call: the agent must never run code the repository names.
-_SAFE_CONFIG: tuple[tuple[str, str], ...] = (
-    ("core.hooksPath", "/dev/null"),
-    ("core.fsmonitor", "false"),
-    ("commit.gpgSign", "false"),
-    ("tag.gpgSign", "false"),
-    ("log.showSignature", "false"),
-    ("gc.auto", "0"),
-    ("maintenance.auto", "false"),
-    ("core.pager", "cat"),
-    ("protocol.allow", "never"),
-    ("credential.helper", ""),
-    # A submodule is a repository of its own, with its own config: never run git in it.
-    ("diff.ignoreSubmodules", "dirty"),
-    ("submodule.recurse", "false"),
-)
-_SAFE_VARS = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_OPTIONAL_LOCKS": "0",
-    "GIT_PAGER": "cat",
-    "GIT_EDITOR": ":",
-    "GIT_SEQUENCE_EDITOR": ":",
-}
-_NO_EXT = ("--no-ext-diff", "--no-textconv", "--no-color")
 _LOCK_RETRIES = (0.1, 0.3, 1.0, 2.0, 0.0)
-# Driver commands a `.gitattributes` line can make git run (keys as `git config -l` spells them).
-_DRIVER_KEY = re.compile(r"^(filter\..+\.(?:clean|smudge|process)|merge\..+\.driver)$")
-_REPO_SCOPES = frozenset({"local", "worktree"})
 
 
 # ---------------------------------------------------------------- running git
-
-
-def _driver_overrides(cwd: Path | str, base: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Overrides for the drivers the repository's own config defines.
-
-    Each key whose effective value comes from the repository is set back to the
-    user's own value (system, global or command scope) when there is one, else
-    to nothing, which makes git run no program (a filter then passes data
-    through; a merge driver fails the merge, which greenloop reports).
-    """
-    args = [part for key, value in base for part in ("-c", f"{key}={value}")]
-    cmd = [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args, "config", "--list", "--show-scope", "-z"]
-    try:
-        status, out, _ = Git(str(cwd)).execute(
-            cmd, with_extended_output=True, with_exceptions=False, env=_base_env(base)
-        )
-    except GitCommandNotFound as exc:
-        raise GitError("git is not installed or not on PATH: install git") from exc
-    if status != 0:
-        return []
-    effective: dict[str, str] = {}
-    users: dict[str, str] = {}
-    fields = str(out).split("\0")
-    for scope, entry in zip(fields[::2], fields[1::2], strict=False):
-        key, _, value = entry.partition("\n")
-        if not _DRIVER_KEY.match(key):
-            continue
-        effective[key] = scope
-        if scope not in _REPO_SCOPES:
-            users[key] = value
-    overrides = []
-    for key, scope in effective.items():
-        if scope in _REPO_SCOPES:
-            overrides.append((key, users.get(key, "")))
-            if key.startswith("filter.") and key not in users:
-                overrides.append((key.rsplit(".", 1)[0] + ".required", "false"))
-    return overrides
-
-
-def _base_env(config: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """GIT_CONFIG_* entries appended after any the user already exports."""
-    try:
-        base = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
-    except ValueError:
-        base = 0
-    env = dict(_SAFE_VARS)
-    for i, (key, value) in enumerate(config, start=base):
-        env[f"GIT_CONFIG_KEY_{i}"] = key
-        env[f"GIT_CONFIG_VALUE_{i}"] = value
-    env["GIT_CONFIG_COUNT"] = str(base + len(config))
-    return env
-
-
-def _safe_config(cwd: Path | str) -> list[tuple[str, str]]:
-    return [*_SAFE_CONFIG, *_driver_overrides(cwd, _SAFE_CONFIG)]
-
-
-def _command(args: Sequence[str], config: Sequence[tuple[str, str]] = _SAFE_CONFIG) -> list[str]:
-    flags = [part for key, value in config for part in ("-c", f"{key}={value}")]
-    return [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *flags, *args]
-
-
-def _run(
-    cwd: Path | str, args: Sequence[str], env: Mapping[str, str] | None = None
-) -> tuple[int, str, str]:
-    """Run git in `cwd` with the safe configuration; return (status, stdout, stderr)."""
-    config = _safe_config(cwd)
-    # The work tree is the folder we read and write, whatever core.worktree says.
-    tree = {} if list(args[:1]) == ["init"] else {"GIT_WORK_TREE": str(cwd)}
-    try:
-        status, out, err = Git(str(cwd)).execute(
-            _command(args, config),
-            with_extended_output=True,
-            with_exceptions=False,
-            env={**_base_env(config), **tree, **(env or {})},
-            start_new_session=True,
-        )
-    except GitCommandNotFound as exc:
-        raise GitError("git is not installed or not on PATH: install git") from exc
-    return int(status), str(out), str(err)
 
 
 def _git(repo: Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
@@ -217,7 +94,7 @@ def _git(repo: Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
     nothing, so it is retried a few times before giving up.
     """
     for delay in _LOCK_RETRIES:
-        status, out, err = _run(_root(repo), args, env)
+        status, out, err = run_git(_root(repo), args, env)
         if status == 0 or "index.lock" not in err:
             break
         log.info("git index is locked by another process; retrying in %.1fs", delay)
@@ -242,7 +119,7 @@ def _identity_env(repo: Repo) -> dict[str, str]:
         ("user.name", FALLBACK_NAME, ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),
         ("user.email", FALLBACK_EMAIL, ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")),
     ):
-        status, out, _ = _run(_root(repo), ["config", "--get", key])
+        status, out, _ = run_git(_root(repo), ["config", "--get", key])
         if status != 0 or not out.strip():
             env.update({name: os.environ.get(name, fallback) for name in names})
     return env
@@ -268,7 +145,7 @@ def _refuse_elsewhere(repo: Repo) -> None:
     """Refuse a repository whose config moves its work tree (`core.worktree`) elsewhere:
     git would check files out there while greenloop reads and writes this folder."""
     root = _root(repo)
-    status, out, _ = _run(root, ["config", "--get", "core.worktree"])
+    status, out, _ = run_git(root, ["config", "--get", "core.worktree"])
     if status == 0 and (Path(repo.git_dir) / out.strip()).resolve() != root.resolve():
         raise UsageError(
             f"{root}/.git's config sets core.worktree to {out.strip()}: greenloop works only "
@@ -286,7 +163,7 @@ def open_or_init(path: Path) -> Repo:
     path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     if not (path / ".git").exists():
-        status, _, err = _run(path, ["init", "--quiet", "."])
+        status, _, err = run_git(path, ["init", "--quiet", "."])
         if status != 0:
             raise GitError(f"could not create a git repository in {path}: {err.strip()}")
         log.info("initialised a git repository in %s", path)
@@ -295,7 +172,7 @@ def open_or_init(path: Path) -> Repo:
     except InvalidGitRepositoryError as exc:
         raise GitError(f"{path}/.git is not a usable repository: repair or remove it") from exc
     _refuse_elsewhere(repo)
-    if _run(path, ["rev-parse", "--verify", "--quiet", "HEAD"])[0] != 0:
+    if run_git(path, ["rev-parse", "--verify", "--quiet", "HEAD"])[0] != 0:
         _git(
             repo,
             "commit",
@@ -314,13 +191,13 @@ def open_or_init(path: Path) -> Repo:
 
 def current_branch(repo: Repo) -> str | None:
     """The checked-out branch's short name, or None on a detached HEAD."""
-    status, out, _ = _run(_root(repo), ["symbolic-ref", "--quiet", "--short", "HEAD"])
+    status, out, _ = run_git(_root(repo), ["symbolic-ref", "--quiet", "--short", "HEAD"])
     return out.strip() if status == 0 else None
 
 
 def head_sha(repo: Repo) -> str:
     """The commit HEAD points at."""
-    status, out, _ = _run(_root(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+    status, out, _ = run_git(_root(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
     if status != 0:
         raise UsageError(
             f"{_root(repo)} has no commit yet: make a first commit (git commit), then retry"
@@ -382,7 +259,7 @@ class Saved:
 
 
 def _ignored(repo: Repo, path: str) -> bool:
-    return _run(_root(repo), ["check-ignore", "--quiet", "--", path])[0] == 0
+    return run_git(_root(repo), ["check-ignore", "--quiet", "--", path])[0] == 0
 
 
 def _pathspec(keep_paths: Sequence[str]) -> list[str]:
@@ -393,8 +270,8 @@ def _fingerprint(repo: Repo, keep_paths: Sequence[str]) -> str:
     """A digest of the index, the work tree's changes and untracked files' bytes and modes."""
     digest = hashlib.sha256()
     spec = ["--", *_pathspec(keep_paths)]
-    digest.update(_git(repo, "diff", "--binary", *_NO_EXT, *spec).encode())
-    digest.update(_git(repo, "diff", "--cached", "--binary", *_NO_EXT, *spec).encode())
+    digest.update(_git(repo, "diff", "--binary", *NO_EXT, *spec).encode())
+    digest.update(_git(repo, "diff", "--cached", "--binary", *NO_EXT, *spec).encode())
     root = _root(repo)
     for xy, path in sorted(_status_entries(repo)):
         if _kept(path, keep_paths):
@@ -457,7 +334,7 @@ def restore_user_changes(repo: Repo, saved: Saved) -> None:
     if saved.stash_sha is None:
         return
     hint = f"your work is safe in the stash: run `git stash apply --index {saved.stash_sha}`"
-    status, _, err = _run(_root(repo), ["stash", "apply", "--quiet", "--index", saved.stash_sha])
+    status, _, err = run_git(_root(repo), ["stash", "apply", "--quiet", "--index", saved.stash_sha])
     if status != 0:
         raise GitError(f"could not restore your uncommitted work ({err.strip()}); {hint}")
     if _fingerprint(repo, saved.keep_paths) != saved.fingerprint:
@@ -475,7 +352,7 @@ _STASH_NOTE = "greenloop: your uncommitted work"
 
 def _origin_of(repo: Repo, branch: str) -> str | None:
     """The branch HEAD left to check out `branch`, from the reflog (None when unknown)."""
-    status, out, _ = _run(_root(repo), ["log", "-g", "-n", "50", "--format=%gs", "HEAD", "--"])
+    status, out, _ = run_git(_root(repo), ["log", "-g", "-n", "50", "--format=%gs", "HEAD", "--"])
     prefix, suffix = "checkout: moving from ", f" to {branch}"
     for line in out.splitlines() if status == 0 else []:
         if line.startswith(prefix) and line.endswith(suffix):
@@ -485,7 +362,7 @@ def _origin_of(repo: Repo, branch: str) -> str | None:
 
 def leftover_stashes(repo: Repo) -> list[tuple[str, str, str]]:
     """(stash@{n}, sha, the branch it was made on) for each stash a greenloop run left."""
-    status, out, _ = _run(_root(repo), ["stash", "list", "--format=%gd%x00%H%x00%gs"])
+    status, out, _ = run_git(_root(repo), ["stash", "list", "--format=%gd%x00%H%x00%gs"])
     found = []
     for line in out.splitlines() if status == 0 else []:
         ref, sha, subject = [*line.split("\0"), "", ""][:3]
@@ -508,7 +385,7 @@ def refuse_leftovers(repo: Repo, prefix: str = "greenloop/") -> None:
     origin = _origin_of(repo, branch)
     stashes = [s for s in leftover_stashes(repo) if origin is None or s[2] == origin]
     into = ["merge-base", "--is-ancestor", head_sha(repo), f"refs/heads/{origin}"]
-    empty = origin is not None and _run(_root(repo), into)[0] == 0
+    empty = origin is not None and run_git(_root(repo), into)[0] == 0
     if not (stashes or empty or is_dirty(repo)):
         return
     steps = ["git reset --hard"]
@@ -534,9 +411,9 @@ def refuse_leftovers(repo: Repo, prefix: str = "greenloop/") -> None:
 
 def start_branch(repo: Repo, name: str) -> Branch:
     """Create branch `name` at HEAD without checking it out."""
-    if _run(_root(repo), ["check-ref-format", "--branch", name])[0] != 0:
+    if run_git(_root(repo), ["check-ref-format", "--branch", name])[0] != 0:
         raise UsageError(f"{name!r} is not a valid branch name: use letters, digits, '-' and '/'")
-    if _run(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"])[0] == 0:
+    if run_git(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"])[0] == 0:
         raise GitError(
             f"branch {name} already exists: delete it (git branch -D {name}) or start a new run"
         )
@@ -591,7 +468,8 @@ def _return_to(repo: Repo, origin: _Origin, work: str | None, keep_paths: Sequen
         raise GitError(f"could not return to {origin.branch or origin.sha}: check it out by hand")
     if work is None:
         return
-    status, tip, _ = _run(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{work}"])
+    ref = f"refs/heads/{work}"
+    status, tip, _ = run_git(_root(repo), ["rev-parse", "--verify", "--quiet", ref])
     if status == 0 and tip.strip() == origin.sha:
         _git(repo, "branch", "--quiet", "-D", work)  # nothing was committed on it
         log.info("deleted branch %s: the run committed nothing", work)
@@ -668,68 +546,6 @@ def work_on_branch(
 
 # ---------------------------------------------------------------- committing
 
-_SENSITIVE = re.compile(
-    r"^(\.env(\..*)?|\.envrc|.*\.(pem|key|p12|pfx|jks|keystore|kdbx|tfstate(\.backup)?)"
-    r"|id_(rsa|dsa|ecdsa|ed25519)(\..*)?|\.netrc|_netrc|\.pypirc|\.npmrc|\.yarnrc(\.yml)?"
-    r"|\.git-credentials|\.pgpass|\.htpasswd|\.s3cfg|\.boto|\.dockercfg|\.terraformrc"
-    r"|credentials(\.json)?|secrets?\.(ya?ml|json|toml))$",
-    re.IGNORECASE,
-)
-_SAFE_TEMPLATES = re.compile(r"^\.env\.(example|sample|template|dist)$", re.IGNORECASE)
-# The scan is detect-secrets' (its token detectors, private keys and secret keywords). Its
-# entropy and public-IP detectors are left out: hashes, test data and addresses in code
-# would all be refused. These patterns add the formats it has no detector for.
-_SCANNER_PLUGINS = tuple(
-    {"name": name}
-    for name in (
-        "AWSKeyDetector", "ArtifactoryDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
-        "CloudantDetector", "DiscordBotTokenDetector", "GitHubTokenDetector",
-        "GitLabTokenDetector", "IbmCloudIamDetector", "IbmCosHmacDetector", "JwtTokenDetector",
-        "KeywordDetector", "MailchimpDetector", "NpmDetector", "OpenAIDetector",
-        "PrivateKeyDetector", "PypiTokenDetector", "SendGridDetector", "SlackDetector",
-        "SoftlayerDetector", "SquareOAuthDetector", "StripeDetector", "TelegramBotTokenDetector",
-        "TwilioKeyDetector",
-    )
-)  # fmt: skip
-_EXTRA: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("an npm access token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-)
-_KEYWORD = "Secret Keyword"
-_PLACEHOLDER = re.compile(r"(?i)example|changeme|placeholder|dummy|x{4,}|\*{4,}|<|\$\{|\{\{")
-
-
-def _real_keyword_secret(value: str | None) -> bool:
-    """A keyword match (`password = "..."`) counts when the value looks like a real one."""
-    value = (value or "").strip("'\"")
-    return len(value) >= 12 and not _PLACEHOLDER.search(value) and len(set(value)) > 3
-
-
-def _scan_line(line: str) -> str | None:
-    from detect_secrets.core.scan import scan_line
-
-    for kind, pattern in _EXTRA:
-        if pattern.search(line):
-            return kind
-    for secret in scan_line(line):
-        if secret.type != _KEYWORD or _real_keyword_secret(secret.secret_value):
-            return f"a secret ({secret.type})"
-    return None
-
-
-def find_secrets(text: str) -> list[tuple[int, str]]:
-    """(1-based line, kind) for each line of `text` that looks like it holds a secret."""
-    from detect_secrets.settings import transient_settings
-
-    found: list[tuple[int, str]] = []
-    with transient_settings({"plugins_used": [dict(p) for p in _SCANNER_PLUGINS]}):
-        for number, line in enumerate(text.splitlines(), start=1):
-            kind = _scan_line(line)
-            if kind is not None:
-                found.append((number, kind))
-    return found
-
 
 def _added_lines(diff: str) -> Iterator[tuple[int, str]]:
     """(line number in the new file, text) for each added line of a -U0 diff."""
@@ -750,9 +566,7 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
     for rel in files:
         name = str(check_name(rel))
         target = safe_path(root, name)
-        if _SENSITIVE.match(PurePosixPath(name).name) and not _SAFE_TEMPLATES.match(
-            PurePosixPath(name).name
-        ):
+        if is_sensitive_name(PurePosixPath(name).name):
             raise PathRejected(
                 f"refused to commit {name}: it looks like secrets or key material; "
                 "leave it out of the commit"
@@ -760,7 +574,7 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
         if target.is_dir():
             raise PathRejected(f"refused to commit {name}: it is a folder; list its files instead")
         names.append(name)
-    status, out, err = _run(root, ["check-ignore", "--", *names])
+    status, out, err = run_git(root, ["check-ignore", "--", *names])
     if status == 0:
         ignored = ", ".join(out.split())
         raise PathRejected(
@@ -794,17 +608,6 @@ def check_writable(repo: Repo, names: Sequence[str]) -> None:
             raise PathRejected(f"refused to write {name}: it is a folder in {root}")
 
 
-def refuse_secrets(files: Mapping[str, str]) -> None:
-    """GitError naming file and line when any of `files` holds what looks like a secret."""
-    for name, text in sorted(files.items()):
-        hits = find_secrets(text)
-        if hits:
-            raise GitError(
-                f"refused to commit: {name}:{hits[0][0]} looks like {hits[0][1]}; "
-                "remove it (read secrets from the environment) and retry"
-            )
-
-
 def format_message(message: str, trailers: Mapping[str, str]) -> str:
     """The commit message with `Key: value` trailers in a final paragraph."""
     body = message.strip()
@@ -827,7 +630,7 @@ def _scan_staged(repo: Repo, names: Sequence[str]) -> None:
             "--cached",
             "--text",
             "--unified=0",
-            *_NO_EXT,
+            *NO_EXT,
             "--",
             name,
         )
@@ -854,14 +657,14 @@ def commit_files(
         raise UsageError("nothing to commit: no files were listed")
     names = _check_paths(repo, files)
     full_message = format_message(message, trailers)
-    if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] != 0:
+    if run_git(_root(repo), ["diff", "--cached", "--quiet", *NO_EXT])[0] != 0:
         raise GitError(
             "the index already holds staged changes: greenloop commits only the "
             "files it lists; unstage them (git restore --staged .) and retry"
         )
     _git(repo, "--literal-pathspecs", "add", "--", *names)
     try:
-        if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] == 0:
+        if run_git(_root(repo), ["diff", "--cached", "--quiet", *NO_EXT])[0] == 0:
             raise GitError(f"nothing to commit: {', '.join(names)} are unchanged")
         _scan_staged(repo, names)
         _git(
@@ -875,7 +678,7 @@ def commit_files(
             env=_identity_env(repo),
         )
     except GitError:
-        _run(_root(repo), ["--literal-pathspecs", "reset", "--quiet", "--", *names])
+        run_git(_root(repo), ["--literal-pathspecs", "reset", "--quiet", "--", *names])
         raise
     sha = head_sha(repo)
     log.info("committed %d file(s) as %s", len(names), sha[:12])
@@ -887,12 +690,12 @@ def commit_files(
 
 def diff_stat(repo: Repo, base: str, branch: str) -> str:
     """`git diff --stat base...branch`: what the branch changed since it left base."""
-    return _git(repo, "diff", "--stat", *_NO_EXT, f"{base}...{branch}")
+    return _git(repo, "diff", "--stat", *NO_EXT, f"{base}...{branch}")
 
 
 def changed_files(repo: Repo, base: str, branch: str) -> list[str]:
     """The paths the branch changed since it left base."""
-    out = _git(repo, "diff", "--name-only", "-z", *_NO_EXT, f"{base}...{branch}")
+    out = _git(repo, "diff", "--name-only", "-z", *NO_EXT, f"{base}...{branch}")
     return [p for p in out.split("\0") if p]
 
 
