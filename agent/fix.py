@@ -188,6 +188,7 @@ def run_fix(
     """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk."""
     repo = gitops.open_repo(root)
     root = Path(str(repo.working_tree_dir))
+    gitops.refuse_leftovers(repo, "greenloop/fix-")
     if not options.allow_dirty:
         gitops.ensure_clean(repo)
     snapshot = _snapshot(repo, options.allow_test_edits)

@@ -12,7 +12,6 @@ Nothing else in the out dir changes unless there is something to commit.
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,14 +19,14 @@ from typing import Any
 
 from agent import gitops
 from agent.calls import Budget, Caller
-from agent.errors import UsageError
+from agent.errors import GreenloopError, UsageError
 from agent.generate import Generator, make_plan
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.requirements import extract_requirements
 from agent.runlog import RunDir
-from agent.task import Task
+from agent.task import Task, check_command
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.paths import safe_path
 
@@ -84,7 +83,10 @@ _Recorder = Recorder[RunResult]
 
 def pytest_args(command: str) -> list[str]:
     """The pytest arguments of a task's test command; other runners are a usage error."""
-    words = shlex.split(command)
+    try:
+        words = check_command(command, "test command")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     for prefix in (["python", "-m", "pytest"], ["python3", "-m", "pytest"], ["pytest"]):
         if words[: len(prefix)] == prefix:
             return words[len(prefix) :]
@@ -200,30 +202,45 @@ def _commit(
     options: RunOptions,
     record: _Recorder,
 ) -> None:
+    """Check everything, then commit on the run branch; on any failure the out folder is
+    as it was (the branch is gone, the user's checkout back) and the result says why."""
     branch = f"greenloop/{options.run_id}"
-    gitops.start_branch(repo, branch)
-    gitops.switch_branch(repo, branch)
+    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result, options)
+    verdict = result.status, result.exit_reason
+    # Until the commit exists, a kill or Ctrl-C must not leave "green" in result.json.
+    result.status, result.exit_reason = "error", "interrupted"
+    try:
+        gitops.check_writable(repo, sorted(files))
+        ok, refused = gitops.committable(repo, sorted(files))
+        gitops.refuse_secrets({p: files[p] for p in ok})
+        if refused:
+            record("not_committed", files=refused)
+        with gitops.work_on_branch(repo, branch, stay=True):
+            for rel in ok:
+                safe_path(options.out, rel).parent.mkdir(parents=True, exist_ok=True)
+                safe_path(options.out, rel).write_text(files[rel])
+            result.commit = gitops.commit_files(repo, ok, message, trailers)
+    except GreenloopError as exc:
+        result.commit = None
+        result.exit_reason, result.error = "not-committed", str(exc)
+        record("not_committed", error=str(exc))
+        return
+    result.status, result.exit_reason = verdict
     result.branch = branch
-    for rel, text in files.items():
-        target = safe_path(options.out, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    ok, refused = gitops.committable(repo, sorted(files))
-    if refused:
-        record("not_committed", files=refused)
-    title = task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
+    record("commit", branch=branch, sha=result.commit, files=ok)
+
+
+def _title(result: RunResult, task: Task) -> str:
+    return task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
+
+
+def _trailers(result: RunResult, options: RunOptions) -> dict[str, str]:
     tests = f"{result.tests['passed']} passed"
     if result.status != "green":
         tests += f", {result.tests['failed']} failed, {result.tests['errors']} errors"
-    result.commit = gitops.commit_files(
-        repo,
-        ok,
-        f"greenloop: {title}",
-        {
-            "Greenloop-Run": options.run_id,
-            "Model": options.model_name,
-            "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
-            "Tests": tests,
-        },
-    )
-    record("commit", branch=branch, sha=result.commit, files=ok)
+    return {
+        "Greenloop-Run": options.run_id,
+        "Model": options.model_name,
+        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
+        "Tests": tests,
+    }

@@ -213,6 +213,7 @@ class LocalSandbox:
     def _sweep(self) -> None:
         """SIGKILL every process carrying this sandbox's marker (those that left the group)."""
         needle = f"{MARKER_VAR}={self._token}".encode()
+        killed = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
@@ -220,8 +221,25 @@ class LocalSandbox:
                 found = needle in (entry / "environ").read_bytes().split(b"\0")
                 if found:
                     os.kill(int(entry.name), signal.SIGKILL)
+                    killed.append(int(entry.name))
             except OSError:
                 continue  # gone, or not ours to read
+        _await_gone(killed, time.monotonic() + 2.0)
+
+
+def _await_gone(pids: list[int], deadline: float) -> None:
+    """Wait (bounded) until SIGKILLed pids are dead: a kill is delivered, not instant."""
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.005)
+        pids = [p for p in pids if _running(p)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]  # a zombie has died
 
 
 def _set_limits(config: SandboxConfig, timeout: float) -> None:
