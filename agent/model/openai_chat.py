@@ -11,6 +11,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +48,9 @@ _CONTEXT_HINTS = (
     "exceed",
 )
 
+# What a server's refusal of `response_format` says (OpenAI, vLLM, llama.cpp, Ollama, ...).
+_SCHEMA_HINTS = ("response_format", "json_schema", "schema", "grammar", "guided", "structured")
+
 
 class _Retryable(Exception):
     """An attempt failed in a way worth another try."""
@@ -74,6 +78,8 @@ class OpenAIChat:
         self._prices = prices or PriceTable()
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(config.concurrency)
+        self._schema_ok: bool | None = config.json_schema
+        """Whether the endpoint takes `response_format: json_schema`; None: not known yet."""
         self._client = openai.OpenAI(
             base_url=config.base_url,
             api_key=config.api_key or _PLACEHOLDER_KEY,
@@ -133,21 +139,33 @@ class OpenAIChat:
         backoff = self.config.backoff * (2**attempt)
         return float(min(backoff * random.uniform(0.75, 1.0), self.config.backoff_max))
 
+    @property
+    def takes_json_schema(self) -> bool | None:
+        """Whether the endpoint constrains replies to a JSON schema: None until first asked."""
+        return self._schema_ok
+
     def _attempt(self, messages: Sequence[Message], opts: CompletionOpts) -> ChatCompletion:
+        request = self._request_opts(opts)
         try:
-            return self._client.chat.completions.create(
+            response = self._client.chat.completions.create(
                 model=self.name,
                 messages=[m.to_dict() for m in messages],  # type: ignore[misc]
-                **self._request_opts(opts),
+                **request,
             )
         except openai.APITimeoutError as e:
             raise _Retryable(f"timed out after {self.config.timeout:g}s") from e
         except openai.APIConnectionError as e:
             raise _Retryable(f"connection failed: {e.__cause__ or e}") from e
         except openai.APIStatusError as e:
+            if "response_format" in request and _refuses_schema(e):
+                self._schema_refused(e)
+                return self._attempt(messages, opts)
             raise self._status_error(e, messages) from e
         except (json.JSONDecodeError, openai.APIResponseValidationError) as e:
             raise _Retryable(f"malformed response: {e}") from e
+        if "response_format" in request and self._schema_ok is None:
+            self._schema_ok = True
+        return response
 
     def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
         cfg = self.config
@@ -160,7 +178,35 @@ class OpenAIChat:
             out["seed"] = seed
         if opts.get("stop"):
             out["stop"] = list(opts["stop"])
+        schema = opts.get("json_schema")
+        if schema and self._schema_ok is not False:
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "reply"))
+            out["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": name,
+                    "schema": dict(schema),
+                    "strict": True,
+                },
+            }
         return out
+
+    def _schema_refused(self, e: openai.APIStatusError) -> None:
+        """The endpoint will not take a schema: go on without one, or stop when configured."""
+        if self.config.json_schema is True:
+            raise ModelError(
+                f"{self.base_url} refused response_format json_schema (HTTP {e.status_code}: "
+                f"{_message(e)}). Fix: set json_schema = false under [model] in "
+                "greenloop.toml, or leave it unset to detect it"
+            ) from e
+        if self._schema_ok is not False:
+            log.warning(
+                "%s does not take response_format json_schema (%s); replies are parsed "
+                "unconstrained for the rest of the run",
+                self.base_url,
+                _message(e),
+            )
+        self._schema_ok = False
 
     def _status_error(self, e: openai.APIStatusError, messages: Sequence[Message]) -> Exception:
         status = e.status_code
@@ -225,6 +271,14 @@ def _message(e: openai.APIStatusError) -> str:
         if isinstance(inner, str):
             return inner
     return e.message
+
+
+def _refuses_schema(e: openai.APIStatusError) -> bool:
+    """A 400-class answer about the response format, not about the prompt."""
+    if e.status_code not in (400, 415, 422, 501) or _is_context_error(e):
+        return False
+    text = _message(e).lower()
+    return any(hint in text for hint in _SCHEMA_HINTS)
 
 
 def _is_context_error(e: openai.APIStatusError) -> bool:
