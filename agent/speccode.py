@@ -221,7 +221,7 @@ def restore_imports(source: str, spec_imports: Iterable[ImportLine] = ()) -> tup
     block = "".join(f"{line}\n" for line in added)
     if at and lines[at - 1].strip():
         block = "\n" + block
-    rest = "".join(lines[at:])
-    if rest.strip() and not rest.startswith("\n"):
-        block += "\n"
+    rest = "".join(lines[at:]).lstrip("\n")
+    if rest:
+        block += "\n\n"
     return "".join(lines[:at]) + block + rest, added

@@ -78,8 +78,10 @@ class OpenAIChat:
         self._prices = prices or PriceTable()
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(config.concurrency)
-        self._schema_ok: bool | None = config.json_schema
-        """Whether the endpoint takes `response_format: json_schema`; None: not known yet."""
+        self._schema_forms: list[str] = _schema_forms(config.json_schema)
+        """The `response_format` types still to try for a schema, best first."""
+        self._schema_known = False
+        self._schema_lock = threading.Lock()
         self._client = openai.OpenAI(
             base_url=config.base_url,
             api_key=config.api_key or _PLACEHOLDER_KEY,
@@ -140,9 +142,15 @@ class OpenAIChat:
         return float(min(backoff * random.uniform(0.75, 1.0), self.config.backoff_max))
 
     @property
-    def takes_json_schema(self) -> bool | None:
-        """Whether the endpoint constrains replies to a JSON schema: None until first asked."""
-        return self._schema_ok
+    def schema_format(self) -> str | None:
+        """How a schema is sent: "json_schema", "json_object" (with a `schema`, as
+        llama-cpp-python's server takes it) or None (not at all: parsed unconstrained)."""
+        return self._schema_forms[0] if self._schema_forms else None
+
+    @property
+    def schema_known(self) -> bool:
+        """True once the endpoint has answered a request that carried a schema."""
+        return self._schema_known
 
     def _attempt(self, messages: Sequence[Message], opts: CompletionOpts) -> ChatCompletion:
         request = self._request_opts(opts)
@@ -158,13 +166,12 @@ class OpenAIChat:
             raise _Retryable(f"connection failed: {e.__cause__ or e}") from e
         except openai.APIStatusError as e:
             if "response_format" in request and _refuses_schema(e):
-                self._schema_refused(e)
+                self._schema_refused(e, request["response_format"]["type"])
                 return self._attempt(messages, opts)
             raise self._status_error(e, messages) from e
         except (json.JSONDecodeError, openai.APIResponseValidationError) as e:
             raise _Retryable(f"malformed response: {e}") from e
-        if "response_format" in request and self._schema_ok is None:
-            self._schema_ok = True
+        self._schema_known = self._schema_known or "response_format" in request
         return response
 
     def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
@@ -179,34 +186,38 @@ class OpenAIChat:
         if opts.get("stop"):
             out["stop"] = list(opts["stop"])
         schema = opts.get("json_schema")
-        if schema and self._schema_ok is not False:
+        form = self.schema_format
+        if schema and form == "json_schema":
             name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "reply"))
             out["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {
-                    "name": name,
-                    "schema": dict(schema),
-                    "strict": True,
-                },
+                "json_schema": {"name": name, "schema": dict(schema), "strict": True},
             }
+        elif schema and form == "json_object":
+            out["response_format"] = {"type": "json_object", "schema": dict(schema)}
         return out
 
-    def _schema_refused(self, e: openai.APIStatusError) -> None:
-        """The endpoint will not take a schema: go on without one, or stop when configured."""
+    def _schema_refused(self, e: openai.APIStatusError, form: str) -> None:
+        """The endpoint will not take the schema this way: try the next way, or none (for
+        the rest of the run); when configured to insist, stop."""
         if self.config.json_schema is True:
             raise ModelError(
                 f"{self.base_url} refused response_format json_schema (HTTP {e.status_code}: "
                 f"{_message(e)}). Fix: set json_schema = false under [model] in "
                 "greenloop.toml, or leave it unset to detect it"
             ) from e
-        if self._schema_ok is not False:
+        with self._schema_lock:  # another thread may have dropped it already
+            dropped = bool(self._schema_forms) and self._schema_forms[0] == form
+            if dropped:
+                self._schema_forms.pop(0)
+        if dropped:
             log.warning(
-                "%s does not take response_format json_schema (%s); replies are parsed "
-                "unconstrained for the rest of the run",
+                "%s does not take response_format %s (%s); next: %s",
                 self.base_url,
+                form,
                 _message(e),
+                self.schema_format or "replies parsed unconstrained for the rest of the run",
             )
-        self._schema_ok = False
 
     def _status_error(self, e: openai.APIStatusError, messages: Sequence[Message]) -> Exception:
         status = e.status_code
@@ -271,6 +282,12 @@ def _message(e: openai.APIStatusError) -> str:
         if isinstance(inner, str):
             return inner
     return e.message
+
+
+def _schema_forms(setting: bool | None) -> list[str]:
+    if setting is None:
+        return ["json_schema", "json_object"]
+    return ["json_schema"] if setting else []
 
 
 def _refuses_schema(e: openai.APIStatusError) -> bool:
