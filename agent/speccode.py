@@ -31,7 +31,7 @@ _PYTHON = frozenset({"", "python", "py", "python3", "py3", "pycon"})
 _IMPORT = re.compile(r"^(?:from\s+[\w.]+\s+import\s+[^#\n]+|import\s+[\w., ]+?)\s*(?:#.*)?$")
 _DEF = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+(?P<name>[A-Za-z_]\w*)\b[^\n]*$")
 _FILE = re.compile(
-    r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:py|pyi|toml|cfg|ini|json|ya?ml|csv|txt))\b"
+    r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:py|pyi|toml|cfg|ini|json|ya?ml|csv|txt|md))\b"
 )
 # Names whose home every Python programmer knows; the standard library only.
 _STDLIB_HOMES: Mapping[str, str] = {

@@ -136,3 +136,21 @@ def test_llama_cpp_server_context_overflow_is_typed(llama_server: str) -> None:
     with pytest.raises(ModelError) as info:
         model.complete(huge, max_tokens=16)
     assert isinstance(info.value, ContextTooLong), info.value
+
+
+def test_a_plan_decoded_against_its_schema_parses() -> None:
+    from agent.plan import parse_plan, plan_prompt, plan_schema
+    from agent.requirements import extract_requirements
+
+    tests = {"tests/test_calc.py": "from calc import add\n\ndef test_add():\n    add(1, 2)\n"}
+    reqs = extract_requirements(tests)
+    spec = "# Add\n\nWrite `calc.py` with `add(a, b)`, and a `README.md` saying how to use it."
+    c = EmbeddedChat().complete(
+        plan_prompt(spec, reqs, has_tests=True),
+        temperature=0.0,
+        max_tokens=384,
+        json_schema=plan_schema(has_tests=True, max_files=2),
+    )
+    plan = parse_plan(c.text)  # raises PlanInvalid when it does not parse
+    assert c.text.lstrip().startswith("{") and 1 <= len(plan.files) <= 2
+    assert plan.test_files == []
