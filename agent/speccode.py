@@ -30,9 +30,10 @@ __all__ = ["ImportLine", "SpecCode", "free_names", "read_spec_code", "restore_im
 _PYTHON = frozenset({"", "python", "py", "python3", "py3", "pycon"})
 _IMPORT = re.compile(r"^(?:from\s+[\w.]+\s+import\s+[^#\n]+|import\s+[\w., ]+?)\s*(?:#.*)?$")
 _DEF = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+(?P<name>[A-Za-z_]\w*)\b[^\n]*$")
-_FILE = re.compile(
-    r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:py|pyi|toml|cfg|ini|json|ya?ml|csv|txt|md))\b"
-)
+_EXTENSIONS = "py|pyi|toml|cfg|ini|json|ya?ml|csv|txt|md"
+_FILE = re.compile(rf"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:{_EXTENSIONS}))\b")
+_DOTFILE = re.compile(rf"`((?:[\w-]+/)*\.(?!(?:{_EXTENSIONS})`)[A-Za-z][\w.-]*)`")
+"""A backticked dotfile (`.env`, `conf/.flake8`), not a bare extension (`.py`)."""
 # Names whose home every Python programmer knows; the standard library only.
 _STDLIB_HOMES: Mapping[str, str] = {
     **{name: "typing" for name in typing.__all__ if name[:1].isupper()},
@@ -113,7 +114,8 @@ def read_spec_code(spec: str) -> SpecCode:
                     modules.update(dict.fromkeys(imported))
             elif (match := _DEF.match(line)) and match.group("name") not in signatures:
                 signatures[match.group("name")] = line.rstrip()
-    files = tuple(dict.fromkeys(m.group(1) for m in _FILE.finditer(spec)))
+    found = [*_FILE.finditer(spec), *_DOTFILE.finditer(spec)]
+    files = tuple(dict.fromkeys(m.group(1) for m in sorted(found, key=lambda m: m.start())))
     return SpecCode(tuple(imports.values()), signatures, files, tuple(modules))
 
 

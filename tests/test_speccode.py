@@ -19,7 +19,8 @@ def below_zero(operations: List[int]) -> bool:
     \"\"\"True when the balance ever falls below zero.\"\"\"
 ```
 
-Also `class Account:` keeps the balance (see `helpers/money.py`).
+Also `class Account:` keeps the balance (see `helpers/money.py`; its key in `.env`;
+every `.py` file is checked).
 """
 
 
@@ -30,7 +31,7 @@ def test_the_spec_shows_its_imports_signatures_and_files() -> None:
         ("import math as m", ("m",)),
     ]
     assert code.signatures == {"below_zero": "def below_zero(operations: List[int]) -> bool:"}
-    assert code.files == ("solution.py", "helpers/money.py")
+    assert code.files == ("solution.py", "helpers/money.py", ".env")
     assert code.modules == ("typing", "math")
 
 
