@@ -40,7 +40,7 @@ from agent.plan import (
 from agent.prompts import file_messages, syntax_fix_messages
 from agent.replies import file_reply, plan_reply, rewrite_reply
 from agent.requirements import Requirements, requirements_text
-from agent.speccode import read_spec_code, restore_imports
+from agent.speccode import drop_self_imports, read_spec_code, restore_imports
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -163,9 +163,14 @@ class Generator:
         return source
 
     def _restore_imports(self, path: str, source: str) -> str:
-        """Put back the imports the candidate dropped, for names it uses and never binds."""
+        """Drop the file's import of itself; put back the imports it dropped, for names it
+        uses and never binds."""
         if not path.endswith(".py"):
             return source
+        module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        source, dropped = drop_self_imports(source, module)
+        if dropped:
+            self.ask.record("self_import_dropped", path=path, lines=dropped)
         restored, added = restore_imports(source, self.spec_imports)
         if added:
             self.ask.record("imports_restored", path=path, lines=added)

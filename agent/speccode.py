@@ -9,8 +9,9 @@ A small model often drops an import the spec showed (`from typing import List`)
 and the candidate then fails collection: a whole test run spent on nothing.
 `restore_imports` puts back the import of every name the candidate uses and
 never binds, from the spec's own import lines first, then from the standard
-library's well-known homes (`typing`, `collections`, a module used as `math.x`).
-Everything here is pure: text in, text out.
+library's well-known homes (`typing`, `collections`, a module used as `math.x`);
+`drop_self_imports` removes a module's import of itself, which small models copy
+from the tests. Everything here is pure: text in, text out.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from dataclasses import dataclass, field
 
 from agent.extract import fenced_blocks
 
-__all__ = ["ImportLine", "SpecCode", "free_names", "read_spec_code", "restore_imports"]
+__all__ = [
+    "ImportLine",
+    "SpecCode",
+    "drop_self_imports",
+    "free_names",
+    "read_spec_code",
+    "restore_imports",
+]
 
 _PYTHON = frozenset({"", "python", "py", "python3", "py3", "pycon"})
 _IMPORT = re.compile(r"^(?:from\s+[\w.]+\s+import\s+[^#\n]+|import\s+[\w., ]+?)\s*(?:#.*)?$")
@@ -203,6 +211,26 @@ def _imports_for(missing: Sequence[str], spec_imports: Iterable[ImportLine]) -> 
     for home, names in by_home.items():
         lines[f"from {home} import {', '.join(names)}"] = None
     return list(lines)
+
+
+def drop_self_imports(source: str, module: str) -> tuple[str, list[str]]:
+    """The source without top-level imports of its own module (`from solution import f`
+    in `solution.py`: a circular import that fails collection), and the lines dropped."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    dropped: list[str] = []
+    for node in reversed(tree.body):
+        own = (isinstance(node, ast.ImportFrom) and node.module == module and not node.level) or (
+            isinstance(node, ast.Import) and any(a.name == module for a in node.names)
+        )
+        if own:
+            start, end = node.lineno - 1, node.end_lineno or node.lineno
+            dropped.insert(0, "".join(lines[start:end]).strip())
+            del lines[start:end]
+    return ("".join(lines), dropped) if dropped else (source, [])
 
 
 def restore_imports(source: str, spec_imports: Iterable[ImportLine] = ()) -> tuple[str, list[str]]:

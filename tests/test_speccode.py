@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.speccode import ImportLine, read_spec_code, restore_imports
+from agent.speccode import ImportLine, drop_self_imports, read_spec_code, restore_imports
 
 SPEC = """# Below zero
 
@@ -89,3 +89,12 @@ def test_a_standard_module_used_without_import_is_imported() -> None:
 def test_an_unknown_free_name_is_left_alone() -> None:
     source = "def f():\n    return helper()\n"
     assert restore_imports(source) == (source, [])
+
+
+def test_a_file_importing_itself_loses_that_import() -> None:
+    source = "from solution import common\nimport os\n\ndef common(a, b):\n    return a\n"
+    kept, dropped = drop_self_imports(source, "solution")
+    assert dropped == ["from solution import common"]
+    assert kept == "import os\n\ndef common(a, b):\n    return a\n"
+    assert drop_self_imports(kept, "solution") == (kept, [])
+    assert drop_self_imports("import pkg.mod\n", "pkg.mod") == ("", ["import pkg.mod"])
