@@ -84,6 +84,7 @@ def edit_reply(files: Mapping[str, str], edit_format: str = "search-replace") ->
 
 
 def plan_reply(required_names: int) -> ReplyOpts:
-    """A plan: a line or two per file and name; the schema bounds the rest."""
+    """A plan: a line or two per file and name; the schema bounds the rest. Unconstrained,
+    a fenced plan ends at its closing fence (JSON strings hold no raw newline)."""
     size = 192 + 48 * required_names
-    return {"max_tokens": _clamp(size, PLAN_MIN, PLAN_MAX), "stop": []}
+    return {"max_tokens": _clamp(size, PLAN_MIN, PLAN_MAX), "stop": [FENCE_STOP]}

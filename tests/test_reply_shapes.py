@@ -110,6 +110,7 @@ def test_the_plan_request_carries_the_plan_schema_and_its_reply_parses() -> None
         plan, source = make_plan(ask, SPEC_MORE, reqs, has_tests=True)
         [request] = srv.chat_requests
     assert (source, [f.path for f in plan.files]) == ("model", ["calc.py"])
+    assert request.body["stop"] == [FENCE_STOP] and request.body["max_tokens"] <= 768
     wanted = _schema_of(request)
     assert wanted["type"] == "json_schema" and wanted["json_schema"]["strict"] is True
     schema = wanted["json_schema"]["schema"]
