@@ -139,10 +139,18 @@ def test_a_refused_schema_falls_back_to_parsing_and_is_not_sent_again() -> None:
     assert (model.schema_format, model.schema_known) == (None, False)
 
 
+# llama-cpp-python's server: a 500 quoting its validation error
+LITERAL_ERROR = Reply(
+    status=500,
+    error="1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', "
+    "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
+)
+
+
 def test_an_endpoint_that_takes_only_json_object_gets_the_schema_that_way() -> None:
     def server(request: Request) -> Reply:
         kind = (_schema_of(request) or {}).get("type")
-        return REFUSED if kind == "json_schema" else Reply(text=PLAN_JSON)
+        return LITERAL_ERROR if kind == "json_schema" else Reply(text=PLAN_JSON)
 
     with FakeOpenAI(server) as srv:
         model = _model(srv)
@@ -151,7 +159,7 @@ def test_an_endpoint_that_takes_only_json_object_gets_the_schema_that_way() -> N
         sent = [_schema_of(r) for r in srv.chat_requests]
     assert [s["type"] for s in sent] == ["json_schema", "json_object", "json_object"]
     assert sent[1]["schema"] == plan_schema(True)
-    assert model.schema_format == "json_object"
+    assert model.schema_format == "json_object"  # and the 500 was not retried
 
 
 def test_json_schema_off_never_sends_it_and_on_insists() -> None:
@@ -204,3 +212,11 @@ def test_the_plan_is_asked_when_the_spec_names_more(spec: str, has_tests: bool) 
         asked = len(srv.chat_requests)
     assert (asked, source) == (1, "model")
     assert not events.named("plan_skipped")
+
+
+def test_a_plain_500_with_a_schema_is_retried_with_the_schema() -> None:
+    with FakeOpenAI([Reply.server_error(), Reply(text=PLAN_JSON)]) as srv:
+        model = _model(srv, max_retries=1)
+        assert model.complete([], json_schema=plan_schema(True)).text == PLAN_JSON
+        sent = [(_schema_of(r) or {}).get("type") for r in srv.chat_requests]
+    assert sent == ["json_schema", "json_schema"] and model.schema_format == "json_schema"

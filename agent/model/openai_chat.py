@@ -291,10 +291,13 @@ def _schema_forms(setting: bool | None) -> list[str]:
 
 
 def _refuses_schema(e: openai.APIStatusError) -> bool:
-    """A 400-class answer about the response format, not about the prompt."""
-    if e.status_code not in (400, 415, 422, 501) or _is_context_error(e):
-        return False
+    """An answer about the response format, not about the prompt: a 4xx that says so, or
+    a 5xx that names `response_format` itself (llama-cpp-python's server answers 500)."""
     text = _message(e).lower()
+    if e.status_code >= 500:
+        return "response_format" in text or "json_schema" in text
+    if e.status_code not in (400, 415, 422) or _is_context_error(e):
+        return False
     return any(hint in text for hint in _SCHEMA_HINTS)
 
 
