@@ -40,7 +40,12 @@ from agent.plan import (
 from agent.prompts import file_messages, syntax_fix_messages
 from agent.replies import file_reply, plan_reply, rewrite_reply
 from agent.requirements import Requirements, requirements_text
-from agent.speccode import drop_self_imports, read_spec_code, restore_imports
+from agent.speccode import (
+    drop_self_imports,
+    read_spec_code,
+    restore_definitions,
+    restore_imports,
+)
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -99,7 +104,7 @@ class Generator:
         self.reqs = reqs
         self.generated_tests: dict[str, str] = {}
         self.samples = 0
-        self.spec_imports = read_spec_code(spec).imports
+        self.spec_code = read_spec_code(spec)
 
     def targets(self) -> list[PlannedFile]:
         """Planned files to write now; generated tests only once (then they are fixed)."""
@@ -163,15 +168,18 @@ class Generator:
         return source
 
     def _restore_imports(self, path: str, source: str) -> str:
-        """Drop the file's import of itself; put back the imports it dropped, for names it
-        uses and never binds."""
+        """Drop the file's import of itself; put back what the spec gave and the file
+        dropped: whole helper definitions, then imports, for names it uses and never binds."""
         if not path.endswith(".py"):
             return source
         module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
         source, dropped = drop_self_imports(source, module)
         if dropped:
             self.ask.record("self_import_dropped", path=path, lines=dropped)
-        restored, added = restore_imports(source, self.spec_imports)
+        source, defined = restore_definitions(source, self.spec_code.definitions)
+        if defined:
+            self.ask.record("definitions_restored", path=path, names=defined)
+        restored, added = restore_imports(source, self.spec_code.imports)
         if added:
             self.ask.record("imports_restored", path=path, lines=added)
         return restored
