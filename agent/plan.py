@@ -186,7 +186,7 @@ def plan_schema(has_tests: bool, max_files: int = 12) -> dict[str, Any]:
                 "minItems": 1,
                 "maxItems": max(1, max_files),
             },
-            "test_command": {"type": "string", "maxLength": 80},
+            "test_command": {"type": "string", "minLength": 1, "maxLength": 80},
             "packages": {
                 "type": "array",
                 "items": {"type": "string", "pattern": _PACKAGE_PATTERN},

@@ -191,6 +191,7 @@ def test_the_schema_admits_what_the_plan_model_validates() -> None:
     assert set(file_schema["properties"]) == set(PlannedFile.model_fields)
     assert file_schema["additionalProperties"] is False
     assert plan_schema(has_tests=True)["properties"]["test_files"]["maxItems"] == 0
+    assert schema["properties"]["test_command"]["minLength"] == 1  # as the model demands
 
 
 def test_the_copied_example_file_is_dropped_unless_the_spec_names_it() -> None:
