@@ -40,6 +40,7 @@ from agent.model import ChatModel, Message
 from agent.new import RunResult, pytest_args
 from agent.prompts import fix_messages
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
+from agent.replies import edit_reply
 from agent.repomap import TagCache, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
@@ -334,7 +335,9 @@ def _fresh(
 
     def fresh(temperature: float) -> dict[str, str]:
         messages = prompt(snapshot.code, baseline.report, fmt.instructions, "")
-        reply = ask(messages, "restart", temperature=temperature)
+        reply = ask(
+            messages, "restart", temperature=temperature, **edit_reply(snapshot.code, edit_format)
+        )
         edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
         files = {**snapshot.code, **snapshot.tests}
         applied = fmt.apply(files, edits, protected=frozenset(snapshot.tests))

@@ -22,6 +22,7 @@ from agent.candidates import candidate_change, failure_details
 from agent.edits import FORMATS, EditFormat, render_failures
 from agent.model import Message
 from agent.prompts import feedback_messages
+from agent.replies import edit_reply
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 
@@ -34,7 +35,6 @@ Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
 """(files, report, edit instructions, refused edits) -> the feedback request."""
 Mode = Literal["feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
-FEEDBACK_MAX_TOKENS = 1536
 
 
 class Green(Exception):
@@ -195,7 +195,9 @@ class Loop:
             messages = feedback_messages(
                 self.spec, best.files, best.report, self.format.instructions, self._refused
             )
-        reply = self.ask(messages, "feedback", temperature=0.0, max_tokens=FEEDBACK_MAX_TOKENS)
+        reply = self.ask(
+            messages, "feedback", temperature=0.0, **edit_reply(best.files, self.format.name)
+        )
         edits = self.format.parse(reply) or FORMATS["whole"].parse(reply)
         usable = [e for e in edits if not e.problem]
         if not usable:
