@@ -21,7 +21,7 @@ import sys
 from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 
-__all__ = ["keep_trusted", "runner_reason", "test_edit_reason"]
+__all__ = ["added_test_reason", "keep_trusted", "runner_reason"]
 
 _CONFIG_NAMES = frozenset({"pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini"})
 _STARTUP_NAMES = frozenset({"sitecustomize.py", "usercustomize.py"})
@@ -114,7 +114,7 @@ def _test_folders(tests: Collection[str]) -> set[str]:
     return {f for f in folders if f != "."}
 
 
-def test_edit_reason(path: str, existing: Collection[str], tests: Collection[str]) -> str:
+def added_test_reason(path: str, existing: Collection[str], tests: Collection[str]) -> str:
     """Why a new file at `path` is a test edit: a test file, or in a folder of the tests."""
     if not tests or path in existing:
         return ""
@@ -143,7 +143,7 @@ def keep_trusted(
         if path in trusted and trusted[path] == text:
             clean[path] = text
             continue
-        reason = runner_reason(path, trusted.get(path), text, files) or test_edit_reason(
+        reason = runner_reason(path, trusted.get(path), text, files) or added_test_reason(
             path, trusted, tests
         )
         if not reason:

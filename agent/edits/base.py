@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from agent.errors import PathRejected
-from agent.runner_files import runner_reason, test_edit_reason
+from agent.runner_files import added_test_reason, runner_reason
 from sandbox.paths import safe_path
 
 __all__ = [
@@ -157,7 +157,7 @@ def _guard(
     allow_runner: bool,
 ) -> None:
     """Raise EditFailed when `text` at `path` is a test edit or a runner file not allowed."""
-    reason = test_edit_reason(path, files, protected)
+    reason = added_test_reason(path, files, protected)
     if not reason and not allow_runner:
         reason = runner_reason(path, files.get(path), text, [*current, path])
     if reason:
