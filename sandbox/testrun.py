@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from sandbox.base import ExecResult, TestCase, TestReport
-from sandbox.canary import CANARY_DIR, Canaries, make_canaries
+from sandbox.canary import Canaries, make_canaries
 from sandbox.config import SandboxConfig
 from sandbox.junit import MAX_XML_BYTES, parse_junit, pytest_flags
 
@@ -37,8 +37,8 @@ __all__ = ["JUNIT_DIR", "REPORT_FD", "PytestHost", "run_pytest"]
 
 log = logging.getLogger(__name__)
 
-JUNIT_DIR = CANARY_DIR
-"""Workspace-relative folder greenloop's own files use (its `.` keeps it uncollected)."""
+JUNIT_DIR = ".greenloop"
+"""Workspace-relative folder for greenloop's own files (its `.` keeps it uncollected)."""
 REPORT_FD = 3
 """The file descriptor a report command writes its report to."""
 REPORT_CAP = MAX_XML_BYTES
@@ -52,7 +52,6 @@ _EXIT_MEANING = {
 }
 _CONFTEST = re.compile(r"ImportError while loading conftest '([^']+)'")
 _TAIL_LINES = 15
-_WRITE_CANARIES = 'mkdir -p "${2%/*}" && printf %s "$1" > "$2" && shift 2 && exec "$@"'
 
 
 class PytestHost(Protocol):
@@ -110,9 +109,8 @@ def run_pytest(
 
 
 def _argv(canaries: Canaries, args: Sequence[str]) -> list[str]:
-    """Write the canary file, then run pytest with its report on the channel."""
-    pytest_argv = canaries.argv(pytest_flags(f"/dev/fd/{REPORT_FD}", args))
-    return ["sh", "-c", _WRITE_CANARIES, "sh", canaries.source, canaries.path, *pytest_argv]
+    """pytest with its report on the channel and the canaries added."""
+    return canaries.argv(pytest_flags(f"/dev/fd/{REPORT_FD}", args))
 
 
 def _one_report(channel: bytes | None, result: ExecResult) -> tuple[bytes | None, str]:

@@ -201,7 +201,7 @@ def _nothing_committed(out: Path, result: RunResult) -> None:
     assert len(list(repo.iter_commits("main"))) == 1
 
 
-def _events(result: RunResult, name: str) -> list[dict[str, Any]]:
+def _events(result: RunResult | FixResult, name: str) -> list[dict[str, Any]]:
     return [e for e in read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
             if e["event"] == name]  # fmt: skip
 
@@ -320,6 +320,8 @@ def test_fix_runner_files_from_the_model_are_refused_without_allow_test_edits(
     head = _head(shop)
     result = _fix(shop, [reply], sandbox_image)
     assert result.exit_reason in ("stuck", "iterations", "malformed")
+    failed = [f for e in _events(result, "apply") for f in e["failed"]]
+    assert failed and "not taken from you" in failed[0]["reason"]
     _untouched(shop, head, result)
 
 
