@@ -12,7 +12,10 @@ it back exactly, and always returns them to their branch.
 
 The tests that fail twice at the start are the targets; those that change
 outcome on an immediate rerun are flaky (reported, not targets); those that
-passed must still pass. Test files are protected unless `allow_test_edits`. A
+passed must still pass. Test files, new files among them and files that
+configure the test runner (`agent.runner_files`) are protected unless
+`allow_test_edits`; a green result is run again in a fresh sandbox from HEAD's
+tests and configs before it is committed (`agent.verdict`). A
 missing third-party package ends the run before any model call: it needs
 `--setup-cmd`, not code. The feedback prompt shows the failures, the few files
 they point at, and the repo map of the rest, within `context_tokens`.

@@ -7,6 +7,9 @@ The run writes `.greenloop/runs/<run-id>/` in the out dir as it goes: the
 trajectory after every step, `result.json` from the start (so a killed run
 still leaves one) and at the end in `finally`, and the model cassette.
 Nothing else in the out dir changes unless there is something to commit.
+Only the task's own files may configure the test runner, every acceptance test
+must have run, and a green result is confirmed in a fresh sandbox before it is
+committed (`agent.verdict`); a tampered report ends the run, never committed.
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ def _top_level_names(path: str, paths: Collection[str]) -> list[str]:
     in it is importable under its bare name.
     """
     parts = PurePosixPath(path).parts
+    if not parts or not parts[-1].endswith((".py", ".pyc", ".so", ".pyd")):
+        return []  # data files import nothing, whatever their folder is called
     known = {PurePosixPath(p).as_posix() for p in paths} | {PurePosixPath(path).as_posix()}
     names = []
     for depth in range(len(parts)):
@@ -63,10 +65,7 @@ def _top_level_names(path: str, paths: Collection[str]) -> list[str]:
         if depth and init in known:
             continue  # inside a package: importable only as pkg.name
         part = parts[depth]
-        is_file = depth == len(parts) - 1
-        if is_file and not part.endswith((".py", ".pyc", ".so", ".pyd")):
-            continue
-        names.append(part.split(".", 1)[0] if is_file else part)
+        names.append(part.split(".", 1)[0] if depth == len(parts) - 1 else part)
     return names
 
 
@@ -100,7 +99,9 @@ def runner_reason(path: str, old: str | None, new: str | None, paths: Collection
     start = _SECTIONS.get(path)
     if start is not None and _section(old, start) != _section(new, start):
         return f"`{path}`: its pytest section configures the test runner"
-    shadow = next((n for n in _top_level_names(path, paths) if _shadowed(n)), None)
+    # A module the project already has keeps its name: only new ones may not shadow.
+    names = _top_level_names(path, paths) if old is None else []
+    shadow = next((n for n in names if _shadowed(n)), None)
     if shadow is not None:
         return (
             f"`{path}` would be imported as `{shadow}`, a module of Python or of the test "

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 LABEL = "greenloop.sandbox"
 _GRACE = 2.0
+_NO_EXIT_CODE = 255
 _SHM_MB = 16
 _KEEP = {"sleep", "docker-init", "tini"}
 _KEEP_PIDS = ("docker-init", "sleep")
@@ -268,14 +269,23 @@ class DockerSandbox:
         """The exec's exit code, or None when it outlived the deadline (container restarted).
 
         The output stream can stay open after the command ended (a child that escaped
-        with setsid holds stdout), so the exec's own state decides, not the stream.
+        with setsid holds stdout), so the exec's own state decides, not the stream. An
+        exec not started yet (a loaded machine) is not running either, and has no exit
+        code: only an exit code ends the wait.
         """
+        stream_ended: float | None = None
         while time.monotonic() < deadline:
             reader.join(0.1)
             state = self._client.api.exec_inspect(exec_id)
-            if not reader.is_alive() or not state.get("Running"):
+            code = state.get("ExitCode")
+            if not state.get("Running") and code is not None:
                 reader.join(0.2)
-                return int(state.get("ExitCode") or 0)
+                return int(code)
+            if not reader.is_alive():
+                stream_ended = stream_ended or time.monotonic()
+                if time.monotonic() - stream_ended > _GRACE:
+                    log.warning("sandbox %s: a command ended with no exit code", self.name)
+                    return _NO_EXIT_CODE
         log.warning("sandbox %s: a command outlived its timeout; restarting it", self.name)
         self._restart()
         return None

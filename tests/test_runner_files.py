@@ -44,11 +44,16 @@ def test_runner_files_are_refused(path: str) -> None:
 @pytest.mark.parametrize(
     "path",
     ["fizzbuzz.py", "pkg/json.py", "pkg/sub/types.py", "tests/helpers.txt", "README.md",
-     "test/data.json", "src/app.py"],
+     "test/data.json", "src/app.py", "templates/email/welcome.html"],
 )  # fmt: skip
 def test_ordinary_files_are_taken(path: str) -> None:
     paths = ["pkg/__init__.py", "pkg/sub/__init__.py"]
     assert runner_reason(path, None, "x = 1\n", paths) == ""
+
+
+def test_an_existing_module_may_be_edited_whatever_its_name() -> None:
+    assert runner_reason("src/logging.py", "x = 1\n", "x = 2\n", []) == ""
+    assert runner_reason("src/logging.py", None, "x = 2\n", []) != ""
 
 
 PYPROJECT = '[project]\nname = "shop"\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
