@@ -9,7 +9,8 @@ pytest (or the interpreter) loads on its own decides the verdict: a
 pytest sections of `pyproject.toml` and `setup.cfg`, `sitecustomize.py` and
 `usercustomize.py`, `*.pth` files, and any module importable under a top-level
 name that pytest, its plugins or the standard library own (`tempfile.py` at the
-root runs when pytest imports `tempfile`). New files next to the protected
+root runs when pytest imports `tempfile`; the folders searched are the root,
+`src` and those pytest adds for the test files). New files next to the protected
 tests are test edits. What the user's own project or task brings (the trusted
 files) stays; only the model's writes are refused.
 """
@@ -47,25 +48,40 @@ def _shadowed(name: str) -> bool:
     )
 
 
-def _top_level_names(path: str, paths: Collection[str]) -> list[str]:
-    """The import names `path` makes importable from a folder that is not a package.
+def _is_test_module(name: str) -> bool:
+    return name == "conftest.py" or (
+        name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+    )
 
-    pytest puts the root and the folders of test files on `sys.path`; any folder
-    without an `__init__.py` may be one of them, so a module or package directly
-    in it is importable under its bare name.
-    """
-    parts = PurePosixPath(path).parts
-    if not parts or not parts[-1].endswith((".py", ".pyc", ".so", ".pyd")):
+
+def _search_path(known: set[str]) -> set[str]:
+    """The folders pytest may put on `sys.path`: the root, `src`, and for each test
+    module or conftest.py its first folder upwards that is not a package."""
+    folders = {"", "src"}
+    for path in known:
+        pure = PurePosixPath(path)
+        if not _is_test_module(pure.name):
+            continue
+        folder = pure.parent
+        while folder.as_posix() != "." and (folder / "__init__.py").as_posix() in known:
+            folder = folder.parent
+        folders.add("" if folder.as_posix() == "." else folder.as_posix())
+    return folders
+
+
+def _top_level_names(path: str, paths: Collection[str]) -> list[str]:
+    """The bare import names `path` makes importable from a folder on pytest's sys.path."""
+    pure = PurePosixPath(path)
+    if not pure.name.endswith((".py", ".pyc", ".so", ".pyd")):
         return []  # data files import nothing, whatever their folder is called
-    known = {PurePosixPath(p).as_posix() for p in paths} | {PurePosixPath(path).as_posix()}
+    known = {PurePosixPath(p).as_posix() for p in paths} | {pure.as_posix()}
     names = []
-    for depth in range(len(parts)):
-        folder = "/".join(parts[:depth])
-        init = f"{folder}/__init__.py" if folder else "__init__.py"
-        if depth and init in known:
-            continue  # inside a package: importable only as pkg.name
-        part = parts[depth]
-        names.append(part.split(".", 1)[0] if depth == len(parts) - 1 else part)
+    for folder in _search_path(known):
+        inside = pure.parts if not folder else None
+        if folder and pure.as_posix().startswith(folder + "/"):
+            inside = pure.parts[len(PurePosixPath(folder).parts) :]
+        if inside:
+            names.append(inside[0].split(".", 1)[0] if len(inside) == 1 else inside[0])
     return names
 
 
@@ -144,7 +160,7 @@ def keep_trusted(
         if path in trusted and trusted[path] == text:
             clean[path] = text
             continue
-        reason = runner_reason(path, trusted.get(path), text, files) or added_test_reason(
+        reason = runner_reason(path, trusted.get(path), text, [*files, *tests]) or added_test_reason(
             path, trusted, tests
         )
         if not reason:

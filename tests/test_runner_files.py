@@ -35,16 +35,17 @@ HOOK = (
         "tempfile.py",
         "json/__init__.py",
         "tests/shlex.py",
+        "src/json.py",
     ],
 )
 def test_runner_files_are_refused(path: str) -> None:
-    assert runner_reason(path, None, "x = 1\n", ["mod.py"]) != ""
+    assert runner_reason(path, None, "x = 1\n", ["mod.py", "tests/test_mod.py"]) != ""
 
 
 @pytest.mark.parametrize(
     "path",
     ["fizzbuzz.py", "pkg/json.py", "pkg/sub/types.py", "tests/helpers.txt", "README.md",
-     "test/data.json", "src/app.py", "templates/email/welcome.html"],
+     "test/data.json", "src/app.py", "templates/email/welcome.html", "textstats/tokenize.py"],
 )  # fmt: skip
 def test_ordinary_files_are_taken(path: str) -> None:
     paths = ["pkg/__init__.py", "pkg/sub/__init__.py"]
