@@ -160,9 +160,8 @@ def keep_trusted(
         if path in trusted and trusted[path] == text:
             clean[path] = text
             continue
-        reason = runner_reason(path, trusted.get(path), text, [*files, *tests]) or added_test_reason(
-            path, trusted, tests
-        )
+        reason = runner_reason(path, trusted.get(path), text, [*files, *tests])
+        reason = reason or added_test_reason(path, trusted, tests)
         if not reason:
             clean[path] = text
             continue
