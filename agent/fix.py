@@ -272,7 +272,8 @@ def _run(
         budget = Budget(options.config)
         outcome = _loop(sandbox, snapshot, baseline, model, options, record, budget)
         rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, options.config.timeout,
-                            wrap=lambda inner: RepoSandbox(inner, snapshot.other))  # fmt: skip
+                            wrap=lambda inner: RepoSandbox(inner, snapshot.other),
+                            allow_runner=options.allow_test_edits)  # fmt: skip
         outcome = confirm(outcome, rerun, _judge(baseline.targets, baseline.must_pass), record)
     _finish(repo, snapshot, baseline, outcome, options, record)
 

@@ -366,3 +366,13 @@ def _no_leftover_containers(docker_engine: Any) -> Iterator[None]:
     from sandbox.prune import prune
 
     prune(docker_engine)
+
+
+def test_fix_with_allow_test_edits_takes_an_honest_conftest(shop: Path, sandbox_image: str) -> None:
+    conftest = search_replace("conftest.py", "", "import pytest\n\n\n@pytest.fixture()\n"
+                              "def currency():\n    return 'EUR'")  # fmt: skip
+    result = _fix(shop, [fix_reply("discount") + "\n" + conftest], sandbox_image,
+                  allow_test_edits=True)  # fmt: skip
+    assert (result.status, result.exit_reason) == ("green", "green") and result.commit
+    tree = git.Repo(shop).commit(result.commit).tree
+    assert b"def currency" in (tree / "conftest.py").data_stream.read()
