@@ -8,9 +8,9 @@ The report never touches the workspace: pytest writes it to `/dev/fd/3`, a
 channel the sandbox opens for this one command and reads on the host apart from
 the command's output (Docker: the exec's stdout, while the command's own stdout
 and stderr go to its stderr; local: a pipe of its own). A test that prints a
-report, or code that rewrites "the report file" when the process exits, only
-adds a second document to that channel, and a channel holding more than the one
-report pytest wrote is tampered. The channel is not secret from the code under
+report only adds to the output; code that rewrites "the report file" when the
+process exits only adds a second document to the channel, and a channel holding
+more than the one report pytest wrote is tampered. The channel is not secret from the code under
 test (it runs in the same process and could write to it), so the canaries and
 the exit code are checked as well: see the README's "What the verdict promises".
 
