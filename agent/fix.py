@@ -12,7 +12,10 @@ it back exactly, and always returns them to their branch.
 
 The tests that fail twice at the start are the targets; those that change
 outcome on an immediate rerun are flaky (reported, not targets); those that
-passed must still pass. Test files are protected unless `allow_test_edits`. A
+passed must still pass. Test files, new files among them and files that
+configure the test runner (`agent.runner_files`) are protected unless
+`allow_test_edits`; a green result is run again in a fresh sandbox from HEAD's
+tests and configs before it is committed (`agent.verdict`). A
 missing third-party package ends the run before any model call: it needs
 `--setup-cmd`, not code. The feedback prompt shows the failures, the code they
 run (localized afresh for each prompt: `agent.fix_context`), and the repo map
@@ -45,6 +48,7 @@ from agent.repomap import TagCache, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
 from agent.task import TaskConfig
+from agent.verdict import confirm, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestReport
 from sandbox.paths import safe_path
@@ -202,17 +206,18 @@ def run_fix(
 
 
 @contextmanager
-def _sandbox(snapshot: _Snapshot, options: FixOptions) -> Iterator[Sandbox]:
+def _sandbox(snapshot: _Snapshot, options: FixOptions) -> Iterator[tuple[Sandbox, SandboxConfig]]:
+    """The test sandbox, and its config (for the fresh one that confirms a green result)."""
     config = options.sandbox.model_copy(update={"run_id": options.run_id})
     if options.setup_command:
         from sandbox.setup import prepared
 
         files = snapshot.other | _encode(snapshot)
         with prepared(config, files, options.setup_command) as ready, open_sandbox(ready) as inner:
-            yield RepoSandbox(inner, snapshot.other)
+            yield RepoSandbox(inner, snapshot.other), ready
         return
     with open_sandbox(config) as inner:
-        yield RepoSandbox(inner, snapshot.other)
+        yield RepoSandbox(inner, snapshot.other), config
 
 
 def _encode(snapshot: _Snapshot) -> dict[str, bytes]:
@@ -228,7 +233,7 @@ def _run(
 ) -> None:
     result: FixResult = record.result
     args = pytest_args(options.test_command)
-    with _sandbox(snapshot, options) as sandbox:
+    with _sandbox(snapshot, options) as (sandbox, config):
         sandbox.write({**snapshot.code, **snapshot.tests})
         baseline = run_baseline(sandbox, args, options.config.timeout)
         _note_baseline(baseline, record)
@@ -237,6 +242,10 @@ def _run(
         budget = Budget(options.config)
         record.count_from(budget)
         outcome = _loop(sandbox, snapshot, baseline, model, options, record, budget)
+        rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, options.config.timeout,
+                            wrap=lambda inner: RepoSandbox(inner, snapshot.other),
+                            allow_runner=options.allow_test_edits)  # fmt: skip
+        outcome = confirm(outcome, rerun, _judge(baseline.targets, baseline.must_pass), record)
     _finish(repo, snapshot, baseline, outcome, options, record)
 
 
@@ -257,7 +266,11 @@ def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
 
 
 def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResult) -> bool:
-    """Green already, or missing packages: end the run with no model call."""
+    """Green already, a tampered report, or missing packages: end with no model call."""
+    if baseline.report.tampered:
+        result.status, result.exit_reason = "red", "tampered"
+        result.error = f"the repository's own test run is tampered: {baseline.report.tampered}"
+        return True
     if baseline.green:
         result.status, result.exit_reason = "green", "nothing-to-fix"
         return True
@@ -301,13 +314,18 @@ def _loop(
         sandbox=sandbox,
         spec="",
         tests=snapshot.tests,
-        fresh=_fresh(ask, prompt, snapshot, baseline, options.edit_format),
+        fresh=_fresh(
+            ask, prompt, snapshot, baseline, options.edit_format, options.allow_test_edits
+        ),
         config=options.config,
         record=record,
         test_args=pytest_args(options.test_command),
         edit_format=options.edit_format,
         prompt=prompt,
         is_green=_judge(baseline.targets, baseline.must_pass),
+        trusted=snapshot.code,
+        allow_runner=options.allow_test_edits,
+        expected=lambda report: with_missing(report, baseline.targets | baseline.must_pass),
     )
     loop.seed(dict(snapshot.code), baseline.report)
     try:
@@ -328,7 +346,12 @@ def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[Te
 
 
 def _fresh(
-    ask: Caller, prompt: _FixPrompt, snapshot: _Snapshot, baseline: Baseline, edit_format: str
+    ask: Caller,
+    prompt: _FixPrompt,
+    snapshot: _Snapshot,
+    baseline: Baseline,
+    edit_format: str,
+    allow_runner: bool = False,
 ) -> Callable[[float], dict[str, str]]:
     """A restart: a new sample for the untouched repository, at a higher temperature."""
     fmt = FORMATS[edit_format]
@@ -340,7 +363,9 @@ def _fresh(
         )
         edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
         files = {**snapshot.code, **snapshot.tests}
-        applied = fmt.apply(files, edits, protected=frozenset(snapshot.tests))
+        applied = fmt.apply(
+            files, edits, protected=frozenset(snapshot.tests), allow_runner=allow_runner
+        )
         return {p: t for p, t in applied.files.items() if p not in snapshot.tests}
 
     return fresh

@@ -23,6 +23,7 @@ from agent.edits import FORMATS, EditFormat, render_failures
 from agent.model import Message
 from agent.prompts import feedback_messages
 from agent.replies import edit_reply
+from agent.runner_files import keep_trusted
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 
@@ -86,10 +87,15 @@ class Loop:
         edit_format: str = "search-replace",
         prompt: Prompt | None = None,
         is_green: Callable[[TestReport], bool] | None = None,
+        trusted: Mapping[str, str] | None = None,
+        allow_runner: bool = False,
+        expected: Callable[[TestReport], TestReport] | None = None,
     ) -> None:
         """`prompt` replaces the spec-based feedback request (`greenloop fix` sends a repo
         map); `is_green` replaces "every test passed" (fix: the targets pass and nothing
-        that passed before fails)."""
+        that passed before fails). Files that configure the test runner are taken only
+        from `trusted` (the task's or repository's own) unless `allow_runner`;
+        `expected` marks the tests that should have run and did not."""
         self.ask, self.sandbox, self.spec = ask, sandbox, spec
         self.tests = dict(tests)
         self.fresh, self.config, self.record = fresh, config, record
@@ -97,6 +103,9 @@ class Loop:
         self.format: EditFormat = FORMATS[edit_format]
         self.prompt = prompt
         self.is_green = is_green or (lambda report: report.green)
+        self.trusted = dict(trusted or {})
+        self.allow_runner = allow_runner
+        self.expected = expected or (lambda report: report)
         self.iteration = 0
         self.mode: Mode = "feedback"
         self.best: Candidate | None = None
@@ -141,7 +150,10 @@ class Loop:
         return self.restart()
 
     def judge(self, candidate: Candidate) -> None:
-        """Keep the best; stop on green or stuck; choose feedback or restart next."""
+        """Keep the best; stop on green, tampered or stuck; choose feedback or restart next."""
+        if candidate.report.tampered:
+            self.record("tampered", iteration=candidate.iteration, why=candidate.report.tampered)
+            raise LimitsExceeded("tampered", candidate.report.tampered)
         improved = self.best is None or candidate.score > self.best.score
         if improved:
             self.best = candidate
@@ -160,6 +172,10 @@ class Loop:
         Code already tested is not run again: its report is reused and the repeat
         counts towards "stuck" (the model keeps producing what already failed).
         """
+        if not self.allow_runner:
+            files, refused = keep_trusted(files, self.trusted, self.tests)
+            if refused:
+                self.record("refused", files=refused, iteration=self.iteration)
         digest = _digest(files)
         if digest in self._seen:
             self._repeats += 1
@@ -171,7 +187,7 @@ class Loop:
         self._last = dict(files)
         self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
         self.sandbox.write({**files, **self.tests})
-        report = self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
+        report = self.expected(self.sandbox.run_tests(self.test_args, timeout=self.config.timeout))
         self._seen[digest] = report
         self.record(
             "test",
@@ -183,6 +199,7 @@ class Loop:
             failing=sorted(report.failing_ids),
             failures=failure_details(report),
             note=report.note,
+            tampered=report.tampered,
             duration=round(report.duration, 3),
         )
         return Candidate(dict(files), report, self.iteration)
@@ -207,7 +224,10 @@ class Loop:
             self.mode = "restart"  # feedback that gives nothing is not paying off
             return None
         result = self.format.apply(
-            {**best.files, **self.tests}, edits, protected=frozenset(self.tests)
+            {**best.files, **self.tests},
+            edits,
+            protected=frozenset(self.tests),
+            allow_runner=self.allow_runner,
         )
         self._refused = render_failures(result.failed) if result.failed else ""
         self.record(

@@ -7,6 +7,9 @@ The run writes `.greenloop/runs/<run-id>/` in the out dir as it goes: the
 trajectory after every step, `result.json` from the start (so a killed run
 still leaves one) and at the end in `finally`, and the model cassette.
 Nothing else in the out dir changes unless there is something to commit.
+Only the task's own files may configure the test runner, every acceptance test
+must have run, and a green result is confirmed in a fresh sandbox before it is
+committed (`agent.verdict`); a tampered report ends the run, never committed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from agent.model import ChatModel
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.requirements import extract_requirements
 from agent.runlog import RunDir
+from agent.runner_files import keep_trusted
 from agent.task import Task, check_command
+from agent.verdict import confirm, expected_tests, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.paths import safe_path
 
@@ -151,7 +156,8 @@ def _generate_and_loop(
     generate = Generator(ask, task.spec, plan, task.tests, reqs)
     with open_sandbox(sandbox_cfg) as sandbox:
         files = {**task.starter, **generate(0.0)}
-        tests = generate.all_tests()
+        tests = _screened_tests(generate.all_tests(), task, record)
+        expected = expected_tests(tests)
         record.result.tests_generated = not task.has_tests
         record("files", paths=sorted(files), tests=sorted(tests))
         loop = Loop(
@@ -164,8 +170,23 @@ def _generate_and_loop(
             record=record,
             test_args=pytest_args(task.config.test_command),
             edit_format=options.edit_format,
+            trusted=task.starter,
+            expected=lambda report: with_missing(report, expected),
         )
-        return loop.run(files), tests
+        outcome = loop.run(files)
+    rerun = fresh_rerun(sandbox_cfg, task.starter, tests, loop.test_args, task.config.timeout,
+                        expected=expected)  # fmt: skip
+    return confirm(outcome, rerun, lambda report: report.green, record), tests
+
+
+def _screened_tests(tests: dict[str, str], task: Task, record: _Recorder) -> dict[str, str]:
+    """The acceptance tests as they are; generated ones without runner files (conftest...)."""
+    if task.has_tests:
+        return tests
+    clean, refused = keep_trusted(tests, task.starter)
+    if refused:
+        record("refused", files=refused, iteration=0)
+    return clean
 
 
 def _finish(
@@ -190,7 +211,7 @@ def _finish(
     files = {**best.files, **tests}
     result.files = sorted(files)
     save_files(Path(result.run_dir) / "best", files)
-    if outcome.green or options.commit_partial:
+    if outcome.green or (options.commit_partial and outcome.exit_reason != "tampered"):
         _commit(result, files, task, repo, options, record)
 
 
