@@ -159,6 +159,12 @@ def fizzbuzz(n):
 FORGED_FIZZ = _forger("tests/test_fizzbuzz.py", FIZZ_TESTS)
 
 
+def _spec_names(task_dir: Path, *paths: str) -> None:
+    """A spec that names more files than the tests imply, so the model is asked for a plan."""
+    spec = task_dir / "spec.md"
+    spec.write_text(spec.read_text() + "".join(f"\nAlso write `{p}`.\n" for p in paths))
+
+
 def _plan(*extra: str) -> str:
     files = [{"path": "fizzbuzz.py", "purpose": "fizzbuzz", "interface": ["fizzbuzz(n)"]}]
     files += [{"path": p, "purpose": "test settings", "interface": []} for p in extra]
@@ -211,6 +217,7 @@ def test_new_a_generated_root_conftest_forcing_passes_is_refused(
 ) -> None:
     files = {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)],
              "conftest.py": [fenced("conftest.py", FORCE_PASS)]}  # fmt: skip
+    _spec_names(task_dir, "conftest.py")
     script = Script(_plan("conftest.py"), files, ["I cannot help."])
     result = _new(task_dir, out_repo, script, sandbox_image)
     assert result.exit_reason != "green"
@@ -239,6 +246,7 @@ def test_new_a_pytest_ini_deselecting_an_acceptance_test_is_refused(
 ) -> None:
     ini = "[pytest]\naddopts = --deselect tests/test_fizzbuzz.py::test_fizzbuzz\n"
     files = {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)], "pytest.ini": [f"```ini\n{ini}```"]}
+    _spec_names(task_dir, "pytest.ini")
     result = _new(task_dir, out_repo, Script(_plan("pytest.ini"), files), sandbox_image)
     assert "pytest.ini" in _events(result, "refused")[0]["files"]
     assert result.tests["failed"] == 1
