@@ -143,6 +143,10 @@ def test_a_commit_that_cannot_be_made_leaves_the_folder_as_it_was(
     task_dir: Path, out: Path, tmp_path: Path, sandbox_image: str, case: str
 ) -> None:
     plan, files, words = CASES[case]
+    spec = task_dir / "spec.md"  # name the extra files, so the model's plan is asked for
+    extra = [f["path"] for f in json.loads(plan)["files"] if f["path"] != "fizzbuzz.py"]
+    extra.append("NOTES.md")  # a file name for sure: `docs` alone does not read as one
+    spec.write_text(spec.read_text() + "".join(f"\nAlso write `{p}`.\n" for p in extra))
     before, outside = folder_state(out), sorted((tmp_path / "outside").rglob("*"))
     files = {"fizzbuzz.py": [fenced("fizzbuzz.py", GOOD)], **files}
     result = _run(task_dir, out, Script(plan, files), sandbox_image)

@@ -108,11 +108,10 @@ def test_the_run_writes_its_page_with_every_step_in_order(red_then_green: Path) 
         page,
         [
             'id="status">green<',
-            "model call 1: plan",
-            "JSON plan",  # the prompt as sent, folded
-            "plan (model): 1 files",
-            "fizzbuzz.py: fizzbuzz",
-            "model call 2: file:fizzbuzz.py",
+            "plan_skipped",  # the tests imply the whole plan: no model call for it
+            "plan (tests): 1 files",
+            "fizzbuzz.py: FizzBuzz",
+            "model call 1: file:fizzbuzz.py",
             "finish reason</b> stop",
             "prompt as sent: 2 messages",
             "Write the file `fizzbuzz.py`",
@@ -121,11 +120,11 @@ def test_the_run_writes_its_page_with_every_step_in_order(red_then_green: Path) 
             "failed: tests/test_fizzbuzz.py::test_fizzbuzz",
             "AssertionError",  # the failing test's message and traceback
             "next: feedback (the best improved)",
-            "model call 3: feedback",
+            "model call 2: feedback",
             "Test results",  # the feedback prompt as sent
             "edits: 0 applied, 1 refused",
             "refused: tests/test_fizzbuzz.py:",
-            "model call 4: feedback",
+            "model call 3: feedback",
             "edits: 1 applied, 0 refused",
             "candidate 2: 1 changed",
             '<span class="add">+        return &quot;FizzBuzz&quot;</span>',
@@ -165,7 +164,7 @@ def test_show_prints_the_path_and_the_plain_text(red_then_green: Path) -> None:
         text.stdout,
         [
             "status       green (green)",
-            "model call 2: file:fizzbuzz.py",
+            "model call 1: file:fizzbuzz.py",
             "test run 1: 3 passed, 1 failed, 0 errors",
             "refused: tests/test_fizzbuzz.py:",
             "candidate 2: 1 changed",
