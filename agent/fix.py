@@ -51,7 +51,6 @@ from agent.task import TaskConfig
 from agent.verdict import confirm, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestReport
-from sandbox.paths import safe_path
 from sandbox.setup import RepoSandbox
 
 __all__ = ["FixOptions", "FixResult", "detect_test_command", "run_fix"]
@@ -413,7 +412,7 @@ def _commit(
     # No keep_paths: `.greenloop/` is ignored through .git/info/exclude, so it is never the
     # user's work, and naming an ignored path in `git stash push`'s pathspec makes git refuse.
     with gitops.work_on_branch(repo, branch, allow_dirty=options.allow_dirty, keep_paths=()):
-        _write(root, changed)
+        save_files(root, changed)
         ok, refused = gitops.committable(repo, sorted(changed))
         if refused:
             record("not_committed", files=refused)
@@ -422,13 +421,6 @@ def _commit(
         )
         result.branch = branch
     record("commit", branch=branch, sha=result.commit, files=ok)
-
-
-def _write(root: Path, files: Mapping[str, str]) -> None:
-    for rel, text in files.items():
-        target = safe_path(root, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
 
 
 def _trailers(result: FixResult) -> dict[str, str]:

@@ -33,7 +33,6 @@ from agent.runner_files import keep_trusted
 from agent.task import Task, check_command
 from agent.verdict import confirm, expected_tests, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.paths import safe_path
 
 __all__ = ["RunOptions", "RunResult", "check_out_dir", "pytest_args", "run_new"]
 
@@ -237,9 +236,7 @@ def _commit(
         if refused:
             record("not_committed", files=refused)
         with gitops.work_on_branch(repo, branch, stay=True):
-            for rel in ok:
-                safe_path(options.out, rel).parent.mkdir(parents=True, exist_ok=True)
-                safe_path(options.out, rel).write_text(files[rel])
+            save_files(options.out, {rel: files[rel] for rel in ok})
             result.commit = gitops.commit_files(repo, ok, message, trailers)
     except GreenloopError as exc:
         result.commit = None
