@@ -21,6 +21,7 @@ from typing import Any
 import git
 import pytest
 from fake_openai import FakeOpenAI
+from fizzbuzz_case import GOOD
 from scripted_agent import Script, fenced
 
 from agent.model import ModelConfig, OpenAIChat
@@ -32,16 +33,6 @@ from sandbox import SandboxConfig
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD = """
-def fizzbuzz(n):
-    if n % 15 == 0:
-        return "FizzBuzz"
-    if n % 3 == 0:
-        return "Fizz"
-    if n % 5 == 0:
-        return "Buzz"
-    return str(n)
-"""
 LIVE_KEY = 'STRIPE_KEY = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"\n'
 
 

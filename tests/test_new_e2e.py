@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import git
 import pytest
 from fake_openai import FakeOpenAI
+from fizzbuzz_case import BUGGY, FIX, GOOD, PLAN, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
@@ -28,49 +28,14 @@ from sandbox import SandboxConfig
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAN = json.dumps(
-    {
-        "files": [{"path": "fizzbuzz.py", "purpose": "fizzbuzz", "interface": ["fizzbuzz(n)"]}],
-        "test_command": "python -m pytest -q",
-    }
-)
-GOOD = """
-def fizzbuzz(n):
-    if n % 15 == 0:
-        return "FizzBuzz"
-    if n % 3 == 0:
-        return "Fizz"
-    if n % 5 == 0:
-        return "Buzz"
-    return str(n)
-"""
-BUGGY = GOOD.replace('return "FizzBuzz"', 'return "Fizz"')
-FIX = search_replace(
-    "fizzbuzz.py",
-    '    if n % 15 == 0:\n        return "Fizz"',
-    '    if n % 15 == 0:\n        return "FizzBuzz"',
-)
-
-
 @pytest.fixture()
 def task_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "task"
-    shutil.copytree(ROOT / "tasks" / "01-fizzbuzz", folder)
-    (folder / "task.toml").write_text(
-        'test_command = "python -m pytest -q"\nmax_iterations = 4\nmax_malformed = 3\n'
-        "stuck_after = 2\nmax_tokens = 100000\nwall_seconds = 120\ntimeout = 30\n"
-    )
-    return folder
+    return fizzbuzz_task(tmp_path / "task")
 
 
 @pytest.fixture()
 def out_repo(tmp_path: Path) -> Path:
-    out = tmp_path / "out"
-    repo = git.Repo.init(out, initial_branch="main")
-    (out / "README.md").write_text("user's project\n")
-    repo.index.add(["README.md"])
-    repo.index.commit("user's first commit")
-    return out
+    return user_repo(tmp_path / "out")
 
 
 def _run(task_dir: Path, out: Path, script: Script, sandbox_image: str, **kw: Any) -> RunResult:

@@ -8,10 +8,8 @@ then a search/replace fix. Its page is read back and opened in headless Chromium
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ import pytest
 from chromium import headless, require_chromium, save_screenshot
 from fake_openai import FakeOpenAI
 from fixture_repos import fix_reply, make_repo, shop_files
+from fizzbuzz_case import BUGGY, FIX, PLAN, fizzbuzz_task
 from scripted_agent import Script, fenced, search_replace
 
 from agent.candidates import candidate_change
@@ -35,29 +34,7 @@ from agent.trajectory_page import render_html, render_text, write_page
 from sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAN = json.dumps(
-    {
-        "files": [{"path": "fizzbuzz.py", "purpose": "fizzbuzz", "interface": ["fizzbuzz(n)"]}],
-        "test_command": "python -m pytest -q",
-    }
-)
 GREENLOOP = Path(sys.executable).with_name("greenloop")
-GOOD = """
-def fizzbuzz(n):
-    if n % 15 == 0:
-        return "FizzBuzz"
-    if n % 3 == 0:
-        return "Fizz"
-    if n % 5 == 0:
-        return "Buzz"
-    return str(n)
-"""
-BUGGY = GOOD.replace('return "FizzBuzz"', 'return "Fizz"')
-FIX = search_replace(
-    "fizzbuzz.py",
-    '    if n % 15 == 0:\n        return "Fizz"',
-    '    if n % 15 == 0:\n        return "FizzBuzz"',
-)
 HOSTILE = '<script>alert("pwned")</script> \x1b[2J\x1b]0;title\x07 <img src=x onerror=alert(1)>'
 CHEAT = (
     HOSTILE
@@ -74,12 +51,7 @@ CHEAT = (
 def red_then_green(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str) -> Path:
     """The run dir of a real run: red, a refused edit, a fix, green."""
     base = tmp_path_factory.mktemp("traj")
-    task = base / "task"
-    shutil.copytree(ROOT / "tasks" / "01-fizzbuzz", task)
-    (task / "task.toml").write_text(
-        'test_command = "python -m pytest -q"\nmax_iterations = 4\nmax_malformed = 3\n'
-        "stuck_after = 2\nmax_tokens = 100000\nwall_seconds = 120\ntimeout = 30\n"
-    )
+    task = fizzbuzz_task(base / "task")
     out, run_id = base / "out", f"t{time.monotonic_ns()}"
     script = Script(PLAN, {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)]}, [CHEAT, FIX])
     with FakeOpenAI(script) as srv:

@@ -8,7 +8,6 @@ committed: the out repo keeps only `main`, the fixed repo has no fix branch.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import git
 import pytest
 from fake_openai import FakeOpenAI
 from fixture_repos import fix_reply, make_repo, shop_files
+from fizzbuzz_case import LIMITS, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.fix import FixOptions, FixResult, run_fix
@@ -173,23 +173,14 @@ def _plan(*extra: str) -> str:
 
 @pytest.fixture()
 def task_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "task"
-    shutil.copytree(ROOT / "tasks" / "01-fizzbuzz", folder)
-    (folder / "task.toml").write_text(
-        'test_command = "python -m pytest -q"\nmax_iterations = 3\nmax_malformed = 3\n'
-        "stuck_after = 2\nmax_tokens = 100000\nwall_seconds = 120\ntimeout = 30\n"
+    return fizzbuzz_task(
+        tmp_path / "task", LIMITS.replace("max_iterations = 4", "max_iterations = 3")
     )
-    return folder
 
 
 @pytest.fixture()
 def out_repo(tmp_path: Path) -> Path:
-    out = tmp_path / "out"
-    repo = git.Repo.init(out, initial_branch="main")
-    (out / "README.md").write_text("user's project\n")
-    repo.index.add(["README.md"])
-    repo.index.commit("user's first commit")
-    return out
+    return user_repo(tmp_path / "out")
 
 
 def _new(task_dir: Path, out: Path, script: Script, image: str) -> RunResult:
