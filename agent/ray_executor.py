@@ -37,7 +37,7 @@ from agent.errors import SandboxError, ShippingError, UsageError
 from agent.shipping import Parcel, land, pack_task, with_record
 from sandbox import SandboxConfig
 
-__all__ = ["KEY_VAR", "RayExecutor", "run_on_node", "task_resources"]
+__all__ = ["KEY_VAR", "RayExecutor", "keyless", "run_on_node", "task_resources"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,15 @@ def _keyed(settings: JobSettings) -> JobSettings:
     return replace(settings, model=settings.model.model_copy(update={"api_key": key}))
 
 
+def keyless(job: TaskJob) -> tuple[TaskJob, dict[str, str]]:
+    """The job without its API key, and the runtime-env variables that carry the key."""
+    key = job.settings.model.api_key
+    if not key:
+        return job, {}
+    model = job.settings.model.model_copy(update={"api_key": None})
+    return replace(job, settings=replace(job.settings, model=model)), {KEY_VAR: key}
+
+
 def run_on_node(job: TaskJob) -> Parcel:
     """Run `job` on this node in a scratch folder; its record and folder, packed for the head."""
     node = _node_name()
@@ -130,13 +139,10 @@ class RayExecutor:
         self._cutting = False
 
     def submit(self, job: TaskJob) -> None:
-        settings = job.settings
-        key = settings.model.api_key
-        keyless = settings.model.model_copy(update={"api_key": None})
-        sent = replace(job, settings=replace(settings, model=keyless))
-        options: dict[str, Any] = task_resources(settings.sandbox)
-        if key:
-            options["runtime_env"] = {"env_vars": {KEY_VAR: key}}
+        sent, env = keyless(job)
+        options: dict[str, Any] = task_resources(job.settings.sandbox)
+        if env:
+            options["runtime_env"] = {"env_vars": env}
         self._warn_if_no_node_fits(options)
         self._refs[self._remote.options(**options).remote(sent)] = job
 

@@ -328,9 +328,7 @@ def render_html(data: ReportData) -> str:
         "<h2>pass@k</h2>",
         _table(["k", "pass@k"], bars),
         "<h2>Exit reasons (every try)</h2>",
-        _table(
-            ["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]
-        ),
+        _table(["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]),
         "<h2>Tasks</h2>",
         _table([*_COLUMNS], [_task_cells(row) for row in data.rows], "sortable"),
     ]

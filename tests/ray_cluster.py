@@ -15,6 +15,7 @@ killing that group: `ray stop` would stop every Ray process on the machine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -43,9 +44,7 @@ def unshare_available() -> str:
     """Why worker nodes cannot get a mount namespace here ("" when they can)."""
     if os.geteuid() != 0:
         return "private mount namespaces need root (unshare -m)"
-    probe = subprocess.run(
-        ["unshare", "-m", "true"], capture_output=True, text=True, check=False
-    )
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True, check=False)
     return "" if probe.returncode == 0 else f"unshare -m fails: {probe.stderr.strip()}"
 
 
@@ -110,8 +109,8 @@ class RayCluster:
 
     def _alive_nodes(self) -> int:
         code = (
-            "import ray; ray.init(address=%r, log_to_driver=False); "
-            "print(sum(n['Alive'] for n in ray.nodes()))" % self.address
+            f"import ray; ray.init(address={self.address!r}, log_to_driver=False); "
+            "print(sum(n['Alive'] for n in ray.nodes()))"
         )
         proc = subprocess.run(
             [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, check=False
@@ -123,7 +122,9 @@ class RayCluster:
         deadline = time.monotonic() + timeout
         while self._alive_nodes() < count:
             if time.monotonic() > deadline:
-                logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in self.temp.glob("*.log"))
+                logs = "\n".join(
+                    p.read_text(errors="replace")[-2000:] for p in self.temp.glob("*.log")
+                )
                 raise RuntimeError(f"the Ray cluster did not reach {count} nodes:\n{logs}")
             time.sleep(1)
 
@@ -136,10 +137,8 @@ class RayCluster:
         """Stop every node, workers first; nothing of the cluster is left running."""
         for proc in [*self.nodes, *([self.head] if self.head else [])]:
             _kill_group(proc, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
             _kill_group(proc, signal.SIGKILL)
             proc.wait()
 
@@ -161,7 +160,5 @@ class RayCluster:
 
 
 def _kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
