@@ -62,14 +62,21 @@ def _node_name() -> str:
     return f"{socket.gethostname()} ({node})"
 
 
-def _sandbox_trouble(cfg: SandboxConfig, node: str) -> str:
-    """Why this node cannot run the task's sandboxes ("" when it can)."""
+def _prepare_node(cfg: SandboxConfig, node: str) -> str:
+    """Why this node cannot run the task's sandboxes ("" when it can).
+
+    Also removes what killed tasks left on this node's engine (the head's own
+    clean-up reaches only the head's engine).
+    """
     if cfg.kind != "docker":
         return ""
     from sandbox.image import docker_client, require_image
+    from sandbox.prune import prune
 
     try:
-        require_image(docker_client(), cfg.image)
+        client = docker_client()
+        require_image(client, cfg.image)
+        prune(client)
     except SandboxError as exc:
         return (
             f"Ray node {node} cannot run sandboxes: {exc}. Every node needs a Docker engine "
@@ -99,7 +106,7 @@ def keyless(job: TaskJob) -> tuple[TaskJob, dict[str, str]]:
 def run_on_node(job: TaskJob) -> Parcel:
     """Run `job` on this node in a scratch folder; its record and folder, packed for the head."""
     node = _node_name()
-    trouble = _sandbox_trouble(job.settings.sandbox, node)
+    trouble = _prepare_node(job.settings.sandbox, node)
     if trouble:
         return Parcel(job.name, {**error_record(job.name, trouble), "node": node}, node=node)
     scratch = Path(tempfile.mkdtemp(prefix="greenloop-task-"))

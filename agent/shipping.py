@@ -82,6 +82,8 @@ def _archive(folder: Path, limit: int, keep: Callable[[str], bool]) -> bytes:
             return None
         if not (info.isfile() or info.isdir() or info.issym()):
             return None  # fifos, devices: nothing a project needs
+        if info.issym() and (os.path.isabs(info.linkname) or ".." in Path(info.linkname).parts):
+            return None  # a link out of the project: the head would refuse the parcel
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         return info
