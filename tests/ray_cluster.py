@@ -10,12 +10,14 @@ Each worker node runs under `unshare -m` with a private tmpfs mounted over `hidd
 and the head's files are invisible to it, as on machines that share no disk. The
 nodes share the network namespace, so the fake model server on loopback answers
 them. Every node is a `ray start --block` in its own process group, stopped by
-killing that group: `ray stop` would stop every Ray process on the machine.
+killing that group (`ray stop` would stop every Ray process on the machine), and
+told to stop when the process that started it dies, however it dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -29,6 +31,7 @@ from typing import Self
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).parent / "ray"
+_PR_SET_PDEATHSIG = 1
 _NODE_MEMORY = 4 * 2**30
 _STORE = 100 * 2**20
 # Node deaths are noticed within seconds instead of half a minute.
@@ -73,7 +76,12 @@ class RayCluster:
         out = open(self.temp / log, "wb")  # noqa: SIM115 - the child keeps it
         try:
             return subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_stop_with_parent,
             )
         finally:
             out.close()
@@ -157,6 +165,15 @@ class RayCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _stop_with_parent() -> None:
+    """In the child: SIGTERM when the thread that started it ends (a killed test run).
+
+    `ray start --block` then stops its node; so start nodes from the main thread.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _kill_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

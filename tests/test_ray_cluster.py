@@ -177,19 +177,18 @@ def test_a_task_whose_node_is_killed_runs_again_on_another(
     script = TaskScript.from_folders(_tasks(hidden, [slow]), SOLUTIONS, slow={slow: 60.0})
     run = hidden / "run"
 
-    def kill_mid_task() -> None:
+    summaries = []
+    with FakeOpenAI(script, api_key=KEY) as srv:
+        options = _options(run, srv.base_url, cluster.address)
+        tasks = load_batch_tasks(hidden / "tasks")
+        batch = threading.Thread(target=lambda: summaries.append(run_batch(tasks, options)))
+        batch.start()
         _wait_for(lambda: script.asked[slow] >= 1)  # the first node is writing its file
-        cluster.add_node()
+        cluster.add_node()  # from this (the main) thread: see ray_cluster._stop_with_parent
         cluster.kill_node(0)
         script.slow.clear()
-
-    killer = threading.Thread(target=kill_mid_task, daemon=True)
-    with FakeOpenAI(script, api_key=KEY) as srv:
-        killer.start()
-        summary = run_batch(
-            load_batch_tasks(hidden / "tasks"), _options(run, srv.base_url, cluster.address)
-        )
-    killer.join(5)
+        batch.join(300)
+    (summary,) = summaries
     assert summary["passed"] == 1
     record = read_records(run)[slow]
     assert record["reruns"] and "lost" in record["reruns"][0]
