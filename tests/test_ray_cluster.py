@@ -89,6 +89,18 @@ def _wait_for(check: Callable[[], bool], timeout: float = 180) -> None:
         time.sleep(0.1)
 
 
+def _running_ray_tasks() -> list[int]:
+    """Pids of the Ray workers running a task here (their title is ray::run_on_node)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(b"ray::run_on_node"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 def _assert_on_the_head(run: Path, names: list[str]) -> None:
     """Every task's record, trajectory, cassette and committed project in the head's run dir."""
     records = read_records(run)
@@ -230,10 +242,11 @@ def test_resume_after_the_head_is_killed_mid_batch_runs_every_task_exactly_once(
     with FakeOpenAI(script, api_key=KEY) as srv:
         proc = _cli_batch(tasks, run, srv.base_url, cluster.address)
         _wait_for(lambda: len(finished()) >= 1 and sum(script.starts.values()) > len(finished()))
+        assert _running_ray_tasks(), "a task should be running on the node"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         before = {n: (run / "tasks" / n / "result.json").read_bytes() for n in finished()}
-        time.sleep(3)  # Ray ends the dead driver's task on the node
+        _wait_for(lambda: not _running_ray_tasks(), 120)  # Ray ends a dead driver's tasks
         starts_before = dict(script.starts)
         again = _cli_batch(tasks, run, srv.base_url, cluster.address, "--resume")
         _, err = again.communicate(timeout=600)
