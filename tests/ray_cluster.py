@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -149,6 +150,7 @@ class RayCluster:
                 proc.wait(timeout=20)
             _kill_group(proc, signal.SIGKILL)
             proc.wait()
+        shutil.rmtree(self.temp, ignore_errors=True)  # Ray's logs name the runtime env's key
 
     def __enter__(self) -> Self:
         try:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,18 @@ def test_every_tasks_outputs_come_back_to_the_head_and_no_key_is_written(
     for path in run.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), f"the API key is in {path}"
+
+
+def test_a_task_sent_without_a_key_uses_its_nodes_own(cluster: RayCluster, hidden: Path) -> None:
+    cluster.add_node(env={"OPENAI_API_KEY": KEY})
+    tasks = load_batch_tasks(_tasks(hidden, NAMES[:1]))
+    script = TaskScript.from_folders(hidden / "tasks", SOLUTIONS)
+    with FakeOpenAI(script, api_key=KEY) as srv:
+        options = _options(hidden / "run", srv.base_url, cluster.address)
+        keyless = ModelConfig(model="fake", base_url=srv.base_url)
+        options = replace(options, settings=replace(options.settings, model=keyless))
+        summary = run_batch(tasks, options)
+    assert summary["passed"] == 1, read_records(hidden / "run")
 
 
 def test_the_job_ray_gets_carries_no_api_key(tmp_path: Path) -> None:
