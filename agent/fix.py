@@ -165,7 +165,6 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
 
 # ---------------------------------------------------------------- the prompt
 
-
 class _FixPrompt:
     """The feedback request: failures, the code they run (localized), the map; within budget."""
 
