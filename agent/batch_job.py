@@ -131,6 +131,8 @@ class JobSettings:
     price: Price | None = None
     """The model's price per million tokens; None: cost unknown."""
     record_cassettes: bool = True
+    ship_limit_mb: float = 64.0
+    """The most a task may send back from a Ray node (records and project, gzipped)."""
 
 
 @dataclass(frozen=True)

@@ -433,6 +433,9 @@ def batch(
     grace: Annotated[
         float, typer.Option(help="Seconds running tasks get after Ctrl-C before being cut.")
     ] = 60.0,
+    ship_limit_mb: Annotated[
+        float, typer.Option(min=1, help="MiB a task may send back from a Ray node (gzipped).")
+    ] = 64.0,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     sandbox: Annotated[
@@ -454,6 +457,7 @@ def batch(
     from agent.runlog import new_run_id
 
     settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
+    settings = dataclasses.replace(settings, ship_limit_mb=ship_limit_mb)
     task_list = load_batch_tasks(tasks)
     run_dir = out or Path("greenloop-batch") / new_run_id()
     options = BatchOptions(

@@ -15,7 +15,8 @@ The CLI alone turns these into messages (each names the fix) and exit codes.
     │   ├── ContextTooLong    the prompt does not fit the model's context
     │   ├── ModelUnavailable  retries spent on 429/5xx/connection errors, or timeout
     │   └── ReplayMiss        a request not found in the replay cassette
-    └── GitError              a git operation on the user's repository failed
+    ├── GitError              a git operation on the user's repository failed
+    └── ShippingError         a task's outputs cannot travel back from a cluster node
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "PathRejected",
     "ReplayMiss",
     "SandboxError",
+    "ShippingError",
     "UsageError",
 ]
 
@@ -102,3 +104,7 @@ class ReplayMiss(ModelError):
 
 class GitError(GreenloopError):
     """A git operation failed."""
+
+
+class ShippingError(GreenloopError):
+    """A task's outputs cannot travel back from a cluster node (too large, or refused)."""

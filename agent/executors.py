@@ -8,7 +8,9 @@
 
 Both executors run `run_job` (in `agent.batch_job`), which builds its own model
 client from the job's `ModelConfig` in the worker process and opens each try's
-sandbox on the Docker engine of the machine it runs on.
+sandbox on the Docker engine of the machine it runs on. Ray tasks run it on
+nodes that share no disk with the head: their outputs travel back through Ray
+(`agent.ray_executor`, `agent.shipping`).
 
 Local workers ignore SIGINT (Ctrl-C is the scheduler's to handle) and turn
 SIGTERM into KeyboardInterrupt while a job runs, so a cut run still writes its
@@ -33,6 +35,7 @@ from typing import Any, Literal, Protocol, Self
 
 from agent.batch_job import JobOutcome, TaskJob, error_record, run_job
 from agent.errors import UsageError
+from agent.ray_executor import RayExecutor
 
 __all__ = ["Executor", "ExecutorKind", "LocalExecutor", "RayExecutor", "make_executor"]
 
@@ -171,73 +174,6 @@ class LocalExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class RayExecutor:
-    """Each job is a Ray task (1 CPU) on whichever node Ray picks.
-
-    Uses the Ray instance already initialised in this process, else connects to
-    `address` (None: RAY_ADDRESS, or a new local instance); a connection it made
-    is shut down on close. Every node needs greenloop installed, a Docker engine
-    with the sandbox image, and the run dir on a filesystem it can write.
-    """
-
-    def __init__(self, address: str | None = None) -> None:
-        try:
-            import ray
-        except ImportError as exc:
-            raise UsageError("--executor ray needs Ray: pip install 'greenloop[ray]'") from exc
-        self._ray = ray
-        self._owns = not ray.is_initialized()
-        if self._owns:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
-        self._refs: dict[Any, str] = {}
-
-    def submit(self, job: TaskJob) -> None:
-        self._refs[self._remote.remote(job)] = job.name
-
-    def running(self) -> int:
-        return len(self._refs)
-
-    def poll(self, timeout: float) -> list[JobOutcome]:
-        if not self._refs:
-            return []
-        ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
-        return [self._outcome(ref) for ref in ready]
-
-    def _outcome(self, ref: Any) -> JobOutcome:
-        name = self._refs.pop(ref)
-        errors = self._ray.exceptions
-        try:
-            outcome: JobOutcome = self._ray.get(ref)
-        except errors.TaskCancelledError:
-            return JobOutcome(name, None, cut=True)
-        except (errors.WorkerCrashedError, errors.NodeDiedError, errors.ObjectLostError) as exc:
-            return JobOutcome(name, None, lost=f"its Ray worker was lost ({type(exc).__name__})")
-        except errors.RayError as exc:
-            log.warning("task %s raised %s", name, exc)
-            return JobOutcome(name, error_record(name, str(exc).strip().splitlines()[-1]))
-        return outcome
-
-    def cut(self) -> None:
-        for ref in list(self._refs):
-            self._ray.cancel(ref, force=False)
-
-    def close(self) -> None:
-        if self._owns:
-            self._ray.shutdown()
 
     def __enter__(self) -> Self:
         return self

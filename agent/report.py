@@ -56,6 +56,8 @@ class TaskRow:
     links: tuple[tuple[str, str], ...] = ()
     """(label, path relative to the run dir) of each try's trajectory page (or its JSONL)."""
     error: str = ""
+    reruns: tuple[str, ...] = ()
+    """Why the task was run again (its cluster node was lost), one line per rerun."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ def _row(run_dir: Path, name: str, record: Mapping[str, Any] | None) -> TaskRow:
         wall=float(record.get("wall", 0.0)),
         links=links,
         error=str(record.get("error", "")),
+        reruns=tuple(str(r) for r in record.get("reruns", [])),
     )
 
 
@@ -189,6 +192,9 @@ def _headline(data: ReportData) -> list[tuple[str, str]]:
         notes.append("interrupted")
     if s.get("pending"):
         notes.append(f"{s['pending']} task(s) not run (resume to finish)")
+    reruns = [f"{row.name}: {why}" for row in data.rows for why in row.reruns]
+    if reruns:
+        notes.append(f"{len(reruns)} task(s) run again: " + "; ".join(reruns))
     return [
         ("pass rate", f"{_pct(data.pass_rate)} ({s['passed']} of {s['total']} tasks)"),
         (
@@ -322,9 +328,7 @@ def render_html(data: ReportData) -> str:
         "<h2>pass@k</h2>",
         _table(["k", "pass@k"], bars),
         "<h2>Exit reasons (every try)</h2>",
-        _table(
-            ["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]
-        ),
+        _table(["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]),
         "<h2>Tasks</h2>",
         _table([*_COLUMNS], [_task_cells(row) for row in data.rows], "sortable"),
     ]
