@@ -103,7 +103,7 @@ def doctor(model: ModelOpt = None, base_url: BaseUrlOpt = None) -> None:
         try:
             config, line = _model_config(model, base_url)
         except ConfigError as exc:
-            return False, str(exc), "fix the model settings named above"
+            return False, exc.message, exc.fix or "fix the model settings named above"
         endpoint.append(line)
         return check_model(config)
 
@@ -579,7 +579,9 @@ def main() -> None:
     try:
         app()
     except GreenloopError as exc:
-        console.print(f"[red]error:[/] {_shown_text(str(exc))}", soft_wrap=True)
+        console.print(f"[red]error:[/] {_shown_text(exc.message)}", soft_wrap=True)
+        if exc.fix:
+            console.print(f"[bold]fix:[/] {_shown_text(exc.fix)}", soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

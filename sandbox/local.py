@@ -51,9 +51,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from agent.errors import PathRejected, SandboxError
 from sandbox.base import ExecResult, TestReport
 from sandbox.config import SandboxConfig
+from sandbox.errors import PathRejected, SandboxError
 from sandbox.output import HeadTail
 from sandbox.paths import check_files, safe_path
 from sandbox.testrun import JUNIT_DIR, REPORT_CAP, REPORT_FD, run_pytest

@@ -263,6 +263,11 @@ def test_commands_needing_a_dead_engine_fail_with_the_fix(tmp_path: Path, args: 
     assert "DOCKER_HOST" in text
     assert "--sandbox local" in text
     assert "Traceback" not in run.stderr
+    lines = [line.strip() for line in run.stderr.splitlines()]
+    error = next(i for i, line in enumerate(lines) if line.startswith("error:"))
+    fix = next(i for i, line in enumerate(lines) if line.startswith("fix:"))
+    assert error < fix, run.stderr  # the advice on its own line, after the error
+    assert "Fix:" not in run.stderr
 
 
 # -- prune ------------------------------------------------------------------------------------
