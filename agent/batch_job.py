@@ -44,8 +44,9 @@ from agent.model import (
     RecordingModel,
     make_model,
 )
-from agent.new import RunOptions, RunResult, run_new
+from agent.new import RunResult, run_new
 from agent.runlog import RUNS_DIR, RunDir, new_run_id, read_result, read_trajectory
+from agent.settings import EditFormatName, RunSettings
 from agent.task import Task, TaskConfig
 from sandbox import SandboxConfig
 
@@ -126,7 +127,7 @@ class JobSettings:
     """How the model is described in results (`describe_model`)."""
     tries: int = 1
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    edit_format: str = "search-replace"
+    edit_format: EditFormatName = EditFormatName.SEARCH_REPLACE
     commit_partial: bool = False
     price: Price | None = None
     """The model's price per million tokens; None: cost unknown."""
@@ -251,7 +252,7 @@ def _one_try(job: TaskJob, number: int, context: str) -> dict[str, Any]:
     model = _model(settings.model)
     if settings.record_cassettes:
         model = RecordingModel(model, out.resolve() / RUNS_DIR / run_id / "cassette.jsonl")
-    options = RunOptions(
+    options = RunSettings(
         out=out,
         run_id=run_id,
         model_name=settings.model_name,

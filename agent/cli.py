@@ -11,14 +11,17 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agent.edits import EditFormatName
 from agent.errors import GreenloopError
+from agent.settings import ExecutorName
+from sandbox.config import SandboxKind
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -29,8 +32,6 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(help="Build, check and clean the Docker sandbox.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-
-SandboxKind = Literal["docker", "local"]
 
 
 @app.callback()
@@ -51,6 +52,10 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option("--base-url", help="OpenAI-compatible endpoint [GREENLOOP_BASE_URL]."),
 ]
+SandboxOpt = Annotated[
+    SandboxKind, typer.Option(help="docker (isolated) or local (NOT isolation).")
+]
+EditFormatOpt = Annotated[EditFormatName, typer.Option(help="search-replace or whole.")]
 
 
 def _model_config(
@@ -159,9 +164,7 @@ def sandbox_test(
     directory: Annotated[Path, typer.Argument(help="Project folder with a pytest suite.")],
     timeout: Annotated[float, typer.Option(help="Seconds the test run may take.")] = 120.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    sandbox: Annotated[
-        str, typer.Option(help="docker (isolated) or local (NOT isolation).")
-    ] = "docker",
+    sandbox: SandboxOpt = SandboxKind.DOCKER,
 ) -> None:
     """Copy DIR into a fresh sandbox, run its tests, print the report; exit 0 only when green."""
     from agent.errors import UsageError
@@ -170,13 +173,11 @@ def sandbox_test(
 
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a folder: name the project folder to test")
-    if sandbox not in ("docker", "local"):
-        raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
     if not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout {timeout}: give a number of seconds above 0, e.g. 120")
     _auto_prune(sandbox)
     files = collect_files(directory)
-    with open_sandbox(SandboxConfig(kind=sandbox, run_id="sandbox-test")) as sb:  # type: ignore[arg-type]
+    with open_sandbox(SandboxConfig(kind=sandbox, run_id="sandbox-test")) as sb:
         sb.write(files)
         report = sb.run_tests(timeout=timeout)
     if as_json:
@@ -199,13 +200,11 @@ def new(
     replay: Annotated[
         Path | None, typer.Option(help="Answer from this cassette instead of a model.")
     ] = None,
-    sandbox: Annotated[
-        str, typer.Option(help="docker (isolated) or local (NOT isolation).")
-    ] = "docker",
+    sandbox: SandboxOpt = SandboxKind.DOCKER,
     commit_partial: Annotated[
         bool, typer.Option(help="Commit the best red result too (the message says red).")
     ] = False,
-    edit_format: Annotated[str, typer.Option(help="search-replace or whole.")] = "search-replace",
+    edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
     max_iterations: Annotated[
         int | None, typer.Option(help="Test runs at most (overrides task.toml).", min=1)
     ] = None,
@@ -215,18 +214,13 @@ def new(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
-    from agent.edits import FORMATS
-    from agent.errors import UsageError
     from agent.model import make_model
-    from agent.new import RunOptions, check_out_dir, run_new
+    from agent.new import check_out_dir, run_new
     from agent.runlog import RUNS_DIR, new_run_id
+    from agent.settings import RunSettings
     from agent.task import load_task
     from sandbox import SandboxConfig
 
-    if sandbox not in ("docker", "local"):
-        raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
-    if edit_format not in FORMATS:
-        raise UsageError(f"--edit-format {edit_format!r}: choose one of {', '.join(FORMATS)}")
     task = load_task(spec)
     overrides = {"max_iterations": max_iterations, "max_tokens": max_tokens}
     overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -239,17 +233,17 @@ def new(
     check_out_dir(task, out)
     chat = make_model(config)
     _say_endpoint(endpoint)
-    options = RunOptions(
+    settings = RunSettings(
         out=out,
         run_id=run_id,
         model_name=chat.name,
-        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),  # type: ignore[arg-type]
+        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),
         commit_partial=commit_partial,
         edit_format=edit_format,
     )
     _auto_prune(sandbox)
     result = _shown(
-        lambda view: run_new(task, chat, options, view), as_json, f"{task.name} -> {out}"
+        lambda view: run_new(task, chat, settings, view), as_json, f"{task.name} -> {out}"
     )
     if result.error:
         console.print(f"[red]error:[/] {_shown_text(result.error)}", soft_wrap=True)
@@ -275,25 +269,20 @@ def fix(
     replay: Annotated[
         Path | None, typer.Option(help="Answer from this cassette instead of a model.")
     ] = None,
-    sandbox: Annotated[
-        str, typer.Option(help="docker (isolated) or local (NOT isolation).")
-    ] = "docker",
+    sandbox: SandboxOpt = SandboxKind.DOCKER,
     context_tokens: Annotated[int, typer.Option(help="Most tokens one prompt may take.")] = 6000,
-    edit_format: Annotated[str, typer.Option(help="search-replace or whole.")] = "search-replace",
+    edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Make a repository's failing tests pass, on a new branch; your branch stays as it is."""
     from agent import gitops
-    from agent.edits import FORMATS
-    from agent.errors import UsageError
-    from agent.fix import FixOptions, detect_test_command, run_fix
+    from agent.fix import detect_test_command, run_fix
     from agent.model import make_model
     from agent.runlog import RUNS_DIR, new_run_id
+    from agent.settings import RunSettings
     from agent.task import TaskConfig
     from sandbox import SandboxConfig
 
-    if sandbox not in ("docker", "local") or edit_format not in FORMATS:
-        raise UsageError("choose --sandbox docker|local and --edit-format search-replace|whole")
     git_repo = gitops.open_repo(repo)
     root = Path(str(git_repo.working_tree_dir))
     head = gitops.head_sha(git_repo)  # no commit yet: a usage error before anything else
@@ -315,20 +304,20 @@ def fix(
     config, endpoint = _model_config(model, base_url, replay=replay, record=record)
     chat = make_model(config)
     _say_endpoint(endpoint)
-    options = FixOptions(
+    settings = RunSettings(
         run_id=run_id,
         model_name=chat.name,
         test_command=command,
         setup_command=setup_cmd,
         allow_test_edits=allow_test_edits,
         allow_dirty=allow_dirty,
-        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),  # type: ignore[arg-type]
+        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),
         config=TaskConfig(test_command=command),
         context_tokens=context_tokens,
         edit_format=edit_format,
     )
     _auto_prune(sandbox)
-    result = _shown(lambda view: run_fix(root, chat, options, view), as_json, f"fix {root}")
+    result = _shown(lambda view: run_fix(root, chat, settings, view), as_json, f"fix {root}")
     if result.exit_reason == "nothing-to-fix":
         console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
     if result.flaky:
@@ -382,7 +371,7 @@ def _shown_text(text: str) -> str:
     return escape(printable(text))
 
 
-def _auto_prune(kind: str) -> None:
+def _auto_prune(kind: SandboxKind) -> None:
     """Clean up after killed runs before starting new sandboxes."""
     if kind != "docker":
         return
@@ -426,7 +415,9 @@ def batch(
     budget_cost: Annotated[
         float | None, typer.Option(min=0, help="Start no task once the batch spent these US$.")
     ] = None,
-    executor: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    executor: Annotated[
+        ExecutorName, typer.Option(help="local (process pool) or ray.")
+    ] = ExecutorName.LOCAL,
     ray_address: Annotated[
         str | None, typer.Option(help="Ray cluster to use (default RAY_ADDRESS or a local one).")
     ] = None,
@@ -435,13 +426,11 @@ def batch(
     ] = 60.0,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
-    sandbox: Annotated[
-        str, typer.Option(help="docker (isolated) or local (NOT isolation).")
-    ] = "docker",
+    sandbox: SandboxOpt = SandboxKind.DOCKER,
     commit_partial: Annotated[
         bool, typer.Option(help="Commit the best red result too (the message says red).")
     ] = False,
-    edit_format: Annotated[str, typer.Option(help="search-replace or whole.")] = "search-replace",
+    edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run every task in parallel, each in its own sandbox; resumable; writes a report.
@@ -482,28 +471,22 @@ def batch(
 def _batch_settings(
     model: str | None,
     base_url: str | None,
-    sandbox: str,
-    edit_format: str,
+    sandbox: SandboxKind,
+    edit_format: EditFormatName,
     commit_partial: bool,
     tries: int,
 ) -> Any:
     from agent.batch_job import JobSettings, price_of
-    from agent.edits import FORMATS
-    from agent.errors import UsageError
     from agent.model import describe_model
     from sandbox import SandboxConfig
 
-    if sandbox not in ("docker", "local"):
-        raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
-    if edit_format not in FORMATS:
-        raise UsageError(f"--edit-format {edit_format!r}: choose one of {', '.join(FORMATS)}")
     config, endpoint = _model_config(model, base_url)
     _say_endpoint(endpoint)
     return JobSettings(
         model=config,
         model_name=describe_model(config),
         tries=tries,
-        sandbox=SandboxConfig(kind=sandbox),  # type: ignore[arg-type]
+        sandbox=SandboxConfig(kind=sandbox),
         edit_format=edit_format,
         commit_partial=commit_partial,
         price=price_of(config),

@@ -1,7 +1,7 @@
 """`greenloop fix`: make an existing repository's failing tests pass, on a branch.
 
-    command, why = detect_test_command(root)        # said to the user before anything runs
-    result = run_fix(root, model, FixOptions(...))  # baseline, loop, commit
+    command, why = detect_test_command(root)         # said to the user before anything runs
+    result = run_fix(root, model, RunSettings(...))  # baseline, loop, commit
 
 The user's work comes first. A dirty tree is refused unless `allow_dirty`. The
 run reads the files of HEAD (never the working tree) and works on a copy in
@@ -47,37 +47,18 @@ from agent.replies import edit_reply
 from agent.repomap import TagCache, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
-from agent.task import TaskConfig
+from agent.settings import RunSettings
 from agent.verdict import confirm, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestReport
 from sandbox.setup import RepoSandbox
 
-__all__ = ["FixOptions", "FixResult", "detect_test_command", "run_fix"]
+__all__ = ["FixResult", "detect_test_command", "run_fix"]
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_BYTES = 256 * 1024
 """Larger files go into the sandbox but are not offered to the model for editing."""
-
-
-@dataclass(frozen=True)
-class FixOptions:
-    """How to run one fix."""
-
-    run_id: str
-    model_name: str
-    test_command: str = "python -m pytest -q"
-    setup_command: str | None = None
-    """Runs first, in its own container with network (e.g. `pip install -e .`)."""
-    allow_test_edits: bool = False
-    allow_dirty: bool = False
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    config: TaskConfig = field(default_factory=TaskConfig)
-    """Budgets: iterations, malformed replies, tokens, wall clock, test timeout."""
-    context_tokens: int = 6000
-    """Most tokens one feedback prompt may take (estimated as characters / 4)."""
-    edit_format: str = "search-replace"
 
 
 @dataclass
@@ -187,32 +168,32 @@ class _FixPrompt:
 
 
 def run_fix(
-    root: Path, model: ChatModel, options: FixOptions, observer: Observer | None = None
+    root: Path, model: ChatModel, settings: RunSettings, observer: Observer | None = None
 ) -> FixResult:
     """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk."""
     repo = gitops.open_repo(root)
     root = Path(str(repo.working_tree_dir))
     gitops.refuse_leftovers(repo, "greenloop/fix-")
-    if not options.allow_dirty:
+    if not settings.allow_dirty:
         gitops.ensure_clean(repo)
-    snapshot = _snapshot(repo, options.allow_test_edits)
+    snapshot = _snapshot(repo, settings.allow_test_edits)
     exclude_run_records(root)
-    run = RunDir(root, options.run_id)
-    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=options.model_name)
+    run = RunDir(root, settings.run_id)
+    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
     with recorded_run(run, result, observer) as record:
-        _run(repo, snapshot, model, options, record)
+        _run(repo, snapshot, model, settings, record)
     return result
 
 
 @contextmanager
-def _sandbox(snapshot: _Snapshot, options: FixOptions) -> Iterator[tuple[Sandbox, SandboxConfig]]:
+def _sandbox(snapshot: _Snapshot, settings: RunSettings) -> Iterator[tuple[Sandbox, SandboxConfig]]:
     """The test sandbox, and its config (for the fresh one that confirms a green result)."""
-    config = options.sandbox.model_copy(update={"run_id": options.run_id})
-    if options.setup_command:
+    config = settings.sandbox.model_copy(update={"run_id": settings.run_id})
+    if settings.setup_command:
         from sandbox.setup import prepared
 
         files = snapshot.other | _encode(snapshot)
-        with prepared(config, files, options.setup_command) as ready, open_sandbox(ready) as inner:
+        with prepared(config, files, settings.setup_command) as ready, open_sandbox(ready) as inner:
             yield RepoSandbox(inner, snapshot.other), ready
         return
     with open_sandbox(config) as inner:
@@ -227,25 +208,25 @@ def _run(
     repo: Repo,
     snapshot: _Snapshot,
     model: ChatModel,
-    options: FixOptions,
+    settings: RunSettings,
     record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
-    args = pytest_args(options.test_command)
-    with _sandbox(snapshot, options) as (sandbox, config):
+    args = pytest_args(settings.test_command)
+    with _sandbox(snapshot, settings) as (sandbox, config):
         sandbox.write({**snapshot.code, **snapshot.tests})
-        baseline = run_baseline(sandbox, args, options.config.timeout)
+        baseline = run_baseline(sandbox, args, settings.config.timeout)
         _note_baseline(baseline, record)
         if _stop_before_model(baseline, snapshot, result):
             return
-        budget = Budget(options.config)
+        budget = Budget(settings.config)
         record.count_from(budget)
-        outcome = _loop(sandbox, snapshot, baseline, model, options, record, budget)
-        rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, options.config.timeout,
+        outcome = _loop(sandbox, snapshot, baseline, model, settings, record, budget)
+        rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, settings.config.timeout,
                             wrap=lambda inner: RepoSandbox(inner, snapshot.other),
-                            allow_runner=options.allow_test_edits)  # fmt: skip
+                            allow_runner=settings.allow_test_edits)  # fmt: skip
         outcome = confirm(outcome, rerun, _judge(baseline.targets, baseline.must_pass), record)
-    _finish(repo, snapshot, baseline, outcome, options, record)
+    _finish(repo, snapshot, baseline, outcome, settings, record)
 
 
 def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
@@ -298,32 +279,32 @@ def _loop(
     snapshot: _Snapshot,
     baseline: Baseline,
     model: ChatModel,
-    options: FixOptions,
+    settings: RunSettings,
     record: Recorder[FixResult],
     budget: Budget,
 ) -> LoopOutcome:
     ask = Caller(model, budget, record)
     cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
     localizer = Localizer(sandbox, original=snapshot.code, tests=snapshot.tests,
-                          flaky=baseline.flaky, timeout=options.config.timeout,
+                          flaky=baseline.flaky, timeout=settings.config.timeout,
                           record=record, cache=cache)  # fmt: skip
-    prompt = _FixPrompt(baseline, options.context_tokens, localizer)
+    prompt = _FixPrompt(baseline, settings.context_tokens, localizer)
     loop = Loop(
         ask=ask,
         sandbox=sandbox,
         spec="",
         tests=snapshot.tests,
         fresh=_fresh(
-            ask, prompt, snapshot, baseline, options.edit_format, options.allow_test_edits
+            ask, prompt, snapshot, baseline, settings.edit_format, settings.allow_test_edits
         ),
-        config=options.config,
+        config=settings.config,
         record=record,
-        test_args=pytest_args(options.test_command),
-        edit_format=options.edit_format,
+        test_args=pytest_args(settings.test_command),
+        edit_format=settings.edit_format,
         prompt=prompt,
         is_green=_judge(baseline.targets, baseline.must_pass),
         trusted=snapshot.code,
-        allow_runner=options.allow_test_edits,
+        allow_runner=settings.allow_test_edits,
         expected=lambda report: with_missing(report, baseline.targets | baseline.must_pass),
     )
     loop.seed(dict(snapshot.code), baseline.report)
@@ -375,7 +356,7 @@ def _finish(
     snapshot: _Snapshot,
     baseline: Baseline,
     outcome: LoopOutcome,
-    options: FixOptions,
+    settings: RunSettings,
     record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
@@ -391,14 +372,14 @@ def _finish(
     result.files = sorted(changed)
     save_files(Path(result.run_dir) / "best", changed)
     if outcome.green and changed:
-        _commit(repo, snapshot, changed, options, record)
+        _commit(repo, snapshot, changed, settings, record)
 
 
 def _commit(
     repo: Repo,
     snapshot: _Snapshot,
     changed: Mapping[str, str],
-    options: FixOptions,
+    settings: RunSettings,
     record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
@@ -407,11 +388,11 @@ def _commit(
             f"HEAD moved during the run (it was {snapshot.sha[:10]}): the fix was not "
             f"committed; it is saved in {result.run_dir}/best"
         )
-    branch = f"greenloop/fix-{options.run_id}"
+    branch = f"greenloop/fix-{settings.run_id}"
     root = Path(str(repo.working_tree_dir))
     # No keep_paths: `.greenloop/` is ignored through .git/info/exclude, so it is never the
     # user's work, and naming an ignored path in `git stash push`'s pathspec makes git refuse.
-    with gitops.work_on_branch(repo, branch, allow_dirty=options.allow_dirty, keep_paths=()):
+    with gitops.work_on_branch(repo, branch, allow_dirty=settings.allow_dirty, keep_paths=()):
         save_files(root, changed)
         ok, refused = gitops.committable(repo, sorted(changed))
         if refused:

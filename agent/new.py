@@ -1,7 +1,7 @@
 """`greenloop new`: a spec (and its tests) in, a green project committed on a branch out.
 
     check_out_dir(task, out)                   # bad input: raise before touching anything
-    result = run_new(task, model, options)     # plan, generate, loop, commit
+    result = run_new(task, model, settings)    # plan, generate, loop, commit
 
 The run writes `.greenloop/runs/<run-id>/` in the out dir as it goes: the
 trajectory after every step, `result.json` from the start (so a killed run
@@ -30,25 +30,14 @@ from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run
 from agent.requirements import extract_requirements
 from agent.runlog import RunDir
 from agent.runner_files import keep_trusted
+from agent.settings import RunSettings
 from agent.task import Task, check_command
 from agent.verdict import confirm, expected_tests, fresh_rerun, with_missing
-from sandbox import SandboxConfig, open_sandbox
+from sandbox import open_sandbox
 
-__all__ = ["RunOptions", "RunResult", "check_out_dir", "pytest_args", "run_new"]
+__all__ = ["RunResult", "check_out_dir", "out_dir", "pytest_args", "run_new"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run one task."""
-
-    out: Path
-    run_id: str
-    model_name: str
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
-    commit_partial: bool = False
-    edit_format: str = "search-replace"
 
 
 @dataclass
@@ -121,30 +110,36 @@ def check_out_dir(task: Task, out: Path) -> None:
     pytest_args(task.config.test_command)
 
 
+def out_dir(task: Task, settings: RunSettings) -> Path:
+    """The project folder: `settings.out`, or greenloop-out/<task name>."""
+    return settings.out or Path("greenloop-out") / task.name
+
+
 def run_new(
-    task: Task, model: ChatModel, options: RunOptions, observer: Observer | None = None
+    task: Task, model: ChatModel, settings: RunSettings, observer: Observer | None = None
 ) -> RunResult:
     """Plan, generate, loop to green in the sandbox, commit; the result is also on disk."""
-    check_out_dir(task, options.out)
-    repo = gitops.open_or_init(options.out)
-    exclude_run_records(options.out)
-    run = RunDir(options.out, options.run_id)
-    result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=options.model_name)
+    out = out_dir(task, settings)
+    check_out_dir(task, out)
+    repo = gitops.open_or_init(out)
+    exclude_run_records(out)
+    run = RunDir(out, settings.run_id)
+    result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
     with recorded_run(run, result, observer) as record:
-        outcome, tests = _generate_and_loop(task, model, options, record)
-        _finish(result, outcome, tests, task, repo, options, record)
+        outcome, tests = _generate_and_loop(task, model, settings, record)
+        _finish(result, outcome, tests, task, repo, settings, record)
     return result
 
 
 def _generate_and_loop(
-    task: Task, model: ChatModel, options: RunOptions, record: _Recorder
+    task: Task, model: ChatModel, settings: RunSettings, record: _Recorder
 ) -> tuple[LoopOutcome, dict[str, str]]:
     budget = Budget(task.config)
     record.count_from(budget)
     ask = Caller(model, budget, record)
     limits = task.config.limits
-    sandbox_cfg = options.sandbox.model_copy(
-        update={"run_id": options.run_id}
+    sandbox_cfg = settings.sandbox.model_copy(
+        update={"run_id": settings.run_id}
         | ({"memory_mb": limits.memory_mb} if limits.memory_mb else {})
         | ({"pids": limits.pids} if limits.pids else {})
     )
@@ -168,7 +163,7 @@ def _generate_and_loop(
             config=task.config,
             record=record,
             test_args=pytest_args(task.config.test_command),
-            edit_format=options.edit_format,
+            edit_format=settings.edit_format,
             trusted=task.starter,
             expected=lambda report: with_missing(report, expected),
         )
@@ -194,7 +189,7 @@ def _finish(
     tests: Mapping[str, str],
     task: Task,
     repo: Any,
-    options: RunOptions,
+    settings: RunSettings,
     record: _Recorder,
 ) -> None:
     result.status = "green" if outcome.green else "red"
@@ -210,8 +205,8 @@ def _finish(
     files = {**best.files, **tests}
     result.files = sorted(files)
     save_files(Path(result.run_dir) / "best", files)
-    if outcome.green or (options.commit_partial and outcome.exit_reason != "tampered"):
-        _commit(result, files, task, repo, options, record)
+    if outcome.green or (settings.commit_partial and outcome.exit_reason != "tampered"):
+        _commit(result, files, task, repo, settings, record)
 
 
 def _commit(
@@ -219,13 +214,13 @@ def _commit(
     files: Mapping[str, str],
     task: Task,
     repo: Any,
-    options: RunOptions,
+    settings: RunSettings,
     record: _Recorder,
 ) -> None:
     """Check everything, then commit on the run branch; on any failure the out folder is
     as it was (the branch is gone, the user's checkout back) and the result says why."""
-    branch = f"greenloop/{options.run_id}"
-    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result, options)
+    branch = f"greenloop/{settings.run_id}"
+    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result, settings)
     verdict = result.status, result.exit_reason
     # Until the commit exists, a kill or Ctrl-C must not leave "green" in result.json.
     result.status, result.exit_reason = "error", "interrupted"
@@ -236,7 +231,7 @@ def _commit(
         if refused:
             record("not_committed", files=refused)
         with gitops.work_on_branch(repo, branch, stay=True):
-            save_files(options.out, {rel: files[rel] for rel in ok})
+            save_files(out_dir(task, settings), {rel: files[rel] for rel in ok})
             result.commit = gitops.commit_files(repo, ok, message, trailers)
     except GreenloopError as exc:
         result.commit = None
@@ -252,13 +247,13 @@ def _title(result: RunResult, task: Task) -> str:
     return task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
 
 
-def _trailers(result: RunResult, options: RunOptions) -> dict[str, str]:
+def _trailers(result: RunResult, settings: RunSettings) -> dict[str, str]:
     tests = f"{result.tests['passed']} passed"
     if result.status != "green":
         tests += f", {result.tests['failed']} failed, {result.tests['errors']} errors"
     return {
-        "Greenloop-Run": options.run_id,
-        "Model": options.model_name,
+        "Greenloop-Run": settings.run_id,
+        "Model": settings.model_name,
         "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
         "Tests": tests,
     }

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from sandbox.base import ExecResult, Sandbox, TestCase, TestReport
-from sandbox.config import SandboxConfig
+from sandbox.config import SandboxConfig, SandboxKind
 
-__all__ = ["ExecResult", "Sandbox", "SandboxConfig", "TestCase", "TestReport", "open_sandbox"]
+__all__ = [
+    "ExecResult",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxKind",
+    "TestCase",
+    "TestReport",
+    "open_sandbox",
+]
 
 
 def open_sandbox(config: SandboxConfig) -> Sandbox:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CA_PATH", "SandboxConfig"]
+__all__ = ["CA_PATH", "SandboxConfig", "SandboxKind"]
 
 CA_PATH = "/etc/ssl/certs/greenloop-host-ca.pem"
 """Where `ca_bundle` appears inside the container."""
+
+
+class SandboxKind(StrEnum):
+    """Where untrusted code runs (`--sandbox`)."""
+
+    DOCKER = "docker"
+    """A container: isolated (the default)."""
+    LOCAL = "local"
+    """A subprocess with rlimits: NOT isolation, an explicit opt-in."""
 
 
 class SandboxConfig(BaseModel):
@@ -17,7 +26,7 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["docker", "local"] = "docker"
+    kind: SandboxKind = SandboxKind.DOCKER
     """`docker` isolates; `local` is a subprocess with rlimits, not isolation (opt-in)."""
     image: str | None = None
     """Image to run; None means the image `greenloop sandbox build` made."""

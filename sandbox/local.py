@@ -52,7 +52,7 @@ from types import TracebackType
 from typing import Self
 
 from sandbox.base import ExecResult, TestReport
-from sandbox.config import SandboxConfig
+from sandbox.config import SandboxConfig, SandboxKind
 from sandbox.errors import PathRejected, SandboxError
 from sandbox.output import HeadTail
 from sandbox.paths import check_files, safe_path
@@ -86,7 +86,7 @@ class LocalSandbox:
     """A temp folder and rlimited subprocesses: `with LocalSandbox(cfg) as sb: sb.run(...)`."""
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
-        self.config = config or SandboxConfig(kind="local")
+        self.config = config or SandboxConfig(kind=SandboxKind.LOCAL)
         self._root: Path | None = None
         self._token = uuid.uuid4().hex
         log.warning(

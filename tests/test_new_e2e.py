@@ -20,8 +20,9 @@ from fizzbuzz_case import BUGGY, FIX, GOOD, PLAN, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunOptions, RunResult, run_new
+from agent.new import RunResult, run_new
 from agent.runlog import read_result, read_trajectory
+from agent.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 
@@ -41,7 +42,7 @@ def out_repo(tmp_path: Path) -> Path:
 def _run(task_dir: Path, out: Path, script: Script, sandbox_image: str, **kw: Any) -> RunResult:
     with FakeOpenAI(script) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = RunOptions(
+        options = RunSettings(
             out=out,
             run_id=f"t{time.monotonic_ns()}",
             model_name="fake",
@@ -195,7 +196,8 @@ import sys, time
 from pathlib import Path
 from fake_openai import FakeOpenAI, Reply
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunOptions, run_new
+from agent.new import run_new
+from agent.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 plan = sys.argv[3]
@@ -208,7 +210,7 @@ def slow(request):
     return Reply(text="thinking", latency=60)
 with FakeOpenAI(slow) as srv:
     model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-    opts = RunOptions(out=Path(sys.argv[2]), run_id="killed", model_name="fake",
+    opts = RunSettings(out=Path(sys.argv[2]), run_id="killed", model_name="fake",
                       sandbox=SandboxConfig(image=sys.argv[4]))
     run_new(load_task(Path(sys.argv[1])), model, opts)
 """

@@ -20,10 +20,11 @@ from fixture_repos import fix_reply, make_repo, shop_files
 from fizzbuzz_case import LIMITS, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
-from agent.fix import FixOptions, FixResult, run_fix
+from agent.fix import FixResult, run_fix
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunOptions, RunResult, run_new
+from agent.new import RunResult, run_new
 from agent.runlog import read_trajectory
+from agent.settings import RunSettings
 from agent.task import TaskConfig, load_task
 from sandbox import SandboxConfig
 
@@ -186,7 +187,7 @@ def out_repo(tmp_path: Path) -> Path:
 def _new(task_dir: Path, out: Path, script: Script, image: str) -> RunResult:
     with FakeOpenAI(script) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = RunOptions(out=out, run_id=f"t{time.monotonic_ns()}", model_name="fake",
+        options = RunSettings(out=out, run_id=f"t{time.monotonic_ns()}", model_name="fake",
                              sandbox=SandboxConfig(image=image))  # fmt: skip
         return run_new(load_task(task_dir), model, options)
 
@@ -281,7 +282,7 @@ FORGED_CART = _forger("tests/test_cart.py", CART_TESTS)
 def _fix(root: Path, replies: list[str], image: str, **kw: Any) -> FixResult:
     with FakeOpenAI(Script("{}", {}, replies)) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = FixOptions(run_id=f"t{time.monotonic_ns()}", model_name="fake",
+        options = RunSettings(run_id=f"t{time.monotonic_ns()}", model_name="fake",
                              sandbox=SandboxConfig(image=image), config=BUDGETS, **kw)  # fmt: skip
         return run_fix(root, model, options)
 

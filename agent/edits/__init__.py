@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -24,10 +25,20 @@ __all__ = [
     "ApplyResult",
     "Edit",
     "EditFormat",
+    "EditFormatName",
     "FailedEdit",
     "check_path",
     "render_failures",
 ]
+
+
+class EditFormatName(StrEnum):
+    """The formats a run can ask for (`--edit-format`); the keys of `FORMATS`."""
+
+    SEARCH_REPLACE = "search-replace"
+    """Search/replace blocks: changes to existing files."""
+    WHOLE = "whole"
+    """Whole files: for new or small ones, and the fallback of every format."""
 
 
 class Apply(Protocol):
@@ -55,8 +66,10 @@ class EditFormat:
 
 
 FORMATS: dict[str, EditFormat] = {
-    "search-replace": EditFormat(
+    EditFormatName.SEARCH_REPLACE: EditFormat(
         "search-replace", search_replace.INSTRUCTIONS, search_replace.parse, search_replace.apply
     ),
-    "whole": EditFormat("whole", whole_file.INSTRUCTIONS, whole_file.parse, whole_file.apply),
+    EditFormatName.WHOLE: EditFormat(
+        "whole", whole_file.INSTRUCTIONS, whole_file.parse, whole_file.apply
+    ),
 }
