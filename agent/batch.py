@@ -50,7 +50,7 @@ from agent.batch_job import (
 )
 from agent.errors import UsageError
 from agent.executors import Executor, make_executor
-from agent.runlog import RUNS_DIR
+from agent.record import RUNS_DIR
 from agent.task import SPEC_FILE, Task, load_task, load_tasks_jsonl
 
 __all__ = [

@@ -10,10 +10,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.events import Record
 from agent.model import ChatModel, Completion, Message
 from agent.task import TaskConfig
 
@@ -67,7 +67,7 @@ class Budget:
 class Caller:
     """One model call: ask, record it in the trajectory, charge the budget."""
 
-    def __init__(self, model: ChatModel, budget: Budget, record: Callable[..., None]) -> None:
+    def __init__(self, model: ChatModel, budget: Budget, record: Record) -> None:
         self.model, self.budget, self.record = model, budget, record
 
     def __call__(self, messages: list[Message], purpose: str, **opts: Any) -> str:

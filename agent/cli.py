@@ -216,7 +216,7 @@ def new(
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
     from agent.model import make_model
     from agent.new import check_out_dir, run_new
-    from agent.runlog import RUNS_DIR, new_run_id
+    from agent.record import RUNS_DIR, new_run_id
     from agent.settings import RunSettings
     from agent.task import load_task
     from sandbox import SandboxConfig
@@ -278,7 +278,7 @@ def fix(
     from agent import gitops
     from agent.fix import detect_test_command, run_fix
     from agent.model import make_model
-    from agent.runlog import RUNS_DIR, new_run_id
+    from agent.record import RUNS_DIR, new_run_id
     from agent.settings import RunSettings
     from agent.task import TaskConfig
     from sandbox import SandboxConfig
@@ -353,7 +353,7 @@ def _print_result(result: Any) -> None:
     colour = "green" if result.status == "green" else "red"
     console.print(
         f"[{colour}]{result.status}[/] ({result.exit_reason}) after {result.iterations} "
-        f"iterations: {result.tests['passed']} passed, {result.tests['failed']} failed; "
+        f"iterations: {result.tests.passed} passed, {result.tests.failed} failed; "
         f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}",
         soft_wrap=True,
     )
@@ -439,8 +439,8 @@ def batch(
     """
     from agent.batch import BatchOptions, load_batch_tasks, run_batch
     from agent.batch_view import BatchView
+    from agent.record import new_run_id
     from agent.report import write_report
-    from agent.runlog import new_run_id
 
     settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
     task_list = load_batch_tasks(tasks)

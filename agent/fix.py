@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from git import Blob, Repo
@@ -40,35 +40,32 @@ from agent.fix_context import Localizer
 from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel, Message
-from agent.new import RunResult, pytest_args
+from agent.new import pytest_args
 from agent.prompts import fix_messages
-from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
+from agent.record import (
+    FixResult,
+    Observer,
+    Recorder,
+    RunDir,
+    exclude_run_records,
+    recorded_run,
+    save_files,
+)
 from agent.replies import edit_reply
 from agent.repomap import TagCache, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
-from agent.runlog import RunDir
 from agent.settings import RunSettings
 from agent.verdict import confirm, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestReport
 from sandbox.setup import RepoSandbox
 
-__all__ = ["FixResult", "detect_test_command", "run_fix"]
+__all__ = ["detect_test_command", "run_fix"]
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_BYTES = 256 * 1024
 """Larger files go into the sandbox but are not offered to the model for editing."""
-
-
-@dataclass
-class FixResult(RunResult):
-    """`new`'s result plus the tests fixed and the flaky ones (node ids)."""
-
-    fixed: list[str] = field(default_factory=list)
-    flaky: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    """Third-party packages the tests import and the sandbox lacks."""
 
 
 _CONFIGS = (
@@ -145,6 +142,7 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
 
 
 # ---------------------------------------------------------------- the prompt
+
 
 class _FixPrompt:
     """The feedback request: failures, the code they run (localized), the map; within budget."""
@@ -232,8 +230,7 @@ def _run(
 def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
     report = baseline.report
     record.result.flaky = sorted(baseline.flaky)
-    record.result.tests = {"passed": report.passed, "failed": report.failed,
-                           "errors": report.errors}  # fmt: skip
+    record.result.tests = report.counts
     record(
         "baseline",
         passed=report.passed,
@@ -366,7 +363,7 @@ def _finish(
     if best is None:
         return
     report = best.report
-    result.tests = {"passed": report.passed, "failed": report.failed, "errors": report.errors}
+    result.tests = report.counts
     result.fixed = fixed_targets(baseline.targets, report)
     changed = {p: t for p, t in best.files.items() if snapshot.code.get(p) != t}
     result.files = sorted(changed)
@@ -409,6 +406,6 @@ def _trailers(result: FixResult) -> dict[str, str]:
         "Greenloop-Run": result.run_id,
         "Model": result.model,
         "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
-        "Tests": f"{result.tests['passed']} passed",
+        "Tests": f"{result.tests.passed} passed",
         "Fixed": ", ".join(result.fixed),
     } | ({"Flaky": ", ".join(result.flaky)} if result.flaky else {})

@@ -20,9 +20,10 @@ import difflib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from agent.events import Record
 from agent.excerpts import FixContext, fix_context
 from agent.localize import failing_tests, localize
 from agent.repomap import TagCache
@@ -80,7 +81,7 @@ class Localizer:
         tests: Mapping[str, str],
         flaky: Collection[str] = (),
         timeout: float = 60.0,
-        record: Callable[..., None] | None = None,
+        record: Record | None = None,
         cache: TagCache | None = None,
     ) -> None:
         self.sandbox, self.original, self.tests = sandbox, dict(original), dict(tests)

@@ -20,6 +20,7 @@ from typing import Literal
 from agent.calls import Caller, LimitsExceeded
 from agent.candidates import candidate_change, failure_details
 from agent.edits import FORMATS, EditFormat, render_failures
+from agent.events import Record
 from agent.model import Message
 from agent.prompts import feedback_messages
 from agent.replies import edit_reply
@@ -31,7 +32,6 @@ __all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
 
 log = logging.getLogger(__name__)
 
-Record = Callable[..., None]
 Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
 """(files, report, edit instructions, refused edits) -> the feedback request."""
 Mode = Literal["feedback", "restart"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,49 +25,25 @@ from agent.errors import GreenloopError, UsageError
 from agent.generate import Generator, make_plan
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel
-from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
+from agent.record import (
+    Observer,
+    Recorder,
+    RunDir,
+    RunResult,
+    exclude_run_records,
+    recorded_run,
+    save_files,
+)
 from agent.requirements import extract_requirements
-from agent.runlog import RunDir
 from agent.runner_files import keep_trusted
 from agent.settings import RunSettings
 from agent.task import Task, check_command
 from agent.verdict import confirm, expected_tests, fresh_rerun, with_missing
 from sandbox import open_sandbox
 
-__all__ = ["RunResult", "check_out_dir", "out_dir", "pytest_args", "run_new"]
+__all__ = ["check_out_dir", "out_dir", "pytest_args", "run_new"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunResult:
-    """What `--json` prints and `result.json` holds."""
-
-    run_id: str
-    run_dir: str
-    model: str
-    status: str = "error"
-    """green, red or error."""
-    exit_reason: str = "interrupted"
-    iterations: int = 0
-    tests: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "errors": 0})
-    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
-    cost: float | None = 0.0
-    branch: str | None = None
-    commit: str | None = None
-    plan_source: str = ""
-    tests_generated: bool = False
-    files: list[str] = field(default_factory=list)
-    history: list[int] = field(default_factory=list)
-    malformed: int = 0
-    syntax_errors: int = 0
-    model_calls: int = 0
-    timeouts: int = 0
-    wall: float = 0.0
-    error: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 _Recorder = Recorder[RunResult]
@@ -197,11 +172,7 @@ def _finish(
     best = outcome.best
     if best is None:
         return
-    result.tests = {
-        "passed": best.report.passed,
-        "failed": best.report.failed,
-        "errors": best.report.errors,
-    }
+    result.tests = best.report.counts
     files = {**best.files, **tests}
     result.files = sorted(files)
     save_files(Path(result.run_dir) / "best", files)
@@ -248,9 +219,7 @@ def _title(result: RunResult, task: Task) -> str:
 
 
 def _trailers(result: RunResult, settings: RunSettings) -> dict[str, str]:
-    tests = f"{result.tests['passed']} passed"
-    if result.status != "green":
-        tests += f", {result.tests['failed']} failed, {result.tests['errors']} errors"
+    tests = f"{result.tests.passed} passed" if result.status == "green" else str(result.tests)
     return {
         "Greenloop-Run": settings.run_id,
         "Model": settings.model_name,

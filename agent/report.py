@@ -20,7 +20,7 @@ from typing import Any
 
 from agent.batch import MANIFEST_FILE, SUMMARY_FILE, TASKS_DIR, read_records, summarize
 from agent.errors import UsageError
-from agent.runlog import RUNS_DIR
+from agent.record import RUNS_DIR
 from agent.textclean import clean
 from agent.trajectory_page import PAGE_FILE, page_is_stale, write_page_quietly
 
@@ -322,9 +322,7 @@ def render_html(data: ReportData) -> str:
         "<h2>pass@k</h2>",
         _table(["k", "pass@k"], bars),
         "<h2>Exit reasons (every try)</h2>",
-        _table(
-            ["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]
-        ),
+        _table(["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]),
         "<h2>Tasks</h2>",
         _table([*_COLUMNS], [_task_cells(row) for row in data.rows], "sortable"),
     ]

@@ -17,8 +17,9 @@ import ast
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agent.events import Record
 from agent.runner_files import keep_trusted
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestCase, TestReport
@@ -104,7 +105,7 @@ def confirm(
     outcome: LoopOutcome,
     rerun: Callable[[Mapping[str, str]], TestReport],
     is_green: Callable[[TestReport], bool],
-    record: Callable[..., Any],
+    record: Record,
 ) -> LoopOutcome:
     """A green outcome, run again by `rerun` (a fresh container, pristine tests and
     configs); still green, or red as `tampered` or `unconfirmed`."""

@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from agent.events import EventName
 from agent.textclean import one_line
 
 __all__ = ["RunView"]
@@ -49,14 +50,14 @@ class RunView:
             self.live.update(self.render())
             self.live.__exit__(None, None, None)
 
-    def __call__(self, event: str, data: Mapping[str, Any]) -> None:
+    def __call__(self, event: EventName, data: Mapping[str, Any]) -> None:
         line = self._observe(event, data)
         if self.live is not None:
             self.live.update(self.render())
         elif line:
             self._line(line)
 
-    def _observe(self, event: str, data: Mapping[str, Any]) -> str:
+    def _observe(self, event: EventName, data: Mapping[str, Any]) -> str:
         """Take the event in; the plain line that tells it ("" for none)."""
         if event == "plan":
             files = data.get("plan", {}).get("files", [])

@@ -34,7 +34,7 @@ from fake_openai import FakeOpenAI, Reply, Request
 from agent.batch import BatchOptions, load_batch_tasks, read_records, run_batch
 from agent.batch_job import JobSettings
 from agent.model import ModelConfig
-from agent.runlog import read_trajectory
+from agent.record import read_trajectory
 from sandbox import SandboxConfig
 
 PLAN = json.dumps({"files": [{"path": "value.py", "purpose": "the value", "interface": []}]})

@@ -35,8 +35,8 @@ import git
 
 from agent.fix import FixOptions, run_fix
 from agent.model import ScriptedModel
+from agent.record import read_trajectory
 from agent.repomap import build_context, estimate_tokens
-from agent.runlog import read_trajectory
 from agent.symbols import SymbolIndex
 from agent.task import TaskConfig
 from sandbox import SandboxConfig

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.candidates import candidate_change
 from agent.model import Completion, Message
 from agent.model.cassette import Cassette
-from agent.runlog import RunDir
+from agent.record import RunDir
 from agent.trajectory import load_run
 from agent.trajectory_page import render_text, write_page
 

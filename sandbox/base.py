@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-__all__ = ["ExecResult", "Outcome", "Sandbox", "TestCase", "TestReport"]
+__all__ = ["ExecResult", "Outcome", "Sandbox", "TestCase", "TestCounts", "TestReport"]
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
 
@@ -52,6 +52,20 @@ class TestCase:
 
 
 @dataclass(frozen=True)
+class TestCounts:
+    """How many tests passed, failed and errored (collection errors count as errors)."""
+
+    __test__ = False
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.errors} errors"
+
+
+@dataclass(frozen=True)
 class TestReport:
     """The result of one test run: per test, totals, and collection errors apart."""
 
@@ -88,6 +102,11 @@ class TestReport:
     @property
     def skipped(self) -> int:
         return self._count("skipped")
+
+    @property
+    def counts(self) -> TestCounts:
+        """Passed, failed and errors together, as a run's result holds them."""
+        return TestCounts(self.passed, self.failed, self.errors)
 
     @property
     def green(self) -> bool:

@@ -26,8 +26,8 @@ from agent.batch import BatchOptions, load_batch_tasks, read_records, run_batch,
 from agent.batch_job import JobSettings, TaskBusy, previous_try_context, price_of, task_lock
 from agent.errors import UsageError
 from agent.model import ModelConfig
+from agent.record import RunDir
 from agent.report import write_report
-from agent.runlog import RunDir
 from sandbox.docker import LABEL
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ import pytest
 
 from agent.model import ModelConfig, make_model
 from agent.new import run_new
-from agent.runlog import read_result, read_trajectory
+from agent.record import read_result, read_trajectory
 from agent.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
@@ -44,7 +44,7 @@ def test_embedded_model_goes_green_on_the_first_rung(tmp_path: Path, sandbox_ima
         sandbox=SandboxConfig(image=sandbox_image),
     )  # fmt: skip
     result = run_new(load_task(ROOT / "tasks" / "00-add"), model, options)
-    assert (result.status, result.tests["passed"]) == ("green", 2), result.exit_reason
+    assert (result.status, result.tests.passed) == ("green", 2), result.exit_reason
     commit = git.Repo(tmp_path / "out").commit(result.branch)
     assert "Tests: 2 passed" in str(commit.message)
     assert "Model: local:SmolLM2" in str(commit.message)

@@ -28,10 +28,10 @@ from fixture_repos import (
 from scripted_agent import Script, search_replace
 
 from agent.errors import UsageError
-from agent.fix import FixResult, run_fix
+from agent.fix import run_fix
 from agent.model import ModelConfig, OpenAIChat
+from agent.record import FixResult, read_trajectory
 from agent.repomap import estimate_tokens
-from agent.runlog import read_trajectory
 from agent.settings import RunSettings
 from agent.task import TaskConfig
 from sandbox import SandboxConfig
@@ -246,4 +246,4 @@ def test_setup_cmd_installs_what_the_tests_import(tmp_path: Path, sandbox_image:
     root = make_repo(tmp_path / "shop", shop_files({"discount"}, extra))
     result, _ = _fix(root, [fix_reply("discount")], sandbox_image, setup_command=SETUP)
     assert result.status == "green" and result.missing == []
-    assert result.tests["passed"] == 9
+    assert result.tests.passed == 9

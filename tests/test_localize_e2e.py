@@ -16,11 +16,11 @@ from fixture_repos import make_repo
 from localize_repos import almanac_files, almanac_fix, buggy_line
 from scripted_agent import Script, search_replace
 
-from agent.fix import FixResult, run_fix
+from agent.fix import run_fix
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import Cassette, RecordingModel
+from agent.record import FixResult, read_trajectory
 from agent.repomap import estimate_tokens
-from agent.runlog import read_trajectory
 from agent.settings import RunSettings
 from agent.task import TaskConfig
 from sandbox import SandboxConfig

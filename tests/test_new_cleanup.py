@@ -25,8 +25,8 @@ from fizzbuzz_case import GOOD
 from scripted_agent import Script, fenced
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunResult, run_new
-from agent.runlog import read_result
+from agent.new import run_new
+from agent.record import RunResult, read_result
 from agent.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig

@@ -20,8 +20,8 @@ from fizzbuzz_case import BUGGY, FIX, GOOD, PLAN, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunResult, run_new
-from agent.runlog import read_result, read_trajectory
+from agent.new import run_new
+from agent.record import RunResult, read_result, read_trajectory
 from agent.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
@@ -29,6 +29,8 @@ from sandbox import SandboxConfig
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture()
 def task_dir(tmp_path: Path) -> Path:
     return fizzbuzz_task(tmp_path / "task")
@@ -305,9 +307,7 @@ def test_bad_input_is_refused_with_nothing_touched(
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-def test_out_dir_with_unrelated_uncommitted_work_is_refused(
-    task_dir: Path, out_repo: Path
-) -> None:
+def test_out_dir_with_unrelated_uncommitted_work_is_refused(task_dir: Path, out_repo: Path) -> None:
     (out_repo / "notes.txt").write_text("my unsaved notes\n")
     proc = _cli("new", str(task_dir), "--out", str(out_repo), "--model", "local")
     assert proc.returncode == 2
@@ -337,7 +337,7 @@ def test_spec_without_tests_gets_generated_tests_and_says_so(
     script = Script(plan, files)
     result = _run(spec, out_repo, script, sandbox_image)
     assert (result.status, result.tests_generated) == ("green", True)
-    assert result.tests["passed"] == 1
+    assert result.tests.passed == 1
     tree = {b.path for b in git.Repo(out_repo).commit(result.branch).tree.traverse()}
     assert {"adder.py", "tests/test_adder.py"} <= tree
     assert "JSON plan" in script.prompts[0] and "test_files" in script.prompts[0]

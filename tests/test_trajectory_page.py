@@ -27,7 +27,7 @@ from agent.fix import run_fix
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import RecordingModel
 from agent.new import run_new
-from agent.runlog import RUNS_DIR, RunDir
+from agent.record import RUNS_DIR, RunDir
 from agent.settings import RunSettings
 from agent.task import TaskConfig, load_task
 from agent.trajectory import load_run

@@ -20,13 +20,14 @@ from fixture_repos import fix_reply, make_repo, shop_files
 from fizzbuzz_case import LIMITS, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
-from agent.fix import FixResult, run_fix
+from agent.fix import run_fix
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunResult, run_new
-from agent.runlog import read_trajectory
+from agent.new import run_new
+from agent.record import FixResult, RunResult, read_trajectory
 from agent.settings import RunSettings
 from agent.task import TaskConfig, load_task
 from sandbox import SandboxConfig
+from sandbox.base import TestCounts
 
 pytestmark = pytest.mark.docker
 
@@ -241,7 +242,7 @@ def test_new_a_pytest_ini_deselecting_an_acceptance_test_is_refused(
     _spec_names(task_dir, "pytest.ini")
     result = _new(task_dir, out_repo, Script(_plan("pytest.ini"), files), sandbox_image)
     assert "pytest.ini" in _events(result, "refused")[0]["files"]
-    assert result.tests["failed"] == 1
+    assert result.tests.failed == 1
     _nothing_committed(out_repo, result)
 
 
@@ -253,7 +254,7 @@ def test_new_code_deselecting_an_acceptance_test_in_process_is_not_green(
     result = _new(task_dir, out_repo, script, sandbox_image)
     tests = _events(result, "test")
     assert tests and tests[0]["failing"] == ["tests/test_fizzbuzz.py::test_fizzbuzz"]
-    assert result.tests == {"passed": 3, "failed": 0, "errors": 1}
+    assert result.tests == TestCounts(passed=3, failed=0, errors=1)
     _nothing_committed(out_repo, result)
 
 

@@ -1,13 +1,24 @@
-"""The run record: `.greenloop/runs/<run-id>/` under a project root.
+"""One run's record: its folder, its events, its result, and the recorder that keeps them.
+
+    run = RunDir(root, run_id)                                   # .greenloop/runs/<run-id>/
+    with recorded_run(run, RunResult(run_id, str(run.path), model), observer) as record:
+        record.count_from(budget)                                # the one counter
+        record("test", iteration=1, passed=3, failed=1, errors=0)  # trajectory + result + observer
+
+The folder:
 
     trajectory.jsonl  one JSON object per line, appended as events happen; each
                       line is written with one `write` and fsynced, so a process
                       killed at any moment leaves every earlier line readable
-    result.json       the final result, replaced atomically (tmp file + os.replace):
-                      absent or complete, never torn
+    result.json       the result, replaced atomically (tmp file + os.replace):
+                      absent or complete, never torn; written from the start, after
+                      every test run and at the end in `finally`
     cassette.jsonl    the model's requests and replies (written by agent.model)
 
-Nothing is created until the first write.
+Nothing is created until the first write. Model calls, tokens, cost and
+malformed replies are counted once, by the run's `Budget`; the result shows the
+budget's figures. Event names are an `agent.events.EventName`, so a misspelt one
+fails mypy.
 """
 
 from __future__ import annotations
@@ -19,13 +30,37 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
-__all__ = ["RUNS_DIR", "RunDir", "new_run_id", "read_result", "read_trajectory"]
+from agent.calls import Budget, LimitsExceeded
+from agent.errors import GreenloopError
+from agent.events import EventName, Observer, Record
+from sandbox.base import TestCounts
+from sandbox.paths import safe_path
+
+__all__ = [
+    "RUNS_DIR",
+    "EventName",
+    "FixResult",
+    "Observer",
+    "Record",
+    "Recorder",
+    "RunDir",
+    "RunResult",
+    "exclude_run_records",
+    "new_run_id",
+    "read_result",
+    "read_trajectory",
+    "recorded_run",
+    "save_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -207,3 +242,135 @@ def read_result(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ValueError(f"{target} does not hold a JSON object")
     return data
+
+
+# ---------------------------------------------------------------- the result
+
+
+@dataclass
+class RunResult:
+    """What `--json` prints and `result.json` holds."""
+
+    run_id: str
+    run_dir: str
+    model: str
+    status: str = "error"
+    """green, red or error."""
+    exit_reason: str = "interrupted"
+    iterations: int = 0
+    tests: TestCounts = field(default_factory=TestCounts)
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    cost: float | None = 0.0
+    branch: str | None = None
+    commit: str | None = None
+    plan_source: str = ""
+    tests_generated: bool = False
+    files: list[str] = field(default_factory=list)
+    history: list[int] = field(default_factory=list)
+    malformed: int = 0
+    syntax_errors: int = 0
+    model_calls: int = 0
+    timeouts: int = 0
+    wall: float = 0.0
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FixResult(RunResult):
+    """`new`'s result plus the tests fixed and the flaky ones (node ids)."""
+
+    fixed: list[str] = field(default_factory=list)
+    flaky: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Third-party packages the tests import and the sandbox lacks."""
+
+
+# ---------------------------------------------------------------- the recorder
+
+R = TypeVar("R", bound=RunResult)
+
+
+class Recorder(Generic[R]):
+    """Appends each event to the trajectory, keeps the result current, tells the observer."""
+
+    def __init__(self, run: RunDir, result: R, observer: Observer | None) -> None:
+        self.run, self.result, self.observer = run, result, observer
+        self.started = time.monotonic()
+        self.budget: Budget | None = None
+
+    def count_from(self, budget: Budget) -> None:
+        """Take calls, tokens, cost and malformed replies from `budget`, the one counter."""
+        self.budget = budget
+
+    def _sync_counts(self) -> None:
+        if self.budget is None:
+            return
+        b, r = self.budget, self.result
+        r.model_calls, r.malformed, r.cost = b.calls, b.malformed, b.cost
+        r.tokens = {"prompt": b.prompt_tokens, "completion": b.completion_tokens}
+
+    def __call__(self, event: EventName, /, **data: Any) -> None:
+        self.run.append(event, **data)
+        r = self.result
+        self._sync_counts()
+        if event == "syntax":
+            r.syntax_errors += 1
+        elif event == "test":
+            r.iterations = int(data["iteration"])
+            r.tests = TestCounts(int(data["passed"]), int(data["failed"]), int(data["errors"]))
+            r.history.append(r.tests.passed)
+            r.timeouts += bool(data.get("timed_out"))
+            self.save()
+        if self.observer is not None:
+            self.observer(event, data)
+
+    def save(self) -> None:
+        self._sync_counts()
+        self.result.wall = round(time.monotonic() - self.started, 3)
+        self.run.write_result(self.result.to_dict())
+
+
+def save_files(folder: Path, files: Mapping[str, str]) -> None:
+    """Write `files` under `folder` (e.g. the run's `best/`), every path checked."""
+    for rel, text in files.items():
+        target = safe_path(folder, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def exclude_run_records(root: Path) -> None:
+    """Keep `.greenloop/` out of `git status` without touching the user's .gitignore."""
+    exclude = root / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    text = exclude.read_text() if exclude.exists() else ""
+    if ".greenloop/" not in text.splitlines():
+        exclude.write_text(
+            text + ("" if text.endswith("\n") or not text else "\n") + ".greenloop/\n"
+        )
+
+
+@contextmanager
+def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[Recorder[R]]:
+    """The record of one run: `result.json` from the start, a budget stop as a red result,
+    an error as an error result (re-raised), and the final result and the trajectory page
+    (`trajectory.html`) written whatever happens."""
+    # The page is rendered from this module's records: imported here, not at the top.
+    from agent.trajectory_page import write_page_quietly
+
+    record = Recorder(run, result, observer)
+    record.save()
+    try:
+        yield record
+    except LimitsExceeded as stop:
+        result.status, result.exit_reason = "red", stop.reason
+    except GreenloopError as exc:
+        result.status, result.exit_reason, result.error = "error", "error", str(exc)
+        raise
+    finally:
+        record("result", status=result.status, exit_reason=result.exit_reason)
+        record.save()
+        run.close()
+        write_page_quietly(run.path)
