@@ -40,7 +40,6 @@ from agent.fix_context import Localizer
 from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
 from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel, Message
-from agent.new import pytest_args
 from agent.prompts import fix_messages
 from agent.record import (
     FixResult,
@@ -59,6 +58,7 @@ from agent.verdict import confirm, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestReport
 from sandbox.setup import RepoSandbox
+from sandbox.testrun import pytest_args
 
 __all__ = ["detect_test_command", "run_fix"]
 

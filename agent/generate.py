@@ -33,12 +33,11 @@ from agent.plan import (
     fallback_plan,
     implied_plan,
     parse_plan,
-    plan_prompt,
     plan_schema,
     plan_size,
     without_example,
 )
-from agent.prompts import file_messages, syntax_fix_messages
+from agent.prompts import file_messages, plan_prompt, syntax_fix_messages
 from agent.replies import file_reply, plan_reply, rewrite_reply
 from agent.requirements import Requirements, requirements_text
 from agent.speccode import (

@@ -37,9 +37,10 @@ from agent.record import (
 from agent.requirements import extract_requirements
 from agent.runner_files import keep_trusted
 from agent.settings import RunSettings
-from agent.task import Task, check_command
+from agent.task import Task
 from agent.verdict import confirm, expected_tests, fresh_rerun, with_missing
 from sandbox import open_sandbox
+from sandbox.testrun import pytest_args
 
 __all__ = ["check_out_dir", "out_dir", "pytest_args", "run_new"]
 
@@ -47,21 +48,6 @@ log = logging.getLogger(__name__)
 
 
 _Recorder = Recorder[RunResult]
-
-
-def pytest_args(command: str) -> list[str]:
-    """The pytest arguments of a task's test command; other runners are a usage error."""
-    try:
-        words = check_command(command, "test command")
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    for prefix in (["python", "-m", "pytest"], ["python3", "-m", "pytest"], ["pytest"]):
-        if words[: len(prefix)] == prefix:
-            return words[len(prefix) :]
-    raise UsageError(
-        f"test command {command!r} is not pytest: set test_command in task.toml to "
-        "'python -m pytest [args]'"
-    )
 
 
 def check_out_dir(task: Task, out: Path) -> None:

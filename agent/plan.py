@@ -24,14 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agent.edits.base import check_path
 from agent.errors import FormatError, PathRejected
 from agent.extract import fenced_blocks, normalize_newlines
-from agent.model.base import Message
 from agent.plan_json import closed_prefix, load_lenient, top_level_objects
-from agent.requirements import THIRD_PARTY, Requirements, requirements_text
+from agent.requirements import THIRD_PARTY, Requirements
 from agent.speccode import read_spec_code
 
 __all__ = [
     "DEFAULT_TEST_COMMAND",
-    "PLAN_INSTRUCTIONS",
+    "EXAMPLE_PATH",
     "Plan",
     "PlanInvalid",
     "PlannedFile",
@@ -39,7 +38,6 @@ __all__ = [
     "fallback_plan",
     "implied_plan",
     "parse_plan",
-    "plan_prompt",
     "plan_schema",
     "plan_size",
     "without_example",
@@ -126,25 +124,8 @@ class Plan(BaseModel):
         return kept
 
 
-_EXAMPLE_PATH = "pkg/mod.py"
-PLAN_INSTRUCTIONS = f"""\
-You plan a small Python project. Answer with one JSON object and nothing else:
-
-{{
-  "files": [
-    {{"path": "{_EXAMPLE_PATH}", "purpose": "what this file is for",
-     "interface": ["def add(a: int, b: int) -> int"]}}
-  ],
-  "test_command": "{DEFAULT_TEST_COMMAND}",
-  "packages": [],
-  "test_files": []
-}}
-
-- "files": every source file to write, with relative paths; "interface" lists the
-  functions and classes the other files or the tests use, as signatures.
-- "packages": third-party packages to pip install; leave out the standard library.
-- "test_files": only when told there are no acceptance tests: the pytest files to write.
-"""
+EXAMPLE_PATH = "pkg/mod.py"
+"""The path the plan's example shows; a plan that copies it is not taken at its word."""
 
 
 _PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,99}$"
@@ -314,7 +295,7 @@ def enforce_requirements(plan: Plan, reqs: Requirements) -> Plan:
 def without_example(plan: Plan, spec: str) -> Plan:
     """The plan without the instructions' example file, which small models copy, unless
     the spec names it (the tests' files were enforced already)."""
-    kept = [f for f in plan.files if f.path != _EXAMPLE_PATH or _EXAMPLE_PATH in spec]
+    kept = [f for f in plan.files if f.path != EXAMPLE_PATH or EXAMPLE_PATH in spec]
     if not kept or len(kept) == len(plan.files):
         return plan
     return plan.model_copy(update={"files": kept})
@@ -401,21 +382,3 @@ def implied_plan(spec: str, reqs: Requirements, has_tests: bool) -> tuple[Plan, 
     names = [f"{m.path} ({', '.join(n.name for n in m.names)})" for m in reqs.modules if m.names]
     reason = f"the tests import {'; '.join(names)} and the spec names no other file or module"
     return fallback_plan(reqs, spec), reason
-
-
-def plan_prompt(spec: str, reqs: Requirements, has_tests: bool) -> list[Message]:
-    """The planning conversation: instructions, then the spec and the tests' requirements."""
-    parts = [f"## Spec\n\n{spec.strip()}"]
-    required = requirements_text(reqs)
-    if required:
-        parts.append(f"## Requirements (from the acceptance tests; keep these names)\n\n{required}")
-    if has_tests:
-        parts.append(
-            "Acceptance tests exist: leave `test_files` empty and never plan to edit them."
-        )
-    else:
-        parts.append(
-            "There are no acceptance tests: name the pytest files to write in `test_files`."
-        )
-    parts.append("Answer with the JSON plan only.")
-    return [Message.system(PLAN_INSTRUCTIONS), Message.user("\n\n".join(parts))]

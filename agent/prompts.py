@@ -8,11 +8,20 @@ import re
 from collections.abc import Collection, Mapping
 
 from agent.model import Message
-from agent.plan import Plan, PlannedFile
+from agent.plan import DEFAULT_TEST_COMMAND, EXAMPLE_PATH, Plan, PlannedFile
+from agent.requirements import Requirements, requirements_text
 from agent.speccode import read_spec_code
 from sandbox.base import TestCase, TestReport
 
-__all__ = ["SYSTEM", "feedback_messages", "file_messages", "fix_messages", "syntax_fix_messages"]
+__all__ = [
+    "PLAN_INSTRUCTIONS",
+    "SYSTEM",
+    "feedback_messages",
+    "file_messages",
+    "fix_messages",
+    "plan_prompt",
+    "syntax_fix_messages",
+]
 
 SYSTEM = (
     "You are an expert Python programmer. You write complete, working code "
@@ -171,3 +180,43 @@ def fix_messages(
     )
     parts.append(edit_instructions)
     return [Message.system(SYSTEM), Message.user("\n\n".join(p for p in parts if p))]
+
+
+# ---------------------------------------------------------------- the plan
+
+PLAN_INSTRUCTIONS = f"""\
+You plan a small Python project. Answer with one JSON object and nothing else:
+
+{{
+  "files": [
+    {{"path": "{EXAMPLE_PATH}", "purpose": "what this file is for",
+     "interface": ["def add(a: int, b: int) -> int"]}}
+  ],
+  "test_command": "{DEFAULT_TEST_COMMAND}",
+  "packages": [],
+  "test_files": []
+}}
+
+- "files": every source file to write, with relative paths; "interface" lists the
+  functions and classes the other files or the tests use, as signatures.
+- "packages": third-party packages to pip install; leave out the standard library.
+- "test_files": only when told there are no acceptance tests: the pytest files to write.
+"""
+
+
+def plan_prompt(spec: str, reqs: Requirements, has_tests: bool) -> list[Message]:
+    """The planning conversation: instructions, then the spec and the tests' requirements."""
+    parts = [f"## Spec\n\n{spec.strip()}"]
+    required = requirements_text(reqs)
+    if required:
+        parts.append(f"## Requirements (from the acceptance tests; keep these names)\n\n{required}")
+    if has_tests:
+        parts.append(
+            "Acceptance tests exist: leave `test_files` empty and never plan to edit them."
+        )
+    else:
+        parts.append(
+            "There are no acceptance tests: name the pytest files to write in `test_files`."
+        )
+    parts.append("Answer with the JSON plan only.")
+    return [Message.system(PLAN_INSTRUCTIONS), Message.user("\n\n".join(parts))]

@@ -150,7 +150,8 @@ def test_llama_cpp_server_context_overflow_is_typed(llama_server: str) -> None:
 
 
 def test_a_plan_decoded_against_its_schema_parses() -> None:
-    from agent.plan import parse_plan, plan_prompt, plan_schema
+    from agent.plan import parse_plan, plan_schema
+    from agent.prompts import plan_prompt
     from agent.requirements import extract_requirements
 
     tests = {"tests/test_calc.py": "from calc import add\n\ndef test_add():\n    add(1, 2)\n"}

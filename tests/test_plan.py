@@ -16,11 +16,11 @@ from agent.plan import (
     fallback_plan,
     implied_plan,
     parse_plan,
-    plan_prompt,
     plan_schema,
     plan_size,
     without_example,
 )
+from agent.prompts import plan_prompt
 from agent.requirements import extract_requirements
 
 GOOD = '{"files": [{"path": "fizzbuzz.py", "purpose": "the function", "interface": ["def fizzbuzz(n: int) -> str"]}]}'  # noqa: E501
