@@ -20,7 +20,7 @@ from rich.table import Table
 
 from agent.edits import EditFormatName
 from agent.errors import GreenloopError
-from agent.settings import ExecutorName
+from agent.run.settings import ExecutorName
 from sandbox.config import SandboxKind
 
 console = Console(stderr=True)
@@ -215,9 +215,9 @@ def new(
 ) -> None:
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
     from agent.model import make_model
-    from agent.new import check_out_dir, run_new
-    from agent.record import RUNS_DIR, new_run_id
-    from agent.settings import RunSettings
+    from agent.new.scaffold import check_out_dir, run_new
+    from agent.run.record import RUNS_DIR, new_run_id
+    from agent.run.settings import RunSettings
     from agent.task import load_task
     from sandbox import SandboxConfig
 
@@ -276,10 +276,10 @@ def fix(
 ) -> None:
     """Make a repository's failing tests pass, on a new branch; your branch stays as it is."""
     from agent import gitops
-    from agent.fix import detect_test_command, run_fix
+    from agent.fix.repair import detect_test_command, run_fix
     from agent.model import make_model
-    from agent.record import RUNS_DIR, new_run_id
-    from agent.settings import RunSettings
+    from agent.run.record import RUNS_DIR, new_run_id
+    from agent.run.settings import RunSettings
     from agent.task import TaskConfig
     from sandbox import SandboxConfig
 
@@ -337,7 +337,7 @@ def fix(
 
 def _shown(run: Callable[[Any], Any], as_json: bool, title: str) -> Any:
     """Run with the live view and a summary, or quietly with the result as JSON."""
-    from agent.view import RunView
+    from agent.run.live_view import RunView
 
     if as_json:
         result = run(None)
@@ -437,10 +437,10 @@ def batch(
 
     Exit 0 when every task passed, 1 when some did not (or some are left), 130 when interrupted.
     """
-    from agent.batch import BatchOptions, load_batch_tasks, run_batch
-    from agent.batch_view import BatchView
-    from agent.record import new_run_id
-    from agent.report import write_report
+    from agent.batch.live_view import BatchView
+    from agent.batch.report import write_report
+    from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
+    from agent.run.record import new_run_id
 
     settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
     task_list = load_batch_tasks(tasks)
@@ -476,7 +476,7 @@ def _batch_settings(
     commit_partial: bool,
     tries: int,
 ) -> Any:
-    from agent.batch_job import JobSettings, price_of
+    from agent.batch.job import JobSettings, price_of
     from agent.model import describe_model
     from sandbox import SandboxConfig
 
@@ -522,11 +522,11 @@ def report(
 ) -> None:
     """Render a batch's results (RUN_DIR/report.md, report.html), or compare batch runs."""
     if len(run_dirs) > 1:
-        from agent.compare import compare, write_comparison
+        from agent.batch.compare import compare, write_comparison
 
         md, page = write_comparison(compare(run_dirs), out)
     else:
-        from agent.report import write_report
+        from agent.batch.report import write_report
 
         md, page = write_report(run_dirs[0])
     if show:
@@ -542,8 +542,8 @@ def show(
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
 ) -> None:
     """A run's trajectory page (written now if missing or old): print its path, or the run."""
-    from agent.trajectory import find_run, load_run
-    from agent.trajectory_page import page_is_stale, render_text, write_page
+    from agent.show.page import page_is_stale, render_text, write_page
+    from agent.show.trajectory import find_run, load_run
 
     folder = find_run(run_dir)
     page = write_page(folder) if page_is_stale(folder) else folder / "trajectory.html"

@@ -23,9 +23,9 @@ re-exported here.
 The loop's control flow, not errors (never reach the CLI; the run record turns
 them into an exit reason):
 
-    Green                     the tests pass: the loop stops with status green   (agent.loop)
+    Green                     the tests pass: the loop stops with status green   (agent.run.loop)
     LimitsExceeded(reason)    a named stop: tokens, cost, wall, malformed, iterations,
-                              stuck, tampered, unsafe-path; status red           (agent.calls)
+                              stuck, tampered, unsafe-path; status red           (agent.run.budget)
     EditFailed                one edit block did not apply; run_edits reports it
                               back to the model                                  (agent.edits.base)
 """

@@ -1,6 +1,6 @@
 """Everything greenloop does with git, through GitPython, on the user's behalf.
 
-Every git command goes through `_git`, on `agent.gitrun.run_git`, which never
+Every git command goes through `_git`, on `agent.git.runner.run_git`, which never
 lets the repository run a program on the host (hooks, fsmonitor, filter and
 merge drivers, pagers, editors, transports and signing are off; see its
 docstring); a repository whose `core.worktree` points elsewhere is refused. We
@@ -15,7 +15,7 @@ The user's work comes first:
 - `work_on_branch` does the run on its own branch and always returns the user
   to their branch (or detached HEAD), whatever happens in the body;
 - `commit_files` stages exactly the files it is given, refuses secrets,
-  ignored files and key material (`agent.secret_scan`), and writes git trailers.
+  ignored files and key material (`agent.git.secrets`), and writes git trailers.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from git import Head, Repo
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from agent.errors import GitError, PathRejected, UsageError
-from agent.gitrun import NO_EXT, run_git
-from agent.secret_scan import find_secrets, is_sensitive_name, refuse_secrets
+from agent.git.runner import NO_EXT, run_git
+from agent.git.secrets import find_secrets, is_sensitive_name, refuse_secrets
 from sandbox.paths import check_name, safe_path
 
 __all__ = [

@@ -18,9 +18,9 @@ import git
 import pytest
 
 from agent.model import ModelConfig, make_model
-from agent.new import run_new
-from agent.record import read_result, read_trajectory
-from agent.settings import RunSettings
+from agent.new.scaffold import run_new
+from agent.run.record import read_result, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 

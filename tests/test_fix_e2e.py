@@ -28,11 +28,11 @@ from fixture_repos import (
 from scripted_agent import Script, search_replace
 
 from agent.errors import UsageError
-from agent.fix import run_fix
+from agent.fix.repair import run_fix
+from agent.fix.repomap import estimate_tokens
 from agent.model import ModelConfig, OpenAIChat
-from agent.record import FixResult, read_trajectory
-from agent.repomap import estimate_tokens
-from agent.settings import RunSettings
+from agent.run.record import FixResult, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import TaskConfig
 from sandbox import SandboxConfig
 

@@ -25,9 +25,9 @@ from fizzbuzz_case import GOOD
 from scripted_agent import Script, fenced
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import run_new
-from agent.record import RunResult, read_result
-from agent.settings import RunSettings
+from agent.new.scaffold import run_new
+from agent.run.record import RunResult, read_result
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 

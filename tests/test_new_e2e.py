@@ -20,9 +20,9 @@ from fizzbuzz_case import BUGGY, FIX, GOOD, PLAN, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import run_new
-from agent.record import RunResult, read_result, read_trajectory
-from agent.settings import RunSettings
+from agent.new.scaffold import run_new
+from agent.run.record import RunResult, read_result, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 
@@ -198,8 +198,8 @@ import sys, time
 from pathlib import Path
 from fake_openai import FakeOpenAI, Reply
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import run_new
-from agent.settings import RunSettings
+from agent.new.scaffold import run_new
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 plan = sys.argv[3]
@@ -213,7 +213,7 @@ def slow(request):
 with FakeOpenAI(slow) as srv:
     model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
     opts = RunSettings(out=Path(sys.argv[2]), run_id="killed", model_name="fake",
-                      sandbox=SandboxConfig(image=sys.argv[4]))
+                       sandbox=SandboxConfig(image=sys.argv[4]))
     run_new(load_task(Path(sys.argv[1])), model, opts)
 """
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from agent.errors import FormatError
-from agent.plan import (
+from agent.new.plan import (
     DEFAULT_TEST_COMMAND,
     Plan,
     PlanInvalid,
@@ -20,8 +20,8 @@ from agent.plan import (
     plan_size,
     without_example,
 )
-from agent.prompts import plan_prompt
-from agent.requirements import extract_requirements
+from agent.new.requirements import extract_requirements
+from agent.run.prompts import plan_prompt
 
 GOOD = '{"files": [{"path": "fizzbuzz.py", "purpose": "the function", "interface": ["def fizzbuzz(n: int) -> str"]}]}'  # noqa: E501
 

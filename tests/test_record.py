@@ -1,11 +1,11 @@
-"""agent.record: the recorder keeps the result current from the events; counts are typed."""
+"""agent.run.record: the recorder keeps the result current from the events; counts are typed."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from agent.record import FixResult, RunDir, recorded_run
+from agent.run.record import FixResult, RunDir, recorded_run
 from sandbox.base import TestCase, TestCounts, TestReport
 
 

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from chromium import headless, require_chromium
 
-from agent.batch_job import task_record, write_json_atomic
+from agent.batch.job import task_record, write_json_atomic
+from agent.batch.report import collect, render_html, render_markdown, write_report
 from agent.errors import UsageError
 from agent.model import Price
-from agent.record import RunResult
-from agent.report import collect, render_html, render_markdown, write_report
+from agent.run.record import RunResult
 from sandbox.base import TestCounts
 
 HOSTILE = '<script>alert("x")</script> & "quotes" \x1b[31m\x07'

@@ -1,4 +1,4 @@
-"""agent.record: the run record survives SIGKILL; result.json is never torn."""
+"""agent.run.record: the run record survives SIGKILL; result.json is never torn."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from agent import record as runlog
-from agent.record import RunDir, new_run_id, read_result, read_trajectory
+from agent.run import record as runlog
+from agent.run.record import RunDir, new_run_id, read_result, read_trajectory
 
 WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from agent.record import RunDir
+    from agent.run.record import RunDir
 
     run = RunDir(Path(sys.argv[1]), "killed")
     payload = "x" * 20000

@@ -22,16 +22,16 @@ from fixture_repos import fix_reply, make_repo, shop_files
 from fizzbuzz_case import BUGGY, FIX, PLAN, fizzbuzz_task
 from scripted_agent import Script, fenced, search_replace
 
-from agent.candidates import candidate_change
-from agent.fix import run_fix
+from agent.fix.repair import run_fix
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import RecordingModel
-from agent.new import run_new
-from agent.record import RUNS_DIR, RunDir
-from agent.settings import RunSettings
+from agent.new.scaffold import run_new
+from agent.run.candidates import candidate_change
+from agent.run.record import RUNS_DIR, RunDir
+from agent.run.settings import RunSettings
+from agent.show.page import render_html, render_text, write_page
+from agent.show.trajectory import load_run
 from agent.task import TaskConfig, load_task
-from agent.trajectory import load_run
-from agent.trajectory_page import render_html, render_text, write_page
 from sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]

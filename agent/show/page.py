@@ -18,8 +18,8 @@ from html import escape
 from pathlib import Path
 
 from agent.errors import GreenloopError
+from agent.show.trajectory import Block, Fold, RunRecord, blocks, load_run, mapping
 from agent.textclean import clean
-from agent.trajectory import Block, Fold, RunRecord, blocks, load_run, mapping
 
 __all__ = [
     "PAGE_FILE",

@@ -17,14 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.calls import Caller, LimitsExceeded
-from agent.candidates import candidate_change, failure_details
 from agent.edits import FORMATS, EditFormat, render_failures
-from agent.events import Record
 from agent.model import Message
-from agent.prompts import feedback_messages
-from agent.replies import edit_reply
-from agent.runner_files import keep_trusted
+from agent.run.budget import Caller, LimitsExceeded
+from agent.run.candidates import candidate_change, failure_details
+from agent.run.events import Record
+from agent.run.prompts import feedback_messages
+from agent.run.replies import edit_reply
+from agent.run.runner_files import keep_trusted
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 

@@ -15,7 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from agent.batch import BatchProgress
+from agent.batch.scheduler import BatchProgress
 from agent.textclean import one_line
 
 __all__ = ["BatchView"]

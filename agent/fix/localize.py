@@ -34,8 +34,8 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agent.repomap import is_test_path
-from agent.symbols import Span, SymbolIndex
+from agent.fix.repomap import is_test_path
+from agent.fix.symbols import Span, SymbolIndex
 from sandbox.spectrum import Spectrum
 
 __all__ = ["WEIGHTS", "Suspect", "failing_tests", "localize", "test_span"]

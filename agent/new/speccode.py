@@ -24,7 +24,7 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agent.extract import fenced_blocks
+from agent.edits.extract import fenced_blocks
 
 __all__ = [
     "ImportLine",

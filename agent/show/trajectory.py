@@ -21,7 +21,7 @@ from typing import Any
 
 from agent.errors import ConfigError, UsageError
 from agent.model.cassette import Cassette, CassetteEntry
-from agent.record import RUNS_DIR, read_result
+from agent.run.record import RUNS_DIR, read_result
 
 __all__ = ["Block", "Fold", "RunRecord", "blocks", "find_run", "load_run", "mapping"]
 

@@ -4,7 +4,7 @@
         record("test", iteration=1, passed=3, failed=1, errors=0)
         record("tset", ...)   # mypy: not an EventName
 
-`agent.record.Recorder` is the `Record` of a run; tests may pass any function
+`agent.run.record.Recorder` is the `Record` of a run; tests may pass any function
 of the same shape. The names are the strings written to `trajectory.jsonl`.
 """
 

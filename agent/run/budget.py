@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.events import Record
 from agent.model import ChatModel, Completion, Message
+from agent.run.events import Record
 from agent.task import TaskConfig
 
 __all__ = ["Budget", "Caller", "LimitsExceeded"]

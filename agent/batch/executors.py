@@ -6,7 +6,7 @@
             ...
         ex.cut()                          # interrupt the running jobs (after Ctrl-C)
 
-Both executors run `run_job` (in `agent.batch_job`), which builds its own model
+Both executors run `run_job` (in `agent.batch.job`), which builds its own model
 client from the job's `ModelConfig` in the worker process and opens each try's
 sandbox on the Docker engine of the machine it runs on.
 
@@ -31,7 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from types import FrameType, TracebackType
 from typing import Any, Literal, Protocol, Self
 
-from agent.batch_job import JobOutcome, TaskJob, error_record, run_job
+from agent.batch.job import JobOutcome, TaskJob, error_record, run_job
 from agent.errors import UsageError
 
 __all__ = ["Executor", "ExecutorKind", "LocalExecutor", "RayExecutor", "make_executor"]

@@ -44,9 +44,9 @@ from agent.model import (
     RecordingModel,
     make_model,
 )
-from agent.new import run_new
-from agent.record import RUNS_DIR, RunDir, RunResult, new_run_id, read_result, read_trajectory
-from agent.settings import EditFormatName, RunSettings
+from agent.new.scaffold import run_new
+from agent.run.record import RUNS_DIR, RunDir, RunResult, new_run_id, read_result, read_trajectory
+from agent.run.settings import EditFormatName, RunSettings
 from agent.task import Task, TaskConfig
 from sandbox import SandboxConfig
 

@@ -7,7 +7,7 @@ No plan is asked for when the tests already imply it (`implied_plan`); a plan
 that is asked for is decoded against its JSON schema where the backend can.
 One model call per file, all at once: the model's own concurrency limit bounds
 how many are in flight. Each reply stops after its block, its `max_tokens`
-sized from what it must hold (`agent.replies`). A file that does not parse goes
+sized from what it must hold (`agent.run.replies`). A file that does not parse goes
 back to the model with the error's line before any test run is spent on it;
 a file that uses a name the spec imported, without importing it, gets the
 spec's import line back (`restore_imports`).
@@ -20,12 +20,11 @@ import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from agent.calls import Caller, LimitsExceeded
 from agent.edits import check_path
+from agent.edits.extract import extract_file, fenced_blocks
 from agent.errors import PathRejected
-from agent.extract import extract_file, fenced_blocks
 from agent.model import Message
-from agent.plan import (
+from agent.new.plan import (
     Plan,
     PlanInvalid,
     PlannedFile,
@@ -37,15 +36,16 @@ from agent.plan import (
     plan_size,
     without_example,
 )
-from agent.prompts import file_messages, plan_prompt, syntax_fix_messages
-from agent.replies import file_reply, plan_reply, rewrite_reply
-from agent.requirements import Requirements, requirements_text
-from agent.speccode import (
+from agent.new.requirements import Requirements, requirements_text
+from agent.new.speccode import (
     drop_self_imports,
     read_spec_code,
     restore_definitions,
     restore_imports,
 )
+from agent.run.budget import Caller, LimitsExceeded
+from agent.run.prompts import file_messages, plan_prompt, syntax_fix_messages
+from agent.run.replies import file_reply, plan_reply, rewrite_reply
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]

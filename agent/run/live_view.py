@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from agent.events import EventName
+from agent.run.events import EventName
 from agent.textclean import one_line
 
 __all__ = ["RunView"]

@@ -13,12 +13,12 @@ it back exactly, and always returns them to their branch.
 The tests that fail twice at the start are the targets; those that change
 outcome on an immediate rerun are flaky (reported, not targets); those that
 passed must still pass. Test files, new files among them and files that
-configure the test runner (`agent.runner_files`) are protected unless
+configure the test runner (`agent.run.runner_files`) are protected unless
 `allow_test_edits`; a green result is run again in a fresh sandbox from HEAD's
-tests and configs before it is committed (`agent.verdict`). A
+tests and configs before it is committed (`agent.run.verdict`). A
 missing third-party package ends the run before any model call: it needs
 `--setup-cmd`, not code. The feedback prompt shows the failures, the code they
-run (localized afresh for each prompt: `agent.fix_context`), and the repo map
+run (localized afresh for each prompt: `agent.fix.context`), and the repo map
 of the rest, within `context_tokens`.
 """
 
@@ -33,15 +33,17 @@ from pathlib import Path, PurePosixPath
 from git import Blob, Repo
 
 from agent import gitops
-from agent.calls import Budget, Caller
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
-from agent.fix_context import Localizer
-from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
-from agent.loop import Loop, LoopOutcome
+from agent.fix.baseline import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
+from agent.fix.context import Localizer
+from agent.fix.repomap import TagCache, estimate_tokens, is_test_path
 from agent.model import ChatModel, Message
-from agent.prompts import fix_messages
-from agent.record import (
+from agent.new.requirements import THIRD_PARTY
+from agent.run.budget import Budget, Caller
+from agent.run.loop import Loop, LoopOutcome
+from agent.run.prompts import fix_messages
+from agent.run.record import (
     FixResult,
     Observer,
     Recorder,
@@ -50,11 +52,9 @@ from agent.record import (
     recorded_run,
     save_files,
 )
-from agent.replies import edit_reply
-from agent.repomap import TagCache, estimate_tokens, is_test_path
-from agent.requirements import THIRD_PARTY
-from agent.settings import RunSettings
-from agent.verdict import confirm, fresh_rerun, with_missing
+from agent.run.replies import edit_reply
+from agent.run.settings import RunSettings
+from agent.run.verdict import confirm, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestReport
 from sandbox.setup import RepoSandbox

@@ -8,9 +8,9 @@ import re
 from collections.abc import Collection, Mapping
 
 from agent.model import Message
-from agent.plan import DEFAULT_TEST_COMMAND, EXAMPLE_PATH, Plan, PlannedFile
-from agent.requirements import Requirements, requirements_text
-from agent.speccode import read_spec_code
+from agent.new.plan import DEFAULT_TEST_COMMAND, EXAMPLE_PATH, Plan, PlannedFile
+from agent.new.requirements import Requirements, requirements_text
+from agent.new.speccode import read_spec_code
 from sandbox.base import TestCase, TestReport
 
 __all__ = [

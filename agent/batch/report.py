@@ -18,11 +18,11 @@ from html import escape as _html
 from pathlib import Path
 from typing import Any
 
-from agent.batch import MANIFEST_FILE, SUMMARY_FILE, TASKS_DIR, read_records, summarize
+from agent.batch.scheduler import MANIFEST_FILE, SUMMARY_FILE, TASKS_DIR, read_records, summarize
 from agent.errors import UsageError
-from agent.record import RUNS_DIR
+from agent.run.record import RUNS_DIR
+from agent.show.page import PAGE_FILE, page_is_stale, write_page_quietly
 from agent.textclean import clean
-from agent.trajectory_page import PAGE_FILE, page_is_stale, write_page_quietly
 
 __all__ = [
     "ReportData",

@@ -17,7 +17,7 @@ The folder:
 
 Nothing is created until the first write. Model calls, tokens, cost and
 malformed replies are counted once, by the run's `Budget`; the result shows the
-budget's figures. Event names are an `agent.events.EventName`, so a misspelt one
+budget's figures. Event names are an `agent.run.events.EventName`, so a misspelt one
 fails mypy.
 """
 
@@ -39,9 +39,9 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from agent.calls import Budget, LimitsExceeded
 from agent.errors import GreenloopError
-from agent.events import EventName, Observer, Record
+from agent.run.budget import Budget, LimitsExceeded
+from agent.run.events import EventName, Observer, Record
 from sandbox.base import TestCounts
 from sandbox.paths import safe_path
 
@@ -358,7 +358,7 @@ def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[
     an error as an error result (re-raised), and the final result and the trajectory page
     (`trajectory.html`) written whatever happens."""
     # The page is rendered from this module's records: imported here, not at the top.
-    from agent.trajectory_page import write_page_quietly
+    from agent.show.page import write_page_quietly
 
     record = Recorder(run, result, observer)
     record.save()

@@ -22,11 +22,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.edits.base import check_path
+from agent.edits.extract import fenced_blocks, normalize_newlines
 from agent.errors import FormatError, PathRejected
-from agent.extract import fenced_blocks, normalize_newlines
-from agent.plan_json import closed_prefix, load_lenient, top_level_objects
-from agent.requirements import THIRD_PARTY, Requirements
-from agent.speccode import read_spec_code
+from agent.new.plan_schema import closed_prefix, load_lenient, top_level_objects
+from agent.new.requirements import THIRD_PARTY, Requirements
+from agent.new.speccode import read_spec_code
 
 __all__ = [
     "DEFAULT_TEST_COMMAND",

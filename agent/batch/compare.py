@@ -19,9 +19,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from agent.batch import MANIFEST_FILE, read_records, summarize
+from agent.batch.report import ReportData, TaskRow, collect, write_missing_pages
+from agent.batch.scheduler import MANIFEST_FILE, read_records, summarize
 from agent.errors import UsageError
-from agent.report import ReportData, TaskRow, collect, write_missing_pages
 from agent.textclean import clean
 
 __all__ = ["Comparison", "compare", "render_html", "render_markdown", "write_comparison"]

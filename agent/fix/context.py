@@ -4,7 +4,7 @@
                           flaky=baseline.flaky, timeout=60, record=record)
     context = localizer(files, report, budget=4000)   # a FixContext; one `localize` event
 
-Each call localizes from the failure at hand (`agent.localize`): the failing
+Each call localizes from the failure at hand (`agent.fix.localize`): the failing
 tests' bodies, their tracebacks, the lines the candidate's edits changed (their
 current text is always shown), and a coverage run in the sandbox of the
 failing tests plus a bounded sample of the passing tests of the same files
@@ -23,11 +23,11 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from agent.events import Record
-from agent.excerpts import FixContext, fix_context
-from agent.localize import failing_tests, localize
-from agent.repomap import TagCache
-from agent.symbols import SymbolIndex
+from agent.fix.excerpts import FixContext, fix_context
+from agent.fix.localize import failing_tests, localize
+from agent.fix.repomap import TagCache
+from agent.fix.symbols import SymbolIndex
+from agent.run.events import Record
 from sandbox.base import TestReport
 from sandbox.spectrum import Spectrum, SpectrumHost, collect_spectrum
 

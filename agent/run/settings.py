@@ -6,7 +6,7 @@
 
 The choices are enums, so the CLI (typer) validates them and the library gets
 a value it can use without checking it again. A batch shares `JobSettings`
-(`agent.batch_job`) across its tasks and makes one `RunSettings` per try.
+(`agent.batch.job`) across its tasks and makes one `RunSettings` per try.
 """
 
 from __future__ import annotations

@@ -39,7 +39,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent.batch_job import (
+from agent.batch.executors import Executor, make_executor
+from agent.batch.job import (
     RESULT_FILE,
     JobOutcome,
     JobSettings,
@@ -49,8 +50,7 @@ from agent.batch_job import (
     write_json_atomic,
 )
 from agent.errors import UsageError
-from agent.executors import Executor, make_executor
-from agent.record import RUNS_DIR
+from agent.run.record import RUNS_DIR
 from agent.task import SPEC_FILE, Task, load_task, load_tasks_jsonl
 
 __all__ = [

@@ -6,7 +6,7 @@
 
 The sandbox's side (the report channel, the canaries, the exit code) is in
 `sandbox.testrun` and `sandbox.canary`; which files the model may not write is
-in `agent.runner_files`. A green loop is not committed until the same files,
+in `agent.run.runner_files`. A green loop is not committed until the same files,
 with the pristine tests and configs, pass again in a container of their own:
 one the candidate's earlier runs never touched.
 """
@@ -19,13 +19,13 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from agent.events import Record
-from agent.runner_files import keep_trusted
+from agent.run.events import Record
+from agent.run.runner_files import keep_trusted
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestCase, TestReport
 
 if TYPE_CHECKING:
-    from agent.loop import LoopOutcome
+    from agent.run.loop import LoopOutcome
 
 __all__ = [
     "NOT_RUN",

@@ -9,7 +9,7 @@ still leaves one) and at the end in `finally`, and the model cassette.
 Nothing else in the out dir changes unless there is something to commit.
 Only the task's own files may configure the test runner, every acceptance test
 must have run, and a green result is confirmed in a fresh sandbox before it is
-committed (`agent.verdict`); a tampered report ends the run, never committed.
+committed (`agent.run.verdict`); a tampered report ends the run, never committed.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from agent import gitops
-from agent.calls import Budget, Caller
 from agent.errors import GreenloopError, UsageError
-from agent.generate import Generator, make_plan
-from agent.loop import Loop, LoopOutcome
 from agent.model import ChatModel
-from agent.record import (
+from agent.new.generate import Generator, make_plan
+from agent.new.requirements import extract_requirements
+from agent.run.budget import Budget, Caller
+from agent.run.loop import Loop, LoopOutcome
+from agent.run.record import (
     Observer,
     Recorder,
     RunDir,
@@ -34,11 +35,10 @@ from agent.record import (
     recorded_run,
     save_files,
 )
-from agent.requirements import extract_requirements
-from agent.runner_files import keep_trusted
-from agent.settings import RunSettings
+from agent.run.runner_files import keep_trusted
+from agent.run.settings import RunSettings
+from agent.run.verdict import confirm, expected_tests, fresh_rerun, with_missing
 from agent.task import Task
-from agent.verdict import confirm, expected_tests, fresh_rerun, with_missing
 from sandbox import open_sandbox
 from sandbox.testrun import pytest_args
 

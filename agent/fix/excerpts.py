@@ -10,7 +10,7 @@ SEARCH/REPLACE must quote them exactly); a small file is shown whole. The
 failing tests' own functions come first, within a fifth of the budget.
 Windows in one file that touch are merged. A definition too long for what is
 left is cut to the lines around its strongest signal. The repo map
-(`agent.repomap`) lists the signatures of the rest in what remains.
+(`agent.fix.repomap`) lists the signatures of the rest in what remains.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.localize import Suspect
-from agent.repomap import TagCache, estimate_tokens, rank, render_map, tags_for_files
-from agent.symbols import Span
+from agent.fix.localize import Suspect
+from agent.fix.repomap import TagCache, estimate_tokens, rank, render_map, tags_for_files
+from agent.fix.symbols import Span
 
 __all__ = ["FixContext", "fix_context"]
 

@@ -1,0 +1,1 @@
+"""`greenloop batch`: many tasks at once, resumable, with a report."""

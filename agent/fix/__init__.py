@@ -1,0 +1,1 @@
+"""`greenloop fix`: an existing repository's failing tests, localized and fixed."""

@@ -1,0 +1,1 @@
+"""Git on the user's repository: safe runner, branches and commits, secret scan."""

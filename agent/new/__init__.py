@@ -1,0 +1,1 @@
+"""`greenloop new`: a spec (and its tests) in, a planned and generated project out."""

@@ -1,0 +1,1 @@
+"""`greenloop show`: a run's record read back, as a page or as text."""
