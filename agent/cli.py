@@ -275,7 +275,7 @@ def fix(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Make a repository's failing tests pass, on a new branch; your branch stays as it is."""
-    from agent import gitops
+    from agent import git as gitops
     from agent.fix.repair import detect_test_command, run_fix
     from agent.model import make_model
     from agent.run.record import RUNS_DIR, new_run_id

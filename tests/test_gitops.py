@@ -1,4 +1,4 @@
-"""agent.gitops against real repositories in tmp dirs: real attacks, real checks, no mocks.
+"""agent.git against real repositories in tmp dirs: real attacks, real checks, no mocks.
 
 Each attack first proves itself with a plain `git` call (the hook or fsmonitor
 does run), so a test cannot pass merely because the trap was never armed.
@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from git import Repo
 
-from agent import gitops
+from agent import git as gitops
 from agent.errors import GitError, PathRejected, UsageError
+from agent.git.branches import _deferred_sigint
 
 SAFE = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"]
 
@@ -535,7 +536,7 @@ def test_a_held_index_lock_fails_with_git_words(root: Path) -> None:
 
 def test_ctrl_c_while_putting_things_back_is_delivered_afterwards() -> None:
     finished = []
-    with pytest.raises(KeyboardInterrupt), gitops._deferred_sigint():
+    with pytest.raises(KeyboardInterrupt), _deferred_sigint():
         os.kill(os.getpid(), signal.SIGINT)
         finished.append("cleanup ran to the end")
     assert finished == ["cleanup ran to the end"]

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from git import Blob, Repo
 
-from agent import gitops
+from agent import git as gitops
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
 from agent.fix.baseline import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline

@@ -1,6 +1,6 @@
 """Running git so that the repository cannot make it run a program on the host.
 
-`run_git(cwd, args)` is the one way greenloop starts git (`agent.gitops` builds on
+`run_git(cwd, args)` is the one way greenloop starts git (`agent.git` builds on
 it). Each call carries, as `-c` flags and as `GIT_CONFIG_*` variables:
 
 - hooks (`core.hooksPath=/dev/null`), fsmonitor, commit and tag signing,

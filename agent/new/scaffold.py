@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agent import gitops
+from agent import git as gitops
 from agent.errors import GreenloopError, UsageError
 from agent.model import ChatModel
 from agent.new.generate import Generator, make_plan
