@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sandbox.base import ExecResult, Sandbox, TestCase, TestReport
-from sandbox.config import SandboxConfig, SandboxKind
+from typing import TYPE_CHECKING
+
+from sandbox.base import ExecResult, Sandbox, SandboxKind, TestCase, TestReport
+
+if TYPE_CHECKING:
+    from sandbox.config import SandboxConfig
 
 __all__ = [
     "ExecResult",
@@ -14,6 +18,16 @@ __all__ = [
     "TestReport",
     "open_sandbox",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # SandboxConfig is pydantic: loaded on first use, so `greenloop --help` and the
+    # error classes (sandbox.errors) do not pay for it.
+    if name == "SandboxConfig":
+        from sandbox.config import SandboxConfig
+
+        return SandboxConfig
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
 
 
 def open_sandbox(config: SandboxConfig) -> Sandbox:

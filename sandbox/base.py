@@ -8,12 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-__all__ = ["ExecResult", "Outcome", "Sandbox", "TestCase", "TestCounts", "TestReport"]
+__all__ = [
+    "ExecResult",
+    "Outcome",
+    "Sandbox",
+    "SandboxKind",
+    "TestCase",
+    "TestCounts",
+    "TestReport",
+]
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
+
+
+class SandboxKind(StrEnum):
+    """Where untrusted code runs (`--sandbox`)."""
+
+    DOCKER = "docker"
+    """A container: isolated (the default)."""
+    LOCAL = "local"
+    """A subprocess with rlimits: NOT isolation, an explicit opt-in."""
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from sandbox.base import SandboxKind
 
 __all__ = ["CA_PATH", "SandboxConfig", "SandboxKind"]
 
 CA_PATH = "/etc/ssl/certs/greenloop-host-ca.pem"
 """Where `ca_bundle` appears inside the container."""
-
-
-class SandboxKind(StrEnum):
-    """Where untrusted code runs (`--sandbox`)."""
-
-    DOCKER = "docker"
-    """A container: isolated (the default)."""
-    LOCAL = "local"
-    """A subprocess with rlimits: NOT isolation, an explicit opt-in."""
 
 
 class SandboxConfig(BaseModel):

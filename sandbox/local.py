@@ -51,8 +51,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from sandbox.base import ExecResult, TestReport
-from sandbox.config import SandboxConfig, SandboxKind
+from sandbox.base import ExecResult, SandboxKind, TestReport
+from sandbox.config import SandboxConfig
 from sandbox.errors import PathRejected, SandboxError
 from sandbox.output import HeadTail
 from sandbox.paths import check_files, safe_path

@@ -18,9 +18,8 @@ from agent.cli.common import (
     model_config,
     say_endpoint,
 )
-from agent.edits import EditFormatName
-from agent.run.settings import ExecutorName
-from sandbox.config import SandboxKind
+from agent.run.choices import EditFormatName, ExecutorName
+from sandbox.base import SandboxKind
 
 
 def batch(

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agent.edits import EditFormatName
-from sandbox.config import SandboxKind
+from agent.run.choices import EditFormatName
+from sandbox.base import SandboxKind
 
 console = Console(stderr=True)
 """The one console: everything but --json output goes to stderr."""

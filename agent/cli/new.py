@@ -24,8 +24,8 @@ from agent.cli.common import (
     say_endpoint,
     shown_text,
 )
-from agent.edits import EditFormatName
-from sandbox.config import SandboxKind
+from agent.run.choices import EditFormatName
+from sandbox.base import SandboxKind
 
 
 def new(

@@ -15,7 +15,7 @@ from agent.cli.common import (
     console,
     shown_text,
 )
-from sandbox.config import SandboxKind
+from sandbox.base import SandboxKind
 
 
 def sandbox_build(

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 from agent.edits import search_replace, whole_file
 from agent.edits.base import ApplyResult, Edit, FailedEdit, check_path, render_failures
+from agent.run.choices import EditFormatName
 
 __all__ = [
     "FORMATS",
@@ -30,15 +30,6 @@ __all__ = [
     "check_path",
     "render_failures",
 ]
-
-
-class EditFormatName(StrEnum):
-    """The formats a run can ask for (`--edit-format`); the keys of `FORMATS`."""
-
-    SEARCH_REPLACE = "search-replace"
-    """Search/replace blocks: changes to existing files."""
-    WHOLE = "whole"
-    """Whole files: for new or small ones, and the fallback of every format."""
 
 
 class Apply(Protocol):

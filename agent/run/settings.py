@@ -12,23 +12,14 @@ a value it can use without checking it again. A batch shares `JobSettings`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
-from agent.edits import EditFormatName
+from agent.run.choices import EditFormatName, ExecutorName
 from agent.task import TaskConfig
-from sandbox.config import SandboxConfig, SandboxKind
+from sandbox.base import SandboxKind
+from sandbox.config import SandboxConfig
 
 __all__ = ["EditFormatName", "ExecutorName", "RunSettings", "SandboxKind"]
-
-
-class ExecutorName(StrEnum):
-    """Where a batch's tasks run (`--executor`)."""
-
-    LOCAL = "local"
-    """A local process pool."""
-    RAY = "ray"
-    """A Ray cluster (pip install 'greenloop[ray]')."""
 
 
 @dataclass(frozen=True)
