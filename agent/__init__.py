@@ -1,4 +1,7 @@
-"""greenloop's agent: CLI, config, model clients, planner, executor, edits, loop, git, batch."""
+"""greenloop's agent, by concept: cli/ (one module per command), run/ (the loop and what it
+stands on), new/, fix/, batch/, show/ (the three commands and the record read back), model/,
+edits/, git/, and errors, task, syntax, doctor, textclean.
+"""
 
 __version__ = "0.1.0"
 

@@ -31,8 +31,8 @@ def _engine() -> tuple[Check, Any]:
         return Check(
             "docker engine",
             False,
-            str(exc).split(". Fix")[0],
-            "apt-get install docker.io && (dockerd &) — or set DOCKER_HOST",
+            exc.message,
+            exc.fix or "apt-get install docker.io && (dockerd &) — or set DOCKER_HOST",
         ), None
     version = client.version().get("Version", "?")
     return Check("docker engine", True, f"answers, version {version}"), client

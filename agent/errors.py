@@ -1,14 +1,17 @@
-"""Errors raised by greenloop's library code.
+"""Errors raised by greenloop's library code, and the stops of its loop.
 
-The CLI alone turns these into messages (each names the fix) and exit codes.
+The CLI alone turns errors into messages and exit codes: it prints `message`,
+then `fix` (the advice) on its own line. The base and the sandbox's own errors
+are defined in `sandbox.errors` (so imports run agent -> sandbox) and
+re-exported here.
 
-    GreenloopError
-    ├── UsageError            bad input from the user: exit code 2
+    GreenloopError            message + fix; exit code 1        [sandbox.errors]
+    ├── UsageError            bad input from the user: exit 2   [sandbox.errors]
     │   ├── ConfigError       a setting is missing or invalid
-    │   └── PathRejected      a path named by the model or user is unsafe
+    │   └── PathRejected      a path named by the model or user is unsafe  [sandbox.errors]
     ├── FormatError           the model's reply could not be parsed
-    ├── SandboxError          the sandbox cannot be created or used
-    │   └── ImageMissing      the sandbox image is not built
+    ├── SandboxError          the sandbox cannot be created or used        [sandbox.errors]
+    │   └── ImageMissing      the sandbox image is not built               [sandbox.errors]
     ├── ModelError            the model cannot be reached or refused the request
     │   ├── ModelAuthError    401: bad API key
     │   ├── ModelNotFound     404: unknown model
@@ -17,9 +20,20 @@ The CLI alone turns these into messages (each names the fix) and exit codes.
     │   └── ReplayMiss        a request not found in the replay cassette
     ├── GitError              a git operation on the user's repository failed
     └── ShippingError         a task's outputs cannot travel back from a cluster node
+
+The loop's control flow, not errors (never reach the CLI; the run record turns
+them into an exit reason):
+
+    Green                     the tests pass: the loop stops with status green   (agent.run.loop)
+    LimitsExceeded(reason)    a named stop: tokens, cost, wall, malformed, iterations,
+                              stuck, tampered, unsafe-path; status red           (agent.run.budget)
+    EditFailed                one edit block did not apply; run_edits reports it
+                              back to the model                                  (agent.edits.base)
 """
 
 from __future__ import annotations
+
+from sandbox.errors import GreenloopError, ImageMissing, PathRejected, SandboxError, UsageError
 
 __all__ = [
     "ConfigError",
@@ -40,27 +54,8 @@ __all__ = [
 ]
 
 
-class GreenloopError(Exception):
-    """Base of every error greenloop raises on purpose.
-
-    The message should say what went wrong and how to fix it.
-    """
-
-    exit_code: int = 1
-
-
-class UsageError(GreenloopError):
-    """The user asked for something that cannot be done as asked."""
-
-    exit_code = 2
-
-
 class ConfigError(UsageError):
     """A setting is missing or invalid."""
-
-
-class PathRejected(UsageError):
-    """A path is unsafe: absolute, escaping the root, inside .git, or over a cap."""
 
 
 class FormatError(GreenloopError):
@@ -68,14 +63,6 @@ class FormatError(GreenloopError):
 
     The message is written for the model: it goes back in the next prompt.
     """
-
-
-class SandboxError(GreenloopError):
-    """The sandbox could not be created, reached or used."""
-
-
-class ImageMissing(SandboxError):
-    """The sandbox image is not built (fix: `greenloop sandbox build`)."""
 
 
 class ModelError(GreenloopError):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.errors import ConfigError, PathRejected, UsageError
 from sandbox.paths import MAX_FILE_BYTES, MAX_FILES, safe_path
+from sandbox.testrun import check_command
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -97,17 +97,6 @@ class TaskConfig(BaseModel):
             raise ValueError("test_command is empty; give the command, e.g. 'python -m pytest -q'")
         check_command(value, "test_command")
         return value
-
-
-def check_command(command: str, what: str) -> list[str]:
-    """The words of a shell-like command; ValueError (one line, with the fix) when unbalanced."""
-    try:
-        return shlex.split(command)
-    except ValueError as exc:
-        raise ValueError(
-            f"{what} {command!r} cannot be split into words ({exc}): close the quote or "
-            "escape it with a backslash"
-        ) from None
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_openai import FakeOpenAI, Reply, Request
 
-from agent.batch import BatchOptions, load_batch_tasks, read_records, run_batch
-from agent.batch_job import JobSettings
+from agent.batch.job import JobSettings
+from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
 from agent.model import ModelConfig
-from agent.runlog import read_trajectory
+from agent.run.record import read_trajectory
 from sandbox import SandboxConfig
 
 PLAN = json.dumps({"files": [{"path": "value.py", "purpose": "the value", "interface": []}]})

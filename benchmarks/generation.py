@@ -18,11 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_openai import FakeOpenAI, Reply, Request
 
-from agent.calls import Budget, Caller
-from agent.generate import Generator
 from agent.model import ModelConfig, OpenAIChat
-from agent.plan import Plan, PlannedFile
-from agent.requirements import extract_requirements
+from agent.new.generate import Generator
+from agent.new.plan import Plan, PlannedFile
+from agent.new.requirements import extract_requirements
+from agent.run.budget import Budget, Caller
 from agent.task import TaskConfig
 
 

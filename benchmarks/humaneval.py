@@ -38,9 +38,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.extract import extract_file  # noqa: E402
+from agent.edits.extract import extract_file  # noqa: E402
 from agent.model import EmbeddedChat, Message, ModelConfig  # noqa: E402
-from agent.prompts import SYSTEM  # noqa: E402
+from agent.run.prompts import SYSTEM  # noqa: E402
 
 HELD_OUT = 40
 """Problems 0-39 are held out for acceptance: never read, run or printed here."""

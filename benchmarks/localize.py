@@ -33,11 +33,12 @@ from typing import Any
 
 import git
 
-from agent.fix import FixOptions, run_fix
+from agent.fix.repair import run_fix
+from agent.fix.repomap import build_context, estimate_tokens
+from agent.fix.symbols import SymbolIndex
 from agent.model import ScriptedModel
-from agent.repomap import build_context, estimate_tokens
-from agent.runlog import read_trajectory
-from agent.symbols import SymbolIndex
+from agent.run.record import read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import TaskConfig
 from sandbox import SandboxConfig
 
@@ -190,9 +191,9 @@ def _fix(root: Path, reply: str, args: argparse.Namespace) -> tuple[Any, Scripte
     model = ScriptedModel([reply] * 4)
     limits = TaskConfig(max_iterations=2, stuck_after=2, max_tokens=500_000, wall_seconds=900,
                         timeout=args.timeout)  # fmt: skip
-    options = FixOptions(run_id=f"b{time.monotonic_ns()}", model_name="scripted",
-                         sandbox=SandboxConfig(image=args.image), config=limits,
-                         context_tokens=args.budget)  # fmt: skip
+    options = RunSettings(run_id=f"b{time.monotonic_ns()}", model_name="scripted",
+                          sandbox=SandboxConfig(image=args.image), config=limits,
+                          context_tokens=args.budget)  # fmt: skip
     started = time.monotonic()
     result = run_fix(root, model, options)
     return result, model, time.monotonic() - started

@@ -31,8 +31,8 @@ from fake_openai import FakeOpenAI
 from ray_cluster import RayCluster, unshare_available
 from task_script import TaskScript
 
-from agent.batch import BatchOptions, load_batch_tasks, read_records, run_batch
-from agent.batch_job import JobSettings
+from agent.batch.job import JobSettings
+from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
 from agent.model import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]

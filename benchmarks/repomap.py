@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.repomap import (
+from agent.fix.repomap import (
     TagCache,
     build_context,
     estimate_tokens,

@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.candidates import candidate_change
 from agent.model import Completion, Message
 from agent.model.cassette import Cassette
-from agent.runlog import RunDir
-from agent.trajectory import load_run
-from agent.trajectory_page import render_text, write_page
+from agent.run.candidates import candidate_change
+from agent.run.record import RunDir
+from agent.show.page import render_text, write_page
+from agent.show.trajectory import load_run
 
 
 def _build(root: Path, iterations: int, prompt_chars: int) -> RunDir:

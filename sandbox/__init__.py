@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from sandbox.base import ExecResult, Sandbox, TestCase, TestReport
-from sandbox.config import SandboxConfig
+from typing import TYPE_CHECKING
 
-__all__ = ["ExecResult", "Sandbox", "SandboxConfig", "TestCase", "TestReport", "open_sandbox"]
+from sandbox.base import ExecResult, Sandbox, SandboxKind, TestCase, TestReport
+
+if TYPE_CHECKING:
+    from sandbox.config import SandboxConfig
+
+__all__ = [
+    "ExecResult",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxKind",
+    "TestCase",
+    "TestReport",
+    "open_sandbox",
+]
+
+
+def __getattr__(name: str) -> object:
+    # SandboxConfig is pydantic: loaded on first use, so `greenloop --help` and the
+    # error classes (sandbox.errors) do not pay for it.
+    if name == "SandboxConfig":
+        from sandbox.config import SandboxConfig
+
+        return SandboxConfig
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
 
 
 def open_sandbox(config: SandboxConfig) -> Sandbox:

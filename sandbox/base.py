@@ -8,12 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-__all__ = ["ExecResult", "Outcome", "Sandbox", "TestCase", "TestReport"]
+__all__ = [
+    "ExecResult",
+    "Outcome",
+    "Sandbox",
+    "SandboxKind",
+    "TestCase",
+    "TestCounts",
+    "TestReport",
+]
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
+
+
+class SandboxKind(StrEnum):
+    """Where untrusted code runs (`--sandbox`)."""
+
+    DOCKER = "docker"
+    """A container: isolated (the default)."""
+    LOCAL = "local"
+    """A subprocess with rlimits: NOT isolation, an explicit opt-in."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,20 @@ class TestCase:
     traceback: str = ""
     """Trimmed: the frames nearest the failure."""
     duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class TestCounts:
+    """How many tests passed, failed and errored (collection errors count as errors)."""
+
+    __test__ = False
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.errors} errors"
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,11 @@ class TestReport:
     @property
     def skipped(self) -> int:
         return self._count("skipped")
+
+    @property
+    def counts(self) -> TestCounts:
+        """Passed, failed and errors together, as a run's result holds them."""
+        return TestCounts(self.passed, self.failed, self.errors)
 
     @property
     def green(self) -> bool:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CA_PATH", "SandboxConfig"]
+from sandbox.base import SandboxKind
+
+__all__ = ["CA_PATH", "SandboxConfig", "SandboxKind"]
 
 CA_PATH = "/etc/ssl/certs/greenloop-host-ca.pem"
 """Where `ca_bundle` appears inside the container."""
@@ -17,7 +17,7 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["docker", "local"] = "docker"
+    kind: SandboxKind = SandboxKind.DOCKER
     """`docker` isolates; `local` is a subprocess with rlimits, not isolation (opt-in)."""
     image: str | None = None
     """Image to run; None means the image `greenloop sandbox build` made."""

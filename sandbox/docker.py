@@ -28,9 +28,9 @@ from typing import Any, Self
 import docker.errors
 from docker.types import LogConfig, Mount, Ulimit
 
-from agent.errors import PathRejected, SandboxError
 from sandbox.base import ExecResult, TestReport
 from sandbox.config import CA_PATH, SandboxConfig
+from sandbox.errors import PathRejected, SandboxError
 from sandbox.image import docker_client, require_image
 from sandbox.output import HeadTail
 from sandbox.paths import check_name, check_names

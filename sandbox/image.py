@@ -21,7 +21,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from agent.errors import ImageMissing, SandboxError
+from sandbox.errors import ImageMissing, SandboxError
 
 __all__ = [
     "BASE_PACKAGES",
@@ -70,9 +70,9 @@ def docker_client() -> Any:
         client.ping()
     except docker.errors.DockerException as exc:
         raise SandboxError(
-            f"no Docker engine answers ({exc}). Fix: install and start it "
-            "(apt-get install docker.io && dockerd &), or point DOCKER_HOST at one; "
-            "or run with --sandbox local (not isolation)"
+            f"no Docker engine answers ({exc})",
+            fix="install and start it (apt-get install docker.io && dockerd &), or point "
+            "DOCKER_HOST at one; or run with --sandbox local (not isolation)",
         ) from exc
     return client
 
@@ -113,8 +113,8 @@ def require_image(client: Any, image: str | None = None) -> str:
     ref = image or image_tag()
     if not _has_image(client, ref):
         raise ImageMissing(
-            f"sandbox image {ref} is not built. Fix: greenloop sandbox build "
-            f"(or `{BOOTSTRAP_FIX}` where no registry is reachable)"
+            f"sandbox image {ref} is not built",
+            fix=f"greenloop sandbox build (or `{BOOTSTRAP_FIX}` where no registry is reachable)",
         )
     return ref
 
@@ -142,8 +142,8 @@ def _bootstrap_tar(suite: str, out: Path) -> None:
         _run_tool(["tar", "-C", str(root), "-cf", str(out), "."])
         return
     raise SandboxError(
-        "cannot bootstrap a base image: neither mmdebstrap nor debootstrap is installed. "
-        "Fix: apt-get install mmdebstrap"
+        "cannot bootstrap a base image: neither mmdebstrap nor debootstrap is installed",
+        fix="apt-get install mmdebstrap",
     )
 
 

@@ -51,9 +51,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from agent.errors import PathRejected, SandboxError
-from sandbox.base import ExecResult, TestReport
+from sandbox.base import ExecResult, SandboxKind, TestReport
 from sandbox.config import SandboxConfig
+from sandbox.errors import PathRejected, SandboxError
 from sandbox.output import HeadTail
 from sandbox.paths import check_files, safe_path
 from sandbox.testrun import JUNIT_DIR, REPORT_CAP, REPORT_FD, run_pytest
@@ -86,7 +86,7 @@ class LocalSandbox:
     """A temp folder and rlimited subprocesses: `with LocalSandbox(cfg) as sb: sb.run(...)`."""
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
-        self.config = config or SandboxConfig(kind="local")
+        self.config = config or SandboxConfig(kind=SandboxKind.LOCAL)
         self._root: Path | None = None
         self._token = uuid.uuid4().hex
         log.warning(

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from agent.errors import PathRejected
+from sandbox.errors import PathRejected
 
 __all__ = [
     "MAX_FILES",

@@ -32,9 +32,9 @@ from typing import Self
 
 import docker.errors
 
-from agent.errors import SandboxError
 from sandbox.base import ExecResult, Sandbox, TestReport
 from sandbox.config import CA_PATH, SandboxConfig
+from sandbox.errors import SandboxError
 from sandbox.paths import MAX_FILES
 
 __all__ = ["RepoSandbox", "host_ca_bundle", "prepared", "setup_environment"]

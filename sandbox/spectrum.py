@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Protocol
 
-from agent.errors import PathRejected
 from sandbox.base import ExecResult
+from sandbox.errors import PathRejected
 
 __all__ = ["PLUGIN", "Spectrum", "SpectrumHost", "collect_spectrum"]
 

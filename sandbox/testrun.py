@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -31,9 +32,10 @@ from typing import Protocol
 from sandbox.base import ExecResult, TestCase, TestReport
 from sandbox.canary import Canaries, make_canaries
 from sandbox.config import SandboxConfig
+from sandbox.errors import UsageError
 from sandbox.junit import MAX_XML_BYTES, parse_junit, pytest_flags
 
-__all__ = ["JUNIT_DIR", "REPORT_FD", "PytestHost", "run_pytest"]
+__all__ = ["JUNIT_DIR", "REPORT_FD", "PytestHost", "check_command", "pytest_args", "run_pytest"]
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,7 @@ class PytestHost(Protocol):
 
     config: SandboxConfig
 
-    def run_report(
-        self, argv: Sequence[str], timeout: float
-    ) -> tuple[ExecResult, bytes | None]:
+    def run_report(self, argv: Sequence[str], timeout: float) -> tuple[ExecResult, bytes | None]:
         """Run `argv` in the workspace with a hard timeout and fd 3 open onto a report
         channel; what came on the channel (None when over `REPORT_CAP`)."""
         ...
@@ -162,3 +162,32 @@ def _reason(output: str) -> str:
         return "\n".join(errors[-5:])
     lines = [line for line in output.splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+# ---------------------------------------------------------------- the test command
+
+
+def check_command(command: str, what: str) -> list[str]:
+    """The words of a shell-like command; ValueError (one line, with the fix) when unbalanced."""
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise ValueError(
+            f"{what} {command!r} cannot be split into words ({exc}): close the quote or "
+            "escape it with a backslash"
+        ) from None
+
+
+def pytest_args(command: str) -> list[str]:
+    """The pytest arguments of a task's test command; other runners are a usage error."""
+    try:
+        words = check_command(command, "test command")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for prefix in (["python", "-m", "pytest"], ["python3", "-m", "pytest"], ["pytest"]):
+        if words[: len(prefix)] == prefix:
+            return words[len(prefix) :]
+    raise UsageError(
+        f"test command {command!r} is not pytest: set test_command in task.toml to "
+        "'python -m pytest [args]'"
+    )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from agent.errors import SandboxError
-from agent.flaky import run_baseline
+from agent.fix.baseline import run_baseline
 from sandbox.base import TestCase, TestReport
 
 RED = TestReport(

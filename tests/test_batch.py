@@ -22,12 +22,12 @@ import pytest
 from fake_openai import FakeOpenAI
 from task_script import TaskScript
 
-from agent.batch import BatchOptions, load_batch_tasks, read_records, run_batch, summarize
-from agent.batch_job import JobSettings, TaskBusy, previous_try_context, price_of, task_lock
+from agent.batch.job import JobSettings, TaskBusy, previous_try_context, price_of, task_lock
+from agent.batch.report import write_report
+from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch, summarize
 from agent.errors import UsageError
 from agent.model import ModelConfig
-from agent.report import write_report
-from agent.runlog import RunDir
+from agent.run.record import RunDir
 from sandbox.docker import LABEL
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.verdict import NOT_RUN, expected_tests, with_missing
+from agent.run.verdict import NOT_RUN, expected_tests, with_missing
 from sandbox.base import Sandbox
 from sandbox.canary import make_canaries
 from sandbox.config import SandboxConfig

@@ -212,7 +212,7 @@ def test_sandbox_test_prints_a_summary_without_json(tmp_path: Path) -> None:
     [
         ("missing", [], "name the project folder to test"),
         ("a_file.py", [], "name the project folder to test"),
-        ("green", ["--sandbox", "vm"], "choose docker or local"),
+        ("green", ["--sandbox", "vm"], "'vm' is not one of 'docker', 'local'"),
     ],
 )
 def test_sandbox_test_usage_errors_exit_2(
@@ -223,9 +223,29 @@ def test_sandbox_test_usage_errors_exit_2(
     (tmp_path / "a_file.py").write_text("x = 1\n")
     run = greenloop("sandbox", "test", str(tmp_path / target), *extra)
     assert run.code == 2
-    assert "error:" in run.stderr
+    assert "error" in run.stderr.lower()
     assert message in " ".join(run.stderr.split())
     assert run.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["new", "spec.md", "--sandbox", "vm"], "'vm' is not one of 'docker', 'local'"),
+        (["new", "spec.md", "--edit-format", "diff"], "'diff' is not one of 'search-replace'"),
+        (["fix", ".", "--edit-format", "diff"], "'diff' is not one of 'search-replace'"),
+        (["fix", ".", "--sandbox", "vm"], "'vm' is not one of 'docker', 'local'"),
+        (["batch", "tasks", "--executor", "slurm"], "'slurm' is not one of 'local', 'ray'"),
+        (["batch", "tasks", "--edit-format", "udiff"], "'udiff' is not one of 'search-replace'"),
+    ],
+)
+def test_option_choices_are_checked_before_anything_runs(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    run = greenloop(*args, env={"DOCKER_HOST": DEAD_SOCKET, "HOME": str(tmp_path)})
+    assert run.code == 2, run.stderr
+    assert message in " ".join(run.stderr.split())
+    assert "Traceback" not in run.stderr
 
 
 # -- doctor -----------------------------------------------------------------------------------
@@ -263,6 +283,11 @@ def test_commands_needing_a_dead_engine_fail_with_the_fix(tmp_path: Path, args: 
     assert "DOCKER_HOST" in text
     assert "--sandbox local" in text
     assert "Traceback" not in run.stderr
+    lines = [line.strip() for line in run.stderr.splitlines()]
+    error = next(i for i, line in enumerate(lines) if line.startswith("error:"))
+    fix = next(i for i, line in enumerate(lines) if line.startswith("fix:"))
+    assert error < fix, run.stderr  # the advice on its own line, after the error
+    assert "Fix:" not in run.stderr
 
 
 # -- prune ------------------------------------------------------------------------------------

@@ -19,12 +19,12 @@ from chromium import headless, require_chromium, save_screenshot
 from fake_openai import FakeOpenAI
 from task_script import TaskScript
 
-from agent.batch import BatchOptions, load_batch_tasks, run_batch
-from agent.batch_job import JobSettings, price_of
-from agent.compare import compare, render_markdown, write_comparison
+from agent.batch.compare import compare, render_markdown, write_comparison
+from agent.batch.job import JobSettings, price_of
+from agent.batch.report import write_report
+from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
 from agent.errors import UsageError
 from agent.model import ModelConfig
-from agent.report import write_report
 
 pytestmark = pytest.mark.docker
 

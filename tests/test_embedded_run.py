@@ -18,8 +18,9 @@ import git
 import pytest
 
 from agent.model import ModelConfig, make_model
-from agent.new import RunOptions, run_new
-from agent.runlog import read_result, read_trajectory
+from agent.new.scaffold import run_new
+from agent.run.record import read_result, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 
@@ -38,12 +39,12 @@ NAMED = {"green", "iterations", "malformed", "tokens", "cost", "wall", "stuck"}
 
 def test_embedded_model_goes_green_on_the_first_rung(tmp_path: Path, sandbox_image: str) -> None:
     model = make_model(ModelConfig(model="local"))
-    options = RunOptions(
+    options = RunSettings(
         out=tmp_path / "out", run_id="add", model_name=model.name,
         sandbox=SandboxConfig(image=sandbox_image),
     )  # fmt: skip
     result = run_new(load_task(ROOT / "tasks" / "00-add"), model, options)
-    assert (result.status, result.tests["passed"]) == ("green", 2), result.exit_reason
+    assert (result.status, result.tests.passed) == ("green", 2), result.exit_reason
     commit = git.Repo(tmp_path / "out").commit(result.branch)
     assert "Tests: 2 passed" in str(commit.message)
     assert "Model: local:SmolLM2" in str(commit.message)
@@ -58,7 +59,7 @@ def test_embedded_model_runs_fizzbuzz_end_to_end(
         "max_iterations = 3\nmax_tokens = 20000\nwall_seconds = 400\ntimeout = 30\n"
     )
     model = make_model(ModelConfig(model="local"))
-    options = RunOptions(
+    options = RunSettings(
         out=tmp_path / "out", run_id="embedded", model_name=model.name,
         sandbox=SandboxConfig(image=sandbox_image),
     )  # fmt: skip

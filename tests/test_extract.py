@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.extract import extract_file, fenced_blocks, path_in_line
+from agent.edits.extract import extract_file, fenced_blocks, path_in_line
 
 FIZZ = "def fizzbuzz(n):\n    return str(n)\n"
 UTIL = "def helper():\n    return 1\n"

@@ -28,10 +28,11 @@ from fixture_repos import (
 from scripted_agent import Script, search_replace
 
 from agent.errors import UsageError
-from agent.fix import FixOptions, FixResult, run_fix
+from agent.fix.repair import run_fix
+from agent.fix.repomap import estimate_tokens
 from agent.model import ModelConfig, OpenAIChat
-from agent.repomap import estimate_tokens
-from agent.runlog import read_trajectory
+from agent.run.record import FixResult, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import TaskConfig
 from sandbox import SandboxConfig
 
@@ -46,7 +47,7 @@ def _fix(root: Path, replies: list[str], image: str, **kw: Any) -> tuple[FixResu
     script = Script("{}", {}, replies)
     with FakeOpenAI(script) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = FixOptions(
+        options = RunSettings(
             run_id=f"t{time.monotonic_ns()}",
             model_name="fake",
             sandbox=SandboxConfig(image=image),
@@ -245,4 +246,4 @@ def test_setup_cmd_installs_what_the_tests_import(tmp_path: Path, sandbox_image:
     root = make_repo(tmp_path / "shop", shop_files({"discount"}, extra))
     result, _ = _fix(root, [fix_reply("discount")], sandbox_image, setup_command=SETUP)
     assert result.status == "green" and result.missing == []
-    assert result.tests["passed"] == 9
+    assert result.tests.passed == 9

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.generate import trim_to_parseable
+from agent.new.generate import trim_to_parseable
 from agent.syntax import check_python
 
 GOOD_HEAD = "def fizzbuzz(n):\n    return str(n)\n"
@@ -27,11 +27,11 @@ def test_trim_to_parseable(source: str, expected: str | None) -> None:
 
 
 def test_a_written_file_gets_the_specs_imports_back_and_loses_its_self_import() -> None:
-    from agent.calls import Budget, Caller
-    from agent.generate import Generator
     from agent.model import ScriptedModel
-    from agent.plan import Plan, PlannedFile
-    from agent.requirements import extract_requirements
+    from agent.new.generate import Generator
+    from agent.new.plan import Plan, PlannedFile
+    from agent.new.requirements import extract_requirements
+    from agent.run.budget import Budget, Caller
     from agent.task import TaskConfig
 
     spec = "```python\nfrom typing import List\n\n\ndef total(xs: List[int]) -> int:\n```\n"
@@ -68,7 +68,7 @@ def test_a_written_file_gets_the_specs_imports_back_and_loses_its_self_import() 
 def test_a_block_named_for_another_file_is_kept_when_it_is_the_file(
     reply: str, names: list[str], expected: str | None
 ) -> None:
-    from agent.generate import misnamed_block
+    from agent.new.generate import misnamed_block
 
     found = misnamed_block(reply, names)
     if expected is None:

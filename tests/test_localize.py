@@ -1,17 +1,17 @@
 """Fault localization without a sandbox: names resolved through imports, the signals
-combined, the definitions shown within the budget (agent.symbols, agent.localize,
-agent.excerpts, agent.fix_context)."""
+combined, the definitions shown within the budget (agent.fix.symbols, agent.fix.localize,
+agent.fix.excerpts, agent.fix.context)."""
 
 from __future__ import annotations
 
 import pytest
 from localize_repos import almanac_files, buggy_line
 
-from agent.excerpts import fix_context
-from agent.fix_context import edited_lines
-from agent.localize import Suspect, failing_tests, localize
-from agent.repomap import estimate_tokens
-from agent.symbols import Span, SymbolIndex
+from agent.fix.context import edited_lines
+from agent.fix.excerpts import fix_context
+from agent.fix.localize import Suspect, failing_tests, localize
+from agent.fix.repomap import estimate_tokens
+from agent.fix.symbols import Span, SymbolIndex
 from sandbox.spectrum import Spectrum, _parse
 
 LIB = {

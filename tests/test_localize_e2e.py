@@ -16,11 +16,12 @@ from fixture_repos import make_repo
 from localize_repos import almanac_files, almanac_fix, buggy_line
 from scripted_agent import Script, search_replace
 
-from agent.fix import FixOptions, FixResult, run_fix
+from agent.fix.repair import run_fix
+from agent.fix.repomap import estimate_tokens
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import Cassette, RecordingModel
-from agent.repomap import estimate_tokens
-from agent.runlog import read_trajectory
+from agent.run.record import FixResult, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import TaskConfig
 from sandbox import SandboxConfig
 
@@ -37,8 +38,9 @@ def _fix(root: Path, replies: list[str], image: str) -> tuple[FixResult, list[st
     cassette = root / ".greenloop" / "runs" / run_id / "cassette.jsonl"
     with FakeOpenAI(Script("{}", {}, replies)) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = FixOptions(run_id=run_id, model_name="fake", config=LIMITS,
-                             sandbox=SandboxConfig(image=image), context_tokens=BUDGET)  # fmt: skip
+        options = RunSettings(run_id=run_id, model_name="fake", config=LIMITS,
+                              sandbox=SandboxConfig(image=image),
+                              context_tokens=BUDGET)  # fmt: skip
         result = run_fix(root, RecordingModel(model, cassette), options)
     prompts = [m.content for e in Cassette(cassette).entries() for m in e.messages
                if m.role == "user"]  # fmt: skip

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from agent.calls import Budget, Caller
-from agent.loop import Loop, LoopOutcome
 from agent.model import ScriptedModel
+from agent.run.budget import Budget, Caller
+from agent.run.loop import Loop, LoopOutcome
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, TestCase, TestReport
 

@@ -150,8 +150,9 @@ def test_llama_cpp_server_context_overflow_is_typed(llama_server: str) -> None:
 
 
 def test_a_plan_decoded_against_its_schema_parses() -> None:
-    from agent.plan import parse_plan, plan_prompt, plan_schema
-    from agent.requirements import extract_requirements
+    from agent.new.plan import parse_plan, plan_schema
+    from agent.new.requirements import extract_requirements
+    from agent.run.prompts import plan_prompt
 
     tests = {"tests/test_calc.py": "from calc import add\n\ndef test_add():\n    add(1, 2)\n"}
     reqs = extract_requirements(tests)
@@ -168,7 +169,7 @@ def test_a_plan_decoded_against_its_schema_parses() -> None:
 
 
 def test_llama_cpp_server_takes_the_plan_schema_its_own_way(llama_server: str) -> None:
-    from agent.plan import parse_plan, plan_schema
+    from agent.new.plan import parse_plan, plan_schema
 
     model = OpenAIChat(ModelConfig(model="smollm2", base_url=llama_server, timeout=120))
     prompt = [Message("user", 'Plan one file, calc.py, as JSON: {"files": [...]}.')]
@@ -186,7 +187,7 @@ def test_the_plan_schema_becomes_a_llama_grammar_of_its_own(has_tests: bool) -> 
 
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    from agent.plan import plan_schema
+    from agent.new.plan import plan_schema
 
     grammar = LlamaGrammar.from_json_schema(json.dumps(plan_schema(has_tests, 3)), verbose=False)
     assert "files-item-path" in grammar._grammar  # the schema's own rules, not generic JSON

@@ -25,8 +25,9 @@ from fizzbuzz_case import GOOD
 from scripted_agent import Script, fenced
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunOptions, RunResult, run_new
-from agent.runlog import read_result
+from agent.new.scaffold import run_new
+from agent.run.record import RunResult, read_result
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 
@@ -120,7 +121,7 @@ def folder_state(path: Path) -> dict[str, Any]:
 def _run(task_dir: Path, out: Path, script: Script, image: str) -> RunResult:
     with FakeOpenAI(script) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = RunOptions(
+        options = RunSettings(
             out=out,
             run_id=f"t{time.monotonic_ns()}",
             model_name="fake",

@@ -20,14 +20,17 @@ from fizzbuzz_case import BUGGY, FIX, GOOD, PLAN, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunOptions, RunResult, run_new
-from agent.runlog import read_result, read_trajectory
+from agent.new.scaffold import run_new
+from agent.run.record import RunResult, read_result, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture()
 def task_dir(tmp_path: Path) -> Path:
     return fizzbuzz_task(tmp_path / "task")
@@ -41,7 +44,7 @@ def out_repo(tmp_path: Path) -> Path:
 def _run(task_dir: Path, out: Path, script: Script, sandbox_image: str, **kw: Any) -> RunResult:
     with FakeOpenAI(script) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = RunOptions(
+        options = RunSettings(
             out=out,
             run_id=f"t{time.monotonic_ns()}",
             model_name="fake",
@@ -195,7 +198,8 @@ import sys, time
 from pathlib import Path
 from fake_openai import FakeOpenAI, Reply
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunOptions, run_new
+from agent.new.scaffold import run_new
+from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
 plan = sys.argv[3]
@@ -208,8 +212,8 @@ def slow(request):
     return Reply(text="thinking", latency=60)
 with FakeOpenAI(slow) as srv:
     model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-    opts = RunOptions(out=Path(sys.argv[2]), run_id="killed", model_name="fake",
-                      sandbox=SandboxConfig(image=sys.argv[4]))
+    opts = RunSettings(out=Path(sys.argv[2]), run_id="killed", model_name="fake",
+                       sandbox=SandboxConfig(image=sys.argv[4]))
     run_new(load_task(Path(sys.argv[1])), model, opts)
 """
 
@@ -303,9 +307,7 @@ def test_bad_input_is_refused_with_nothing_touched(
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-def test_out_dir_with_unrelated_uncommitted_work_is_refused(
-    task_dir: Path, out_repo: Path
-) -> None:
+def test_out_dir_with_unrelated_uncommitted_work_is_refused(task_dir: Path, out_repo: Path) -> None:
     (out_repo / "notes.txt").write_text("my unsaved notes\n")
     proc = _cli("new", str(task_dir), "--out", str(out_repo), "--model", "local")
     assert proc.returncode == 2
@@ -335,7 +337,7 @@ def test_spec_without_tests_gets_generated_tests_and_says_so(
     script = Script(plan, files)
     result = _run(spec, out_repo, script, sandbox_image)
     assert (result.status, result.tests_generated) == ("green", True)
-    assert result.tests["passed"] == 1
+    assert result.tests.passed == 1
     tree = {b.path for b in git.Repo(out_repo).commit(result.branch).tree.traverse()}
     assert {"adder.py", "tests/test_adder.py"} <= tree
     assert "JSON plan" in script.prompts[0] and "test_files" in script.prompts[0]

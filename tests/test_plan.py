@@ -7,7 +7,7 @@ import re
 import pytest
 
 from agent.errors import FormatError
-from agent.plan import (
+from agent.new.plan import (
     DEFAULT_TEST_COMMAND,
     Plan,
     PlanInvalid,
@@ -16,12 +16,12 @@ from agent.plan import (
     fallback_plan,
     implied_plan,
     parse_plan,
-    plan_prompt,
     plan_schema,
     plan_size,
     without_example,
 )
-from agent.requirements import extract_requirements
+from agent.new.requirements import extract_requirements
+from agent.run.prompts import plan_prompt
 
 GOOD = '{"files": [{"path": "fizzbuzz.py", "purpose": "the function", "interface": ["def fizzbuzz(n: int) -> str"]}]}'  # noqa: E501
 

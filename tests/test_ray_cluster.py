@@ -28,11 +28,11 @@ from fake_openai import FakeOpenAI
 from ray_cluster import RayCluster, unshare_available
 from task_script import TaskScript
 
-from agent.batch import BatchOptions, load_batch_tasks, read_records, run_batch
-from agent.batch_job import JobSettings, TaskData, TaskJob, price_of
+from agent.batch.job import JobSettings, TaskData, TaskJob, price_of
+from agent.batch.report import write_report
+from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
+from agent.batch.shipping import INCOMING_DIR
 from agent.model import ModelConfig
-from agent.report import write_report
-from agent.shipping import INCOMING_DIR
 
 pytest.importorskip("ray", reason="ray is not installed: pip install 'greenloop[ray]'")
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -166,7 +166,7 @@ def test_a_task_sent_without_a_key_uses_its_nodes_own(cluster: RayCluster, hidde
 
 
 def test_the_job_ray_gets_carries_no_api_key(tmp_path: Path) -> None:
-    from agent.ray_executor import keyless
+    from agent.batch.ray_executor import keyless
 
     task = load_batch_tasks(TASKS / NAMES[0])[0]
     job = TaskJob(TaskData.of(task), tmp_path / "t", _settings("http://127.0.0.1:9/v1"))

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, Reply, Request
 
-from agent.calls import Budget, Caller
 from agent.errors import ModelError
-from agent.generate import Generator, make_plan
 from agent.model import ModelConfig, OpenAIChat
-from agent.plan import Plan, PlannedFile, plan_schema
-from agent.replies import FENCE_STOP, edit_reply, file_reply
-from agent.requirements import extract_requirements
+from agent.new.generate import Generator, make_plan
+from agent.new.plan import Plan, PlannedFile, plan_schema
+from agent.new.requirements import extract_requirements
+from agent.run.budget import Budget, Caller
+from agent.run.replies import FENCE_STOP, edit_reply, file_reply
 from agent.task import TaskConfig
 
 SPEC = "# Add\n\nWrite `calc.py` with one function:\n\n```python\ndef add(a, b):\n```\n"

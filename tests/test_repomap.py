@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fixture_repos import big_repo_files, shop_files
 
-from agent.repomap import (
+from agent.fix.repomap import (
     Definition,
     TagCache,
     build_context,

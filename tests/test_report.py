@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from chromium import headless, require_chromium
 
-from agent.batch_job import task_record, write_json_atomic
+from agent.batch.job import task_record, write_json_atomic
+from agent.batch.report import collect, render_html, render_markdown, write_report
 from agent.errors import UsageError
 from agent.model import Price
-from agent.new import RunResult
-from agent.report import collect, render_html, render_markdown, write_report
+from agent.run.record import RunResult
+from sandbox.base import TestCounts
 
 HOSTILE = '<script>alert("x")</script> & "quotes" \x1b[31m\x07'
 
@@ -52,7 +53,7 @@ def _make_run(tmp_path: Path, flags: dict[str, Any] | None = None) -> Path:
                 iterations=1,
                 wall=2.0,
                 **calls,
-                tests={"passed": 4, "failed": 0, "errors": 0},
+                tests=TestCounts(passed=4, failed=0, errors=0),
             )
         ],
         "beta": [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.requirements import (
+from agent.new.requirements import (
     CallShape,
     ModuleRequirement,
     RequiredName,

@@ -1,4 +1,4 @@
-"""agent.runlog: the run record survives SIGKILL; result.json is never torn."""
+"""agent.run.record: the run record survives SIGKILL; result.json is never torn."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from agent import runlog
-from agent.runlog import RunDir, new_run_id, read_result, read_trajectory
+from agent.run import record as runlog
+from agent.run.record import RunDir, new_run_id, read_result, read_trajectory
 
 WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from agent.runlog import RunDir
+    from agent.run.record import RunDir
 
     run = RunDir(Path(sys.argv[1]), "killed")
     payload = "x" * 20000
@@ -93,8 +93,14 @@ class Usage:
 def test_append_writes_one_line_per_event_with_odd_values(tmp_path: Path) -> None:
     with RunDir(tmp_path, "r1") as run:
         assert not run.path.exists(), "nothing is created before the first write"
-        run.append("model_call", usage=Usage(3, 4), files={"b.py", "a.py"} - {"b.py"},
-                   path=Path("x/y.py"), raw=b"\xffbytes", text="ünïcode\nnewline")
+        run.append(
+            "model_call",
+            usage=Usage(3, 4),
+            files={"b.py", "a.py"} - {"b.py"},
+            path=Path("x/y.py"),
+            raw=b"\xffbytes",
+            text="ünïcode\nnewline",
+        )
         run.append("test_result", passed=2, failed=0)
     lines = run.trajectory_path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2

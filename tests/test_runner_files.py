@@ -6,7 +6,7 @@ import pytest
 
 from agent.edits import FORMATS
 from agent.edits.base import Edit
-from agent.runner_files import added_test_reason, keep_trusted, runner_reason
+from agent.run.runner_files import added_test_reason, keep_trusted, runner_reason
 
 HOOK = (
     "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\n"

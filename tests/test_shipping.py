@@ -1,4 +1,4 @@
-"""A task's outputs packed on a node and landed on the head (agent.shipping), without Ray."""
+"""A task's outputs packed on a node and landed on the head (agent.batch.shipping), without Ray."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from agent.batch.shipping import INCOMING_DIR, Parcel, land, pack_task
 from agent.errors import ShippingError
-from agent.shipping import INCOMING_DIR, Parcel, land, pack_task
 
 RUN = "try-1/.greenloop/runs/r1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.speccode import (
+from agent.new.speccode import (
     ImportLine,
     drop_self_imports,
     read_spec_code,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.fix_context import MAX_PASSING, Localizer
+from agent.fix.context import MAX_PASSING, Localizer
 from sandbox.spectrum import collect_spectrum
 
 pytestmark = pytest.mark.docker

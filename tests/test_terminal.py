@@ -25,9 +25,9 @@ from rich.console import Console
 from scripted_agent import Script, fenced
 from task_script import TaskScript
 
-from agent.batch import BatchProgress
-from agent.batch_view import BatchView
-from agent.view import RunView
+from agent.batch.live_view import BatchView
+from agent.batch.scheduler import BatchProgress
+from agent.run.live_view import RunView
 
 ROOT = Path(__file__).resolve().parents[1]
 GREENLOOP = Path(sys.executable).with_name("greenloop")

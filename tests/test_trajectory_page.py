@@ -22,15 +22,16 @@ from fixture_repos import fix_reply, make_repo, shop_files
 from fizzbuzz_case import BUGGY, FIX, PLAN, fizzbuzz_task
 from scripted_agent import Script, fenced, search_replace
 
-from agent.candidates import candidate_change
-from agent.fix import FixOptions, run_fix
+from agent.fix.repair import run_fix
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import RecordingModel
-from agent.new import RunOptions, run_new
-from agent.runlog import RUNS_DIR, RunDir
+from agent.new.scaffold import run_new
+from agent.run.candidates import candidate_change
+from agent.run.record import RUNS_DIR, RunDir
+from agent.run.settings import RunSettings
+from agent.show.page import render_html, render_text, write_page
+from agent.show.trajectory import load_run
 from agent.task import TaskConfig, load_task
-from agent.trajectory import load_run
-from agent.trajectory_page import render_html, render_text, write_page
 from sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +58,7 @@ def red_then_green(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str)
     with FakeOpenAI(script) as srv:
         inner = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
         model = RecordingModel(inner, out / RUNS_DIR / run_id / "cassette.jsonl")
-        options = RunOptions(
+        options = RunSettings(
             out=out, run_id=run_id, model_name="fake", sandbox=SandboxConfig(image=sandbox_image)
         )
         result = run_new(load_task(task), model, options)
@@ -188,7 +189,7 @@ def test_a_fix_run_writes_its_page_with_the_baseline_and_the_diff(
         inner = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
         model = RecordingModel(inner, shop / RUNS_DIR / run_id / "cassette.jsonl")
         config = TaskConfig(max_iterations=3, stuck_after=2, wall_seconds=300, timeout=60)
-        options = FixOptions(
+        options = RunSettings(
             run_id=run_id,
             model_name="fake",
             sandbox=SandboxConfig(image=sandbox_image),

@@ -226,14 +226,15 @@ _KILLED = """
 import os, signal, sys
 from pathlib import Path
 from git import Repo
-from agent import gitops
+from agent import git as gitops
+from agent.git.repo import _git
 repo = Repo(sys.argv[1])
 gitops.save_user_changes(repo)
 gitops.start_branch(repo, "greenloop/fix-killed")
 gitops.switch_branch(repo, "greenloop/fix-killed")
 Path(sys.argv[1], "shop", "cart", "pricing.py").write_text("half-written\\n")
 Path(sys.argv[1], "new_module.py").write_text("half-written\\n")
-gitops._git(repo, "add", "shop/cart/pricing.py")
+_git(repo, "add", "shop/cart/pricing.py")
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -278,7 +279,7 @@ def test_a_leftover_stash_alone_is_named_with_its_restore_command(
     root = make_repo(tmp_path / "shop", shop_files(()))
     (root / "README.md").write_text("my unsaved notes\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GIT_CONFIG_GLOBAL": str(home / "gitconfig")}
-    save = "import sys; from git import Repo; from agent import gitops; "
+    save = "import sys; from git import Repo; from agent import git as gitops; "
     save += "gitops.save_user_changes(Repo(sys.argv[1]))"
     subprocess.run([sys.executable, "-c", save, str(root)], env=env, check=True)
     run = greenloop("fix", "--model", "m", "--sandbox", "local", cwd=root, home=home)

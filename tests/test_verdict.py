@@ -1,11 +1,11 @@
-"""agent.verdict on its own: the expected tests, what counts as run, the confirmation."""
+"""agent.run.verdict on its own: the expected tests, what counts as run, the confirmation."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent.loop import Candidate, LoopOutcome
-from agent.verdict import NOT_RUN, confirm, expected_tests, missing_tests, with_missing
+from agent.run.loop import Candidate, LoopOutcome
+from agent.run.verdict import NOT_RUN, confirm, expected_tests, missing_tests, with_missing
 from sandbox.base import TestCase, TestReport
 
 TESTS = {

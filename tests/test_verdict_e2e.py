@@ -20,12 +20,14 @@ from fixture_repos import fix_reply, make_repo, shop_files
 from fizzbuzz_case import LIMITS, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
-from agent.fix import FixOptions, FixResult, run_fix
+from agent.fix.repair import run_fix
 from agent.model import ModelConfig, OpenAIChat
-from agent.new import RunOptions, RunResult, run_new
-from agent.runlog import read_trajectory
+from agent.new.scaffold import run_new
+from agent.run.record import FixResult, RunResult, read_trajectory
+from agent.run.settings import RunSettings
 from agent.task import TaskConfig, load_task
 from sandbox import SandboxConfig
+from sandbox.base import TestCounts
 
 pytestmark = pytest.mark.docker
 
@@ -186,8 +188,8 @@ def out_repo(tmp_path: Path) -> Path:
 def _new(task_dir: Path, out: Path, script: Script, image: str) -> RunResult:
     with FakeOpenAI(script) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = RunOptions(out=out, run_id=f"t{time.monotonic_ns()}", model_name="fake",
-                             sandbox=SandboxConfig(image=image))  # fmt: skip
+        options = RunSettings(out=out, run_id=f"t{time.monotonic_ns()}", model_name="fake",
+                              sandbox=SandboxConfig(image=image))  # fmt: skip
         return run_new(load_task(task_dir), model, options)
 
 
@@ -240,7 +242,7 @@ def test_new_a_pytest_ini_deselecting_an_acceptance_test_is_refused(
     _spec_names(task_dir, "pytest.ini")
     result = _new(task_dir, out_repo, Script(_plan("pytest.ini"), files), sandbox_image)
     assert "pytest.ini" in _events(result, "refused")[0]["files"]
-    assert result.tests["failed"] == 1
+    assert result.tests.failed == 1
     _nothing_committed(out_repo, result)
 
 
@@ -252,7 +254,7 @@ def test_new_code_deselecting_an_acceptance_test_in_process_is_not_green(
     result = _new(task_dir, out_repo, script, sandbox_image)
     tests = _events(result, "test")
     assert tests and tests[0]["failing"] == ["tests/test_fizzbuzz.py::test_fizzbuzz"]
-    assert result.tests == {"passed": 3, "failed": 0, "errors": 1}
+    assert result.tests == TestCounts(passed=3, failed=0, errors=1)
     _nothing_committed(out_repo, result)
 
 
@@ -281,8 +283,8 @@ FORGED_CART = _forger("tests/test_cart.py", CART_TESTS)
 def _fix(root: Path, replies: list[str], image: str, **kw: Any) -> FixResult:
     with FakeOpenAI(Script("{}", {}, replies)) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
-        options = FixOptions(run_id=f"t{time.monotonic_ns()}", model_name="fake",
-                             sandbox=SandboxConfig(image=image), config=BUDGETS, **kw)  # fmt: skip
+        options = RunSettings(run_id=f"t{time.monotonic_ns()}", model_name="fake",
+                              sandbox=SandboxConfig(image=image), config=BUDGETS, **kw)  # fmt: skip
         return run_fix(root, model, options)
 
 

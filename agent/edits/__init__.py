@@ -18,12 +18,14 @@ from typing import Protocol
 
 from agent.edits import search_replace, whole_file
 from agent.edits.base import ApplyResult, Edit, FailedEdit, check_path, render_failures
+from agent.run.choices import EditFormatName
 
 __all__ = [
     "FORMATS",
     "ApplyResult",
     "Edit",
     "EditFormat",
+    "EditFormatName",
     "FailedEdit",
     "check_path",
     "render_failures",
@@ -55,8 +57,10 @@ class EditFormat:
 
 
 FORMATS: dict[str, EditFormat] = {
-    "search-replace": EditFormat(
+    EditFormatName.SEARCH_REPLACE: EditFormat(
         "search-replace", search_replace.INSTRUCTIONS, search_replace.parse, search_replace.apply
     ),
-    "whole": EditFormat("whole", whole_file.INSTRUCTIONS, whole_file.parse, whole_file.apply),
+    EditFormatName.WHOLE: EditFormat(
+        "whole", whole_file.INSTRUCTIONS, whole_file.parse, whole_file.apply
+    ),
 }

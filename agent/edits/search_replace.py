@@ -23,7 +23,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from agent.edits.base import ApplyResult, Edit, EditFailed, run_edits
-from agent.extract import normalize_newlines, path_in_line
+from agent.edits.extract import normalize_newlines, path_in_line
 
 __all__ = ["INSTRUCTIONS", "apply", "apply_one", "parse"]
 

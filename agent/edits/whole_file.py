@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from agent.edits.base import ApplyResult, Edit, EditFailed, run_edits
-from agent.extract import fenced_blocks
+from agent.edits.extract import fenced_blocks
 
 __all__ = ["INSTRUCTIONS", "apply", "apply_one", "parse"]
 

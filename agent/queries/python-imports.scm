@@ -1,5 +1,5 @@
 ; What a test file takes from the modules it imports, and how it uses it.
-; Loaded by agent/requirements.py; capture names are its vocabulary.
+; Loaded by agent/new/requirements.py; capture names are its vocabulary.
 
 ; import pkg.mod / import pkg.mod as m
 (import_statement

@@ -1,6 +1,6 @@
 ; A Python file's outline for fault localization: its definitions (with their
 ; whole span) and its imports, relative ones included.
-; Loaded by agent/symbols.py; capture names are its vocabulary.
+; Loaded by agent/fix/symbols.py; capture names are its vocabulary.
 
 (function_definition
   name: (identifier) @def.name) @def.function

@@ -1,5 +1,5 @@
 ; Definitions and references of a Python file, for the repo map.
-; Loaded by agent/repomap.py: `name.definition.*` names a definition (the
+; Loaded by agent/fix/repomap.py: `name.definition.*` names a definition (the
 ; enclosing `definition.*` node gives its signature), `name.reference.*` a use.
 
 (class_definition

@@ -2,7 +2,7 @@
 ; calls, the attributes it takes (`obj.name`, `Class(...).method`), and the
 ; variables it binds to a call (`c = Cache(2)`, `with Pool() as p`), so that
 ; `c.get` can be read as `Cache.get`. Run on one function's subtree by
-; agent/symbols.py; `param` names the function's own parameters (fixtures).
+; agent/fix/symbols.py; `param` names the function's own parameters (fixtures).
 
 (identifier) @use.name
 

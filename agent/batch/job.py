@@ -1,0 +1,356 @@
+"""One task of a batch as a worker runs it: its tries, and its record.
+
+    outcome = run_job(TaskJob(task=TaskData.of(task), out=folder, settings=settings))
+
+A job runs inside a worker process (or a Ray task): it builds its own model
+client from the `ModelConfig` (clients are never pickled), runs up to
+`settings.tries` tries of `run_new`, each in `<out>/try-<i>/` with its own
+sandbox, and writes the task's record `<out>/result.json` atomically when it
+ends. Try i+1 runs only when try i was red, and its spec carries what try i's
+last test run reported: counts, failing tests, and the failure output its last
+feedback prompt showed (as aider's benchmark feeds back the test output).
+
+While a job runs it holds an exclusive lock on `<out>/.lock`, so a resumed
+batch never cleans up or reruns a task that a dying worker still holds.
+
+The record: name, status (passed, failed or error), passed_at (the try that
+went green, or null), tries (each try's RunResult, plus `try` and `out`),
+tokens {prompt, completion}, cost (from the price table; null when unknown),
+wall (seconds), error, finished (UTC time).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from agent.errors import GreenloopError, UsageError
+from agent.model import (
+    Cassette,
+    ChatModel,
+    ModelConfig,
+    Price,
+    PriceTable,
+    RecordingModel,
+    make_model,
+)
+from agent.new.scaffold import run_new
+from agent.run.record import RUNS_DIR, RunDir, RunResult, new_run_id, read_result, read_trajectory
+from agent.run.settings import EditFormatName, RunSettings
+from agent.task import Task, TaskConfig
+from sandbox import SandboxConfig
+
+__all__ = [
+    "LOCK_FILE",
+    "RESULT_FILE",
+    "JobOutcome",
+    "JobSettings",
+    "TaskBusy",
+    "TaskData",
+    "TaskJob",
+    "error_record",
+    "last_test_output",
+    "previous_try_context",
+    "price_of",
+    "run_job",
+    "task_lock",
+    "task_record",
+    "write_json_atomic",
+]
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+LOCK_FILE = ".lock"
+_MAX_FAILING_SHOWN = 20
+_MAX_OUTPUT_CHARS = 4000
+_RESULTS_MARK = "Test results:"
+_RESULTS_ENDS = ("Your previous edits were NOT applied", "Fix the code so the tests pass")
+_MODELS: dict[str, ChatModel] = {}
+"""One model client per worker process and config, made on first use."""
+
+
+class TaskBusy(UsageError):
+    """Another process holds a task's lock: it is still running that task."""
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task in picklable form (a Task holds read-only mappings, which do not pickle)."""
+
+    name: str
+    root: Path
+    spec: str
+    tests: dict[str, str]
+    starter: dict[str, str]
+    config: TaskConfig
+
+    @classmethod
+    def of(cls, task: Task) -> TaskData:
+        """The data of a loaded task.
+
+        A JSONL task has no folder of its own: its root becomes its file, so that
+        a run dir beside the file is not taken for one inside the task.
+        """
+        from_jsonl = task.source is not None and task.source.suffix == ".jsonl"
+        root = task.source if from_jsonl and task.source is not None else task.root
+        return cls(task.name, root, task.spec, dict(task.tests), dict(task.starter), task.config)
+
+    def to_task(self, extra_spec: str = "") -> Task:
+        """The Task again, its spec extended by `extra_spec`."""
+        return Task(
+            name=self.name,
+            root=self.root,
+            spec=self.spec + extra_spec,
+            tests=MappingProxyType(dict(self.tests)),
+            starter=MappingProxyType(dict(self.starter)),
+            config=self.config,
+        )
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every job of a batch shares."""
+
+    model: ModelConfig
+    model_name: str
+    """How the model is described in results (`describe_model`)."""
+    tries: int = 1
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    edit_format: EditFormatName = EditFormatName.SEARCH_REPLACE
+    commit_partial: bool = False
+    price: Price | None = None
+    """The model's price per million tokens; None: cost unknown."""
+    record_cassettes: bool = True
+    ship_limit_mb: float = 64.0
+    """The most a task may send back from a Ray node (records and project, gzipped)."""
+
+
+@dataclass(frozen=True)
+class TaskJob:
+    """One task to run: its data, its folder in the batch's run dir, the shared settings."""
+
+    task: TaskData
+    out: Path
+    settings: JobSettings
+
+    @property
+    def name(self) -> str:
+        """The task's name (its folder name under the run dir's tasks/)."""
+        return self.task.name
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended: with a record, cut (interrupted), or lost (its worker died)."""
+
+    name: str
+    record: dict[str, Any] | None
+    cut: bool = False
+    lost: str = ""
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON so readers see the old file, the new one, or none; never a torn one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def task_lock(folder: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold `<folder>/.lock` exclusively; TaskBusy when another process keeps it `wait` s."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise TaskBusy(
+                        f"task folder {folder} is in use by process {holder}: "
+                        "wait for it to end (or stop it) and resume again"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def price_of(config: ModelConfig) -> Price | None:
+    """The model's price per million tokens (the embedded model is free); None: unknown."""
+    if config.backend() == "embedded":
+        return Price(0.0, 0.0)
+    table = PriceTable()
+    if config.prices_file is not None:
+        table = table.extended_from_file(config.prices_file)
+    return table.price(config.model or "")
+
+
+def _model(config: ModelConfig) -> ChatModel:
+    key = config.model_dump_json()
+    if key not in _MODELS:
+        _MODELS[key] = make_model(config.model_copy(update={"record": None}))
+    return _MODELS[key]
+
+
+def run_job(job: TaskJob) -> JobOutcome:
+    """Run the task's tries and write its record; a cut (KeyboardInterrupt) writes none."""
+    out = Path(job.out)
+    with task_lock(out, wait=5.0):
+        try:
+            tries = _run_tries(job)
+        except KeyboardInterrupt:
+            log.info("task %s was cut", job.name)
+            return JobOutcome(job.name, None, cut=True)
+        record = task_record(job.name, tries, job.settings.price)
+        write_json_atomic(out / RESULT_FILE, record)
+    return JobOutcome(job.name, record)
+
+
+def _run_tries(job: TaskJob) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    context = ""
+    for number in range(1, job.settings.tries + 1):
+        result = _one_try(job, number, context)
+        results.append(result)
+        if result["status"] != "red":
+            break
+        context = previous_try_context(number, result)
+    return results
+
+
+def _one_try(job: TaskJob, number: int, context: str) -> dict[str, Any]:
+    settings = job.settings
+    run_id = new_run_id()
+    out = Path(job.out) / f"try-{number}"
+    model = _model(settings.model)
+    if settings.record_cassettes:
+        model = RecordingModel(model, out.resolve() / RUNS_DIR / run_id / "cassette.jsonl")
+    options = RunSettings(
+        out=out,
+        run_id=run_id,
+        model_name=settings.model_name,
+        sandbox=settings.sandbox.model_copy(update={"run_id": run_id}),
+        commit_partial=settings.commit_partial,
+        edit_format=settings.edit_format,
+    )
+    try:
+        result = run_new(job.task.to_task(context), model, options).to_dict()
+    except GreenloopError as exc:
+        log.warning("task %s, try %d: %s", job.name, number, exc)
+        run_dir = RunDir(out, run_id).path
+        result = (
+            read_result(run_dir) or RunResult(run_id, str(run_dir), settings.model_name).to_dict()
+        )
+        result.update(status="error", exit_reason="error", error=str(exc))
+    return {**result, "try": number, "out": f"try-{number}"}
+
+
+def previous_try_context(number: int, result: Mapping[str, Any]) -> str:
+    """What try `number` left for the next one: how it stopped and its last test run."""
+    events = read_trajectory(Path(result["run_dir"]) / "trajectory.jsonl")
+    tests = [e for e in events if e.get("event") == "test"]
+    lines = [
+        "",
+        "",
+        f"## Note: attempt {number} at this task failed",
+        f"It stopped with exit reason `{result.get('exit_reason')}`.",
+    ]
+    if tests:
+        last = tests[-1]
+        summary = f"{last['passed']} passed, {last['failed']} failed, {last['errors']} errors"
+        lines.append(
+            f"Its last test run: {summary}" + (" (TIMED OUT)" if last.get("timed_out") else "")
+        )
+        failing = list(last.get("failing", []))
+        if failing:
+            lines.append("Failing tests:")
+            lines += [f"- {test_id}" for test_id in failing[:_MAX_FAILING_SHOWN]]
+        if last.get("note"):
+            lines.append(f"Test output: {last['note']}")
+    shown = last_test_output(Path(result["run_dir"]) / "cassette.jsonl")
+    if shown:
+        lines += ["The test output it was shown last:", "```", shown, "```"]
+    lines.append("Write the code again, taking care that these tests pass.")
+    return "\n".join(lines) + "\n"
+
+
+def last_test_output(cassette: Path) -> str:
+    """The failures (messages and tracebacks) of the run's last feedback request, or "".
+
+    The run's trajectory keeps only the failing tests' ids; the feedback prompt
+    recorded in the cassette holds what the tests printed, from "Test results:".
+    """
+    if not cassette.is_file():
+        return ""
+    for entry in reversed(Cassette(cassette).entries()):
+        text = entry.messages[-1].content if entry.messages else ""
+        start = text.find(_RESULTS_MARK)
+        if start < 0:
+            continue
+        ends = [i for i in (text.find(m, start) for m in _RESULTS_ENDS) if i > 0]
+        return text[start : min(ends, default=len(text))].strip()[:_MAX_OUTPUT_CHARS]
+    return ""
+
+
+def task_record(name: str, tries: list[dict[str, Any]], price: Price | None) -> dict[str, Any]:
+    """A task's record from its tries' results."""
+    prompt = sum(int(t["tokens"]["prompt"]) for t in tries)
+    completion = sum(int(t["tokens"]["completion"]) for t in tries)
+    last = tries[-1]
+    status = {"green": "passed", "red": "failed"}.get(last["status"], "error")
+    passed_at = next((t["try"] for t in tries if t["status"] == "green"), None)
+    return {
+        "name": name,
+        "status": status,
+        "passed_at": passed_at,
+        "tries": tries,
+        "tokens": {"prompt": prompt, "completion": completion},
+        "cost": None if price is None else round(price.cost(prompt, completion), 6),
+        "wall": round(sum(float(t.get("wall", 0.0)) for t in tries), 3),
+        "error": str(last.get("error", "")),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def error_record(name: str, message: str) -> dict[str, Any]:
+    """The record of a task whose job failed outside any run (the scheduler writes it)."""
+    return {
+        "name": name,
+        "status": "error",
+        "passed_at": None,
+        "tries": [],
+        "tokens": {"prompt": 0, "completion": 0},
+        "cost": None,
+        "wall": 0.0,
+        "error": message,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,450 @@
+"""`greenloop batch`: every task of a folder (or a JSONL file), in parallel, resumable.
+
+    tasks = load_batch_tasks(Path("tasks"))
+    summary = run_batch(tasks, BatchOptions(out=run_dir, settings=settings, workers=2))
+
+The run dir:
+
+    batch.json                  the batch: source, tasks, tries, model (checked on resume)
+    summary.json                the totals, rewritten whenever a task ends
+    tasks/<name>/result.json    a task's record, written atomically when the task ends
+    tasks/<name>/try-<i>/       that try's project (a git repo) with its run record
+    .lock                       held while a batch runs here
+
+Resume: a task with a result.json is finished and skipped; a task folder
+without one is partial: it is removed (once no process holds its lock) and
+the task runs again. Stopping: the first SIGINT/SIGTERM stops scheduling and
+lets running tasks end, which are cut after `grace` seconds or at the second
+signal; every finished result is kept. Budget: once the tokens or cost spent
+(finished tasks, plus what running tasks have recorded so far) reach the
+budget, no task starts; running ones finish; the summary says so.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from agent.batch.executors import Executor, make_executor
+from agent.batch.job import (
+    RESULT_FILE,
+    JobOutcome,
+    JobSettings,
+    TaskData,
+    TaskJob,
+    task_lock,
+    write_json_atomic,
+)
+from agent.errors import UsageError
+from agent.run.record import RUNS_DIR
+from agent.task import SPEC_FILE, Task, load_task, load_tasks_jsonl
+
+__all__ = [
+    "MANIFEST_FILE",
+    "SUMMARY_FILE",
+    "TASKS_DIR",
+    "BatchOptions",
+    "BatchProgress",
+    "load_batch_tasks",
+    "read_records",
+    "run_batch",
+    "summarize",
+]
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FILE = "batch.json"
+SUMMARY_FILE = "summary.json"
+TASKS_DIR = "tasks"
+_ORPHAN_WAIT = 40.0
+"""Seconds resume waits for a dying worker to release a partial task."""
+_POLL = 0.25
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How to run a batch."""
+
+    out: Path
+    """The run dir."""
+    settings: JobSettings
+    workers: int = 2
+    resume: bool = False
+    budget_tokens: int | None = None
+    """Prompt plus completion tokens the whole batch may spend."""
+    budget_cost: float | None = None
+    """US dollars the whole batch may spend (needs a model with a known price)."""
+    executor: str = "local"
+    ray_address: str | None = None
+    grace: float = 60.0
+    """Seconds running tasks get to end after the first interrupt, before they are cut."""
+
+
+@dataclass
+class BatchProgress:
+    """Where a batch is; what the live view shows."""
+
+    total: int
+    done: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    running: list[str] = field(default_factory=list)
+    tokens: int = 0
+    cost: float | None = None
+    state: str = "running"
+    started: float = field(default_factory=time.monotonic)
+    ended_here: int = 0
+    """Tasks that ended in this session (the pace behind the ETA)."""
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until every task is done at this session's pace; None before the first."""
+        if not self.ended_here:
+            return None
+        pace = (time.monotonic() - self.started) / self.ended_here
+        return pace * (self.total - self.done)
+
+    def count(self, record: Mapping[str, Any]) -> None:
+        """Add one finished task's record."""
+        self.done += 1
+        status = record["status"]
+        self.passed += status == "passed"
+        self.failed += status == "failed"
+        self.errors += status == "error"
+
+
+Observer = Callable[[BatchProgress], None]
+
+
+def load_batch_tasks(source: Path) -> list[Task]:
+    """The tasks of a folder of task folders, a single task folder, or a JSONL file."""
+    source = Path(source)
+    if source.is_file() and source.suffix == ".jsonl":
+        return load_tasks_jsonl(source)
+    if not source.is_dir():
+        raise UsageError(f"no tasks at {source}: name a folder of task folders or a .jsonl file")
+    if (source / SPEC_FILE).is_file():
+        return [load_task(source)]
+    folders = sorted(
+        p for p in source.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))
+    )
+    if not folders:
+        raise UsageError(f"{source} holds no task folders: each needs a {SPEC_FILE}")
+    return [load_task(folder) for folder in folders]
+
+
+def read_records(run_dir: Path, names: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The finished tasks' records by name (all under tasks/, or just `names`)."""
+    base = Path(run_dir) / TASKS_DIR
+    if names is None:
+        names = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    records: dict[str, dict[str, Any]] = {}
+    for name in names:
+        path = base / name / RESULT_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except json.JSONDecodeError:
+            log.warning("%s is damaged: the task counts as not finished", path)
+            continue
+        if isinstance(data, dict) and data.get("status") in ("passed", "failed", "error"):
+            records[name] = data
+    return records
+
+
+def summarize(
+    names: Sequence[str], records: Mapping[str, Mapping[str, Any]], tries: int
+) -> dict[str, Any]:
+    """Totals over `names`: pass@1..tries as fractions of all tasks, tokens, cost."""
+    done = [records[n] for n in names if n in records]
+    total = len(names)
+    costs = [r["cost"] for r in done if r.get("cost") is not None]
+    pass_at = [
+        round(sum(1 for r in done if r.get("passed_at") and r["passed_at"] <= k) / total, 4)
+        if total
+        else 0.0
+        for k in range(1, tries + 1)
+    ]
+    prompt = sum(int(r["tokens"]["prompt"]) for r in done)
+    completion = sum(int(r["tokens"]["completion"]) for r in done)
+    return {
+        "total": total,
+        "done": len(done),
+        "passed": sum(r["status"] == "passed" for r in done),
+        "failed": sum(r["status"] == "failed" for r in done),
+        "errors": sum(r["status"] == "error" for r in done),
+        "pending": total - len(done),
+        "tries": tries,
+        "pass_at": pass_at,
+        "tokens": prompt + completion,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost": round(sum(costs), 6) if costs else None,
+        "tasks": {n: records[n]["status"] if n in records else "pending" for n in names},
+    }
+
+
+class _Signals:
+    """Counts SIGINT/SIGTERM while the scheduler runs (handlers only in the main thread)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = 0.0
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        self.first = self.first or time.monotonic()
+        log.warning("signal %d: %s", signum, "cutting" if self.count > 1 else "stopping")
+
+    @contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[int(sig)] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for number, old in self._old.items():
+                signal.signal(number, old)
+
+
+@contextmanager
+def _batch_lock(out: Path) -> Iterator[None]:
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another batch is running in {out}: wait for it, or choose another --out"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_out(tasks: Sequence[Task], out: Path) -> None:
+    resolved = out.resolve()
+    for task in tasks:
+        root = task.root.resolve()
+        from_folder = task.source is None or task.source.name == SPEC_FILE
+        if from_folder and (resolved == root or root in resolved.parents):
+            raise UsageError(f"--out {out} is inside the task folder {root}: choose another")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: name a folder")
+
+
+def _prepare(tasks: Sequence[Task], options: BatchOptions) -> list[str]:
+    """Write or check the manifest; clean partial tasks; the names still to run."""
+    out = options.out
+    manifest_path = out / MANIFEST_FILE
+    names = [t.name for t in tasks]
+    if manifest_path.is_file():
+        if not options.resume:
+            raise UsageError(f"{out} already holds a batch: add --resume, or choose a new --out")
+        old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if old.get("tries") != options.settings.tries:
+            raise UsageError(
+                f"{out} was run with --tries {old.get('tries')}: resume with the same --tries"
+            )
+    elif any(p.name != ".lock" for p in out.iterdir()):
+        raise UsageError(f"--out {out} is not empty and holds no batch: choose a new folder")
+    write_json_atomic(manifest_path, _manifest(tasks, options))
+    finished = read_records(out, names)
+    for name in names:
+        folder = out / TASKS_DIR / name
+        if name not in finished and folder.exists():
+            with task_lock(folder, wait=_ORPHAN_WAIT):
+                log.info("removing the partial task %s", name)
+                shutil.rmtree(folder)
+    return [n for n in names if n not in finished]
+
+
+def _manifest(tasks: Sequence[Task], options: BatchOptions) -> dict[str, Any]:
+    sources = sorted({str(t.source.parent if t.source else t.root) for t in tasks})
+    return {
+        "version": 1,
+        "sources": sources,
+        "tasks": [t.name for t in tasks],
+        "tries": options.settings.tries,
+        "model": options.settings.model_name,
+        "executor": options.executor,
+        "workers": options.workers,
+        "budget": {"tokens": options.budget_tokens, "cost": options.budget_cost},
+        "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+class _Scheduler:
+    """Feeds jobs to an executor, within the worker count, the budget and the signals."""
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        pending: Sequence[str],
+        options: BatchOptions,
+        observer: Observer,
+    ) -> None:
+        self.options, self.observer = options, observer
+        self.names = [t.name for t in tasks]
+        self.records = read_records(options.out, self.names)
+        self.queue = deque(
+            TaskJob(TaskData.of(t), options.out / TASKS_DIR / t.name, options.settings)
+            for t in tasks
+            if t.name in pending
+        )
+        self.progress = BatchProgress(total=len(tasks))
+        for record in self.records.values():
+            self.progress.count(record)
+        self.stopped_by_budget = False
+        self.interrupted = False
+        self.cut = False
+        self.lost: list[str] = []
+
+    def run(self, executor: Executor, signals: _Signals) -> None:
+        while self.queue or executor.running():
+            self._fill(executor, signals)
+            for outcome in executor.poll(_POLL if executor.running() else 0):
+                self._ended(outcome)
+            self._spend()
+            self._maybe_cut(executor, signals)
+            self.observer(self.progress)
+            if signals.count and not executor.running():
+                break
+
+    def _fill(self, executor: Executor, signals: _Signals) -> None:
+        while self.queue and executor.running() < self.options.workers:
+            if signals.count:
+                self.interrupted = True
+                self.progress.state = "interrupted: no new tasks"
+                return
+            if self._over_budget():
+                self.stopped_by_budget = True
+                self.progress.state = "budget spent: no new tasks"
+                self.queue.clear()
+                return
+            job = self.queue.popleft()
+            executor.submit(job)
+            self.progress.running.append(job.name)
+
+    def _ended(self, outcome: JobOutcome) -> None:
+        if outcome.name in self.progress.running:
+            self.progress.running.remove(outcome.name)
+        if outcome.record is None:
+            if outcome.lost:
+                log.warning("task %s did not finish: %s", outcome.name, outcome.lost)
+                self.lost.append(outcome.name)
+            return
+        path = self.options.out / TASKS_DIR / outcome.name / RESULT_FILE
+        if not path.is_file():  # a Ray task on another node, or an error outside any run
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, outcome.record)
+        self.records[outcome.name] = outcome.record
+        self.progress.count(outcome.record)
+        self.progress.ended_here += 1
+        write_json_atomic(self.options.out / SUMMARY_FILE, self.summary())
+
+    def _spend(self) -> None:
+        prompt = completion = 0
+        for record in self.records.values():
+            prompt += int(record["tokens"]["prompt"])
+            completion += int(record["tokens"]["completion"])
+        for name in self.progress.running:
+            live = _live_tokens(self.options.out / TASKS_DIR / name)
+            prompt, completion = prompt + live[0], completion + live[1]
+        price = self.options.settings.price
+        self.progress.tokens = prompt + completion
+        self.progress.cost = None if price is None else price.cost(prompt, completion)
+
+    def _over_budget(self) -> bool:
+        self._spend()
+        tokens, cost = self.options.budget_tokens, self.options.budget_cost
+        if tokens is not None and self.progress.tokens >= tokens:
+            return True
+        return cost is not None and self.progress.cost is not None and self.progress.cost >= cost
+
+    def _maybe_cut(self, executor: Executor, signals: _Signals) -> None:
+        if not signals.count or self.cut or not executor.running():
+            return
+        self.interrupted = True
+        late = time.monotonic() - signals.first > self.options.grace
+        if signals.count > 1 or late:
+            log.warning("cutting %d running task(s)", executor.running())
+            executor.cut()
+            self.cut = True
+            self.progress.state = "interrupted: cutting running tasks"
+        else:
+            self.progress.state = "interrupted: waiting for running tasks (interrupt again to cut)"
+
+    def summary(self) -> dict[str, Any]:
+        options = self.options
+        summary = summarize(self.names, self.records, options.settings.tries)
+        return {
+            **summary,
+            "stopped_by_budget": self.stopped_by_budget,
+            "interrupted": self.interrupted,
+            "budget": {"tokens": options.budget_tokens, "cost": options.budget_cost},
+            "model": options.settings.model_name,
+            "executor": options.executor,
+            "workers": options.workers,
+            "wall": round(time.monotonic() - self.progress.started, 3),
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def _live_tokens(folder: Path) -> tuple[int, int]:
+    """Tokens the running tries of a task have recorded so far."""
+    prompt = completion = 0
+    for path in folder.glob(f"try-*/{RUNS_DIR.as_posix()}/*/result.json"):
+        try:
+            tokens = json.loads(path.read_text(encoding="utf-8"))["tokens"]
+        except (OSError, ValueError, KeyError):
+            continue  # not written yet
+        prompt += int(tokens.get("prompt", 0))
+        completion += int(tokens.get("completion", 0))
+    return prompt, completion
+
+
+def run_batch(
+    tasks: Sequence[Task], options: BatchOptions, observer: Observer | None = None
+) -> dict[str, Any]:
+    """Run the tasks not yet finished in the run dir; return (and write) the summary."""
+    if not tasks:
+        raise UsageError("no tasks to run")
+    if options.workers < 1 or options.settings.tries < 1:
+        raise UsageError("--workers and --tries must be at least 1")
+    # Absolute: gitops' `git init` of a relative path nests it inside itself.
+    options = replace(options, out=options.out.resolve())
+    _check_out(tasks, options.out)
+    with _batch_lock(options.out):
+        pending = _prepare(tasks, options)
+        scheduler = _Scheduler(tasks, pending, options, observer or (lambda progress: None))
+        if pending:
+            with (
+                make_executor(options.executor, options.workers, options.ray_address) as ex,
+                _Signals().installed() as signals,
+            ):
+                scheduler.run(ex, signals)
+        scheduler.progress.state = "done"
+        scheduler.observer(scheduler.progress)
+        summary = scheduler.summary()
+        write_json_atomic(options.out / SUMMARY_FILE, summary)
+    return summary

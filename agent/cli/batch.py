@@ -1,0 +1,163 @@
+"""`greenloop batch TASKS` (many tasks, resumable) and `greenloop report RUN_DIR...`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agent.cli.common import (
+    BaseUrlOpt,
+    EditFormatOpt,
+    ModelOpt,
+    SandboxOpt,
+    auto_prune,
+    console,
+    model_config,
+    say_endpoint,
+)
+from agent.run.choices import EditFormatName, ExecutorName
+from sandbox.base import SandboxKind
+
+
+def batch(
+    tasks: Annotated[Path, typer.Argument(help="A folder of task folders, or a tasks .jsonl.")],
+    workers: Annotated[int, typer.Option(min=1, help="Tasks run at once.")] = 2,
+    tries: Annotated[
+        int, typer.Option(min=1, help="Tries per red task; each sees the last one's tests.")
+    ] = 1,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the batch in --out: skip finished, redo partial tasks.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Run dir (default greenloop-batch/<run-id>).")
+    ] = None,
+    budget_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Start no task once the batch spent these tokens.")
+    ] = None,
+    budget_cost: Annotated[
+        float | None, typer.Option(min=0, help="Start no task once the batch spent these US$.")
+    ] = None,
+    executor: Annotated[
+        ExecutorName, typer.Option(help="local (process pool) or ray.")
+    ] = ExecutorName.LOCAL,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to use (default RAY_ADDRESS or a local one).")
+    ] = None,
+    grace: Annotated[
+        float, typer.Option(help="Seconds running tasks get after Ctrl-C before being cut.")
+    ] = 60.0,
+    ship_limit_mb: Annotated[
+        float, typer.Option(min=1, help="MiB a task may send back from a Ray node (gzipped).")
+    ] = 64.0,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    sandbox: SandboxOpt = SandboxKind.DOCKER,
+    commit_partial: Annotated[
+        bool, typer.Option(help="Commit the best red result too (the message says red).")
+    ] = False,
+    edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run every task in parallel, each in its own sandbox; resumable; writes a report.
+
+    Exit 0 when every task passed, 1 when some did not (or some are left), 130 when interrupted.
+    """
+    from agent.batch.live_view import BatchView
+    from agent.batch.report import write_report
+    from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
+    from agent.run.record import new_run_id
+
+    settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
+    settings = dataclasses.replace(settings, ship_limit_mb=ship_limit_mb)
+    task_list = load_batch_tasks(tasks)
+    run_dir = out or Path("greenloop-batch") / new_run_id()
+    options = BatchOptions(
+        out=run_dir,
+        settings=settings,
+        workers=workers,
+        resume=resume,
+        budget_tokens=budget_tokens,
+        budget_cost=budget_cost,
+        executor=executor,
+        ray_address=ray_address,
+        grace=grace,
+    )
+    auto_prune(sandbox)
+    with BatchView(console, f"{len(task_list)} tasks from {tasks} -> {run_dir}") as view:
+        summary = run_batch(task_list, options, view)
+    _md, page = write_report(run_dir)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    _print_summary(summary, page)
+    if summary["interrupted"]:
+        raise typer.Exit(130)
+    raise typer.Exit(0 if summary["passed"] == summary["total"] else 1)
+
+
+def _batch_settings(
+    model: str | None,
+    base_url: str | None,
+    sandbox: SandboxKind,
+    edit_format: EditFormatName,
+    commit_partial: bool,
+    tries: int,
+) -> Any:
+    from agent.batch.job import JobSettings, price_of
+    from agent.model import describe_model
+    from sandbox import SandboxConfig
+
+    config, endpoint = model_config(model, base_url)
+    say_endpoint(endpoint)
+    return JobSettings(
+        model=config,
+        model_name=describe_model(config),
+        tries=tries,
+        sandbox=SandboxConfig(kind=sandbox),
+        edit_format=edit_format,
+        commit_partial=commit_partial,
+        price=price_of(config),
+    )
+
+
+def _print_summary(summary: dict[str, Any], page: Path) -> None:
+    pass_at = ", ".join(f"pass@{k} {v:.0%}" for k, v in enumerate(summary["pass_at"], 1))
+    cost = "unknown" if summary["cost"] is None else f"${summary['cost']:.4f}"
+    console.print(
+        f"{summary['done']}/{summary['total']} done: [green]{summary['passed']} passed[/], "
+        f"{summary['failed']} failed, {summary['errors']} errors; {pass_at}; "
+        f"{summary['tokens']:,} tokens, cost {cost}"
+    )
+    if summary["stopped_by_budget"]:
+        console.print("[yellow]stopped by the budget:[/] tasks left are pending")
+    if summary["interrupted"]:
+        console.print("[yellow]interrupted:[/] finished results are kept")
+    if summary["pending"]:
+        console.print(f"{summary['pending']} task(s) left: run again with --resume to finish")
+    console.print(f"report: {page}")
+
+
+def report(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="A `greenloop batch` run dir; two or more: compared.")
+    ],
+    show: Annotated[bool, typer.Option("--print", help="Also print the Markdown.")] = False,
+    out: Annotated[
+        Path, typer.Option(help="Where a comparison's compare.md and compare.html go.")
+    ] = Path("."),
+) -> None:
+    """Render a batch's results (RUN_DIR/report.md, report.html), or compare batch runs."""
+    if len(run_dirs) > 1:
+        from agent.batch.compare import compare, write_comparison
+
+        md, page = write_comparison(compare(run_dirs), out)
+    else:
+        from agent.batch.report import write_report
+
+        md, page = write_report(run_dirs[0])
+    if show:
+        typer.echo(md.read_text())
+    console.print(f"wrote {md} and {page}")

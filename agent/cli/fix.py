@@ -1,0 +1,110 @@
+"""`greenloop fix [REPO]`: check the repository, detect the test command, run
+`agent.fix.repair.run_fix` on a new branch, say how to review and merge it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from agent.cli.common import (
+    BaseUrlOpt,
+    EditFormatOpt,
+    ModelOpt,
+    SandboxOpt,
+    auto_prune,
+    console,
+    model_config,
+    run_shown,
+    say_endpoint,
+    shown_text,
+)
+from agent.run.choices import EditFormatName
+from sandbox.base import SandboxKind
+
+
+def fix(
+    repo: Annotated[Path, typer.Argument(help="The repository (default: here).")] = Path("."),
+    test_cmd: Annotated[
+        str | None, typer.Option(help="Test command (default: pytest, detected from the repo).")
+    ] = None,
+    setup_cmd: Annotated[
+        str | None,
+        typer.Option(help="Run first, with network, in its own container: 'pip install -e .'."),
+    ] = None,
+    allow_test_edits: Annotated[bool, typer.Option(help="Let the model edit tests.")] = False,
+    allow_dirty: Annotated[
+        bool, typer.Option(help="Set uncommitted work aside and restore it afterwards.")
+    ] = False,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="Answer from this cassette instead of a model.")
+    ] = None,
+    sandbox: SandboxOpt = SandboxKind.DOCKER,
+    context_tokens: Annotated[int, typer.Option(help="Most tokens one prompt may take.")] = 6000,
+    edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Make a repository's failing tests pass, on a new branch; your branch stays as it is."""
+    from agent import git as gitops
+    from agent.fix.repair import detect_test_command, run_fix
+    from agent.model import make_model
+    from agent.run.record import RUNS_DIR, new_run_id
+    from agent.run.settings import RunSettings
+    from agent.task import TaskConfig
+    from sandbox import SandboxConfig
+
+    git_repo = gitops.open_repo(repo)
+    root = Path(str(git_repo.working_tree_dir))
+    head = gitops.head_sha(git_repo)  # no commit yet: a usage error before anything else
+    gitops.refuse_leftovers(git_repo, "greenloop/fix-")
+    for ref, sha, on in gitops.leftover_stashes(git_repo):
+        console.print(
+            f"[yellow]warning:[/] {ref} holds uncommitted work a killed greenloop run set aside "
+            f"on {shown_text(on)}; to restore it: git switch {shown_text(on)} && "
+            f"git stash apply --index {sha} && git stash drop {ref}",
+            soft_wrap=True,
+        )
+    if not allow_dirty:
+        gitops.ensure_clean(git_repo)
+    base = gitops.current_branch(git_repo) or head[:12]
+    command, why = detect_test_command(root, test_cmd)
+    console.print(f"test command: [bold]{escape(command)}[/] ({escape(why)})")
+    run_id = new_run_id()
+    record = None if replay else root / RUNS_DIR / run_id / "cassette.jsonl"
+    config, endpoint = model_config(model, base_url, replay=replay, record=record)
+    chat = make_model(config)
+    say_endpoint(endpoint)
+    settings = RunSettings(
+        run_id=run_id,
+        model_name=chat.name,
+        test_command=command,
+        setup_command=setup_cmd,
+        allow_test_edits=allow_test_edits,
+        allow_dirty=allow_dirty,
+        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),
+        config=TaskConfig(test_command=command),
+        context_tokens=context_tokens,
+        edit_format=edit_format,
+    )
+    auto_prune(sandbox)
+    result = run_shown(lambda view: run_fix(root, chat, settings, view), as_json, f"fix {root}")
+    if result.exit_reason == "nothing-to-fix":
+        console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
+    if result.flaky:
+        flaky = ", ".join(result.flaky)
+        console.print(f"[yellow]flaky[/] (failed, then passed unchanged): {shown_text(flaky)}")
+    if result.error:
+        console.print(f"[red]error:[/] {shown_text(result.error)}", soft_wrap=True)
+    if result.branch:
+        console.print(
+            f"fixed {len(result.fixed)} test(s) on [bold]{result.branch}[/]; your {base} is as it "
+            f"was.\n  review: git log -p {base}..{result.branch}   or   "
+            f"git diff {base}...{result.branch}\n  merge:  git merge {result.branch}",
+            soft_wrap=True,
+        )
+    raise typer.Exit(0 if result.status == "green" else 1)

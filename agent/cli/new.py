@@ -1,0 +1,90 @@
+"""`greenloop new SPEC.md`: load the task, resolve the model, run `agent.new.scaffold.run_new`.
+
+The run itself: `agent.new.scaffold` (plan, generate, confirm, commit), which drives
+`agent.run.loop.Loop` (test, then feedback edits or fresh samples, to green).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.cli.common import (
+    BaseUrlOpt,
+    EditFormatOpt,
+    ModelOpt,
+    SandboxOpt,
+    auto_prune,
+    console,
+    model_config,
+    run_shown,
+    say_endpoint,
+    shown_text,
+)
+from agent.run.choices import EditFormatName
+from sandbox.base import SandboxKind
+
+
+def new(
+    spec: Annotated[
+        Path, typer.Argument(help="A spec .md file, or a task folder (spec.md, tests/).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Project folder (a git repo; made if new).")
+    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="Answer from this cassette instead of a model.")
+    ] = None,
+    sandbox: SandboxOpt = SandboxKind.DOCKER,
+    commit_partial: Annotated[
+        bool, typer.Option(help="Commit the best red result too (the message says red).")
+    ] = False,
+    edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
+    max_iterations: Annotated[
+        int | None, typer.Option(help="Test runs at most (overrides task.toml).", min=1)
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Token budget (overrides task.toml).", min=1)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
+    from agent.model import make_model
+    from agent.new.scaffold import check_out_dir, run_new
+    from agent.run.record import RUNS_DIR, new_run_id
+    from agent.run.settings import RunSettings
+    from agent.task import load_task
+    from sandbox import SandboxConfig
+
+    task = load_task(spec)
+    overrides = {"max_iterations": max_iterations, "max_tokens": max_tokens}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        task = dataclasses.replace(task, config=task.config.model_copy(update=overrides))
+    out = out or Path("greenloop-out") / task.name
+    run_id = new_run_id()
+    record = None if replay else out.resolve() / RUNS_DIR / run_id / "cassette.jsonl"
+    config, endpoint = model_config(model, base_url, replay=replay, record=record)
+    check_out_dir(task, out)
+    chat = make_model(config)
+    say_endpoint(endpoint)
+    settings = RunSettings(
+        out=out,
+        run_id=run_id,
+        model_name=chat.name,
+        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),
+        commit_partial=commit_partial,
+        edit_format=edit_format,
+    )
+    auto_prune(sandbox)
+    result = run_shown(
+        lambda view: run_new(task, chat, settings, view), as_json, f"{task.name} -> {out}"
+    )
+    if result.error:
+        console.print(f"[red]error:[/] {shown_text(result.error)}", soft_wrap=True)
+    raise typer.Exit(0 if result.status == "green" else 1)

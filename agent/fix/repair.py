@@ -1,0 +1,411 @@
+"""`greenloop fix`: make an existing repository's failing tests pass, on a branch.
+
+    command, why = detect_test_command(root)         # said to the user before anything runs
+    result = run_fix(root, model, RunSettings(...))  # baseline, loop, commit
+
+The user's work comes first. A dirty tree is refused unless `allow_dirty`. The
+run reads the files of HEAD (never the working tree) and works on a copy in
+the sandbox; the user's checkout is touched only to commit a green result, on
+`greenloop/fix-<run-id>` made from the HEAD the run started from, inside
+`gitops.work_on_branch`, which sets the user's uncommitted work aside and puts
+it back exactly, and always returns them to their branch.
+
+The tests that fail twice at the start are the targets; those that change
+outcome on an immediate rerun are flaky (reported, not targets); those that
+passed must still pass. Test files, new files among them and files that
+configure the test runner (`agent.run.runner_files`) are protected unless
+`allow_test_edits`; a green result is run again in a fresh sandbox from HEAD's
+tests and configs before it is committed (`agent.run.verdict`). A
+missing third-party package ends the run before any model call: it needs
+`--setup-cmd`, not code. The feedback prompt shows the failures, the code they
+run (localized afresh for each prompt: `agent.fix.context`), and the repo map
+of the rest, within `context_tokens`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+
+from git import Blob, Repo
+
+from agent import git as gitops
+from agent.edits import FORMATS
+from agent.errors import GitError, UsageError
+from agent.fix.baseline import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
+from agent.fix.context import Localizer
+from agent.fix.repomap import TagCache, estimate_tokens, is_test_path
+from agent.model import ChatModel, Message
+from agent.new.requirements import THIRD_PARTY
+from agent.run.budget import Budget, Caller
+from agent.run.loop import Loop, LoopOutcome
+from agent.run.prompts import fix_messages
+from agent.run.record import (
+    FixResult,
+    Observer,
+    Recorder,
+    RunDir,
+    exclude_run_records,
+    recorded_run,
+    save_files,
+)
+from agent.run.replies import edit_reply
+from agent.run.settings import RunSettings
+from agent.run.verdict import confirm, fresh_rerun, with_missing
+from sandbox import SandboxConfig, open_sandbox
+from sandbox.base import Sandbox, TestReport
+from sandbox.setup import RepoSandbox
+from sandbox.testrun import pytest_args
+
+__all__ = ["detect_test_command", "run_fix"]
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_BYTES = 256 * 1024
+"""Larger files go into the sandbox but are not offered to the model for editing."""
+
+
+_CONFIGS = (
+    ("pyproject.toml", "[tool.pytest.ini_options]"),
+    ("pytest.ini", ""),
+    ("setup.cfg", "[tool:pytest]"),
+    ("tox.ini", "[pytest]"),
+)
+
+
+def detect_test_command(root: Path, given: str | None = None) -> tuple[str, str]:
+    """The test command and why: `given`, else pytest when the repo shows it uses pytest."""
+    if given:
+        pytest_args(given)
+        return given, "from --test-cmd"
+    command = "python -m pytest -q"
+    for name, marker in _CONFIGS:
+        path = root / name
+        if path.is_file() and (not marker or marker in path.read_text("utf-8", "replace")):
+            return command, f"pytest, configured in {name}" + (f" {marker}" if marker else "")
+    for folder in ("tests", "test"):
+        if (root / folder).is_dir():
+            return command, f"pytest, from the {folder}/ folder"
+    if any(is_test_path(p.name) for p in root.glob("*.py")):
+        return command, "pytest, from test_*.py files"
+    raise UsageError(
+        f"found no tests in {root} (no pytest config, no tests/ folder): "
+        "pass --test-cmd 'python -m pytest path/to/tests'"
+    )
+
+
+# ---------------------------------------------------------------- the repository
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """HEAD's files: what the model may edit, what it may not, and everything else."""
+
+    sha: str
+    code: dict[str, str]
+    tests: dict[str, str]
+    other: dict[str, bytes]
+
+    def local_names(self) -> set[str]:
+        """Modules a test could import from the repository itself."""
+        names: set[str] = set()
+        for path in (*self.code, *self.tests, *self.other):
+            parts = PurePosixPath(path).parts
+            names.update(PurePosixPath(p).stem for p in parts)
+        return names
+
+
+def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
+    commit = repo.commit(gitops.head_sha(repo))
+    code: dict[str, str] = {}
+    tests: dict[str, str] = {}
+    other: dict[str, bytes] = {}
+    for item in commit.tree.traverse():
+        if not isinstance(item, Blob) or item.mode == 0o120000:  # links stay out of the sandbox
+            continue
+        path = str(item.path)
+        data: bytes = item.data_stream.read()
+        try:
+            text = data.decode("utf-8") if len(data) <= MAX_TEXT_BYTES else None
+        except UnicodeDecodeError:
+            text = None
+        if text is None:
+            other[path] = data
+        elif is_test_path(path) and not allow_test_edits:
+            tests[path] = text
+        else:
+            code[path] = text
+    return _Snapshot(commit.hexsha, code, tests, other)
+
+
+# ---------------------------------------------------------------- the prompt
+
+
+class _FixPrompt:
+    """The feedback request: failures, the code they run (localized), the map; within budget."""
+
+    def __init__(self, baseline: Baseline, budget: int, localizer: Localizer) -> None:
+        self.baseline, self.budget, self.localizer = baseline, budget, localizer
+
+    def __call__(
+        self, files: Mapping[str, str], report: TestReport, instructions: str, refused: str
+    ) -> list[Message]:
+        targets, must_pass = self.baseline.targets, self.baseline.must_pass
+        flaky = self.baseline.flaky  # not the model's business: leave them out
+        report = replace(report, tests=tuple(t for t in report.tests if t.id not in flaky))
+        bare = fix_messages(report, targets, must_pass, "", instructions, refused)
+        used = sum(estimate_tokens(m.content) for m in bare) + 8
+        context = self.localizer(files, report, max(0, self.budget - used))
+        return fix_messages(report, targets, must_pass, context.text, instructions, refused)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run_fix(
+    root: Path, model: ChatModel, settings: RunSettings, observer: Observer | None = None
+) -> FixResult:
+    """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk."""
+    repo = gitops.open_repo(root)
+    root = Path(str(repo.working_tree_dir))
+    gitops.refuse_leftovers(repo, "greenloop/fix-")
+    if not settings.allow_dirty:
+        gitops.ensure_clean(repo)
+    snapshot = _snapshot(repo, settings.allow_test_edits)
+    exclude_run_records(root)
+    run = RunDir(root, settings.run_id)
+    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
+    with recorded_run(run, result, observer) as record:
+        _run(repo, snapshot, model, settings, record)
+    return result
+
+
+@contextmanager
+def _sandbox(snapshot: _Snapshot, settings: RunSettings) -> Iterator[tuple[Sandbox, SandboxConfig]]:
+    """The test sandbox, and its config (for the fresh one that confirms a green result)."""
+    config = settings.sandbox.model_copy(update={"run_id": settings.run_id})
+    if settings.setup_command:
+        from sandbox.setup import prepared
+
+        files = snapshot.other | _encode(snapshot)
+        with prepared(config, files, settings.setup_command) as ready, open_sandbox(ready) as inner:
+            yield RepoSandbox(inner, snapshot.other), ready
+        return
+    with open_sandbox(config) as inner:
+        yield RepoSandbox(inner, snapshot.other), config
+
+
+def _encode(snapshot: _Snapshot) -> dict[str, bytes]:
+    return {p: t.encode() for p, t in {**snapshot.code, **snapshot.tests}.items()}
+
+
+def _run(
+    repo: Repo,
+    snapshot: _Snapshot,
+    model: ChatModel,
+    settings: RunSettings,
+    record: Recorder[FixResult],
+) -> None:
+    result: FixResult = record.result
+    args = pytest_args(settings.test_command)
+    with _sandbox(snapshot, settings) as (sandbox, config):
+        sandbox.write({**snapshot.code, **snapshot.tests})
+        baseline = run_baseline(sandbox, args, settings.config.timeout)
+        _note_baseline(baseline, record)
+        if _stop_before_model(baseline, snapshot, result):
+            return
+        budget = Budget(settings.config)
+        record.count_from(budget)
+        outcome = _loop(sandbox, snapshot, baseline, model, settings, record, budget)
+        rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, settings.config.timeout,
+                            wrap=lambda inner: RepoSandbox(inner, snapshot.other),
+                            allow_runner=settings.allow_test_edits)  # fmt: skip
+        outcome = confirm(outcome, rerun, _judge(baseline.targets, baseline.must_pass), record)
+    _finish(repo, snapshot, baseline, outcome, settings, record)
+
+
+def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
+    report = baseline.report
+    record.result.flaky = sorted(baseline.flaky)
+    record.result.tests = report.counts
+    record(
+        "baseline",
+        passed=report.passed,
+        failed=report.failed,
+        errors=report.errors,
+        targets=sorted(baseline.targets),
+        flaky=sorted(baseline.flaky),
+        note=report.note,
+    )
+
+
+def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResult) -> bool:
+    """Green already, a tampered report, or missing packages: end with no model call."""
+    if baseline.report.tampered:
+        result.status, result.exit_reason = "red", "tampered"
+        result.error = f"the repository's own test run is tampered: {baseline.report.tampered}"
+        return True
+    if baseline.green:
+        result.status, result.exit_reason = "green", "nothing-to-fix"
+        return True
+    if not baseline.targets:
+        raise UsageError(
+            f"the test command ran no tests ({baseline.report.note or 'nothing collected'}): "
+            "check --test-cmd"
+        )
+    missing = missing_packages(baseline.report, snapshot.local_names())
+    if not missing:
+        return False
+    install = " ".join(str(THIRD_PARTY.get(m) or m) for m in sorted(missing))
+    result.missing = sorted(missing)
+    result.status, result.exit_reason = "error", "missing-dependency"
+    result.error = (
+        f"the tests import third-party packages the sandbox does not have: "
+        f"{', '.join(sorted(missing))} (needed by {', '.join(next(iter(missing.values()))[:3])}); "
+        f"this is not a bug to fix in the code: install them with --setup-cmd, e.g. "
+        f"--setup-cmd 'pip install -e .' or --setup-cmd 'pip install {install}'"
+    )
+    return True
+
+
+def _loop(
+    sandbox: Sandbox,
+    snapshot: _Snapshot,
+    baseline: Baseline,
+    model: ChatModel,
+    settings: RunSettings,
+    record: Recorder[FixResult],
+    budget: Budget,
+) -> LoopOutcome:
+    ask = Caller(model, budget, record)
+    cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
+    localizer = Localizer(sandbox, original=snapshot.code, tests=snapshot.tests,
+                          flaky=baseline.flaky, timeout=settings.config.timeout,
+                          record=record, cache=cache)  # fmt: skip
+    prompt = _FixPrompt(baseline, settings.context_tokens, localizer)
+    loop = Loop(
+        ask=ask,
+        sandbox=sandbox,
+        spec="",
+        tests=snapshot.tests,
+        fresh=_fresh(
+            ask, prompt, snapshot, baseline, settings.edit_format, settings.allow_test_edits
+        ),
+        config=settings.config,
+        record=record,
+        test_args=pytest_args(settings.test_command),
+        edit_format=settings.edit_format,
+        prompt=prompt,
+        is_green=_judge(baseline.targets, baseline.must_pass),
+        trusted=snapshot.code,
+        allow_runner=settings.allow_test_edits,
+        expected=lambda report: with_missing(report, baseline.targets | baseline.must_pass),
+    )
+    loop.seed(dict(snapshot.code), baseline.report)
+    try:
+        return loop.run(None)
+    finally:
+        cache.save()
+
+
+def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[TestReport], bool]:
+    """Green for a fix: every target passes and every test that passed still does."""
+
+    def green(report: TestReport) -> bool:
+        passed = {t.id for t in report.tests if t.outcome == "passed"}
+        kept = all(t in passed for t in must_pass)
+        return not report.timed_out and kept and all(is_fixed(t, report) for t in targets)
+
+    return green
+
+
+def _fresh(
+    ask: Caller,
+    prompt: _FixPrompt,
+    snapshot: _Snapshot,
+    baseline: Baseline,
+    edit_format: str,
+    allow_runner: bool = False,
+) -> Callable[[float], dict[str, str]]:
+    """A restart: a new sample for the untouched repository, at a higher temperature."""
+    fmt = FORMATS[edit_format]
+
+    def fresh(temperature: float) -> dict[str, str]:
+        messages = prompt(snapshot.code, baseline.report, fmt.instructions, "")
+        reply = ask(
+            messages, "restart", temperature=temperature, **edit_reply(snapshot.code, edit_format)
+        )
+        edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
+        files = {**snapshot.code, **snapshot.tests}
+        applied = fmt.apply(
+            files, edits, protected=frozenset(snapshot.tests), allow_runner=allow_runner
+        )
+        return {p: t for p, t in applied.files.items() if p not in snapshot.tests}
+
+    return fresh
+
+
+def _finish(
+    repo: Repo,
+    snapshot: _Snapshot,
+    baseline: Baseline,
+    outcome: LoopOutcome,
+    settings: RunSettings,
+    record: Recorder[FixResult],
+) -> None:
+    result: FixResult = record.result
+    result.status = "green" if outcome.green else "red"
+    result.exit_reason = outcome.exit_reason
+    best = outcome.best
+    if best is None:
+        return
+    report = best.report
+    result.tests = report.counts
+    result.fixed = fixed_targets(baseline.targets, report)
+    changed = {p: t for p, t in best.files.items() if snapshot.code.get(p) != t}
+    result.files = sorted(changed)
+    save_files(Path(result.run_dir) / "best", changed)
+    if outcome.green and changed:
+        _commit(repo, snapshot, changed, settings, record)
+
+
+def _commit(
+    repo: Repo,
+    snapshot: _Snapshot,
+    changed: Mapping[str, str],
+    settings: RunSettings,
+    record: Recorder[FixResult],
+) -> None:
+    result: FixResult = record.result
+    if gitops.head_sha(repo) != snapshot.sha:
+        raise GitError(
+            f"HEAD moved during the run (it was {snapshot.sha[:10]}): the fix was not "
+            f"committed; it is saved in {result.run_dir}/best"
+        )
+    branch = f"greenloop/fix-{settings.run_id}"
+    root = Path(str(repo.working_tree_dir))
+    # No keep_paths: `.greenloop/` is ignored through .git/info/exclude, so it is never the
+    # user's work, and naming an ignored path in `git stash push`'s pathspec makes git refuse.
+    with gitops.work_on_branch(repo, branch, allow_dirty=settings.allow_dirty, keep_paths=()):
+        save_files(root, changed)
+        ok, refused = gitops.committable(repo, sorted(changed))
+        if refused:
+            record("not_committed", files=refused)
+        result.commit = gitops.commit_files(
+            repo, ok, f"greenloop fix: {len(result.fixed)} failing test(s) pass", _trailers(result)
+        )
+        result.branch = branch
+    record("commit", branch=branch, sha=result.commit, files=ok)
+
+
+def _trailers(result: FixResult) -> dict[str, str]:
+    return {
+        "Greenloop-Run": result.run_id,
+        "Model": result.model,
+        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
+        "Tests": f"{result.tests.passed} passed",
+        "Fixed": ", ".join(result.fixed),
+    } | ({"Flaky": ", ".join(result.flaky)} if result.flaky else {})

@@ -1,0 +1,241 @@
+"""Plan, then write the planned files in parallel, each through the syntax gate.
+
+    plan = make_plan(ask, spec, reqs, has_tests)      # model plan, else the tests' plan
+    files = Generator(ask, spec, plan, tests, reqs)(temperature=0.0)
+
+No plan is asked for when the tests already imply it (`implied_plan`); a plan
+that is asked for is decoded against its JSON schema where the backend can.
+One model call per file, all at once: the model's own concurrency limit bounds
+how many are in flight. Each reply stops after its block, its `max_tokens`
+sized from what it must hold (`agent.run.replies`). A file that does not parse goes
+back to the model with the error's line before any test run is spent on it;
+a file that uses a name the spec imported, without importing it, gets the
+spec's import line back (`restore_imports`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from agent.edits import check_path
+from agent.edits.extract import extract_file, fenced_blocks
+from agent.errors import PathRejected
+from agent.model import Message
+from agent.new.plan import (
+    Plan,
+    PlanInvalid,
+    PlannedFile,
+    enforce_requirements,
+    fallback_plan,
+    implied_plan,
+    parse_plan,
+    plan_schema,
+    plan_size,
+    without_example,
+)
+from agent.new.requirements import Requirements, requirements_text
+from agent.new.speccode import (
+    drop_self_imports,
+    read_spec_code,
+    restore_definitions,
+    restore_imports,
+)
+from agent.run.budget import Caller, LimitsExceeded
+from agent.run.prompts import file_messages, plan_prompt, syntax_fix_messages
+from agent.run.replies import file_reply, plan_reply, rewrite_reply
+from agent.syntax import SyntaxProblem, check_python, render_problems
+
+__all__ = ["Generator", "make_plan"]
+
+log = logging.getLogger(__name__)
+
+PLAN_TRIES = 2
+SYNTAX_TRIES = 2
+_PYTHON = frozenset({"", "python", "py", "python3", "py3"})
+
+
+def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tuple[Plan, str]:
+    """The plan the tests imply when that is all of it; else the model's plan with the
+    tests' requirements enforced, or the tests' plan when the model gives none.
+
+    Returns the plan and where it came from: "tests" (not asked: the trajectory's
+    `plan_skipped` says why), "model" or "fallback".
+    """
+    implied = implied_plan(spec, reqs, has_tests)
+    if implied is not None:
+        plan, reason = implied
+        ask.record("plan_skipped", reason=reason)
+        return plan, "tests"
+    messages = plan_prompt(spec, reqs, has_tests)
+    shape = plan_reply(sum(len(m.names) + 1 for m in reqs.modules))
+    schema = plan_schema(has_tests, plan_size(spec, reqs))
+    for attempt in range(1, PLAN_TRIES + 1):
+        reply = ask(messages, "plan", temperature=0.0, json_schema=schema, **shape)
+        try:
+            plan = without_example(enforce_requirements(parse_plan(reply), reqs), spec)
+        except PlanInvalid as exc:
+            ask.record("plan_invalid", attempt=attempt, error=str(exc))
+            messages = [
+                *messages,
+                Message.assistant(reply),
+                Message.user(f"That plan is invalid:\n{exc}\nAnswer with the corrected JSON only."),
+            ]
+            continue
+        if plan.files:
+            return plan, "model"
+    return fallback_plan(reqs, spec), "fallback"
+
+
+class Generator:
+    """Writes every planned file from the clean prompt; call it again for a fresh sample."""
+
+    def __init__(
+        self,
+        ask: Caller,
+        spec: str,
+        plan: Plan,
+        tests: Mapping[str, str],
+        reqs: Requirements,
+    ) -> None:
+        self.ask, self.spec, self.plan = ask, spec, plan
+        self.tests = dict(tests)
+        self.reqs = reqs
+        self.generated_tests: dict[str, str] = {}
+        self.samples = 0
+        self.spec_code = read_spec_code(spec)
+
+    def targets(self) -> list[PlannedFile]:
+        """Planned files to write now; generated tests only once (then they are fixed)."""
+        files = list(self.plan.files)
+        if not self.tests and not self.generated_tests:
+            files += self.plan.test_files
+        return files
+
+    def __call__(self, temperature: float) -> dict[str, str]:
+        """A full set of files; each sample gets its own seed, so a run can be repeated."""
+        self.samples += 1
+        targets = self.targets()
+        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+            contents = list(pool.map(lambda f: self.write_one(f, temperature), targets))
+        files = {f.path: text for f, text in zip(targets, contents, strict=True)}
+        written_tests = {p: files.pop(p) for p in list(files) if self._is_test(p)}
+        if written_tests and not self.tests:
+            self.generated_tests = written_tests
+        return files
+
+    def _is_test(self, path: str) -> bool:
+        return any(path == t.path for t in self.plan.test_files)
+
+    def write_one(self, target: PlannedFile, temperature: float) -> str:
+        """One file: ask, extract, check the path, then the syntax gate."""
+        try:
+            check_path(target.path)
+        except PathRejected as exc:
+            self.ask.record("rejected", path=target.path, reason=str(exc))
+            raise LimitsExceeded("unsafe-path", str(exc)) from exc
+        required = self.reqs.for_path(target.path)
+        text = requirements_text(self.reqs) if required else ""
+        # A fresh sample (temperature > 0) sees the spec and the required names, not the
+        # tests' code: a small model shown tests copies them instead of writing the file
+        # (measured on HumanEval 40-49), and a restart's worth is being independent.
+        tests = (self.tests or self.generated_tests) if temperature == 0 else {}
+        messages = file_messages(self.spec, self.plan, target, tests, text)
+        reply = self.ask(
+            messages,
+            f"file:{target.path}",
+            temperature=temperature,
+            seed=self.samples,
+            **file_reply(self.spec, target.interface),
+        )
+        source = self._syntax_gate(target, self._extract(reply, target.path))
+        return self._restore_imports(target.path, source)
+
+    def _syntax_gate(self, target: PlannedFile, source: str) -> str:
+        """The source, or its parseable head, or the model's correction of it."""
+        for _ in range(SYNTAX_TRIES):
+            problems = check_python(source) if target.path.endswith(".py") else []
+            if not problems:
+                break
+            self.ask.record("syntax", path=target.path, problems=[str(p) for p in problems])
+            trimmed = trim_to_parseable(source, problems)
+            if trimmed is not None:
+                self.ask.record("syntax_trimmed", path=target.path, kept_lines=trimmed.count("\n"))
+                return trimmed
+            fix = syntax_fix_messages(
+                target.path, source, render_problems(target.path, source, problems)
+            )
+            reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **rewrite_reply(source))
+            source = self._extract(reply, target.path)
+        return source
+
+    def _restore_imports(self, path: str, source: str) -> str:
+        """Drop the file's import of itself; put back what the spec gave and the file
+        dropped: whole helper definitions, then imports, for names it uses and never binds."""
+        if not path.endswith(".py"):
+            return source
+        module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        source, dropped = drop_self_imports(source, module)
+        if dropped:
+            self.ask.record("self_import_dropped", path=path, lines=dropped)
+        source, defined = restore_definitions(source, self.spec_code.definitions)
+        if defined:
+            self.ask.record("definitions_restored", path=path, names=defined)
+        restored, added = restore_imports(source, self.spec_code.imports)
+        if added:
+            self.ask.record("imports_restored", path=path, lines=added)
+        return restored
+
+    def _extract(self, reply: str, path: str) -> str:
+        required = self.reqs.for_path(path)
+        names = [n.name for n in required.names] if required else []
+        source = extract_file(reply, path, names)
+        if source is None and path.endswith(".py"):
+            source = misnamed_block(reply, names)
+            if source is not None:
+                self.ask.record("misnamed_block", path=path)
+        if source is None:
+            self.ask.record("malformed", path=path, reply=reply[:500])
+            self.ask.budget.bad_reply()
+            return ""
+        return source if source.endswith("\n") else source + "\n"
+
+    def all_tests(self) -> dict[str, str]:
+        """The tests the candidate is judged by: acceptance, else the generated ones."""
+        return self.tests or self.generated_tests
+
+
+def misnamed_block(reply: str, names: Sequence[str]) -> str | None:
+    """The one Python block of a reply that names another file (`# test_add.py` on its
+    first line) yet is the file asked for: it defines every required name, or it is the
+    only block. None when there is no such block."""
+    blocks = [b for b in fenced_blocks(reply) if b.language in _PYTHON and b.body.strip()]
+    if names:
+        blocks = [
+            b
+            for b in blocks
+            if all(re.search(rf"^(?:async\s+def|def|class)\s+{re.escape(n)}\b", b.body, re.M)
+                   or re.search(rf"^{re.escape(n)}\s*[:=]", b.body, re.M) for n in names)
+        ]  # fmt: skip
+    if not blocks or (not names and len(blocks) > 1):
+        return None
+    return max(blocks, key=lambda b: len(b.body)).body
+
+
+def trim_to_parseable(source: str, problems: list[SyntaxProblem]) -> str | None:
+    """The source cut before the top-level statement holding the first error, if that parses.
+
+    A reply cut off at the token limit, or trailed by junk after the code, usually
+    has a good head: keeping it costs nothing, asking the model again costs a call.
+    """
+    lines = source.splitlines(keepends=True)
+    first = max(1, min(p.line for p in problems))
+    cut = first - 1
+    while cut > 0 and (not lines[cut].strip() or lines[cut][:1] in (" ", "\t", "#")):
+        cut -= 1
+    head = "".join(lines[:cut]).rstrip() + "\n"
+    if cut == 0 or not head.strip() or check_python(head):
+        return None
+    return head

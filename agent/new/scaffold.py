@@ -1,0 +1,214 @@
+"""`greenloop new`: a spec (and its tests) in, a green project committed on a branch out.
+
+    check_out_dir(task, out)                   # bad input: raise before touching anything
+    result = run_new(task, model, settings)    # plan, generate, loop, commit
+
+The run writes `.greenloop/runs/<run-id>/` in the out dir as it goes: the
+trajectory after every step, `result.json` from the start (so a killed run
+still leaves one) and at the end in `finally`, and the model cassette.
+Nothing else in the out dir changes unless there is something to commit.
+Only the task's own files may configure the test runner, every acceptance test
+must have run, and a green result is confirmed in a fresh sandbox before it is
+committed (`agent.run.verdict`); a tampered report ends the run, never committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agent import git as gitops
+from agent.errors import GreenloopError, UsageError
+from agent.model import ChatModel
+from agent.new.generate import Generator, make_plan
+from agent.new.requirements import extract_requirements
+from agent.run.budget import Budget, Caller
+from agent.run.loop import Loop, LoopOutcome
+from agent.run.record import (
+    Observer,
+    Recorder,
+    RunDir,
+    RunResult,
+    exclude_run_records,
+    recorded_run,
+    save_files,
+)
+from agent.run.runner_files import keep_trusted
+from agent.run.settings import RunSettings
+from agent.run.verdict import confirm, expected_tests, fresh_rerun, with_missing
+from agent.task import Task
+from sandbox import open_sandbox
+from sandbox.testrun import pytest_args
+
+__all__ = ["check_out_dir", "out_dir", "pytest_args", "run_new"]
+
+log = logging.getLogger(__name__)
+
+
+_Recorder = Recorder[RunResult]
+
+
+def check_out_dir(task: Task, out: Path) -> None:
+    """Refuse bad output folders before anything is touched."""
+    out = out.resolve()
+    root = task.root.resolve()
+    is_folder = task.source is None or task.source.name == "spec.md"
+    if is_folder and (out == root or root in out.parents):
+        raise UsageError(
+            f"--out {out} is inside the task folder {root}: choose a folder outside it"
+        )
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: name a folder")
+    if out.is_dir() and not (out / ".git").exists() and any(out.iterdir()):
+        raise UsageError(
+            f"--out {out} is not empty and not a git repository: "
+            "choose a new folder, or run `git init` there and commit its contents first"
+        )
+    if (out / ".git").exists():
+        gitops.ensure_clean(gitops.open_repo(out))
+    pytest_args(task.config.test_command)
+
+
+def out_dir(task: Task, settings: RunSettings) -> Path:
+    """The project folder: `settings.out`, or greenloop-out/<task name>."""
+    return settings.out or Path("greenloop-out") / task.name
+
+
+def run_new(
+    task: Task, model: ChatModel, settings: RunSettings, observer: Observer | None = None
+) -> RunResult:
+    """Plan, generate, loop to green in the sandbox, commit; the result is also on disk."""
+    out = out_dir(task, settings)
+    check_out_dir(task, out)
+    repo = gitops.open_or_init(out)
+    exclude_run_records(out)
+    run = RunDir(out, settings.run_id)
+    result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
+    with recorded_run(run, result, observer) as record:
+        outcome, tests = _generate_and_loop(task, model, settings, record)
+        _finish(result, outcome, tests, task, repo, settings, record)
+    return result
+
+
+def _generate_and_loop(
+    task: Task, model: ChatModel, settings: RunSettings, record: _Recorder
+) -> tuple[LoopOutcome, dict[str, str]]:
+    budget = Budget(task.config)
+    record.count_from(budget)
+    ask = Caller(model, budget, record)
+    limits = task.config.limits
+    sandbox_cfg = settings.sandbox.model_copy(
+        update={"run_id": settings.run_id}
+        | ({"memory_mb": limits.memory_mb} if limits.memory_mb else {})
+        | ({"pids": limits.pids} if limits.pids else {})
+    )
+    reqs = extract_requirements(task.tests, known_files=list(task.starter))
+    plan, source = make_plan(ask, task.spec, reqs, task.has_tests)
+    record.result.plan_source = source
+    record("plan", source=source, plan=plan.model_dump())
+    generate = Generator(ask, task.spec, plan, task.tests, reqs)
+    with open_sandbox(sandbox_cfg) as sandbox:
+        files = {**task.starter, **generate(0.0)}
+        tests = _screened_tests(generate.all_tests(), task, record)
+        expected = expected_tests(tests)
+        record.result.tests_generated = not task.has_tests
+        record("files", paths=sorted(files), tests=sorted(tests))
+        loop = Loop(
+            ask=ask,
+            sandbox=sandbox,
+            spec=task.spec,
+            tests=tests,
+            fresh=lambda temperature: {**task.starter, **generate(temperature)},
+            config=task.config,
+            record=record,
+            test_args=pytest_args(task.config.test_command),
+            edit_format=settings.edit_format,
+            trusted=task.starter,
+            expected=lambda report: with_missing(report, expected),
+        )
+        outcome = loop.run(files)
+    rerun = fresh_rerun(sandbox_cfg, task.starter, tests, loop.test_args, task.config.timeout,
+                        expected=expected)  # fmt: skip
+    return confirm(outcome, rerun, lambda report: report.green, record), tests
+
+
+def _screened_tests(tests: dict[str, str], task: Task, record: _Recorder) -> dict[str, str]:
+    """The acceptance tests as they are; generated ones without runner files (conftest...)."""
+    if task.has_tests:
+        return tests
+    clean, refused = keep_trusted(tests, task.starter)
+    if refused:
+        record("refused", files=refused, iteration=0)
+    return clean
+
+
+def _finish(
+    result: RunResult,
+    outcome: LoopOutcome,
+    tests: Mapping[str, str],
+    task: Task,
+    repo: Any,
+    settings: RunSettings,
+    record: _Recorder,
+) -> None:
+    result.status = "green" if outcome.green else "red"
+    result.exit_reason = outcome.exit_reason
+    best = outcome.best
+    if best is None:
+        return
+    result.tests = best.report.counts
+    files = {**best.files, **tests}
+    result.files = sorted(files)
+    save_files(Path(result.run_dir) / "best", files)
+    if outcome.green or (settings.commit_partial and outcome.exit_reason != "tampered"):
+        _commit(result, files, task, repo, settings, record)
+
+
+def _commit(
+    result: RunResult,
+    files: Mapping[str, str],
+    task: Task,
+    repo: Any,
+    settings: RunSettings,
+    record: _Recorder,
+) -> None:
+    """Check everything, then commit on the run branch; on any failure the out folder is
+    as it was (the branch is gone, the user's checkout back) and the result says why."""
+    branch = f"greenloop/{settings.run_id}"
+    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result, settings)
+    verdict = result.status, result.exit_reason
+    # Until the commit exists, a kill or Ctrl-C must not leave "green" in result.json.
+    result.status, result.exit_reason = "error", "interrupted"
+    try:
+        gitops.check_writable(repo, sorted(files))
+        ok, refused = gitops.committable(repo, sorted(files))
+        gitops.refuse_secrets({p: files[p] for p in ok})
+        if refused:
+            record("not_committed", files=refused)
+        with gitops.work_on_branch(repo, branch, stay=True):
+            save_files(out_dir(task, settings), {rel: files[rel] for rel in ok})
+            result.commit = gitops.commit_files(repo, ok, message, trailers)
+    except GreenloopError as exc:
+        result.commit = None
+        result.exit_reason, result.error = "not-committed", str(exc)
+        record("not_committed", error=str(exc))
+        return
+    result.status, result.exit_reason = verdict
+    result.branch = branch
+    record("commit", branch=branch, sha=result.commit, files=ok)
+
+
+def _title(result: RunResult, task: Task) -> str:
+    return task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
+
+
+def _trailers(result: RunResult, settings: RunSettings) -> dict[str, str]:
+    tests = f"{result.tests.passed} passed" if result.status == "green" else str(result.tests)
+    return {
+        "Greenloop-Run": settings.run_id,
+        "Model": settings.model_name,
+        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
+        "Tests": tests,
+    }

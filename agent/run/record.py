@@ -1,0 +1,376 @@
+"""One run's record: its folder, its events, its result, and the recorder that keeps them.
+
+    run = RunDir(root, run_id)                                   # .greenloop/runs/<run-id>/
+    with recorded_run(run, RunResult(run_id, str(run.path), model), observer) as record:
+        record.count_from(budget)                                # the one counter
+        record("test", iteration=1, passed=3, failed=1, errors=0)  # trajectory + result + observer
+
+The folder:
+
+    trajectory.jsonl  one JSON object per line, appended as events happen; each
+                      line is written with one `write` and fsynced, so a process
+                      killed at any moment leaves every earlier line readable
+    result.json       the result, replaced atomically (tmp file + os.replace):
+                      absent or complete, never torn; written from the start, after
+                      every test run and at the end in `finally`
+    cassette.jsonl    the model's requests and replies (written by agent.model)
+
+Nothing is created until the first write. Model calls, tokens, cost and
+malformed replies are counted once, by the run's `Budget`; the result shows the
+budget's figures. Event names are an `agent.run.events.EventName`, so a misspelt one
+fails mypy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from agent.errors import GreenloopError
+from agent.run.budget import Budget, LimitsExceeded
+from agent.run.events import EventName, Observer, Record
+from sandbox.base import TestCounts
+from sandbox.paths import safe_path
+
+__all__ = [
+    "RUNS_DIR",
+    "EventName",
+    "FixResult",
+    "Observer",
+    "Record",
+    "Recorder",
+    "RunDir",
+    "RunResult",
+    "exclude_run_records",
+    "new_run_id",
+    "read_result",
+    "read_trajectory",
+    "recorded_run",
+    "save_files",
+]
+
+log = logging.getLogger(__name__)
+
+RUNS_DIR = Path(".greenloop") / "runs"
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def new_run_id() -> str:
+    """A run id that sorts by start time: `20250131T142501Z-3fa9c2` (UTC + 6 random hex)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _jsonable(value: object) -> object:
+    """How events' values that json cannot take are written."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    model_dump = getattr(value, "model_dump", None)  # pydantic models
+    if callable(model_dump):
+        return model_dump(mode="json")
+    return repr(value)
+
+
+def _dumps(obj: Mapping[str, Any], *, indent: int | None = None) -> str:
+    return json.dumps(obj, default=_jsonable, ensure_ascii=False, indent=indent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable (where the OS allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot fsync a directory; the data itself is synced
+    finally:
+        os.close(fd)
+
+
+class RunDir:
+    """One run's record; a context manager that closes the trajectory file.
+
+    Appends are thread-safe (model calls run in parallel) and each line goes
+    out in a single `write` on an O_APPEND descriptor.
+    """
+
+    def __init__(self, root: Path, run_id: str | None = None) -> None:
+        self.run_id = new_run_id() if run_id is None else run_id
+        if not _RUN_ID.fullmatch(self.run_id):
+            raise ValueError(f"invalid run id {self.run_id!r}: use letters, digits, '.', '_', '-'")
+        self.path = Path(root) / RUNS_DIR / self.run_id
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def trajectory_path(self) -> Path:
+        """`trajectory.jsonl`: the events, one per line."""
+        return self.path / "trajectory.jsonl"
+
+    @property
+    def result_path(self) -> Path:
+        """`result.json`: the final result."""
+        return self.path / "result.json"
+
+    @property
+    def cassette_path(self) -> Path:
+        """`cassette.jsonl`: where the model layer records its calls."""
+        return self.path / "cassette.jsonl"
+
+    def ensure(self) -> Path:
+        """Create the run folder (and its parents) if needed; return it."""
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        if created:
+            _fsync_dir(self.path.parent)
+        return self.path
+
+    def append(self, event: str, **data: Any) -> None:
+        """Append one event line `{"ts", "event", **data}`, then flush it to disk."""
+        clash = {"ts", "event"} & data.keys()
+        if clash:
+            raise ValueError(f"event data may not use the reserved keys {sorted(clash)}")
+        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
+        line = (_dumps({**record, **data}) + "\n").encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                self.ensure()
+                self._fd = os.open(
+                    self.trajectory_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+                )
+            view = memoryview(line)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+
+    def write_result(self, result: Mapping[str, Any]) -> Path:
+        """Write `result.json` atomically: readers see the old file, the new one, or none."""
+        self.ensure()
+        tmp = self.path / f".result.json.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(_dumps(result, indent=2) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.result_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(self.path)
+        return self.result_path
+
+    def close(self) -> None:
+        """Close the trajectory file; a later append reopens it."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+
+def read_trajectory(path: Path) -> list[dict[str, Any]]:
+    """Every complete event in a trajectory file, in order.
+
+    A torn last line (the writer was killed mid-write) is skipped with a
+    warning; a bad line anywhere else means the file was damaged and raises
+    ValueError naming the line. A missing file reads as no events.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    lines = raw.split(b"\n")
+    events: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if number == len(lines):
+                log.warning("%s: skipping a torn last line (%d bytes)", path, len(line))
+                break
+            raise ValueError(f"{path}:{number} is not a JSON line: {exc}") from exc
+        if not isinstance(event, dict):
+            raise ValueError(f"{path}:{number} is not a JSON object")
+        events.append(event)
+    return events
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """A run's `result.json` (pass the file or the run folder), or None when it is absent."""
+    target = path / "result.json" if path.is_dir() else path
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError(f"{target} does not hold a JSON object")
+    return data
+
+
+# ---------------------------------------------------------------- the result
+
+
+@dataclass
+class RunResult:
+    """What `--json` prints and `result.json` holds."""
+
+    run_id: str
+    run_dir: str
+    model: str
+    status: str = "error"
+    """green, red or error."""
+    exit_reason: str = "interrupted"
+    iterations: int = 0
+    tests: TestCounts = field(default_factory=TestCounts)
+    tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    cost: float | None = 0.0
+    branch: str | None = None
+    commit: str | None = None
+    plan_source: str = ""
+    tests_generated: bool = False
+    files: list[str] = field(default_factory=list)
+    history: list[int] = field(default_factory=list)
+    malformed: int = 0
+    syntax_errors: int = 0
+    model_calls: int = 0
+    timeouts: int = 0
+    wall: float = 0.0
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FixResult(RunResult):
+    """`new`'s result plus the tests fixed and the flaky ones (node ids)."""
+
+    fixed: list[str] = field(default_factory=list)
+    flaky: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Third-party packages the tests import and the sandbox lacks."""
+
+
+# ---------------------------------------------------------------- the recorder
+
+R = TypeVar("R", bound=RunResult)
+
+
+class Recorder(Generic[R]):
+    """Appends each event to the trajectory, keeps the result current, tells the observer."""
+
+    def __init__(self, run: RunDir, result: R, observer: Observer | None) -> None:
+        self.run, self.result, self.observer = run, result, observer
+        self.started = time.monotonic()
+        self.budget: Budget | None = None
+
+    def count_from(self, budget: Budget) -> None:
+        """Take calls, tokens, cost and malformed replies from `budget`, the one counter."""
+        self.budget = budget
+
+    def _sync_counts(self) -> None:
+        if self.budget is None:
+            return
+        b, r = self.budget, self.result
+        r.model_calls, r.malformed, r.cost = b.calls, b.malformed, b.cost
+        r.tokens = {"prompt": b.prompt_tokens, "completion": b.completion_tokens}
+
+    def __call__(self, event: EventName, /, **data: Any) -> None:
+        self.run.append(event, **data)
+        r = self.result
+        self._sync_counts()
+        if event == "syntax":
+            r.syntax_errors += 1
+        elif event == "test":
+            r.iterations = int(data["iteration"])
+            r.tests = TestCounts(int(data["passed"]), int(data["failed"]), int(data["errors"]))
+            r.history.append(r.tests.passed)
+            r.timeouts += bool(data.get("timed_out"))
+            self.save()
+        if self.observer is not None:
+            self.observer(event, data)
+
+    def save(self) -> None:
+        self._sync_counts()
+        self.result.wall = round(time.monotonic() - self.started, 3)
+        self.run.write_result(self.result.to_dict())
+
+
+def save_files(folder: Path, files: Mapping[str, str]) -> None:
+    """Write `files` under `folder` (e.g. the run's `best/`), every path checked."""
+    for rel, text in files.items():
+        target = safe_path(folder, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def exclude_run_records(root: Path) -> None:
+    """Keep `.greenloop/` out of `git status` without touching the user's .gitignore."""
+    exclude = root / ".git" / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    text = exclude.read_text() if exclude.exists() else ""
+    if ".greenloop/" not in text.splitlines():
+        exclude.write_text(
+            text + ("" if text.endswith("\n") or not text else "\n") + ".greenloop/\n"
+        )
+
+
+@contextmanager
+def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[Recorder[R]]:
+    """The record of one run: `result.json` from the start, a budget stop as a red result,
+    an error as an error result (re-raised), and the final result and the trajectory page
+    (`trajectory.html`) written whatever happens."""
+    # The page is rendered from this module's records: imported here, not at the top.
+    from agent.show.page import write_page_quietly
+
+    record = Recorder(run, result, observer)
+    record.save()
+    try:
+        yield record
+    except LimitsExceeded as stop:
+        result.status, result.exit_reason = "red", stop.reason
+    except GreenloopError as exc:
+        result.status, result.exit_reason, result.error = "error", "error", str(exc)
+        raise
+    finally:
+        record("result", status=result.status, exit_reason=result.exit_reason)
+        record.save()
+        run.close()
+        write_page_quietly(run.path)
