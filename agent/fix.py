@@ -34,7 +34,7 @@ from agent.calls import Budget, Caller
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
 from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
-from agent.loop import Loop, LoopOutcome
+from agent.loop import Fresh, Loop, LoopOutcome
 from agent.model import ChatModel, Message
 from agent.new import RunResult, pytest_args
 from agent.prompts import fix_messages
@@ -355,13 +355,13 @@ def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[Te
 
 def _fresh(
     ask: Caller, prompt: _FixPrompt, snapshot: _Snapshot, baseline: Baseline, edit_format: str
-) -> Callable[[float], dict[str, str]]:
+) -> Fresh:
     """A restart: a new sample for the untouched repository, at a higher temperature."""
     fmt = FORMATS[edit_format]
 
-    def fresh(temperature: float) -> dict[str, str]:
+    def fresh(temperature: float, seed: int) -> dict[str, str]:
         messages = prompt(snapshot.code, baseline.report, fmt.instructions, "")
-        reply = ask(messages, "restart", temperature=temperature)
+        reply = ask(messages, "restart", temperature=temperature, seed=seed)
         edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
         files = {**snapshot.code, **snapshot.tests}
         applied = fmt.apply(files, edits, protected=frozenset(snapshot.tests))
@@ -381,7 +381,9 @@ def _finish(
     result: FixResult = record.result
     result.status = "green" if outcome.green else "red"
     result.exit_reason = outcome.exit_reason
+    result.candidates, result.ways = outcome.candidates, outcome.ways
     best = outcome.best
+    result.best_from = best.origin if best is not None else ""
     if best is None:
         return
     report = best.report

@@ -91,12 +91,14 @@ class Generator:
             files += self.plan.test_files
         return files
 
-    def __call__(self, temperature: float) -> dict[str, str]:
-        """A full set of files; each sample gets its own seed, so a run can be repeated."""
+    def __call__(self, temperature: float, seed: int | None = None) -> dict[str, str]:
+        """A full set of files; each sample gets its own seed (by default its number), so a
+        run can be repeated."""
         self.samples += 1
+        seed = self.samples if seed is None else seed
         targets = self.targets()
         with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-            contents = list(pool.map(lambda f: self.write_one(f, temperature), targets))
+            contents = list(pool.map(lambda f: self.write_one(f, temperature, seed), targets))
         files = {f.path: text for f, text in zip(targets, contents, strict=True)}
         written_tests = {p: files.pop(p) for p in list(files) if self._is_test(p)}
         if written_tests and not self.tests:
@@ -106,7 +108,7 @@ class Generator:
     def _is_test(self, path: str) -> bool:
         return any(path == t.path for t in self.plan.test_files)
 
-    def write_one(self, target: PlannedFile, temperature: float) -> str:
+    def write_one(self, target: PlannedFile, temperature: float, seed: int = 0) -> str:
         """One file: ask, extract, check the path, then the syntax gate."""
         try:
             check_path(target.path)
@@ -122,7 +124,7 @@ class Generator:
             f"file:{target.path}",
             temperature=temperature,
             max_tokens=FILE_MAX_TOKENS,
-            seed=self.samples,
+            seed=seed,
         )
         source = self._extract(reply, target.path)
         for _ in range(SYNTAX_TRIES):

@@ -7,6 +7,14 @@ ground from fresh samples (see DESIGN.md). So the loop starts with feedback,
 turns to restarts when feedback stops raising the pass count, goes back to
 feedback when a restart sets a new best, and always keeps the best candidate:
 a run never ends worse than its best state. Stops are exceptions with names.
+
+A restart draws `candidates` fresh samples at once (each with its own seed,
+recorded), tests them together in one sandbox exec (each in its own folder),
+and keeps the best; a green found that way is confirmed alone before it counts.
+The outcome says which way forward paid: how often each was tried and how
+often it raised the best. A way that never pays stops being chosen: feedback
+that has not raised the pass count in `FEEDBACK_TRIAL` tries is not asked
+again after a restart improves.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from agent.calls import Caller, LimitsExceeded
 from agent.edits import FORMATS, EditFormat, render_failures
@@ -23,8 +32,9 @@ from agent.model import Message
 from agent.prompts import feedback_messages
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
+from sandbox.together import run_projects_together
 
-__all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
+__all__ = ["RESTART_CANDIDATES", "Candidate", "Fresh", "Green", "Loop", "LoopOutcome", "Together"]
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +42,23 @@ Record = Callable[..., None]
 Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
 """(files, report, edit instructions, refused edits) -> the feedback request."""
 Mode = Literal["feedback", "restart"]
+Origin = Literal["first", "feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
 FEEDBACK_MAX_TOKENS = 1536
+RESTART_CANDIDATES = 3
+"""Fresh samples a restart of `greenloop new` draws and tests at once."""
+FEEDBACK_TRIAL = 2
+"""Feedback requests that must raise the pass count at least once to keep being asked."""
+
+
+class Fresh(Protocol):
+    """A fresh sample of the files from the clean prompt."""
+
+    def __call__(self, temperature: float, seed: int) -> dict[str, str]: ...
+
+
+Together = Callable[[Sandbox, Sequence[Mapping[str, str]], Sequence[str], float], list[TestReport]]
+"""(sandbox, projects, pytest args, timeout) -> one report per project, tested at once."""
 
 
 class Green(Exception):
@@ -47,6 +72,8 @@ class Candidate:
     files: dict[str, str]
     report: TestReport
     iteration: int
+    origin: Origin = "first"
+    seed: int | None = None
 
     @property
     def score(self) -> tuple[int, int]:
@@ -66,6 +93,11 @@ class LoopOutcome:
     exit_reason: str
     iterations: int
     best: Candidate | None
+    candidates: int = 0
+    """Candidates tested (each fresh sample of a restart counts)."""
+    ways: dict[str, dict[str, int]] = field(default_factory=dict)
+    """{"feedback": {"tried", "paid"}, "restart": {...}}: requests made, and how many
+    of them raised the best."""
 
 
 class Loop:
@@ -78,17 +110,20 @@ class Loop:
         sandbox: Sandbox,
         spec: str,
         tests: Mapping[str, str],
-        fresh: Callable[[float], dict[str, str]],
+        fresh: Fresh,
         config: TaskConfig,
         record: Record,
         test_args: Sequence[str] = (),
         edit_format: str = "search-replace",
         prompt: Prompt | None = None,
         is_green: Callable[[TestReport], bool] | None = None,
+        candidates: int = 1,
+        together: Together = run_projects_together,
     ) -> None:
         """`prompt` replaces the spec-based feedback request (`greenloop fix` sends a repo
         map); `is_green` replaces "every test passed" (fix: the targets pass and nothing
-        that passed before fails)."""
+        that passed before fails). `candidates`: fresh samples per restart, tested at once
+        by `together` (1: one sample, tested in the workspace itself)."""
         self.ask, self.sandbox, self.spec = ask, sandbox, spec
         self.tests = dict(tests)
         self.fresh, self.config, self.record = fresh, config, record
@@ -103,6 +138,12 @@ class Loop:
         self._seen: dict[str, TestReport] = {}
         self._unapplied = 0
         self._repeats = 0
+        self.candidates = max(1, candidates)
+        self.together = together
+        self.tested = 0
+        self.ways = {w: {"tried": 0, "paid": 0} for w in ("feedback", "restart")}
+        self._origin: Origin = "first"
+        self._seed = 0
 
     def seed(self, files: dict[str, str], report: TestReport) -> None:
         """Start from files already tested elsewhere (a baseline run): the first best."""
@@ -125,6 +166,8 @@ class Loop:
             exit_reason=reason,
             iterations=self.iteration,
             best=self.best,
+            candidates=self.tested,
+            ways={w: dict(counts) for w, counts in self.ways.items()},
         )
 
     def step(self, files: dict[str, str] | None) -> dict[str, str] | None:
@@ -135,21 +178,33 @@ class Loop:
         assert self.best is not None
         if self.mode == "feedback":
             return self.feedback(self.best)
-        return self.restart()
+        if self.candidates == 1:
+            return self.restart()
+        best, stop = self.restart_together()
+        self.judge(best)  # a budget spent while drawing still keeps (or stops on) the best
+        if stop is not None:
+            raise stop
+        return None
 
     def judge(self, candidate: Candidate) -> None:
         """Keep the best; stop on green or stuck; choose feedback or restart next."""
         improved = self.best is None or candidate.score > self.best.score
         if improved:
             self.best = candidate
+            if candidate.origin != "first":
+                self.ways[candidate.origin]["paid"] += 1
         if self.is_green(candidate.report):
             raise Green
         if self._repeats >= self.config.stuck_after:
             raise LimitsExceeded("stuck", f"the same code and failures {self._repeats} times")
         if self.iteration >= self.config.max_iterations:
             raise LimitsExceeded("iterations", f"{self.iteration} test runs")
-        self.mode = "feedback" if improved else "restart"
+        self.mode = "feedback" if improved and self._feedback_may_pay() else "restart"
         self.record("mode", mode=self.mode, improved=improved, iteration=self.iteration)
+
+    def _feedback_may_pay(self) -> bool:
+        feedback = self.ways["feedback"]
+        return feedback["paid"] > 0 or feedback["tried"] < FEEDBACK_TRIAL
 
     def test(self, files: dict[str, str]) -> Candidate:
         """Write the candidate and the pristine acceptance tests, then run them.
@@ -157,17 +212,24 @@ class Loop:
         Code already tested is not run again: its report is reused and the repeat
         counts towards "stuck" (the model keeps producing what already failed).
         """
+        origin = self._origin
         digest = _digest(files)
         if digest in self._seen:
             self._repeats += 1
             self.record("repeat", repeats=self._repeats, iteration=self.iteration)
-            return Candidate(dict(files), self._seen[digest], self.iteration)
+            return Candidate(dict(files), self._seen[digest], self.iteration, origin)
         self._repeats = 0
+        self.tested += 1
+        report = self._run_alone(files)
+        self._seen[digest] = report
+        return Candidate(dict(files), report, self.iteration, origin)
+
+    def _run_alone(self, files: Mapping[str, str]) -> TestReport:
+        """One test run of `files` in the cleaned workspace: the verdict that counts."""
         self.iteration += 1
         self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
         self.sandbox.write({**files, **self.tests})
         report = self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
-        self._seen[digest] = report
         self.record(
             "test",
             iteration=self.iteration,
@@ -179,7 +241,7 @@ class Loop:
             note=report.note,
             duration=round(report.duration, 3),
         )
-        return Candidate(dict(files), report, self.iteration)
+        return report
 
     def feedback(self, best: Candidate) -> dict[str, str] | None:
         """Ask for edits to the best candidate from its failures; apply what applies."""
@@ -189,6 +251,7 @@ class Loop:
             messages = feedback_messages(
                 self.spec, best.files, best.report, self.format.instructions, self._refused
             )
+        self.ways["feedback"]["tried"] += 1
         reply = self.ask(messages, "feedback", temperature=0.0, max_tokens=FEEDBACK_MAX_TOKENS)
         edits = self.format.parse(reply) or FORMATS["whole"].parse(reply)
         usable = [e for e in edits if not e.problem]
@@ -217,11 +280,98 @@ class Loop:
                 self.mode = "restart"
             return None
         self._unapplied = 0
+        self._origin = "feedback"
         return {p: t for p, t in result.files.items() if p not in self.tests}
 
     def restart(self) -> dict[str, str]:
         """A fresh sample from the clean prompt at a higher temperature."""
         self._refused = ""
         self._unapplied = 0
-        self.record("restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE)
-        return self.fresh(RESTART_TEMPERATURE)
+        self._seed += 1
+        self.ways["restart"]["tried"] += 1
+        self.record(
+            "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=[self._seed]
+        )
+        self._origin = "restart"
+        return self.fresh(RESTART_TEMPERATURE, self._seed)
+
+    def restart_together(self) -> tuple[Candidate, LimitsExceeded | None]:
+        """Several fresh samples, tested at once: the best of them (a green confirmed alone),
+        and the budget stop hit while drawing, if any (what was drawn is tested anyway)."""
+        self._refused = ""
+        self._unapplied = 0
+        seeds = [self._seed + i + 1 for i in range(self.candidates)]
+        self._seed += self.candidates
+        self.ways["restart"]["tried"] += 1
+        self.record(
+            "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=seeds
+        )
+        drawn, stop = self._draw(seeds)
+        new = {_digest(files): (seed, files) for seed, files in drawn}
+        new = {d: sf for d, sf in new.items() if d not in self._seen}
+        if not new:
+            if stop is not None:
+                raise stop
+            self._repeats += 1
+            self.record("repeat", repeats=self._repeats, iteration=self.iteration)
+            seed, files = drawn[0]
+            report = self._seen[_digest(files)]
+            return Candidate(files, report, self.iteration, "restart", seed), None
+        self._repeats = 0
+        return self._test_together(new), stop
+
+    def _draw(
+        self, seeds: Sequence[int]
+    ) -> tuple[list[tuple[int, dict[str, str]]], LimitsExceeded | None]:
+        """The samples for `seeds`, drawn at once; a spent budget keeps what was drawn."""
+
+        def draw(seed: int) -> tuple[int, dict[str, str]] | LimitsExceeded:
+            try:
+                return seed, self.fresh(RESTART_TEMPERATURE, seed)
+            except LimitsExceeded as stop:
+                return stop
+
+        with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
+            results = list(pool.map(draw, seeds))
+        drawn = [r for r in results if not isinstance(r, LimitsExceeded)]
+        stops = [r for r in results if isinstance(r, LimitsExceeded)]
+        if not drawn:
+            raise stops[0]
+        return drawn, (stops[0] if stops else None)
+
+    def _test_together(self, new: Mapping[str, tuple[int, dict[str, str]]]) -> Candidate:
+        """Test the new samples in one exec, remember every report, return the best."""
+        self.iteration += 1
+        projects = [{**files, **self.tests} for _, files in new.values()]
+        reports = self.together(self.sandbox, projects, self.test_args, self.config.timeout)
+        self.tested += len(projects)
+        tested = [
+            Candidate(files, report, self.iteration, "restart", seed)
+            for (seed, files), report in zip(new.values(), reports, strict=True)
+        ]
+        for digest, candidate in zip(new, tested, strict=True):
+            self._seen[digest] = candidate.report
+        self.record(
+            "candidates",
+            iteration=self.iteration,
+            results=[_summary(c) for c in tested],
+        )
+        best = max(tested, key=lambda c: (self.is_green(c.report), c.score))
+        if not self.is_green(best.report) or len(tested) == 1:
+            return best
+        confirmed = self._run_alone(best.files)  # its own clean run: the verdict that counts
+        self._seen[_digest(best.files)] = confirmed
+        self.record("confirm", seed=best.seed, green=self.is_green(confirmed))
+        return Candidate(best.files, confirmed, self.iteration, "restart", best.seed)
+
+
+def _summary(candidate: Candidate) -> dict[str, object]:
+    report = candidate.report
+    return {
+        "seed": candidate.seed,
+        "passed": report.passed,
+        "failed": report.failed,
+        "errors": report.errors,
+        "timed_out": report.timed_out,
+        "note": report.note,
+    }

@@ -22,7 +22,7 @@ from agent import gitops
 from agent.calls import Budget, Caller
 from agent.errors import UsageError
 from agent.generate import Generator, make_plan
-from agent.loop import Loop, LoopOutcome
+from agent.loop import RESTART_CANDIDATES, Loop, LoopOutcome
 from agent.model import ChatModel
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.requirements import extract_requirements
@@ -72,6 +72,12 @@ class RunResult:
     syntax_errors: int = 0
     model_calls: int = 0
     timeouts: int = 0
+    candidates: int = 0
+    """Candidates tested: the first, each one feedback made, each fresh sample."""
+    best_from: str = ""
+    """Where the best candidate came from: first, feedback or restart."""
+    ways: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per way forward (feedback, restart): requests tried, and how many raised the best."""
     wall: float = 0.0
     error: str = ""
 
@@ -156,11 +162,12 @@ def _generate_and_loop(
             sandbox=sandbox,
             spec=task.spec,
             tests=tests,
-            fresh=lambda temperature: {**task.starter, **generate(temperature)},
+            fresh=lambda temperature, seed: {**task.starter, **generate(temperature, seed)},
             config=task.config,
             record=record,
             test_args=pytest_args(task.config.test_command),
             edit_format=options.edit_format,
+            candidates=RESTART_CANDIDATES,
         )
         return loop.run(files), tests
 
@@ -176,9 +183,11 @@ def _finish(
 ) -> None:
     result.status = "green" if outcome.green else "red"
     result.exit_reason = outcome.exit_reason
+    result.candidates, result.ways = outcome.candidates, outcome.ways
     best = outcome.best
     if best is None:
         return
+    result.best_from = best.origin
     result.tests = {
         "passed": best.report.passed,
         "failed": best.report.failed,

@@ -19,6 +19,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from scripted_agent import Script, fenced, search_replace
 
+from agent.loop import RESTART_CANDIDATES
 from agent.model import ModelConfig, OpenAIChat
 from agent.new import RunOptions, RunResult, run_new
 from agent.runlog import read_result, read_trajectory
@@ -152,7 +153,9 @@ def test_malformed_replies_until_the_budget(
     script = Script(PLAN, {"fizzbuzz.py": [prose]}, [prose])
     result = _run(task_dir, out_repo, script, sandbox_image)
     assert (result.status, result.exit_reason) == ("red", "malformed")
-    assert result.malformed == 3
+    # The budget (3) ends the run; a restart's samples are drawn at once, so the ones
+    # already asked are counted too.
+    assert 3 <= result.malformed <= 3 + RESTART_CANDIDATES - 1
     assert result.commit is None and result.branch is None
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
 
