@@ -50,6 +50,7 @@ from agent.batch_job import (
 )
 from agent.errors import UsageError
 from agent.executors import Executor, make_executor
+from agent.model.server import ModelServer
 from agent.runlog import RUNS_DIR
 from agent.task import SPEC_FILE, Task, load_task, load_tasks_jsonl
 
@@ -423,6 +424,30 @@ def _live_tokens(folder: Path) -> tuple[int, int]:
     return prompt, completion
 
 
+@contextmanager
+def _one_model(options: BatchOptions, needed: bool) -> Iterator[BatchOptions]:
+    """The options the workers get: with the embedded model on the local pool, one model
+    server for the whole batch (started here, stopped on every way out), else as given.
+
+    Ray workers on other nodes cannot reach this machine's loopback: they keep
+    loading their own copy.
+    """
+    settings = options.settings
+    shared = (
+        needed
+        and options.executor == "local"
+        and not settings.served
+        and settings.model.replay is None
+        and settings.model.backend() == "embedded"
+    )
+    if not shared:
+        yield options
+        return
+    with ModelServer(settings.model) as server:
+        client = replace(settings, model=server.client_config(), served=True)
+        yield replace(options, settings=client)
+
+
 def run_batch(
     tasks: Sequence[Task], options: BatchOptions, observer: Observer | None = None
 ) -> dict[str, Any]:
@@ -436,13 +461,14 @@ def run_batch(
     _check_out(tasks, options.out)
     with _batch_lock(options.out):
         pending = _prepare(tasks, options)
-        scheduler = _Scheduler(tasks, pending, options, observer or (lambda progress: None))
-        if pending:
-            with (
-                make_executor(options.executor, options.workers, options.ray_address) as ex,
-                _Signals().installed() as signals,
-            ):
-                scheduler.run(ex, signals)
+        with _one_model(options, bool(pending)) as served:
+            scheduler = _Scheduler(tasks, pending, served, observer or (lambda progress: None))
+            if pending:
+                with (
+                    make_executor(options.executor, options.workers, options.ray_address) as ex,
+                    _Signals().installed() as signals,
+                ):
+                    scheduler.run(ex, signals)
         scheduler.progress.state = "done"
         scheduler.observer(scheduler.progress)
         summary = scheduler.summary()
