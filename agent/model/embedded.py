@@ -75,11 +75,8 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from llama_cpp import Llama
-
-            from agent.model.llama_cpu import avoid_broken_cpu_paths
         except ImportError as e:
             raise ConfigError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from e
-        avoid_broken_cpu_paths()
         started = time.monotonic()
         try:
             llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
