@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
@@ -79,7 +79,8 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
             raise ConfigError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from e
         started = time.monotonic()
         try:
-            llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
+            with _no_extra_buffers_when_amx():
+                llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
         except ValueError as e:
             raise ConfigError(f"cannot load {path} as a GGUF model: {e}") from e
         log.info("loaded %s in %.1fs", path.name, time.monotonic() - started)
@@ -88,6 +89,42 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
             atexit.register(_close_all)
         _cache[key] = _Loaded(llama)
         return _cache[key]
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " amx_tile" in line for line in f)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _no_extra_buffers_when_amx() -> Iterator[None]:
+    """Load without llama.cpp's extra (repacking) buffer types where the CPU reports AMX.
+
+    Virtual machines may report AMX without the OS enabling its registers, and
+    llama.cpp's AMX matrix multiply then dies of SIGILL on the first call. The
+    extra buffers only speed up large models; llama-cpp-python has no setting for
+    them, so its default model parameters are wrapped for the one load.
+    """
+    if not _cpu_has_amx():
+        yield
+        return
+    import llama_cpp.llama_cpp as low
+
+    original = low.llama_model_default_params
+
+    def params() -> Any:
+        value = original()
+        value.use_extra_bufts = False
+        return value
+
+    low.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = original
 
 
 def _close_all() -> None:
@@ -149,6 +186,10 @@ class EmbeddedChat:
             out["seed"] = seed
         if opts.get("stop"):
             out["stop"] = list(opts["stop"])
+        schema = opts.get("json_schema")
+        if schema:
+            # llama-cpp-python turns the schema into a llama.cpp grammar for this call
+            out["response_format"] = {"type": "json_object", "schema": dict(schema)}
         return out
 
     def _error(self, e: ValueError, messages: Sequence[Message]) -> ModelError:
