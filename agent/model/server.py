@@ -241,9 +241,7 @@ def _serve(argv: list[str] | None = None) -> None:
     import uvicorn
     from llama_cpp.server.app import create_app
 
-    from agent.model.llama_cpu import avoid_broken_cpu_paths
-
-    avoid_broken_cpu_paths()
+    from agent.model.embedded import _no_extra_buffers_when_amx
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     model = ModelSettings(
@@ -255,7 +253,8 @@ def _serve(argv: list[str] | None = None) -> None:
         verbose=False,
     )
     server = ServerSettings(interrupt_requests=False, api_key=os.environ.get(_KEY_VAR) or None)
-    app = create_app(server_settings=server, model_settings=[model])
+    with _no_extra_buffers_when_amx():  # the model loads here
+        app = create_app(server_settings=server, model_settings=[model])
     config = uvicorn.Config(
         app, fd=args.fd, log_level="warning", timeout_graceful_shutdown=2, access_log=False
     )
