@@ -39,6 +39,7 @@ from agent.model import ChatModel, Message
 from agent.new import RunResult, pytest_args
 from agent.prompts import fix_messages
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
+from agent.replies import edit_reply
 from agent.repomap import TagCache, build_context, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
@@ -361,7 +362,13 @@ def _fresh(
 
     def fresh(temperature: float, seed: int) -> dict[str, str]:
         messages = prompt(snapshot.code, baseline.report, fmt.instructions, "")
-        reply = ask(messages, "restart", temperature=temperature, seed=seed)
+        reply = ask(
+            messages,
+            "restart",
+            temperature=temperature,
+            seed=seed,
+            **edit_reply(snapshot.code, edit_format),
+        )
         edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
         files = {**snapshot.code, **snapshot.tests}
         applied = fmt.apply(files, edits, protected=frozenset(snapshot.tests))

@@ -3,9 +3,14 @@
     plan = make_plan(ask, spec, reqs, has_tests)      # model plan, else the tests' plan
     files = Generator(ask, spec, plan, tests, reqs)(temperature=0.0)
 
+No plan is asked for when the tests already imply it (`implied_plan`); a plan
+that is asked for is decoded against its JSON schema where the backend can.
 One model call per file, all at once: the model's own concurrency limit bounds
-how many are in flight. A file that does not parse goes back to the model with
-the error's line before any test run is spent on it.
+how many are in flight. Each reply stops after its block, its `max_tokens`
+sized from what it must hold (`agent.replies`). A file that does not parse goes
+back to the model with the error's line before any test run is spent on it;
+a file that uses a name the spec imported, without importing it, gets the
+spec's import line back (`restore_imports`).
 """
 
 from __future__ import annotations
@@ -25,11 +30,17 @@ from agent.plan import (
     PlannedFile,
     enforce_requirements,
     fallback_plan,
+    implied_plan,
     parse_plan,
     plan_prompt,
+    plan_schema,
+    plan_size,
+    without_example,
 )
 from agent.prompts import file_messages, syntax_fix_messages
+from agent.replies import file_reply, plan_reply, rewrite_reply
 from agent.requirements import Requirements, requirements_text
+from agent.speccode import drop_self_imports, read_spec_code, restore_imports
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -38,22 +49,27 @@ log = logging.getLogger(__name__)
 
 PLAN_TRIES = 2
 SYNTAX_TRIES = 2
-PLAN_MAX_TOKENS = 512
-FILE_MAX_TOKENS = 1536
-"""A file rarely needs more; a small model that starts repeating itself is cut off here."""
-"""A plan is short; a model that rambles past this is cut off and the plan fails over."""
 
 
 def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tuple[Plan, str]:
-    """The model's plan with the tests' requirements enforced, or the plan the tests imply.
+    """The plan the tests imply when that is all of it; else the model's plan with the
+    tests' requirements enforced, or the tests' plan when the model gives none.
 
-    Returns the plan and where it came from ("model" or "fallback").
+    Returns the plan and where it came from: "tests" (not asked: the trajectory's
+    `plan_skipped` says why), "model" or "fallback".
     """
+    implied = implied_plan(spec, reqs, has_tests)
+    if implied is not None:
+        plan, reason = implied
+        ask.record("plan_skipped", reason=reason)
+        return plan, "tests"
     messages = plan_prompt(spec, reqs, has_tests)
+    shape = plan_reply(sum(len(m.names) + 1 for m in reqs.modules))
+    schema = plan_schema(has_tests, plan_size(spec, reqs))
     for attempt in range(1, PLAN_TRIES + 1):
-        reply = ask(messages, "plan", temperature=0.0, max_tokens=PLAN_MAX_TOKENS)
+        reply = ask(messages, "plan", temperature=0.0, json_schema=schema, **shape)
         try:
-            plan = enforce_requirements(parse_plan(reply), reqs)
+            plan = without_example(enforce_requirements(parse_plan(reply), reqs), spec)
         except PlanInvalid as exc:
             ask.record("plan_invalid", attempt=attempt, error=str(exc))
             messages = [
@@ -83,6 +99,7 @@ class Generator:
         self.reqs = reqs
         self.generated_tests: dict[str, str] = {}
         self.samples = 0
+        self.spec_imports = read_spec_code(spec).imports
 
     def targets(self) -> list[PlannedFile]:
         """Planned files to write now; generated tests only once (then they are fixed)."""
@@ -123,10 +140,14 @@ class Generator:
             messages,
             f"file:{target.path}",
             temperature=temperature,
-            max_tokens=FILE_MAX_TOKENS,
             seed=seed,
+            **file_reply(self.spec, target.interface),
         )
-        source = self._extract(reply, target.path)
+        source = self._syntax_gate(target, self._extract(reply, target.path))
+        return self._restore_imports(target.path, source)
+
+    def _syntax_gate(self, target: PlannedFile, source: str) -> str:
+        """The source, or its parseable head, or the model's correction of it."""
         for _ in range(SYNTAX_TRIES):
             problems = check_python(source) if target.path.endswith(".py") else []
             if not problems:
@@ -139,11 +160,23 @@ class Generator:
             fix = syntax_fix_messages(
                 target.path, source, render_problems(target.path, source, problems)
             )
-            reply = self.ask(
-                fix, f"syntax:{target.path}", temperature=0.0, max_tokens=FILE_MAX_TOKENS
-            )
+            reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **rewrite_reply(source))
             source = self._extract(reply, target.path)
         return source
+
+    def _restore_imports(self, path: str, source: str) -> str:
+        """Drop the file's import of itself; put back the imports it dropped, for names it
+        uses and never binds."""
+        if not path.endswith(".py"):
+            return source
+        module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        source, dropped = drop_self_imports(source, module)
+        if dropped:
+            self.ask.record("self_import_dropped", path=path, lines=dropped)
+        restored, added = restore_imports(source, self.spec_imports)
+        if added:
+            self.ask.record("imports_restored", path=path, lines=added)
+        return restored
 
     def _extract(self, reply: str, path: str) -> str:
         required = self.reqs.for_path(path)

@@ -30,6 +30,7 @@ from agent.calls import Caller, LimitsExceeded
 from agent.edits import FORMATS, EditFormat, render_failures
 from agent.model import Message
 from agent.prompts import feedback_messages
+from agent.replies import edit_reply
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 from sandbox.together import run_projects_together
@@ -44,7 +45,6 @@ Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
 Mode = Literal["feedback", "restart"]
 Origin = Literal["first", "feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
-FEEDBACK_MAX_TOKENS = 1536
 RESTART_CANDIDATES = 3
 """Fresh samples a restart of `greenloop new` draws and tests at once."""
 FEEDBACK_TRIAL = 2
@@ -252,7 +252,9 @@ class Loop:
                 self.spec, best.files, best.report, self.format.instructions, self._refused
             )
         self.ways["feedback"]["tried"] += 1
-        reply = self.ask(messages, "feedback", temperature=0.0, max_tokens=FEEDBACK_MAX_TOKENS)
+        reply = self.ask(
+            messages, "feedback", temperature=0.0, **edit_reply(best.files, self.format.name)
+        )
         edits = self.format.parse(reply) or FORMATS["whole"].parse(reply)
         usable = [e for e in edits if not e.problem]
         if not usable:

@@ -2,19 +2,21 @@
 
 The model answers the planning prompt with JSON; `parse_plan` finds it in the
 reply (fenced, wrapped in prose, with trailing commas or comments) and
-validates it, raising `PlanInvalid` with a message meant for the model. What
-the acceptance tests import is then forced into the plan by
-`enforce_requirements`; when the model cannot produce a valid plan within its
-budget, `fallback_plan` is the plan the tests imply.
+validates it, raising `PlanInvalid` with a message meant for the model. Where
+the backend can, decoding is constrained to `plan_schema` so the reply is the
+JSON and nothing else. What the acceptance tests import is then forced into
+the plan by `enforce_requirements`; when the model cannot produce a valid plan
+within its budget, `fallback_plan` is the plan the tests imply. When the tests
+already imply the complete plan and the spec names nothing more,
+`implied_plan` gives it and no model is asked at all.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -23,7 +25,9 @@ from agent.edits.base import check_path
 from agent.errors import FormatError, PathRejected
 from agent.extract import fenced_blocks, normalize_newlines
 from agent.model.base import Message
-from agent.requirements import Requirements, requirements_text
+from agent.plan_json import closed_prefix, load_lenient, top_level_objects
+from agent.requirements import THIRD_PARTY, Requirements, requirements_text
+from agent.speccode import read_spec_code
 
 __all__ = [
     "DEFAULT_TEST_COMMAND",
@@ -33,8 +37,12 @@ __all__ = [
     "PlannedFile",
     "enforce_requirements",
     "fallback_plan",
+    "implied_plan",
     "parse_plan",
     "plan_prompt",
+    "plan_schema",
+    "plan_size",
+    "without_example",
 ]
 
 log = logging.getLogger(__name__)
@@ -118,12 +126,13 @@ class Plan(BaseModel):
         return kept
 
 
+_EXAMPLE_PATH = "pkg/mod.py"
 PLAN_INSTRUCTIONS = f"""\
 You plan a small Python project. Answer with one JSON object and nothing else:
 
 {{
   "files": [
-    {{"path": "pkg/mod.py", "purpose": "what this file is for",
+    {{"path": "{_EXAMPLE_PATH}", "purpose": "what this file is for",
      "interface": ["def add(a: int, b: int) -> int"]}}
   ],
   "test_command": "{DEFAULT_TEST_COMMAND}",
@@ -138,66 +147,60 @@ You plan a small Python project. Answer with one JSON object and nothing else:
 """
 
 
-def _string_step(char: str, escaped: bool) -> tuple[bool, bool]:
-    """Inside a JSON string: (still inside, next char escaped) after `char`."""
-    if escaped:
-        return True, False
-    if char == "\\":
-        return True, True
-    return char != '"', False
+_PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,99}$"
+_PACKAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}([<>=!~]=?[0-9][0-9.]{0,15})?$"
 
 
-def _top_level_objects(text: str) -> list[str]:
-    """Every balanced `{...}` that is not inside another, by brace matching outside strings."""
-    found: list[str] = []
-    depth, start, in_string, escaped = 0, -1, False, False
-    for index, char in enumerate(text):
-        if in_string:
-            in_string, escaped = _string_step(char, escaped)
-        elif char == '"' and depth:
-            in_string = True
-        elif char == "{":
-            start = index if depth == 0 else start
-            depth += 1
-        elif char == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                found.append(text[start : index + 1])
-    return found
+def _file_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "pattern": _PATH_PATTERN, "maxLength": 100},
+            "purpose": {"type": "string", "maxLength": 200},
+            "interface": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 160},
+                "maxItems": 12,
+            },
+        },
+        "required": ["path", "purpose", "interface"],
+        "additionalProperties": False,
+    }
 
 
-def _relax(text: str) -> str:
-    """Drop `//` comments and trailing commas, outside strings."""
-    out: list[str] = []
-    in_string, escaped, index = False, False, 0
-    while index < len(text):
-        char = text[index]
-        if in_string:
-            in_string, escaped = _string_step(char, escaped)
-        elif char == '"':
-            in_string = True
-        elif text.startswith("//", index):
-            index = text.find("\n", index)
-            index = len(text) if index < 0 else index
-            continue
-        elif char == "," and re.match(r"\s*[}\]]", text[index + 1 :]):
-            index += 1
-            continue
-        out.append(char)
-        index += 1
-    return "".join(out)
+def plan_schema(has_tests: bool, max_files: int = 12) -> dict[str, Any]:
+    """The plan's JSON schema for constrained decoding.
 
-
-def _load(candidate: str) -> Any:
-    for attempt in (candidate, _relax(candidate)):
-        try:
-            return json.loads(attempt)
-        except json.JSONDecodeError:
-            continue
-    try:  # a Python dict: single quotes, True/None
-        return ast.literal_eval(candidate)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
+    Every field is required and nothing else allowed (what strict endpoints demand);
+    strings and lists are bounded, so a decoder that starts repeating itself still
+    closes the JSON within a few hundred tokens. With acceptance tests, `test_files`
+    can only be empty.
+    """
+    return {
+        "title": "Plan",
+        "type": "object",
+        "properties": {
+            "files": {
+                "type": "array",
+                "items": _file_schema(),
+                "minItems": 1,
+                "maxItems": max(1, max_files),
+            },
+            "test_command": {"type": "string", "maxLength": 80},
+            "packages": {
+                "type": "array",
+                "items": {"type": "string", "pattern": _PACKAGE_PATTERN},
+                "maxItems": 8,
+            },
+            "test_files": {
+                "type": "array",
+                "items": _file_schema(),
+                "maxItems": 0 if has_tests else 6,
+            },
+        },
+        "required": ["files", "test_command", "packages", "test_files"],
+        "additionalProperties": False,
+    }
 
 
 _TOP_ALIASES = {
@@ -258,10 +261,13 @@ def parse_plan(reply: str) -> Plan:
     """The plan in `reply`; PlanInvalid (with the reason, for the model) when there is none."""
     text = normalize_newlines(reply)
     candidates = [b.body for b in fenced_blocks(text) if "{" in b.body]
-    candidates += _top_level_objects(text)
+    candidates += top_level_objects(text)
+    salvaged = closed_prefix(text)
+    if salvaged is not None:
+        candidates.append(salvaged)
     first_error: ValidationError | None = None
     for candidate in dict.fromkeys(candidates):
-        data = _load(candidate.strip())
+        data = load_lenient(candidate.strip())
         if not isinstance(data, dict):
             continue
         try:
@@ -305,6 +311,15 @@ def enforce_requirements(plan: Plan, reqs: Requirements) -> Plan:
     )
 
 
+def without_example(plan: Plan, spec: str) -> Plan:
+    """The plan without the instructions' example file, which small models copy, unless
+    the spec names it (the tests' files were enforced already)."""
+    kept = [f for f in plan.files if f.path != _EXAMPLE_PATH or _EXAMPLE_PATH in spec]
+    if not kept or len(kept) == len(plan.files):
+        return plan
+    return plan.model_copy(update={"files": kept})
+
+
 def _title(spec: str) -> str:
     for line in spec.splitlines():
         text = line.strip().lstrip("#").strip()
@@ -313,12 +328,31 @@ def _title(spec: str) -> str:
     return "the spec"
 
 
+def _spec_signatures(plan: Plan, signatures: Mapping[str, str]) -> Plan:
+    """Interface lines the tests guessed (`add(arg1, arg2)`) replaced by the spec's own
+    (`def add(a: int, b: int) -> int`) where the spec shows the function."""
+
+    def better(line: str) -> str:
+        name = line.split("(", 1)[0].strip()
+        spec_line = signatures.get(name, "")
+        if "(" in line and spec_line.lstrip().startswith(("def ", "async def ")):
+            return spec_line.strip().removesuffix(":")
+        return line
+
+    files = [
+        f.model_copy(update={"interface": [better(line) for line in f.interface]})
+        for f in plan.files
+    ]
+    return plan.model_copy(update={"files": files})
+
+
 def fallback_plan(reqs: Requirements, spec: str) -> Plan:
     """The plan the tests imply: one file per required module (or `main.py` with tests)."""
     title = _title(spec)
     if reqs.modules:
         first = PlannedFile(path=reqs.modules[0].path, purpose=title)
-        return enforce_requirements(Plan(files=[first]), reqs)
+        plan = enforce_requirements(Plan(files=[first]), reqs)
+        return _spec_signatures(plan, read_spec_code(spec).signatures)
     main = PlannedFile(path="main.py", purpose=title)
     written = (
         []
@@ -328,6 +362,45 @@ def fallback_plan(reqs: Requirements, spec: str) -> Plan:
         ]
     )
     return enforce_requirements(Plan(files=[main], test_files=written), reqs)
+
+
+def _unplanned(spec: str, reqs: Requirements) -> list[str]:
+    """What the spec names that the tests do not require: files, local or new modules."""
+    required = set(reqs.paths())
+    tests = set(reqs.test_files) | {t.rsplit("/", 1)[-1] for t in reqs.test_files}
+    code = read_spec_code(spec)
+    extra = [f for f in code.files if f not in required and f not in tests]
+    local = {m.module for m in reqs.modules} | {m.module.split(".")[0] for m in reqs.modules}
+    for module in code.modules:
+        top = module.split(".")[0]
+        if top in sys.stdlib_module_names or module in local:
+            continue
+        if top in THIRD_PARTY and THIRD_PARTY[top] in (None, *reqs.packages):
+            continue
+        extra.append(f"module {module}")
+    return extra
+
+
+def plan_size(spec: str, reqs: Requirements) -> int:
+    """How many files a plan may list: what the tests require and the spec names, and a
+    few more (helpers), so a decoder that repeats entries stops early."""
+    named = {f for f in read_spec_code(spec).files if f.endswith(".py")}
+    return len(named | set(reqs.paths())) + 3
+
+
+def implied_plan(spec: str, reqs: Requirements, has_tests: bool) -> tuple[Plan, str] | None:
+    """The plan, with no model asked, when the acceptance tests imply all of it: they
+    import the modules to write and the names in them, and the spec names no other file
+    or module. Returns the plan and why it was not asked for; None: ask the model."""
+    if not has_tests or not reqs.modules or not any(m.names for m in reqs.modules):
+        return None
+    extra = _unplanned(spec, reqs)
+    if extra:
+        log.debug("the spec names more than the tests require: %s", ", ".join(extra))
+        return None
+    names = [f"{m.path} ({', '.join(n.name for n in m.names)})" for m in reqs.modules if m.names]
+    reason = f"the tests import {'; '.join(names)} and the spec names no other file or module"
+    return fallback_plan(reqs, spec), reason
 
 
 def plan_prompt(spec: str, reqs: Requirements, has_tests: bool) -> list[Message]:

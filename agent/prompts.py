@@ -4,10 +4,12 @@ follow short, concrete instructions best.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 
 from agent.model import Message
 from agent.plan import Plan, PlannedFile
+from agent.speccode import read_spec_code
 from sandbox.base import TestCase, TestReport
 
 __all__ = ["SYSTEM", "feedback_messages", "file_messages", "fix_messages", "syntax_fix_messages"]
@@ -19,6 +21,7 @@ SYSTEM = (
 _MAX_TEST_CHARS = 6000
 _MAX_FAILURES = 6
 _MAX_FILE_CHARS = 12000
+_DEFINED = re.compile(r"^\s*(?:async\s+def\s+|def\s+|class\s+)?([A-Za-z_]\w*)")
 
 
 def _fence(path: str, text: str) -> str:
@@ -41,6 +44,18 @@ def _tests_touching(path: str, tests: Mapping[str, str]) -> dict[str, str]:
     return hits or dict(tests)
 
 
+def _starting_point(spec: str, target: PlannedFile) -> str:
+    """The spec's own import lines and signatures of what the file must define, if any."""
+    code = read_spec_code(spec)
+    names = {m.group(1) for line in target.interface if (m := _DEFINED.match(line))}
+    signatures = [line for name, line in code.signatures.items() if name in names]
+    if not signatures:
+        return ""
+    imports = [i.text for i in code.imports]
+    head = "\n".join(imports) + "\n\n\n" if imports else ""
+    return f"Start from the spec's code:\n```python\n{head}" + "\n".join(signatures) + "\n```"
+
+
 def file_messages(
     spec: str, plan: Plan, target: PlannedFile, tests: Mapping[str, str], requirements: str
 ) -> list[Message]:
@@ -48,6 +63,9 @@ def file_messages(
     parts = [f"Spec:\n{spec.strip()}", f"Write the file `{target.path}`: {target.purpose}"]
     if target.interface:
         parts.append("It must define:\n" + "\n".join(f"- {s}" for s in target.interface))
+    start = _starting_point(spec, target)
+    if start:
+        parts.append(start)
     if requirements:
         parts.append(f"Hard requirements from the tests:\n{requirements}")
     others = _interfaces(plan, target.path)

@@ -50,6 +50,8 @@ class TaskScript:
         self.slow = dict(slow or {})
         self.asked: Counter[str] = Counter()
         self.plans: Counter[str] = Counter()
+        self.starts: Counter[str] = Counter()
+        """Runs begun per task: asks for the first of its files (the plan may not be asked)."""
         self.retry_prompts: list[str] = []
         self._lock = threading.Lock()
 
@@ -85,6 +87,8 @@ class TaskScript:
         wanted = FILE_ASK.search(prompt)
         if wanted and wanted.group(1) in files:
             path = wanted.group(1)
+            with self._lock:
+                self.starts[name] += path == min(files)
             code = files[path]
             if name in self.broken or (name in self.wrong and not retry):
                 code = "raise ImportError('not written yet')\n"

@@ -269,14 +269,14 @@ def test_sigkill_mid_batch_then_resume_runs_every_task_exactly_once(
         partial = sorted({p.name for p in (run / "tasks").iterdir()} - set(before))
         assert partial, "the kill should have caught a task mid-run"
         cut_runs = {d.name for n in partial for d in _run_dirs(run, n)}
-        plans_before = dict(script.plans)
+        starts_before = dict(script.starts)
         again = _cli_batch(TASKS, run, srv.base_url, "--workers", "2", "--resume")
         _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     summary = json.loads((run / "summary.json").read_text())
     assert (summary["total"], summary["passed"], summary["pending"]) == (len(NAMES), len(NAMES), 0)
     for name in NAMES:
-        ran_again = script.plans[name] - plans_before.get(name, 0)
+        ran_again = script.starts[name] - starts_before.get(name, 0)
         assert ran_again == (0 if name in before else 1), name
         assert len(_run_dirs(run, name)) == 1, f"{name}: a partial run was not cleaned up"
     assert all((run / "tasks" / n / "result.json").read_bytes() == b for n, b in before.items())

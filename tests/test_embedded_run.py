@@ -65,13 +65,13 @@ def test_embedded_model_runs_fizzbuzz_end_to_end(
     result = run_new(load_task(task_dir), model, options)
     assert result.exit_reason in NAMED
     assert result.status in ("green", "red")
-    assert result.iterations >= 1 and result.model_calls >= 2
+    assert result.iterations >= 1 and result.model_calls >= 1  # no plan asked: tests imply it
     assert result.tokens["completion"] > 0
     assert result.model.startswith("local:")
     saved = read_result(Path(result.run_dir))
     assert saved is not None and saved["status"] == result.status
     events = {e["event"] for e in read_trajectory(Path(result.run_dir) / "trajectory.jsonl")}
-    assert {"model", "plan", "files", "test", "result"} <= events
+    assert {"plan_skipped", "model", "plan", "files", "test", "result"} <= events
     if result.status == "green":
         commit = git.Repo(tmp_path / "out").commit(result.branch)
         assert "Tests: 4 passed" in str(commit.message)

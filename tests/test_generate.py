@@ -24,3 +24,32 @@ def test_trim_to_parseable(source: str, expected: str | None) -> None:
     problems = check_python(source)
     assert problems
     assert trim_to_parseable(source, problems) == expected
+
+
+def test_a_written_file_gets_the_specs_imports_back_and_loses_its_self_import() -> None:
+    from agent.calls import Budget, Caller
+    from agent.generate import Generator
+    from agent.model import ScriptedModel
+    from agent.plan import Plan, PlannedFile
+    from agent.requirements import extract_requirements
+    from agent.task import TaskConfig
+
+    spec = "```python\nfrom typing import List\n\n\ndef total(xs: List[int]) -> int:\n```\n"
+    tests = {"tests/test_s.py": "from solution import total\n\ndef test_t():\n    total([1])\n"}
+    reply = "```python\nfrom solution import total\n\ndef total(xs: List[int]) -> int:\n"
+    reply += "    return sum(xs)\n```\n"
+    events: list[tuple[str, dict[str, object]]] = []
+    model = ScriptedModel([reply])
+    ask = Caller(model, Budget(TaskConfig()), lambda event, **f: events.append((event, f)))
+    plan = Plan(files=[PlannedFile(path="solution.py", interface=["total(arg1)"])])
+    files = Generator(ask, spec, plan, tests, extract_requirements(tests))(0.0)
+    assert files["solution.py"] == (
+        "from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n"
+    )
+    recorded = {e: f["lines"] for e, f in events if e.endswith(("restored", "dropped"))}
+    assert recorded == {
+        "self_import_dropped": ["from solution import total"],
+        "imports_restored": ["from typing import List"],
+    }
+    prompt = model.calls[0].messages[-1].content
+    assert "Start from the spec's code:\n```python\nfrom typing import List" in prompt

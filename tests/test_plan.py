@@ -12,8 +12,12 @@ from agent.plan import (
     PlannedFile,
     enforce_requirements,
     fallback_plan,
+    implied_plan,
     parse_plan,
     plan_prompt,
+    plan_schema,
+    plan_size,
+    without_example,
 )
 from agent.requirements import extract_requirements
 
@@ -165,3 +169,43 @@ def test_plan_prompt(has_tests: bool) -> None:
     assert ("`shop/prices.py` must exist" in user.content) is has_tests
     assert ("no acceptance tests" in user.content) is not has_tests
     parse_plan(system.content)  # the example in the instructions is itself a valid plan
+
+
+def test_a_plan_cut_off_at_the_token_limit_keeps_its_complete_entries() -> None:
+    cut = (
+        '{"files": [{"path": "fizzbuzz.py", "purpose": "the function", "interface": '
+        '["def fizzbuzz(n: int) -> str"]}, {"path": "extra.py", "purpose": "more and mo'
+    )
+    plan = parse_plan(cut)
+    assert plan.files[0] == EXPECTED.files[0]
+    assert [f.path for f in plan.files] == ["fizzbuzz.py", "extra.py"]
+
+
+def test_the_schema_admits_what_the_plan_model_validates() -> None:
+    schema = plan_schema(has_tests=False, max_files=3)
+    assert schema["properties"]["files"]["maxItems"] == 3
+    assert schema["properties"]["test_files"]["maxItems"] > 0
+    fields = set(Plan.model_fields)
+    assert set(schema["properties"]) == fields == set(schema["required"])
+    file_schema = schema["properties"]["files"]["items"]
+    assert set(file_schema["properties"]) == set(PlannedFile.model_fields)
+    assert file_schema["additionalProperties"] is False
+    assert plan_schema(has_tests=True)["properties"]["test_files"]["maxItems"] == 0
+
+
+def test_the_copied_example_file_is_dropped_unless_the_spec_names_it() -> None:
+    plan = Plan(files=[PlannedFile(path="pkg/mod.py"), PlannedFile(path="calc.py")])
+    assert [f.path for f in without_example(plan, "Write calc.py").files] == ["calc.py"]
+    assert without_example(plan, "Write pkg/mod.py and calc.py") == plan
+    alone = Plan(files=[PlannedFile(path="pkg/mod.py")])
+    assert without_example(alone, "Write calc.py") == alone
+
+
+def test_the_tests_plan_takes_the_specs_own_signatures() -> None:
+    spec = "# Add\n\n```python\ndef add(a: int, b: int) -> int:\n```\n"
+    reqs = extract_requirements({"tests/test_calc.py": "from calc import add, SCALE\nadd(1, 2)\n"})
+    [planned] = fallback_plan(reqs, spec).files
+    assert planned.interface == ["def add(a: int, b: int) -> int", "SCALE"]
+    implied = implied_plan(spec, reqs, has_tests=True)
+    assert implied is not None and implied[0] == fallback_plan(reqs, spec)
+    assert plan_size(spec, reqs) == 4

@@ -83,6 +83,11 @@ class CompletionOpts(TypedDict, total=False):
     max_tokens: int
     seed: int
     stop: Sequence[str]
+    """Strings that end the reply where they first appear (not part of the text)."""
+    json_schema: Mapping[str, Any]
+    """A JSON schema the reply must match: decoding is constrained to it where the backend
+    can (llama.cpp grammars, `response_format: json_schema`); elsewhere it is not sent, and
+    the caller parses the reply as it would without one."""
 
 
 @runtime_checkable

@@ -62,6 +62,10 @@ class ModelConfig(BaseModel):
     """Completion tokens when a call does not say; None: the backend's limit."""
     seed: int | None = None
     """Sampling seed when a call does not give one (where the backend honours it)."""
+    json_schema: bool | None = None
+    """Send a reply's JSON schema to an OpenAI-compatible endpoint as `response_format`
+    (constrained decoding): True always, False never, None (default) try it and stop for
+    the run once the endpoint refuses it. The embedded model always constrains."""
     n_ctx: int = Field(default=8192, ge=256)
     """Context window of the embedded model, in tokens."""
     threads: int | None = Field(default=None, ge=1)

@@ -27,7 +27,7 @@ from agent.model.config import ModelConfig
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["EmbeddedChat", "default_gguf"]
+__all__ = ["EmbeddedChat", "default_gguf", "no_amx_extra_buffers"]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
             raise ConfigError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from e
         started = time.monotonic()
         try:
-            with _no_extra_buffers_when_amx():
+            with no_amx_extra_buffers():
                 llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
         except ValueError as e:
             raise ConfigError(f"cannot load {path} as a GGUF model: {e}") from e
@@ -100,13 +100,14 @@ def _cpu_has_amx() -> bool:
 
 
 @contextlib.contextmanager
-def _no_extra_buffers_when_amx() -> Iterator[None]:
+def no_amx_extra_buffers() -> Iterator[None]:
     """Load without llama.cpp's extra (repacking) buffer types where the CPU reports AMX.
 
     Virtual machines may report AMX without the OS enabling its registers, and
     llama.cpp's AMX matrix multiply then dies of SIGILL on the first call. The
     extra buffers only speed up large models; llama-cpp-python has no setting for
-    them, so its default model parameters are wrapped for the one load.
+    them, so its default model parameters are wrapped while the block runs. Anything
+    that loads a `Llama` (llama-cpp-python's server too) can run inside it.
     """
     if not _cpu_has_amx():
         yield

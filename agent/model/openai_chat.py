@@ -11,6 +11,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +48,9 @@ _CONTEXT_HINTS = (
     "exceed",
 )
 
+# What a server's refusal of `response_format` says (OpenAI, vLLM, llama.cpp, Ollama, ...).
+_SCHEMA_HINTS = ("response_format", "json_schema", "schema", "grammar", "guided", "structured")
+
 
 class _Retryable(Exception):
     """An attempt failed in a way worth another try."""
@@ -74,6 +78,10 @@ class OpenAIChat:
         self._prices = prices or PriceTable()
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(config.concurrency)
+        self._schema_forms: list[str] = _schema_forms(config.json_schema)
+        """The `response_format` types still to try for a schema, best first."""
+        self._schema_known = False
+        self._schema_lock = threading.Lock()
         self._client = openai.OpenAI(
             base_url=config.base_url,
             api_key=config.api_key or _PLACEHOLDER_KEY,
@@ -133,21 +141,38 @@ class OpenAIChat:
         backoff = self.config.backoff * (2**attempt)
         return float(min(backoff * random.uniform(0.75, 1.0), self.config.backoff_max))
 
+    @property
+    def schema_format(self) -> str | None:
+        """How a schema is sent: "json_schema", "json_object" (with a `schema`, as
+        llama-cpp-python's server takes it) or None (not at all: parsed unconstrained)."""
+        return self._schema_forms[0] if self._schema_forms else None
+
+    @property
+    def schema_known(self) -> bool:
+        """True once the endpoint has answered a request that carried a schema."""
+        return self._schema_known
+
     def _attempt(self, messages: Sequence[Message], opts: CompletionOpts) -> ChatCompletion:
+        request = self._request_opts(opts)
         try:
-            return self._client.chat.completions.create(
+            response = self._client.chat.completions.create(
                 model=self.name,
                 messages=[m.to_dict() for m in messages],  # type: ignore[misc]
-                **self._request_opts(opts),
+                **request,
             )
         except openai.APITimeoutError as e:
             raise _Retryable(f"timed out after {self.config.timeout:g}s") from e
         except openai.APIConnectionError as e:
             raise _Retryable(f"connection failed: {e.__cause__ or e}") from e
         except openai.APIStatusError as e:
+            if "response_format" in request and _refuses_schema(e):
+                self._schema_refused(e, request["response_format"]["type"])
+                return self._attempt(messages, opts)
             raise self._status_error(e, messages) from e
         except (json.JSONDecodeError, openai.APIResponseValidationError) as e:
             raise _Retryable(f"malformed response: {e}") from e
+        self._schema_known = self._schema_known or "response_format" in request
+        return response
 
     def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
         cfg = self.config
@@ -160,7 +185,39 @@ class OpenAIChat:
             out["seed"] = seed
         if opts.get("stop"):
             out["stop"] = list(opts["stop"])
+        schema = opts.get("json_schema")
+        form = self.schema_format
+        if schema and form == "json_schema":
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", str(schema.get("title") or "reply"))
+            out["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": dict(schema), "strict": True},
+            }
+        elif schema and form == "json_object":
+            out["response_format"] = {"type": "json_object", "schema": dict(schema)}
         return out
+
+    def _schema_refused(self, e: openai.APIStatusError, form: str) -> None:
+        """The endpoint will not take the schema this way: try the next way, or none (for
+        the rest of the run); when configured to insist, stop."""
+        if self.config.json_schema is True:
+            raise ModelError(
+                f"{self.base_url} refused response_format json_schema (HTTP {e.status_code}: "
+                f"{_message(e)}). Fix: set json_schema = false under [model] in "
+                "greenloop.toml, or leave it unset to detect it"
+            ) from e
+        with self._schema_lock:  # another thread may have dropped it already
+            dropped = bool(self._schema_forms) and self._schema_forms[0] == form
+            if dropped:
+                self._schema_forms.pop(0)
+        if dropped:
+            log.warning(
+                "%s does not take response_format %s (%s); next: %s",
+                self.base_url,
+                form,
+                _message(e),
+                self.schema_format or "replies parsed unconstrained for the rest of the run",
+            )
 
     def _status_error(self, e: openai.APIStatusError, messages: Sequence[Message]) -> Exception:
         status = e.status_code
@@ -225,6 +282,23 @@ def _message(e: openai.APIStatusError) -> str:
         if isinstance(inner, str):
             return inner
     return e.message
+
+
+def _schema_forms(setting: bool | None) -> list[str]:
+    if setting is None:
+        return ["json_schema", "json_object"]
+    return ["json_schema"] if setting else []
+
+
+def _refuses_schema(e: openai.APIStatusError) -> bool:
+    """An answer about the response format, not about the prompt: a 4xx that says so, or
+    a 5xx that names `response_format` itself (llama-cpp-python's server answers 500)."""
+    text = _message(e).lower()
+    if e.status_code >= 500:
+        return "response_format" in text or "json_schema" in text
+    if e.status_code not in (400, 415, 422) or _is_context_error(e):
+        return False
+    return any(hint in text for hint in _SCHEMA_HINTS)
 
 
 def _is_context_error(e: openai.APIStatusError) -> bool:

@@ -240,9 +240,9 @@ def _serve(argv: list[str] | None = None) -> None:
 
     import uvicorn
     from llama_cpp.server.app import create_app
-
-    from agent.model.embedded import _no_extra_buffers_when_amx
     from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    from agent.model.embedded import no_amx_extra_buffers
 
     model = ModelSettings(
         model=args.model,
@@ -253,7 +253,7 @@ def _serve(argv: list[str] | None = None) -> None:
         verbose=False,
     )
     server = ServerSettings(interrupt_requests=False, api_key=os.environ.get(_KEY_VAR) or None)
-    with _no_extra_buffers_when_amx():  # the model loads here
+    with no_amx_extra_buffers():  # the model loads here
         app = create_app(server_settings=server, model_settings=[model])
     config = uvicorn.Config(
         app, fd=args.fd, log_level="warning", timeout_graceful_shutdown=2, access_log=False
