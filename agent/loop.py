@@ -22,11 +22,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from agent.calls import Caller, LimitsExceeded
+from agent.candidates import Fresh, Together, draw_at_once, report_summary
 from agent.edits import FORMATS, EditFormat, render_failures
 from agent.model import Message
 from agent.prompts import feedback_messages
@@ -35,7 +35,7 @@ from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 from sandbox.together import run_projects_together
 
-__all__ = ["RESTART_CANDIDATES", "Candidate", "Fresh", "Green", "Loop", "LoopOutcome", "Together"]
+__all__ = ["RESTART_CANDIDATES", "Candidate", "Fresh", "Green", "Loop", "LoopOutcome"]
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +49,6 @@ RESTART_CANDIDATES = 3
 """Fresh samples a restart of `greenloop new` draws and tests at once."""
 FEEDBACK_TRIAL = 2
 """Feedback requests that must raise the pass count at least once to keep being asked."""
-
-
-class Fresh(Protocol):
-    """A fresh sample of the files from the clean prompt."""
-
-    def __call__(self, temperature: float, seed: int) -> dict[str, str]: ...
-
-
-Together = Callable[[Sandbox, Sequence[Mapping[str, str]], Sequence[str], float], list[TestReport]]
-"""(sandbox, projects, pytest args, timeout) -> one report per project, tested at once."""
 
 
 class Green(Exception):
@@ -178,9 +168,7 @@ class Loop:
         assert self.best is not None
         if self.mode == "feedback":
             return self.feedback(self.best)
-        if self.candidates == 1:
-            return self.restart()
-        best, stop = self.restart_together()
+        best, stop = self.restart()
         self.judge(best)  # a budget spent while drawing still keeps (or stops on) the best
         if stop is not None:
             raise stop
@@ -212,17 +200,22 @@ class Loop:
         Code already tested is not run again: its report is reused and the repeat
         counts towards "stuck" (the model keeps producing what already failed).
         """
-        origin = self._origin
-        digest = _digest(files)
-        if digest in self._seen:
-            self._repeats += 1
-            self.record("repeat", repeats=self._repeats, iteration=self.iteration)
-            return Candidate(dict(files), self._seen[digest], self.iteration, origin)
+        if _digest(files) in self._seen:
+            return self._repeat(files, self._origin, None)
+        return self._tested_alone(files, self._origin, None)
+
+    def _repeat(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
+        self._repeats += 1
+        self.record("repeat", repeats=self._repeats, iteration=self.iteration)
+        report = self._seen[_digest(files)]
+        return Candidate(dict(files), report, self.iteration, origin, seed)
+
+    def _tested_alone(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
         self._repeats = 0
         self.tested += 1
         report = self._run_alone(files)
-        self._seen[digest] = report
-        return Candidate(dict(files), report, self.iteration, origin)
+        self._seen[_digest(files)] = report
+        return Candidate(dict(files), report, self.iteration, origin, seed)
 
     def _run_alone(self, files: Mapping[str, str]) -> TestReport:
         """One test run of `files` in the cleaned workspace: the verdict that counts."""
@@ -285,61 +278,31 @@ class Loop:
         self._origin = "feedback"
         return {p: t for p, t in result.files.items() if p not in self.tests}
 
-    def restart(self) -> dict[str, str]:
-        """A fresh sample from the clean prompt at a higher temperature."""
-        self._refused = ""
-        self._unapplied = 0
-        self._seed += 1
-        self.ways["restart"]["tried"] += 1
-        self.record(
-            "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=[self._seed]
-        )
-        self._origin = "restart"
-        return self.fresh(RESTART_TEMPERATURE, self._seed)
-
-    def restart_together(self) -> tuple[Candidate, LimitsExceeded | None]:
-        """Several fresh samples, tested at once: the best of them (a green confirmed alone),
-        and the budget stop hit while drawing, if any (what was drawn is tested anyway)."""
+    def restart(self) -> tuple[Candidate, LimitsExceeded | None]:
+        """Fresh samples at a higher temperature, tested at once: the best of them (a green
+        confirmed alone), and the budget stop hit while drawing (what was drawn is tested)."""
         self._refused = ""
         self._unapplied = 0
         seeds = [self._seed + i + 1 for i in range(self.candidates)]
-        self._seed += self.candidates
+        self._seed = seeds[-1]
         self.ways["restart"]["tried"] += 1
         self.record(
             "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=seeds
         )
-        drawn, stop = self._draw(seeds)
-        new = {_digest(files): (seed, files) for seed, files in drawn}
-        new = {d: sf for d, sf in new.items() if d not in self._seen}
+        drawn, stop = draw_at_once(self.fresh, seeds, RESTART_TEMPERATURE)
+        new: dict[str, tuple[int, dict[str, str]]] = {}
+        for seed, files in drawn:
+            if _digest(files) not in self._seen:
+                new.setdefault(_digest(files), (seed, files))
         if not new:
             if stop is not None:
                 raise stop
-            self._repeats += 1
-            self.record("repeat", repeats=self._repeats, iteration=self.iteration)
-            seed, files = drawn[0]
-            report = self._seen[_digest(files)]
-            return Candidate(files, report, self.iteration, "restart", seed), None
+            return self._repeat(drawn[0][1], "restart", drawn[0][0]), None
+        if len(new) == 1:
+            seed, files = next(iter(new.values()))
+            return self._tested_alone(files, "restart", seed), stop
         self._repeats = 0
         return self._test_together(new), stop
-
-    def _draw(
-        self, seeds: Sequence[int]
-    ) -> tuple[list[tuple[int, dict[str, str]]], LimitsExceeded | None]:
-        """The samples for `seeds`, drawn at once; a spent budget keeps what was drawn."""
-
-        def draw(seed: int) -> tuple[int, dict[str, str]] | LimitsExceeded:
-            try:
-                return seed, self.fresh(RESTART_TEMPERATURE, seed)
-            except LimitsExceeded as stop:
-                return stop
-
-        with ThreadPoolExecutor(max_workers=len(seeds)) as pool:
-            results = list(pool.map(draw, seeds))
-        drawn = [r for r in results if not isinstance(r, LimitsExceeded)]
-        stops = [r for r in results if isinstance(r, LimitsExceeded)]
-        if not drawn:
-            raise stops[0]
-        return drawn, (stops[0] if stops else None)
 
     def _test_together(self, new: Mapping[str, tuple[int, dict[str, str]]]) -> Candidate:
         """Test the new samples in one exec, remember every report, return the best."""
@@ -356,24 +319,12 @@ class Loop:
         self.record(
             "candidates",
             iteration=self.iteration,
-            results=[_summary(c) for c in tested],
+            results=[report_summary(c.report, c.seed) for c in tested],
         )
         best = max(tested, key=lambda c: (self.is_green(c.report), c.score))
-        if not self.is_green(best.report) or len(tested) == 1:
+        if not self.is_green(best.report):
             return best
         confirmed = self._run_alone(best.files)  # its own clean run: the verdict that counts
         self._seen[_digest(best.files)] = confirmed
         self.record("confirm", seed=best.seed, green=self.is_green(confirmed))
         return Candidate(best.files, confirmed, self.iteration, "restart", best.seed)
-
-
-def _summary(candidate: Candidate) -> dict[str, object]:
-    report = candidate.report
-    return {
-        "seed": candidate.seed,
-        "passed": report.passed,
-        "failed": report.failed,
-        "errors": report.errors,
-        "timed_out": report.timed_out,
-        "note": report.note,
-    }

@@ -197,7 +197,7 @@ def test_samples_drawn_before_the_budget_ran_out_are_still_tested() -> None:
     # The feedback request (~267 tokens) and one draw (~19) fit; the other two overrun.
     outcome, _ = run_loop(model, sandbox, max_tokens=300)
     assert outcome.exit_reason == "tokens"
-    assert sandbox.together_calls == [1]
+    assert sandbox.alone == 2 and sandbox.together_calls == []  # the one drawn, alone
     assert outcome.best is not None and outcome.best.report.passed == 2
 
 
