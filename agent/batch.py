@@ -74,6 +74,10 @@ TASKS_DIR = "tasks"
 _ORPHAN_WAIT = 40.0
 """Seconds resume waits for a dying worker to release a partial task."""
 _POLL = 0.25
+_CUT_SERVER_AFTER = 2.0
+"""Seconds between cutting the running tasks and stopping the batch's model server: the
+workers' watchdogs have interrupted their jobs by then, so a failing call is not taken
+for the task's own error."""
 
 
 @dataclass(frozen=True)
@@ -318,6 +322,7 @@ class _Scheduler:
         self.stopped_by_budget = False
         self.interrupted = False
         self.cut = False
+        self.on_cut: Callable[[], None] = lambda: None
         self.lost: list[str] = []
 
     def run(self, executor: Executor, signals: _Signals) -> None:
@@ -390,6 +395,7 @@ class _Scheduler:
         if signals.count > 1 or late:
             log.warning("cutting %d running task(s)", executor.running())
             executor.cut()
+            self.on_cut()
             self.cut = True
             self.progress.state = "interrupted: cutting running tasks"
         else:
@@ -425,12 +431,17 @@ def _live_tokens(folder: Path) -> tuple[int, int]:
 
 
 @contextmanager
-def _one_model(options: BatchOptions, needed: bool) -> Iterator[BatchOptions]:
+def _one_model(
+    options: BatchOptions, needed: bool
+) -> Iterator[tuple[BatchOptions, Callable[[], None]]]:
     """The options the workers get: with the embedded model on the local pool, one model
-    server for the whole batch (started here, stopped on every way out), else as given.
+    server for the whole batch (started here, stopped on every way out), else as given;
+    and what to do when running tasks are cut.
 
-    Ray workers on other nodes cannot reach this machine's loopback: they keep
-    loading their own copy.
+    A cut stops the server a moment after the workers were told (`_CUT_SERVER_AFTER`):
+    a task waiting for its turn at the model would otherwise hold the cut up until
+    its answer came. Ray workers on other nodes cannot reach this machine's
+    loopback: they keep loading their own copy.
     """
     settings = options.settings
     shared = (
@@ -441,11 +452,16 @@ def _one_model(options: BatchOptions, needed: bool) -> Iterator[BatchOptions]:
         and settings.model.backend() == "embedded"
     )
     if not shared:
-        yield options
+        yield options, lambda: None
         return
     with ModelServer(settings.model) as server:
         client = replace(settings, model=server.client_config(), served=True)
-        yield replace(options, settings=client)
+        stopper = threading.Timer(_CUT_SERVER_AFTER, server.stop)
+        stopper.daemon = True
+        try:
+            yield replace(options, settings=client), stopper.start
+        finally:
+            stopper.cancel()
 
 
 def run_batch(
@@ -461,8 +477,9 @@ def run_batch(
     _check_out(tasks, options.out)
     with _batch_lock(options.out):
         pending = _prepare(tasks, options)
-        with _one_model(options, bool(pending)) as served:
+        with _one_model(options, bool(pending)) as (served, on_cut):
             scheduler = _Scheduler(tasks, pending, served, observer or (lambda progress: None))
+            scheduler.on_cut = on_cut
             if pending:
                 with (
                     make_executor(options.executor, options.workers, options.ray_address) as ex,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.batch import BatchOptions, _one_model
+from agent.batch import _CUT_SERVER_AFTER, BatchOptions, _one_model
 from agent.batch_job import JobSettings, _model
 from agent.errors import ModelAuthError, ModelUnavailable
 from agent.model import Message, ModelConfig, OpenAIChat
@@ -106,7 +106,7 @@ def test_the_server_exits_when_the_batch_is_killed() -> None:
 def test_a_local_batch_with_the_embedded_model_shares_one_server(tmp_path: Path) -> None:
     settings = JobSettings(model=ModelConfig(model="local"), model_name="embedded")
     options = BatchOptions(out=tmp_path, settings=settings)
-    with _one_model(options, needed=True) as served:
+    with _one_model(options, needed=True) as (served, _on_cut):
         client = served.settings
         assert client.served and client.model.base_url and client.model.backend() == "openai"
         model = _model(client)
@@ -115,5 +115,16 @@ def test_a_local_batch_with_the_embedded_model_shares_one_server(tmp_path: Path)
     with pytest.raises(ModelUnavailable):  # the server is gone with the batch
         OpenAIChat(client.model.model_copy(update={"max_retries": 0})).complete(ASK)
     ray = BatchOptions(out=tmp_path, settings=settings, executor="ray")
-    with _one_model(ray, needed=True) as unchanged:
+    with _one_model(ray, needed=True) as (unchanged, _on_cut):
         assert unchanged is ray
+
+
+def test_cutting_a_batch_stops_its_model_server_soon_after(tmp_path: Path) -> None:
+    settings = JobSettings(model=ModelConfig(model="local"), model_name="embedded")
+    with _one_model(BatchOptions(out=tmp_path, settings=settings), needed=True) as (s, on_cut):
+        model = OpenAIChat(s.settings.model.model_copy(update={"max_retries": 0}))
+        assert model.complete(ASK, max_tokens=4).completion_tokens > 0
+        on_cut()
+        time.sleep(_CUT_SERVER_AFTER + 1.5)
+        with pytest.raises(ModelUnavailable):  # a queued call fails instead of waiting
+            model.complete(ASK, max_tokens=4)
