@@ -114,12 +114,15 @@ def _passes(solution: str, problem: dict[str, Any]) -> bool:
     return done.returncode == 0
 
 
-def baseline(items: list[dict[str, Any]], samples: int) -> dict[str, Any]:
+def baseline(items: list[dict[str, Any]], samples: int, save: Path) -> dict[str, Any]:
+    """The naive baseline over `items`; what it has so far is in `save` after each problem."""
     model = EmbeddedChat(ModelConfig(model="local"))
     model.load()
     stats: dict[str, Any] = {"solved": 0, "tokens": 0, "calls": 0, "capped": 0, "per": {}}
+    stats["walls"], stats["samples"] = {}, samples
     started = time.monotonic()
     for problem in items:
+        problem_started = time.monotonic()
         ask = [
             Message.system(SYSTEM),
             Message.user(
@@ -145,7 +148,9 @@ def baseline(items: list[dict[str, Any]], samples: int) -> dict[str, Any]:
                 break
         stats["solved"] += solved_at is not None
         stats["per"][problem["task_id"]] = solved_at
-    stats["wall"] = time.monotonic() - started
+        stats["walls"][problem["task_id"]] = round(time.monotonic() - problem_started, 1)
+        stats["wall"] = time.monotonic() - started
+        _save(save, stats)
     return stats
 
 
@@ -308,8 +313,7 @@ def main() -> None:
         task_folder(problem, out / "problems")
     print(f"{len(items)} problems ({min(ids)}-{max(ids)}) in {out / 'problems'}", flush=True)
     if not args.skip_baseline:
-        base = baseline(items, args.samples)
-        _save(out / "baseline.json", {**base, "samples": args.samples, "ids": ids})
+        base = baseline(items, args.samples, out / "baseline.json")
         print(f"baseline: {json.dumps(base['per'])}", flush=True)
     if not args.skip_batch:
         loop = batch(out / "problems", out / "batch")
