@@ -16,13 +16,14 @@ spec's import line back (`restore_imports`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from agent.calls import Caller, LimitsExceeded
 from agent.edits import check_path
 from agent.errors import PathRejected
-from agent.extract import extract_file
+from agent.extract import extract_file, fenced_blocks
 from agent.model import Message
 from agent.plan import (
     Plan,
@@ -40,7 +41,12 @@ from agent.plan import (
 from agent.prompts import file_messages, syntax_fix_messages
 from agent.replies import file_reply, plan_reply, rewrite_reply
 from agent.requirements import Requirements, requirements_text
-from agent.speccode import drop_self_imports, read_spec_code, restore_imports
+from agent.speccode import (
+    drop_self_imports,
+    read_spec_code,
+    restore_definitions,
+    restore_imports,
+)
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -49,6 +55,7 @@ log = logging.getLogger(__name__)
 
 PLAN_TRIES = 2
 SYNTAX_TRIES = 2
+_PYTHON = frozenset({"", "python", "py", "python3", "py3"})
 
 
 def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tuple[Plan, str]:
@@ -99,7 +106,7 @@ class Generator:
         self.reqs = reqs
         self.generated_tests: dict[str, str] = {}
         self.samples = 0
-        self.spec_imports = read_spec_code(spec).imports
+        self.spec_code = read_spec_code(spec)
 
     def targets(self) -> list[PlannedFile]:
         """Planned files to write now; generated tests only once (then they are fixed)."""
@@ -165,15 +172,18 @@ class Generator:
         return source
 
     def _restore_imports(self, path: str, source: str) -> str:
-        """Drop the file's import of itself; put back the imports it dropped, for names it
-        uses and never binds."""
+        """Drop the file's import of itself; put back what the spec gave and the file
+        dropped: whole helper definitions, then imports, for names it uses and never binds."""
         if not path.endswith(".py"):
             return source
         module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
         source, dropped = drop_self_imports(source, module)
         if dropped:
             self.ask.record("self_import_dropped", path=path, lines=dropped)
-        restored, added = restore_imports(source, self.spec_imports)
+        source, defined = restore_definitions(source, self.spec_code.definitions)
+        if defined:
+            self.ask.record("definitions_restored", path=path, names=defined)
+        restored, added = restore_imports(source, self.spec_code.imports)
         if added:
             self.ask.record("imports_restored", path=path, lines=added)
         return restored
@@ -182,6 +192,10 @@ class Generator:
         required = self.reqs.for_path(path)
         names = [n.name for n in required.names] if required else []
         source = extract_file(reply, path, names)
+        if source is None and path.endswith(".py"):
+            source = misnamed_block(reply, names)
+            if source is not None:
+                self.ask.record("misnamed_block", path=path)
         if source is None:
             self.ask.record("malformed", path=path, reply=reply[:500])
             self.ask.budget.bad_reply()
@@ -191,6 +205,23 @@ class Generator:
     def all_tests(self) -> dict[str, str]:
         """The tests the candidate is judged by: acceptance, else the generated ones."""
         return self.tests or self.generated_tests
+
+
+def misnamed_block(reply: str, names: Sequence[str]) -> str | None:
+    """The one Python block of a reply that names another file (`# test_add.py` on its
+    first line) yet is the file asked for: it defines every required name, or it is the
+    only block. None when there is no such block."""
+    blocks = [b for b in fenced_blocks(reply) if b.language in _PYTHON and b.body.strip()]
+    if names:
+        blocks = [
+            b
+            for b in blocks
+            if all(re.search(rf"^(?:async\s+def|def|class)\s+{re.escape(n)}\b", b.body, re.M)
+                   or re.search(rf"^{re.escape(n)}\s*[:=]", b.body, re.M) for n in names)
+        ]  # fmt: skip
+    if not blocks or (not names and len(blocks) > 1):
+        return None
+    return max(blocks, key=lambda b: len(b.body)).body
 
 
 def trim_to_parseable(source: str, problems: list[SyntaxProblem]) -> str | None:

@@ -32,6 +32,7 @@ __all__ = [
     "drop_self_imports",
     "free_names",
     "read_spec_code",
+    "restore_definitions",
     "restore_imports",
 ]
 
@@ -76,6 +77,8 @@ class SpecCode:
     """File paths the spec names anywhere (`calc.py`, `pkg/mod.py`, `data.json`)."""
     modules: tuple[str, ...] = ()
     """Modules the spec's code imports (`typing`, `textstats.tokenize`)."""
+    definitions: Mapping[str, str] = field(default_factory=dict)
+    """Top-level functions and classes the spec writes out whole (more than a stub)."""
 
 
 def _code_blocks(spec: str) -> list[str]:
@@ -124,7 +127,62 @@ def read_spec_code(spec: str) -> SpecCode:
                 signatures[match.group("name")] = line.rstrip()
     found = [*_FILE.finditer(spec), *_DOTFILE.finditer(spec)]
     files = tuple(dict.fromkeys(m.group(1) for m in sorted(found, key=lambda m: m.start())))
-    return SpecCode(tuple(imports.values()), signatures, files, tuple(modules))
+    definitions = {k: v for b in _code_blocks(spec) for k, v in _definitions(b).items()}
+    return SpecCode(tuple(imports.values()), signatures, files, tuple(modules), definitions)
+
+
+def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+    """A body of nothing but a docstring, `pass` or `...`."""
+    for statement in node.body:
+        if isinstance(statement, ast.Pass):
+            continue
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue  # a docstring or `...`
+        return False
+    return True
+
+
+def _definitions(block: str) -> dict[str, str]:
+    """The complete top-level functions and classes of a block that parses."""
+    try:
+        tree = ast.parse(block)
+    except SyntaxError:
+        return {}
+    lines = block.splitlines(keepends=True)
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if _is_stub(node):
+                continue
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            found[node.name] = "".join(lines[start : node.end_lineno]).rstrip() + "\n"
+    return found
+
+
+def restore_definitions(source: str, definitions: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The source with every function or class the spec wrote out whole and the source uses
+    without defining (`encode_shift`, given beside the `decode_shift` to write) put back
+    after its imports, and the names added. A source that does not parse is unchanged."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source, []
+    missing = [n for n in free_names(tree) if n in definitions]
+    if not missing:
+        return source, []
+    at = 0
+    for index, node in enumerate(tree.body):
+        docstring = index == 0 and isinstance(node, ast.Expr)
+        if docstring or isinstance(node, ast.Import | ast.ImportFrom):
+            at = node.end_lineno or node.lineno
+            continue
+        break
+    lines = source.splitlines(keepends=True)
+    head = "".join(lines[:at]).rstrip("\n")
+    block = "\n\n".join(definitions[n].rstrip("\n") + "\n" for n in missing)
+    rest = "".join(lines[at:]).lstrip("\n")
+    parts = [p for p in (head + "\n" if head else "", block, rest) if p]
+    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts), missing
 
 
 class _Names(ast.NodeVisitor):

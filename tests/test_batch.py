@@ -293,7 +293,7 @@ def test_ctrl_c_stops_scheduling_and_keeps_results(
     run = tmp_path / "run"
     with FakeOpenAI(script) as srv:
         proc = _cli_batch(tmp_path / "few", run, srv.base_url, "--workers", "1", "--grace", grace)
-        _wait_for(lambda: script.asked[FEW[1]] >= 2)  # the slow task is writing its file
+        _wait_for(lambda: script.asked[FEW[1]] >= 1)  # the slow task is writing its file
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -311,7 +311,8 @@ def test_ctrl_c_stops_scheduling_and_keeps_results(
     with FakeOpenAI(script) as srv:
         options = BatchOptions(out=run, settings=_settings(srv.base_url), resume=True, workers=2)
         summary = run_batch(load_batch_tasks(tmp_path / "few"), options)
-    assert (summary["passed"], summary["interrupted"], script.asked[FEW[0]]) == (3, False, 2)
+    # FEW[0] ran once, before the interruption: one file, no plan asked (its tests imply it)
+    assert (summary["passed"], summary["interrupted"], script.asked[FEW[0]]) == (3, False, 1)
     assert len(_run_dirs(run, FEW[1])) == 1
 
 

@@ -53,3 +53,25 @@ def test_a_written_file_gets_the_specs_imports_back_and_loses_its_self_import() 
     }
     prompt = model.calls[0].messages[-1].content
     assert "Start from the spec's code:\n```python\nfrom typing import List" in prompt
+
+
+@pytest.mark.parametrize(
+    ("reply", "names", "expected"),
+    [
+        ("```python\n# test_add.py\ndef add(a, b):\n    return a + b\n```\n", ["add"], "def add"),
+        ("```python\n# other.py\nx = 1\n```\n", [], "x = 1"),
+        ("```python\n# a.py\nx = 1\n```\n```python\n# b.py\ny = 2\n```\n", [], None),
+        ("```python\n# test_add.py\ndef test_add():\n    pass\n```\n", ["add"], None),
+    ],
+    ids=["defines-the-names", "the-only-block", "several-blocks", "defines-nothing-asked"],
+)
+def test_a_block_named_for_another_file_is_kept_when_it_is_the_file(
+    reply: str, names: list[str], expected: str | None
+) -> None:
+    from agent.generate import misnamed_block
+
+    found = misnamed_block(reply, names)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and expected in found

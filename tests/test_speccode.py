@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from agent.speccode import ImportLine, drop_self_imports, read_spec_code, restore_imports
+from agent.speccode import (
+    ImportLine,
+    drop_self_imports,
+    read_spec_code,
+    restore_definitions,
+    restore_imports,
+)
 
 SPEC = """# Below zero
 
@@ -98,3 +104,32 @@ def test_a_file_importing_itself_loses_that_import() -> None:
     assert kept == "import os\n\ndef common(a, b):\n    return a\n"
     assert drop_self_imports(kept, "solution") == (kept, [])
     assert drop_self_imports("import pkg.mod\n", "pkg.mod") == ("", ["import pkg.mod"])
+
+
+SHIFT_SPEC = '''Write `solution.py`:
+
+```python
+def encode_shift(s: str):
+    """Shift every letter by 5."""
+    return "".join(chr(((ord(ch) + 5 - ord("a")) % 26) + ord("a")) for ch in s)
+
+
+def decode_shift(s: str):
+    """Takes a string encoded with encode_shift."""
+```
+'''
+
+
+def test_a_helper_the_spec_wrote_out_is_put_back_when_the_candidate_uses_it() -> None:
+    code = read_spec_code(SHIFT_SPEC)
+    assert list(code.definitions) == ["encode_shift"]  # decode_shift is only a stub
+    candidate = "import string\n\ndef decode_shift(s: str):\n    return encode_shift(s)[::-1]\n"
+    source, added = restore_definitions(candidate, code.definitions)
+    assert added == ["encode_shift"]
+    assert source.startswith("import string\n\n\ndef encode_shift(s: str):\n")
+    assert source.endswith("\n\n\ndef decode_shift(s: str):\n    return encode_shift(s)[::-1]\n")
+    namespace: dict[str, object] = {}
+    exec(compile(source, "solution.py", "exec"), namespace)
+    assert "encode_shift" in namespace
+    defines_it = "def encode_shift(s):\n    return s\n\ndef decode_shift(s):\n    return s\n"
+    assert restore_definitions(defines_it, code.definitions) == (defines_it, [])

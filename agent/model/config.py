@@ -64,8 +64,10 @@ class ModelConfig(BaseModel):
     """Sampling seed when a call does not give one (where the backend honours it)."""
     json_schema: bool | None = None
     """Send a reply's JSON schema to an OpenAI-compatible endpoint as `response_format`
-    (constrained decoding): True always, False never, None (default) try it and stop for
-    the run once the endpoint refuses it. The embedded model always constrains."""
+    (constrained decoding): True always (as `json_schema`; a refusal is an error), False
+    never, None (default) try `json_schema`, then `json_object` with the schema (as
+    llama-cpp-python's server takes it), then none, remembering each refusal for the run.
+    The embedded model always constrains."""
     n_ctx: int = Field(default=8192, ge=256)
     """Context window of the embedded model, in tokens."""
     threads: int | None = Field(default=None, ge=1)
