@@ -389,6 +389,7 @@ def _finish(
     result.status = "green" if outcome.green else "red"
     result.exit_reason = outcome.exit_reason
     result.candidates, result.ways = outcome.candidates, outcome.ways
+    result.iterations = outcome.iterations  # test runs, the ones of several candidates too
     best = outcome.best
     result.best_from = best.origin if best is not None else ""
     if best is None:

@@ -184,6 +184,7 @@ def _finish(
     result.status = "green" if outcome.green else "red"
     result.exit_reason = outcome.exit_reason
     result.candidates, result.ways = outcome.candidates, outcome.ways
+    result.iterations = outcome.iterations  # test runs, the ones of several candidates too
     best = outcome.best
     if best is None:
         return

@@ -141,6 +141,7 @@ def test_restart_tests_several_fresh_samples_at_once_and_keeps_the_best() -> Non
     assert sandbox.together_calls == [3]  # one exec for the three samples
     assert sandbox.alone == 2  # the first candidate, then the green confirmed alone
     assert outcome.candidates == 4
+    assert outcome.iterations == 3  # the first, the three together, the green alone
     assert outcome.ways == {"feedback": {"tried": 1, "paid": 0}, "restart": {"tried": 1, "paid": 1}}
     restarts = [data for event, data in events if event == "restart"]
     assert restarts[0]["seeds"] == [1, 2, 3]
