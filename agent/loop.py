@@ -289,7 +289,15 @@ class Loop:
         self.record(
             "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=seeds
         )
+        malformed = self.ask.budget.malformed
         drawn, stop = draw_at_once(self.fresh, seeds, RESTART_TEMPERATURE)
+        drawn = [(seed, files) for seed, files in drawn if any(t.strip() for t in files.values())]
+        stop = self._one_bad_reply_per_restart(malformed, bool(drawn), stop)
+        if not drawn:  # no sample held any code: nothing to test, the best stays
+            if stop is not None:
+                raise stop
+            assert self.best is not None
+            return self.best, None
         new: dict[str, tuple[int, dict[str, str]]] = {}
         for seed, files in drawn:
             if _digest(files) not in self._seen:
@@ -303,6 +311,18 @@ class Loop:
             return self._tested_alone(files, "restart", seed), stop
         self._repeats = 0
         return self._test_together(new), stop
+
+    def _one_bad_reply_per_restart(
+        self, before: int, usable: bool, stop: LimitsExceeded | None
+    ) -> LimitsExceeded | None:
+        """A restart is one try however many samples it draws: it counts as one unusable
+        reply when none of its samples held code, else as none (samples are cheap, and a
+        few bad ones among them must not end the run)."""
+        budget = self.ask.budget
+        budget.malformed = before + (0 if usable else 1)
+        if stop is not None and stop.reason == "malformed":
+            return stop if budget.malformed >= budget.config.max_malformed else None
+        return stop
 
     def _test_together(self, new: Mapping[str, tuple[int, dict[str, str]]]) -> Candidate:
         """Test the new samples in one exec, remember every report, return the best."""

@@ -88,21 +88,33 @@ class FakeSandbox:
 
 
 def fresh_by_seed(ask: Caller) -> Any:
+    """A sample as the generator makes one: an unusable reply is a bad reply, and no code."""
+
     def fresh(temperature: float, seed: int) -> dict[str, str]:
         prompt = [Message.user(f"Write solution.py: a sample with seed {seed}")]
-        return {"solution.py": ask(prompt, "file:solution.py", temperature=temperature, seed=seed)}
+        reply = ask(prompt, "file:solution.py", temperature=temperature, seed=seed)
+        if not reply.strip():
+            ask.budget.bad_reply()
+        return {"solution.py": reply}
 
     return fresh
 
 
-def responder(by_seed: Mapping[int, int], feedback: str = "no edit here") -> Any:
-    """Fresh samples pass `by_seed[seed]` tests (0 when unlisted); feedback says `feedback`."""
+def responder(
+    by_seed: Mapping[int, int],
+    feedback: str = "no edit here",
+    unusable: frozenset[int] = frozenset(),
+) -> Any:
+    """Fresh samples pass `by_seed[seed]` tests (0 when unlisted), hold no code at all for
+    seeds in `unusable`; feedback says `feedback`."""
 
     def reply(messages: Sequence[Message]) -> str:
         found = _SEED.search(messages[-1].content)
         if found is None:
             return feedback
         seed = int(found.group(1))
+        if seed in unusable:
+            return ""
         return f"```python\n{code(by_seed.get(seed, 0), f'seed {seed}')}```\n"
 
     return reply
@@ -209,3 +221,19 @@ def test_stuck_when_restarts_only_repeat_what_failed(candidates: int) -> None:
     outcome, _ = run_loop(model, sandbox, candidates=candidates, max_iterations=10)
     assert outcome.exit_reason == "stuck"
     assert outcome.candidates == 2  # the first and the one distinct restart sample
+
+
+def test_unusable_samples_among_usable_ones_do_not_end_the_run_as_malformed() -> None:
+    # Two of each restart's three samples hold no code; feedback gives no edit either.
+    unusable = frozenset(s for s in range(1, 40) if s % 3 != 0)
+    model = ScriptedModel(responder({9: 3}, unusable=unusable))
+    outcome, _ = run_loop(model, FakeSandbox(), max_iterations=10, max_malformed=3)
+    assert outcome.green and outcome.best is not None and outcome.best.seed == 9
+
+
+def test_restarts_that_bring_no_code_at_all_count_once_each() -> None:
+    model = ScriptedModel(responder({}, unusable=frozenset(range(1, 40))))
+    outcome, _ = run_loop(model, FakeSandbox(), max_iterations=10, max_malformed=3)
+    # The feedback reply (1) and two restarts of three empty samples (1 each) spend it.
+    assert outcome.exit_reason == "malformed"
+    assert outcome.ways["restart"]["tried"] == 2
