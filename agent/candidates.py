@@ -1,62 +1,53 @@
-"""Fresh candidates for a restart: drawn at once, each with its own seed.
+"""What the trajectory keeps of each candidate and test run, so a run can be read later.
 
-    drawn, stop = draw_at_once(fresh, seeds=[4, 5, 6], temperature=0.8)
+    record("candidate", iteration=2, **candidate_change(previous, files))
+    record("test", ..., failures=failure_details(report))
 
-`Fresh` makes one sample of the files from the clean prompt; `Together` tests
-several projects at once (by default `sandbox.together.run_projects_together`:
-one exec, each project in its own folder). A budget that runs out while the
-samples are drawn keeps the ones already drawn: they were paid for.
+A candidate is kept as its unified diff against the candidate tested before it
+(the first one against the seed, or against nothing), which is small where the
+files are many (`fix` hands the loop the whole repository).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+import difflib
+from collections.abc import Mapping
+from typing import Any
 
-from agent.calls import LimitsExceeded
-from sandbox.base import Sandbox, TestReport
+from sandbox.base import TestReport
 
-__all__ = ["Drawn", "Fresh", "Together", "draw_at_once", "report_summary"]
+__all__ = ["candidate_change", "failure_details"]
 
-Drawn = list[tuple[int, dict[str, str]]]
-"""(seed, files) of each sample drawn."""
-Together = Callable[[Sandbox, Sequence[Mapping[str, str]], Sequence[str], float], list[TestReport]]
-"""(sandbox, projects, pytest args, timeout) -> one report per project, tested at once."""
+_MAX_FAILURES = 50
+"""Failing tests whose message and traceback a test event keeps (the ids are all kept)."""
+_NO_NEWLINE = "\\ No newline at end of file"
 
 
-class Fresh(Protocol):
-    """A fresh sample of the files from the clean prompt."""
-
-    def __call__(self, temperature: float, seed: int) -> dict[str, str]: ...
-
-
-def draw_at_once(
-    fresh: Fresh, seeds: Sequence[int], temperature: float
-) -> tuple[Drawn, LimitsExceeded | None]:
-    """The samples for `seeds`, asked for at once (the model's own limit queues them),
-    and the budget stop one of them hit, if any (then some may be missing, or all)."""
-
-    def draw(seed: int) -> tuple[int, dict[str, str]] | LimitsExceeded:
-        try:
-            return seed, fresh(temperature, seed)
-        except LimitsExceeded as stop:
-            return stop
-
-    with ThreadPoolExecutor(max_workers=max(1, len(seeds))) as pool:
-        results = list(pool.map(draw, seeds))
-    drawn = [r for r in results if not isinstance(r, LimitsExceeded)]
-    stops = [r for r in results if isinstance(r, LimitsExceeded)]
-    return drawn, (stops[0] if stops else None)
+def candidate_change(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, Any]:
+    """The diff from `before` to `after` and the paths added, changed and removed."""
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(p for p in set(before) & set(after) if before[p] != after[p])
+    chunks: list[str] = []
+    for path in sorted({*added, *removed, *changed}):
+        old, new = before.get(path), after.get(path)
+        chunks.extend(
+            difflib.unified_diff(
+                (old or "").splitlines(keepends=True),
+                (new or "").splitlines(keepends=True),
+                fromfile="/dev/null" if old is None else f"a/{path}",
+                tofile="/dev/null" if new is None else f"b/{path}",
+            )
+        )
+    diff = "".join(line if line.endswith("\n") else f"{line}\n{_NO_NEWLINE}\n" for line in chunks)
+    return {"added": added, "changed": changed, "removed": removed, "diff": diff}
 
 
-def report_summary(report: TestReport, seed: int | None) -> dict[str, object]:
-    """What the trajectory keeps of one candidate tested with others."""
-    return {
-        "seed": seed,
-        "passed": report.passed,
-        "failed": report.failed,
-        "errors": report.errors,
-        "timed_out": report.timed_out,
-        "note": report.note,
-    }
+def failure_details(report: TestReport) -> list[dict[str, str]]:
+    """Each failing test's id, outcome, message and (trimmed) traceback, collection errors first."""
+    bad = [t for t in report.tests if t.outcome in ("failed", "error")]
+    cases = [*report.collection_errors, *bad]
+    return [
+        {"id": c.id, "outcome": c.outcome, "message": c.message, "traceback": c.traceback}
+        for c in cases[:_MAX_FAILURES]
+    ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -54,40 +55,61 @@ BaseUrlOpt = Annotated[
 
 def _model_config(
     model: str | None, base_url: str | None, replay: Path | None = None, record: Path | None = None
-) -> Any:
-    """Model settings: CLI > env > ./greenloop.toml [model] > defaults."""
+) -> tuple[Any, str]:
+    """Model settings and where requests go: CLI > env > the user's config file > defaults.
+
+    Never the folder's own `greenloop.toml`: a cloned repository could name a
+    server there and receive the user's API key (the warning names the fix).
+    """
     import os
-    import tomllib
 
-    from agent.errors import ConfigError
     from agent.model import ModelConfig
+    from agent.model.config import (
+        endpoint_line,
+        load_user_file,
+        repo_model_keys,
+        setting_origin,
+        user_config_path,
+    )
 
-    file: dict[str, Any] = {}
-    path = Path("greenloop.toml")
-    if path.is_file():
-        try:
-            file = dict(tomllib.loads(path.read_text()).get("model", {}))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML ({exc}): fix or remove it") from exc
+    ignored = repo_model_keys(Path.cwd())
+    if ignored:
+        console.print(
+            f"[yellow]warning:[/] ignoring \\[model] {_shown_text(', '.join(ignored))} in "
+            "./greenloop.toml: a folder's own file may not choose the model or its endpoint; "
+            f"put your settings in {escape(str(user_config_path(os.environ)))} or pass --base-url",
+            soft_wrap=True,
+        )
+    file, path = load_user_file(os.environ)
     cli = {"model": model, "base_url": base_url, "replay": replay, "record": record}
-    return ModelConfig.resolve(cli, os.environ, file)
+    config = ModelConfig.resolve(cli, os.environ, file)
+    return config, endpoint_line(config, setting_origin("base_url", cli, os.environ, path))
+
+
+def _say_endpoint(line: str) -> None:
+    console.print(f"endpoint: {_shown_text(line)}", soft_wrap=True)
 
 
 @app.command()
 def doctor(model: ModelOpt = None, base_url: BaseUrlOpt = None) -> None:
     """Check the engine, the sandbox image and the model; print the fix for each missing part."""
-    from agent.doctor import run_checks
+    from agent.doctor import Check, run_checks
     from agent.errors import ConfigError
     from agent.model import check_model
 
+    endpoint: list[str] = []
+
     def model_check() -> tuple[bool, str, str]:
         try:
-            config = _model_config(model, base_url)
+            config, line = _model_config(model, base_url)
         except ConfigError as exc:
             return False, str(exc), "fix the model settings named above"
+        endpoint.append(line)
         return check_model(config)
 
     checks = run_checks(model_check)
+    if endpoint:
+        checks.insert(-1, Check("endpoint", True, endpoint[0]))
     table = Table(show_header=True, header_style="bold")
     for column in ("part", "state", "detail", "fix"):
         table.add_column(column)
@@ -150,6 +172,8 @@ def sandbox_test(
         raise UsageError(f"{directory} is not a folder: name the project folder to test")
     if sandbox not in ("docker", "local"):
         raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout {timeout}: give a number of seconds above 0, e.g. 120")
     _auto_prune(sandbox)
     files = collect_files(directory)
     with open_sandbox(SandboxConfig(kind=sandbox, run_id="sandbox-test")) as sb:  # type: ignore[arg-type]
@@ -211,9 +235,10 @@ def new(
     out = out or Path("greenloop-out") / task.name
     run_id = new_run_id()
     record = None if replay else out.resolve() / RUNS_DIR / run_id / "cassette.jsonl"
-    config = _model_config(model, base_url, replay=replay, record=record)
+    config, endpoint = _model_config(model, base_url, replay=replay, record=record)
     check_out_dir(task, out)
     chat = make_model(config)
+    _say_endpoint(endpoint)
     options = RunOptions(
         out=out,
         run_id=run_id,
@@ -226,6 +251,8 @@ def new(
     result = _shown(
         lambda view: run_new(task, chat, options, view), as_json, f"{task.name} -> {out}"
     )
+    if result.error:
+        console.print(f"[red]error:[/] {_shown_text(result.error)}", soft_wrap=True)
     raise typer.Exit(0 if result.status == "green" else 1)
 
 
@@ -269,15 +296,25 @@ def fix(
         raise UsageError("choose --sandbox docker|local and --edit-format search-replace|whole")
     git_repo = gitops.open_repo(repo)
     root = Path(str(git_repo.working_tree_dir))
+    head = gitops.head_sha(git_repo)  # no commit yet: a usage error before anything else
+    gitops.refuse_leftovers(git_repo, "greenloop/fix-")
+    for ref, sha, on in gitops.leftover_stashes(git_repo):
+        console.print(
+            f"[yellow]warning:[/] {ref} holds uncommitted work a killed greenloop run set aside "
+            f"on {_shown_text(on)}; to restore it: git switch {_shown_text(on)} && "
+            f"git stash apply --index {sha} && git stash drop {ref}",
+            soft_wrap=True,
+        )
     if not allow_dirty:
         gitops.ensure_clean(git_repo)
-    base = gitops.current_branch(git_repo) or gitops.head_sha(git_repo)[:12]
+    base = gitops.current_branch(git_repo) or head[:12]
     command, why = detect_test_command(root, test_cmd)
     console.print(f"test command: [bold]{escape(command)}[/] ({escape(why)})")
     run_id = new_run_id()
     record = None if replay else root / RUNS_DIR / run_id / "cassette.jsonl"
-    config = _model_config(model, base_url, replay=replay, record=record)
+    config, endpoint = _model_config(model, base_url, replay=replay, record=record)
     chat = make_model(config)
+    _say_endpoint(endpoint)
     options = FixOptions(
         run_id=run_id,
         model_name=chat.name,
@@ -296,9 +333,9 @@ def fix(
         console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
     if result.flaky:
         flaky = ", ".join(result.flaky)
-        console.print(f"[yellow]flaky[/] (failed, then passed unchanged): {flaky}")
+        console.print(f"[yellow]flaky[/] (failed, then passed unchanged): {_shown_text(flaky)}")
     if result.error:
-        console.print(f"[red]error:[/] {escape(result.error)}", soft_wrap=True)
+        console.print(f"[red]error:[/] {_shown_text(result.error)}", soft_wrap=True)
     if result.branch:
         console.print(
             f"fixed {len(result.fixed)} test(s) on [bold]{result.branch}[/]; your {base} is as it "
@@ -328,10 +365,21 @@ def _print_result(result: Any) -> None:
     console.print(
         f"[{colour}]{result.status}[/] ({result.exit_reason}) after {result.iterations} "
         f"iterations: {result.tests['passed']} passed, {result.tests['failed']} failed; "
-        f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}"
+        f"{result.tokens['prompt']}+{result.tokens['completion']} tokens; run {result.run_dir}",
+        soft_wrap=True,
     )
     if result.commit:
         console.print(f"committed {result.commit[:10]} on branch {result.branch}")
+    page = Path(result.run_dir) / "trajectory.html"
+    if page.is_file():
+        console.print(f"trajectory: {page}", soft_wrap=True, highlight=False)
+
+
+def _shown_text(text: str) -> str:
+    """Text from the sandbox, the model or a repository, safe for the terminal and for rich."""
+    from sandbox.output import printable
+
+    return escape(printable(text))
 
 
 def _auto_prune(kind: str) -> None:
@@ -350,7 +398,8 @@ def _print_report(report: object) -> None:
     assert isinstance(report, TestReport)
     for case in (*report.tests, *report.collection_errors):
         colour = {"passed": "green", "skipped": "yellow"}.get(case.outcome, "red")
-        console.print(f"[{colour}]{case.outcome:8}[/] {case.id}  {case.message[:120]}")
+        shown = f"{case.id}  {case.message[:120]}"
+        console.print(f"[{colour}]{case.outcome:8}[/] {_shown_text(shown)}", soft_wrap=True)
     console.print(
         f"{report.passed} passed, {report.failed} failed, {report.errors} errors"
         + (", TIMED OUT" if report.timed_out else "")
@@ -421,8 +470,6 @@ def batch(
     _auto_prune(sandbox)
     with BatchView(console, f"{len(task_list)} tasks from {tasks} -> {run_dir}") as view:
         summary = run_batch(task_list, options, view)
-    if not console.is_terminal:
-        console.line()  # the live view's last frame ends without one
     _md, page = write_report(run_dir)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -450,7 +497,8 @@ def _batch_settings(
         raise UsageError(f"--sandbox {sandbox!r}: choose docker or local")
     if edit_format not in FORMATS:
         raise UsageError(f"--edit-format {edit_format!r}: choose one of {', '.join(FORMATS)}")
-    config = _model_config(model, base_url)
+    config, endpoint = _model_config(model, base_url)
+    _say_endpoint(endpoint)
     return JobSettings(
         model=config,
         model_name=describe_model(config),
@@ -481,16 +529,49 @@ def _print_summary(summary: dict[str, Any], page: Path) -> None:
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A `greenloop batch` run dir.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="A `greenloop batch` run dir; two or more: compared.")
+    ],
     show: Annotated[bool, typer.Option("--print", help="Also print the Markdown.")] = False,
+    out: Annotated[
+        Path, typer.Option(help="Where a comparison's compare.md and compare.html go.")
+    ] = Path("."),
 ) -> None:
-    """Render a batch's results: RUN_DIR/report.md and one self-contained RUN_DIR/report.html."""
-    from agent.report import write_report
+    """Render a batch's results (RUN_DIR/report.md, report.html), or compare batch runs."""
+    if len(run_dirs) > 1:
+        from agent.compare import compare, write_comparison
 
-    md, page = write_report(run_dir)
+        md, page = write_comparison(compare(run_dirs), out)
+    else:
+        from agent.report import write_report
+
+        md, page = write_report(run_dirs[0])
     if show:
         typer.echo(md.read_text())
     console.print(f"wrote {md} and {page}")
+
+
+@app.command()
+def show(
+    run_dir: Annotated[Path, typer.Argument(help="A run dir, or a project greenloop ran in.")],
+    plain: Annotated[bool, typer.Option("--print", help="Print the trajectory as text.")] = False,
+    full: Annotated[bool, typer.Option(help="With --print: every prompt, nothing cut.")] = False,
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
+) -> None:
+    """A run's trajectory page (written now if missing or old): print its path, or the run."""
+    from agent.trajectory import find_run, load_run
+    from agent.trajectory_page import page_is_stale, render_text, write_page
+
+    folder = find_run(run_dir)
+    page = write_page(folder) if page_is_stale(folder) else folder / "trajectory.html"
+    if plain:
+        typer.echo(render_text(load_run(folder), full), nl=False)
+    else:
+        typer.echo(str(page))
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
 
 
 def main() -> None:
@@ -498,7 +579,7 @@ def main() -> None:
     try:
         app()
     except GreenloopError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        console.print(f"[red]error:[/] {_shown_text(str(exc))}", soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -12,16 +12,19 @@ it back exactly, and always returns them to their branch.
 
 The tests that fail twice at the start are the targets; those that change
 outcome on an immediate rerun are flaky (reported, not targets); those that
-passed must still pass. Test files are protected unless `allow_test_edits`. A
+passed must still pass. Test files, new files among them and files that
+configure the test runner (`agent.runner_files`) are protected unless
+`allow_test_edits`; a green result is run again in a fresh sandbox from HEAD's
+tests and configs before it is committed (`agent.verdict`). A
 missing third-party package ends the run before any model call: it needs
-`--setup-cmd`, not code. The feedback prompt shows the failures, the few files
-they point at, and the repo map of the rest, within `context_tokens`.
+`--setup-cmd`, not code. The feedback prompt shows the failures, the code they
+run (localized afresh for each prompt: `agent.fix_context`), and the repo map
+of the rest, within `context_tokens`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -33,6 +36,7 @@ from agent import gitops
 from agent.calls import Budget, Caller
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
+from agent.fix_context import Localizer
 from agent.flaky import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
 from agent.loop import Fresh, Loop, LoopOutcome
 from agent.model import ChatModel, Message
@@ -40,13 +44,13 @@ from agent.new import RunResult, pytest_args
 from agent.prompts import fix_messages
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.replies import edit_reply
-from agent.repomap import TagCache, build_context, estimate_tokens, is_test_path
+from agent.repomap import TagCache, estimate_tokens, is_test_path
 from agent.requirements import THIRD_PARTY
 from agent.runlog import RunDir
 from agent.task import TaskConfig
+from agent.verdict import confirm, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestReport
-from sandbox.paths import safe_path
 from sandbox.setup import RepoSandbox
 
 __all__ = ["FixOptions", "FixResult", "detect_test_command", "run_fix"]
@@ -161,55 +165,22 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
 
 # ---------------------------------------------------------------- the prompt
 
-_TEST_FILE = re.compile(r"([\w./-]+\.py)")
-
-
-def _test_source(files: Mapping[str, str], test_id: str) -> str:
-    """The failing test function's own code (for the identifiers it uses)."""
-    path, _, rest = test_id.partition("::")
-    name = rest.rsplit("::", 1)[-1].split("[", 1)[0]
-    text = files.get(path, "")
-    found = re.search(rf"^([ \t]*)(?:async\s+)?def {re.escape(name)}\(", text, re.MULTILINE)
-    if not name or found is None:
-        return ""
-    indent = len(found.group(1))
-    lines = text[found.start() :].splitlines()
-    body = [lines[0]]
-    for line in lines[1:]:
-        if line.strip() and len(line) - len(line.lstrip()) <= indent:
-            break
-        body.append(line)
-    return "\n".join(body)
-
-
 class _FixPrompt:
-    """The feedback request: failures, the files they point at, the map; within the budget."""
+    """The feedback request: failures, the code they run (localized), the map; within budget."""
 
-    def __init__(
-        self, tests: Mapping[str, str], baseline: Baseline, budget: int, cache: TagCache
-    ) -> None:
-        self.tests, self.baseline, self.budget, self.cache = tests, baseline, budget, cache
+    def __init__(self, baseline: Baseline, budget: int, localizer: Localizer) -> None:
+        self.baseline, self.budget, self.localizer = baseline, budget, localizer
 
     def __call__(
         self, files: Mapping[str, str], report: TestReport, instructions: str, refused: str
     ) -> list[Message]:
-        everything = {**files, **self.tests}
         targets, must_pass = self.baseline.targets, self.baseline.must_pass
         flaky = self.baseline.flaky  # not the model's business: leave them out
         report = replace(report, tests=tuple(t for t in report.tests if t.id not in flaky))
         bare = fix_messages(report, targets, must_pass, "", instructions, refused)
         used = sum(estimate_tokens(m.content) for m in bare) + 8
-        failing = [c for c in (*report.collection_errors, *report.tests) if c.id in
-                   report.failing_ids]  # fmt: skip
-        text = "\n".join(f"{c.message}\n{c.traceback}" for c in failing)
-        named = [p for p in everything if p in text]
-        named.sort(key=lambda p: (is_test_path(p), -text.rfind(p)))
-        pointed = [*named, *(c.id.split("::")[0] for c in failing)]
-        mentioned = text + "\n".join(_test_source(everything, c.id) for c in failing)
-        context = build_context(
-            everything, pointed, mentioned, max(0, self.budget - used), cache=self.cache
-        )
-        return fix_messages(report, targets, must_pass, context.render(), instructions, refused)
+        context = self.localizer(files, report, max(0, self.budget - used))
+        return fix_messages(report, targets, must_pass, context.text, instructions, refused)
 
 
 # ---------------------------------------------------------------- the run
@@ -221,6 +192,7 @@ def run_fix(
     """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk."""
     repo = gitops.open_repo(root)
     root = Path(str(repo.working_tree_dir))
+    gitops.refuse_leftovers(repo, "greenloop/fix-")
     if not options.allow_dirty:
         gitops.ensure_clean(repo)
     snapshot = _snapshot(repo, options.allow_test_edits)
@@ -233,17 +205,18 @@ def run_fix(
 
 
 @contextmanager
-def _sandbox(snapshot: _Snapshot, options: FixOptions) -> Iterator[Sandbox]:
+def _sandbox(snapshot: _Snapshot, options: FixOptions) -> Iterator[tuple[Sandbox, SandboxConfig]]:
+    """The test sandbox, and its config (for the fresh one that confirms a green result)."""
     config = options.sandbox.model_copy(update={"run_id": options.run_id})
     if options.setup_command:
         from sandbox.setup import prepared
 
         files = snapshot.other | _encode(snapshot)
         with prepared(config, files, options.setup_command) as ready, open_sandbox(ready) as inner:
-            yield RepoSandbox(inner, snapshot.other)
+            yield RepoSandbox(inner, snapshot.other), ready
         return
     with open_sandbox(config) as inner:
-        yield RepoSandbox(inner, snapshot.other)
+        yield RepoSandbox(inner, snapshot.other), config
 
 
 def _encode(snapshot: _Snapshot) -> dict[str, bytes]:
@@ -259,14 +232,19 @@ def _run(
 ) -> None:
     result: FixResult = record.result
     args = pytest_args(options.test_command)
-    with _sandbox(snapshot, options) as sandbox:
+    with _sandbox(snapshot, options) as (sandbox, config):
         sandbox.write({**snapshot.code, **snapshot.tests})
         baseline = run_baseline(sandbox, args, options.config.timeout)
         _note_baseline(baseline, record)
         if _stop_before_model(baseline, snapshot, result):
             return
         budget = Budget(options.config)
+        record.count_from(budget)
         outcome = _loop(sandbox, snapshot, baseline, model, options, record, budget)
+        rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, options.config.timeout,
+                            wrap=lambda inner: RepoSandbox(inner, snapshot.other),
+                            allow_runner=options.allow_test_edits)  # fmt: skip
+        outcome = confirm(outcome, rerun, _judge(baseline.targets, baseline.must_pass), record)
     _finish(repo, snapshot, baseline, outcome, options, record)
 
 
@@ -287,7 +265,11 @@ def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
 
 
 def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResult) -> bool:
-    """Green already, or missing packages: end the run with no model call."""
+    """Green already, a tampered report, or missing packages: end with no model call."""
+    if baseline.report.tampered:
+        result.status, result.exit_reason = "red", "tampered"
+        result.error = f"the repository's own test run is tampered: {baseline.report.tampered}"
+        return True
     if baseline.green:
         result.status, result.exit_reason = "green", "nothing-to-fix"
         return True
@@ -322,19 +304,27 @@ def _loop(
 ) -> LoopOutcome:
     ask = Caller(model, budget, record)
     cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
-    prompt = _FixPrompt(snapshot.tests, baseline, options.context_tokens, cache)
+    localizer = Localizer(sandbox, original=snapshot.code, tests=snapshot.tests,
+                          flaky=baseline.flaky, timeout=options.config.timeout,
+                          record=record, cache=cache)  # fmt: skip
+    prompt = _FixPrompt(baseline, options.context_tokens, localizer)
     loop = Loop(
         ask=ask,
         sandbox=sandbox,
         spec="",
         tests=snapshot.tests,
-        fresh=_fresh(ask, prompt, snapshot, baseline, options.edit_format),
+        fresh=_fresh(
+            ask, prompt, snapshot, baseline, options.edit_format, options.allow_test_edits
+        ),
         config=options.config,
         record=record,
         test_args=pytest_args(options.test_command),
         edit_format=options.edit_format,
         prompt=prompt,
         is_green=_judge(baseline.targets, baseline.must_pass),
+        trusted=snapshot.code,
+        allow_runner=options.allow_test_edits,
+        expected=lambda report: with_missing(report, baseline.targets | baseline.must_pass),
     )
     loop.seed(dict(snapshot.code), baseline.report)
     try:
@@ -355,7 +345,12 @@ def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[Te
 
 
 def _fresh(
-    ask: Caller, prompt: _FixPrompt, snapshot: _Snapshot, baseline: Baseline, edit_format: str
+    ask: Caller,
+    prompt: _FixPrompt,
+    snapshot: _Snapshot,
+    baseline: Baseline,
+    edit_format: str,
+    allow_runner: bool = False,
 ) -> Fresh:
     """A restart: a new sample for the untouched repository, at a higher temperature."""
     fmt = FORMATS[edit_format]
@@ -371,7 +366,9 @@ def _fresh(
         )
         edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
         files = {**snapshot.code, **snapshot.tests}
-        applied = fmt.apply(files, edits, protected=frozenset(snapshot.tests))
+        applied = fmt.apply(
+            files, edits, protected=frozenset(snapshot.tests), allow_runner=allow_runner
+        )
         return {p: t for p, t in applied.files.items() if p not in snapshot.tests}
 
     return fresh
@@ -422,7 +419,7 @@ def _commit(
     # No keep_paths: `.greenloop/` is ignored through .git/info/exclude, so it is never the
     # user's work, and naming an ignored path in `git stash push`'s pathspec makes git refuse.
     with gitops.work_on_branch(repo, branch, allow_dirty=options.allow_dirty, keep_paths=()):
-        _write(root, changed)
+        save_files(root, changed)
         ok, refused = gitops.committable(repo, sorted(changed))
         if refused:
             record("not_committed", files=refused)
@@ -431,13 +428,6 @@ def _commit(
         )
         result.branch = branch
     record("commit", branch=branch, sha=result.commit, files=ok)
-
-
-def _write(root: Path, files: Mapping[str, str]) -> None:
-    for rel, text in files.items():
-        target = safe_path(root, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
 
 
 def _trailers(result: FixResult) -> dict[str, str]:

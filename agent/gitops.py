@@ -1,9 +1,9 @@
 """Everything greenloop does with git, through GitPython, on the user's behalf.
 
-Every git command goes through `_git`, which disables repository hooks
-(`core.hooksPath=/dev/null`), fsmonitor (`core.fsmonitor=false`) and commit
-signing, both as `-c` flags and as `GIT_CONFIG_*` variables, and runs git in its
-own session so a Ctrl-C aimed at greenloop cannot interrupt it half-way. We
+Every git command goes through `_git`, on `agent.gitrun.run_git`, which never
+lets the repository run a program on the host (hooks, fsmonitor, filter and
+merge drivers, pagers, editors, transports and signing are off; see its
+docstring); a repository whose `core.worktree` points elsewhere is refused. We
 never call GitPython's `index.commit` (it runs hooks itself) nor `index.add`.
 
 The user's work comes first:
@@ -15,10 +15,7 @@ The user's work comes first:
 - `work_on_branch` does the run on its own branch and always returns the user
   to their branch (or detached HEAD), whatever happens in the body;
 - `commit_files` stages exactly the files it is given, refuses secrets,
-  ignored files and key material, and writes git trailers.
-
-Filters and `.gitattributes` drivers are left as the user configured them
-(git-lfs needs its filters); external diff and textconv are never used.
+  ignored files and key material (`agent.secret_scan`), and writes git trailers.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import threading
@@ -37,10 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
 
-from git import Git, Head, Repo
-from git.exc import GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
+from git import Head, Repo
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from agent.errors import GitError, PathRejected, UsageError
+from agent.gitrun import NO_EXT, run_git
+from agent.secret_scan import find_secrets, is_sensitive_name, refuse_secrets
 from sandbox.paths import check_name, safe_path
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "Branch",
     "Saved",
     "changed_files",
+    "check_writable",
     "commit_files",
     "committable",
     "current_branch",
@@ -59,8 +60,11 @@ __all__ = [
     "format_message",
     "head_sha",
     "is_dirty",
+    "leftover_stashes",
     "open_or_init",
     "open_repo",
+    "refuse_leftovers",
+    "refuse_secrets",
     "restore_user_changes",
     "save_user_changes",
     "start_branch",
@@ -77,55 +81,10 @@ FALLBACK_NAME = "greenloop"
 FALLBACK_EMAIL = "greenloop@localhost"
 DEFAULT_KEEP_PATHS: tuple[str, ...] = (".greenloop",)
 """Paths that never count as the user's work: the run record lives there."""
-
-# Applied to every git call: the agent must never run code the repository names.
-_SAFE_CONFIG: tuple[tuple[str, str], ...] = (
-    ("core.hooksPath", "/dev/null"),
-    ("core.fsmonitor", "false"),
-    ("commit.gpgSign", "false"),
-    ("gc.auto", "0"),
-)
-_NO_EXT = ("--no-ext-diff", "--no-textconv", "--no-color")
 _LOCK_RETRIES = (0.1, 0.3, 1.0, 2.0, 0.0)
 
 
 # ---------------------------------------------------------------- running git
-
-
-def _safe_env() -> dict[str, str]:
-    """GIT_CONFIG_* entries appended after any the user already exports."""
-    try:
-        base = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
-    except ValueError:
-        base = 0
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-    for i, (key, value) in enumerate(_SAFE_CONFIG, start=base):
-        env[f"GIT_CONFIG_KEY_{i}"] = key
-        env[f"GIT_CONFIG_VALUE_{i}"] = value
-    env["GIT_CONFIG_COUNT"] = str(base + len(_SAFE_CONFIG))
-    return env
-
-
-def _command(args: Sequence[str]) -> list[str]:
-    flags = [part for key, value in _SAFE_CONFIG for part in ("-c", f"{key}={value}")]
-    return [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *flags, *args]
-
-
-def _run(
-    cwd: Path | str, args: Sequence[str], env: Mapping[str, str] | None = None
-) -> tuple[int, str, str]:
-    """Run git in `cwd` with the safe configuration; return (status, stdout, stderr)."""
-    try:
-        status, out, err = Git(str(cwd)).execute(
-            _command(args),
-            with_extended_output=True,
-            with_exceptions=False,
-            env={**_safe_env(), **(env or {})},
-            start_new_session=True,
-        )
-    except GitCommandNotFound as exc:
-        raise GitError("git is not installed or not on PATH: install git") from exc
-    return int(status), str(out), str(err)
 
 
 def _git(repo: Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
@@ -135,7 +94,7 @@ def _git(repo: Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
     nothing, so it is retried a few times before giving up.
     """
     for delay in _LOCK_RETRIES:
-        status, out, err = _run(_root(repo), args, env)
+        status, out, err = run_git(_root(repo), args, env)
         if status == 0 or "index.lock" not in err:
             break
         log.info("git index is locked by another process; retrying in %.1fs", delay)
@@ -160,7 +119,7 @@ def _identity_env(repo: Repo) -> dict[str, str]:
         ("user.name", FALLBACK_NAME, ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME")),
         ("user.email", FALLBACK_EMAIL, ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL")),
     ):
-        status, out, _ = _run(_root(repo), ["config", "--get", key])
+        status, out, _ = run_git(_root(repo), ["config", "--get", key])
         if status != 0 or not out.strip():
             env.update({name: os.environ.get(name, fallback) for name in names})
     return env
@@ -178,8 +137,20 @@ def open_repo(path: Path) -> Repo:
             f"{path} is not inside a git repository: run `git init` there, or point "
             "greenloop at a repository"
         ) from exc
-    _root(repo)
+    _refuse_elsewhere(repo)
     return repo
+
+
+def _refuse_elsewhere(repo: Repo) -> None:
+    """Refuse a repository whose config moves its work tree (`core.worktree`) elsewhere:
+    git would check files out there while greenloop reads and writes this folder."""
+    root = _root(repo)
+    status, out, _ = run_git(root, ["config", "--get", "core.worktree"])
+    if status == 0 and (Path(repo.git_dir) / out.strip()).resolve() != root.resolve():
+        raise UsageError(
+            f"{root}/.git's config sets core.worktree to {out.strip()}: greenloop works only "
+            f"in the folder holding .git; unset it (git -C {root} config --unset core.worktree)"
+        )
 
 
 def open_or_init(path: Path) -> Repo:
@@ -192,7 +163,7 @@ def open_or_init(path: Path) -> Repo:
     path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     if not (path / ".git").exists():
-        status, _, err = _run(path, ["init", "--quiet", "."])
+        status, _, err = run_git(path, ["init", "--quiet", "."])
         if status != 0:
             raise GitError(f"could not create a git repository in {path}: {err.strip()}")
         log.info("initialised a git repository in %s", path)
@@ -200,7 +171,8 @@ def open_or_init(path: Path) -> Repo:
         repo = Repo(path)
     except InvalidGitRepositoryError as exc:
         raise GitError(f"{path}/.git is not a usable repository: repair or remove it") from exc
-    if _run(path, ["rev-parse", "--verify", "--quiet", "HEAD"])[0] != 0:
+    _refuse_elsewhere(repo)
+    if run_git(path, ["rev-parse", "--verify", "--quiet", "HEAD"])[0] != 0:
         _git(
             repo,
             "commit",
@@ -219,15 +191,17 @@ def open_or_init(path: Path) -> Repo:
 
 def current_branch(repo: Repo) -> str | None:
     """The checked-out branch's short name, or None on a detached HEAD."""
-    status, out, _ = _run(_root(repo), ["symbolic-ref", "--quiet", "--short", "HEAD"])
+    status, out, _ = run_git(_root(repo), ["symbolic-ref", "--quiet", "--short", "HEAD"])
     return out.strip() if status == 0 else None
 
 
 def head_sha(repo: Repo) -> str:
     """The commit HEAD points at."""
-    status, out, _ = _run(_root(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+    status, out, _ = run_git(_root(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
     if status != 0:
-        raise GitError(f"{_root(repo)} has no commit yet: make a first commit, then retry")
+        raise UsageError(
+            f"{_root(repo)} has no commit yet: make a first commit (git commit), then retry"
+        )
     return out.strip()
 
 
@@ -285,7 +259,7 @@ class Saved:
 
 
 def _ignored(repo: Repo, path: str) -> bool:
-    return _run(_root(repo), ["check-ignore", "--quiet", "--", path])[0] == 0
+    return run_git(_root(repo), ["check-ignore", "--quiet", "--", path])[0] == 0
 
 
 def _pathspec(keep_paths: Sequence[str]) -> list[str]:
@@ -296,8 +270,8 @@ def _fingerprint(repo: Repo, keep_paths: Sequence[str]) -> str:
     """A digest of the index, the work tree's changes and untracked files' bytes and modes."""
     digest = hashlib.sha256()
     spec = ["--", *_pathspec(keep_paths)]
-    digest.update(_git(repo, "diff", "--binary", *_NO_EXT, *spec).encode())
-    digest.update(_git(repo, "diff", "--cached", "--binary", *_NO_EXT, *spec).encode())
+    digest.update(_git(repo, "diff", "--binary", *NO_EXT, *spec).encode())
+    digest.update(_git(repo, "diff", "--cached", "--binary", *NO_EXT, *spec).encode())
     root = _root(repo)
     for xy, path in sorted(_status_entries(repo)):
         if _kept(path, keep_paths):
@@ -339,7 +313,7 @@ def save_user_changes(repo: Repo, keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS
         "--quiet",
         "--include-untracked",
         "-m",
-        "greenloop: your uncommitted work (git stash apply --index to restore)",
+        f"{_STASH_NOTE} (git stash apply --index to restore)",
         "--",
         # An ignored path is never stashed, and naming it in a pathspec makes git fail.
         *_pathspec([p for p in keep if not _ignored(repo, p)]),
@@ -360,7 +334,7 @@ def restore_user_changes(repo: Repo, saved: Saved) -> None:
     if saved.stash_sha is None:
         return
     hint = f"your work is safe in the stash: run `git stash apply --index {saved.stash_sha}`"
-    status, _, err = _run(_root(repo), ["stash", "apply", "--quiet", "--index", saved.stash_sha])
+    status, _, err = run_git(_root(repo), ["stash", "apply", "--quiet", "--index", saved.stash_sha])
     if status != 0:
         raise GitError(f"could not restore your uncommitted work ({err.strip()}); {hint}")
     if _fingerprint(repo, saved.keep_paths) != saved.fingerprint:
@@ -371,14 +345,75 @@ def restore_user_changes(repo: Repo, saved: Saved) -> None:
     log.info("restored the uncommitted work of %s", _root(repo))
 
 
+# ---------------------------------------------------------------- after a kill
+
+_STASH_NOTE = "greenloop: your uncommitted work"
+
+
+def _origin_of(repo: Repo, branch: str) -> str | None:
+    """The branch HEAD left to check out `branch`, from the reflog (None when unknown)."""
+    status, out, _ = run_git(_root(repo), ["log", "-g", "-n", "50", "--format=%gs", "HEAD", "--"])
+    prefix, suffix = "checkout: moving from ", f" to {branch}"
+    for line in out.splitlines() if status == 0 else []:
+        if line.startswith(prefix) and line.endswith(suffix):
+            return line[len(prefix) : -len(suffix)]
+    return None
+
+
+def leftover_stashes(repo: Repo) -> list[tuple[str, str, str]]:
+    """(stash@{n}, sha, the branch it was made on) for each stash a greenloop run left."""
+    status, out, _ = run_git(_root(repo), ["stash", "list", "--format=%gd%x00%H%x00%gs"])
+    found = []
+    for line in out.splitlines() if status == 0 else []:
+        ref, sha, subject = [*line.split("\0"), "", ""][:3]
+        on, _, note = subject.partition(": ")
+        if note.startswith(_STASH_NOTE):
+            found.append((ref, sha, on.removeprefix("WIP ").removeprefix("On ")))
+    return found
+
+
+def refuse_leftovers(repo: Repo, prefix: str = "greenloop/") -> None:
+    """Raise UsageError, with the exact recovery, when a killed run left its branch checked out.
+
+    A run branch checked out with uncommitted changes, with a greenloop stash, or
+    with no commit of its own is a killed run's; a clean one with its commit is a
+    finished run's that the user checked out to review, and is left alone.
+    """
+    branch = current_branch(repo)
+    if branch is None or not branch.startswith(prefix):
+        return
+    origin = _origin_of(repo, branch)
+    stashes = [s for s in leftover_stashes(repo) if origin is None or s[2] == origin]
+    into = ["merge-base", "--is-ancestor", head_sha(repo), f"refs/heads/{origin}"]
+    empty = origin is not None and run_git(_root(repo), into)[0] == 0
+    if not (stashes or empty or is_dirty(repo)):
+        return
+    steps = ["git reset --hard"]
+    junk = sorted(p for p in _untracked(repo) if not _kept(p.rstrip("/"), DEFAULT_KEEP_PATHS))
+    if junk:
+        steps.append(shlex.join(["rm", "-r", "--", *junk]))
+    steps.append(f"git switch {origin or '<your branch>'}")
+    if stashes:
+        ref, sha, _ = stashes[0]
+        steps.append(f"git stash apply --index {sha} && git stash drop {ref}")
+    after = "" if empty else f" ({branch} has a commit of its own: review it before deleting it)"
+    if empty:
+        steps.append(f"git branch -D {branch}")
+    saved = " (your uncommitted work is in that stash)" if stashes else ""
+    raise UsageError(
+        f"{_root(repo)} is on {branch}, which a killed greenloop run left checked out{saved}; "
+        "to recover, run: " + "; ".join(steps) + after
+    )
+
+
 # ---------------------------------------------------------------- branches
 
 
 def start_branch(repo: Repo, name: str) -> Branch:
     """Create branch `name` at HEAD without checking it out."""
-    if _run(_root(repo), ["check-ref-format", "--branch", name])[0] != 0:
+    if run_git(_root(repo), ["check-ref-format", "--branch", name])[0] != 0:
         raise UsageError(f"{name!r} is not a valid branch name: use letters, digits, '-' and '/'")
-    if _run(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"])[0] == 0:
+    if run_git(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{name}"])[0] == 0:
         raise GitError(
             f"branch {name} already exists: delete it (git branch -D {name}) or start a new run"
         )
@@ -433,7 +468,8 @@ def _return_to(repo: Repo, origin: _Origin, work: str | None, keep_paths: Sequen
         raise GitError(f"could not return to {origin.branch or origin.sha}: check it out by hand")
     if work is None:
         return
-    status, tip, _ = _run(_root(repo), ["rev-parse", "--verify", "--quiet", f"refs/heads/{work}"])
+    ref = f"refs/heads/{work}"
+    status, tip, _ = run_git(_root(repo), ["rev-parse", "--verify", "--quiet", ref])
     if status == 0 and tip.strip() == origin.sha:
         _git(repo, "branch", "--quiet", "-D", work)  # nothing was committed on it
         log.info("deleted branch %s: the run committed nothing", work)
@@ -466,6 +502,7 @@ def work_on_branch(
     *,
     allow_dirty: bool = False,
     keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS,
+    stay: bool = False,
 ) -> Iterator[Branch]:
     """Work on a new branch `name` from HEAD; always come back to the user's branch.
 
@@ -475,7 +512,11 @@ def work_on_branch(
     files the run left untracked are removed, the user's branch (or detached
     HEAD) is checked out again and their work restored. A branch with no new
     commit is deleted. Paths under `keep_paths` (the run record) are left alone.
+    With `stay` (never with `allow_dirty`), a body that ends normally leaves the
+    new branch checked out: only a failure brings the user back.
     """
+    if stay and allow_dirty:
+        raise UsageError("staying on the work branch would leave the saved work in the stash")
     keep = tuple(keep_paths)
     saved: Saved | None = None
     origin: _Origin | None = None
@@ -491,6 +532,8 @@ def work_on_branch(
             created = name
             switch_branch(repo, name)
         yield branch
+        if stay:
+            origin = None
     finally:
         with _deferred_sigint():
             try:
@@ -502,46 +545,6 @@ def work_on_branch(
 
 
 # ---------------------------------------------------------------- committing
-
-_SENSITIVE = re.compile(
-    r"^(\.env(\..*)?|.*\.(pem|key|p12|pfx|jks|keystore)|id_(rsa|dsa|ecdsa|ed25519)(\..*)?"
-    r"|\.netrc|\.pypirc|credentials(\.json)?)$",
-    re.IGNORECASE,
-)
-_SAFE_TEMPLATES = re.compile(r"^\.env\.(example|sample|template|dist)$", re.IGNORECASE)
-_SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----")),
-    ("an OpenAI API key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})")),
-    (
-        "a password or secret literal",
-        re.compile(
-            r"(?i)\b\w*(?:password|passwd|secret|api_?key|auth_?token|access_?token)\w*['\"]?"
-            r"\s*[:=]\s*(['\"])(?P<value>[^'\"\s]{12,})\1"
-        ),
-    ),
-)
-_PLACEHOLDER = re.compile(r"(?i)example|changeme|placeholder|dummy|x{4,}|\*{4,}|<|\$\{|\{\{")
-
-
-def _is_secret(kind: str, match: re.Match[str]) -> bool:
-    if kind != "a password or secret literal":
-        return True
-    value = match.group("value")
-    return not _PLACEHOLDER.search(value) and len(set(value)) > 3
-
-
-def find_secrets(text: str) -> list[tuple[int, str]]:
-    """(1-based line, kind) for each line of `text` that looks like it holds a secret."""
-    found: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for kind, pattern in _SECRETS:
-            match = pattern.search(line)
-            if match and _is_secret(kind, match):
-                found.append((number, kind))
-                break
-    return found
 
 
 def _added_lines(diff: str) -> Iterator[tuple[int, str]]:
@@ -563,9 +566,7 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
     for rel in files:
         name = str(check_name(rel))
         target = safe_path(root, name)
-        if _SENSITIVE.match(PurePosixPath(name).name) and not _SAFE_TEMPLATES.match(
-            PurePosixPath(name).name
-        ):
+        if is_sensitive_name(PurePosixPath(name).name):
             raise PathRejected(
                 f"refused to commit {name}: it looks like secrets or key material; "
                 "leave it out of the commit"
@@ -573,7 +574,7 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
         if target.is_dir():
             raise PathRejected(f"refused to commit {name}: it is a folder; list its files instead")
         names.append(name)
-    status, out, err = _run(root, ["check-ignore", "--", *names])
+    status, out, err = run_git(root, ["check-ignore", "--", *names])
     if status == 0:
         ignored = ", ".join(out.split())
         raise PathRejected(
@@ -582,6 +583,29 @@ def _check_paths(repo: Repo, files: Sequence[str]) -> list[str]:
     if status not in (0, 1):
         raise GitError(f"git check-ignore failed in {root}: {err.strip()}")
     return sorted(set(names))
+
+
+def check_writable(repo: Repo, names: Sequence[str]) -> None:
+    """Refuse, before anything is written, paths that cannot be written as plain files.
+
+    PathRejected for an unsafe name, a path through a symlink (inside or out),
+    a path that is a folder, or one whose parent is a file. Run this (and
+    `refuse_secrets`) before switching branches.
+    """
+    root = _root(repo)
+    for rel in names:
+        name = str(check_name(rel))
+        target = safe_path(root, name)
+        probe = root
+        for part in PurePosixPath(name).parts:
+            probe = probe / part
+            where = probe.relative_to(root)
+            if probe.is_symlink():
+                raise PathRejected(f"refused to write {name}: {where} is a symbolic link")
+            if probe != target and probe.exists() and not probe.is_dir():
+                raise PathRejected(f"refused to write {name}: {where} is a file, not a folder")
+        if target.is_dir():
+            raise PathRejected(f"refused to write {name}: it is a folder in {root}")
 
 
 def format_message(message: str, trailers: Mapping[str, str]) -> str:
@@ -606,17 +630,18 @@ def _scan_staged(repo: Repo, names: Sequence[str]) -> None:
             "--cached",
             "--text",
             "--unified=0",
-            *_NO_EXT,
+            *NO_EXT,
             "--",
             name,
         )
-        for number, text in _added_lines(diff):
-            hits = find_secrets(text)
-            if hits:
-                raise GitError(
-                    f"refused to commit: {name}:{number} looks like {hits[0][1]}; "
-                    "remove it (read secrets from the environment) and retry"
-                )
+        added = list(_added_lines(diff))
+        hits = find_secrets("\n".join(text for _, text in added))  # one scanner set-up
+        if hits:
+            line, kind = hits[0]
+            raise GitError(
+                f"refused to commit: {name}:{added[line - 1][0]} looks like {kind}; "
+                "remove it (read secrets from the environment) and retry"
+            )
 
 
 def commit_files(
@@ -632,14 +657,14 @@ def commit_files(
         raise UsageError("nothing to commit: no files were listed")
     names = _check_paths(repo, files)
     full_message = format_message(message, trailers)
-    if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] != 0:
+    if run_git(_root(repo), ["diff", "--cached", "--quiet", *NO_EXT])[0] != 0:
         raise GitError(
             "the index already holds staged changes: greenloop commits only the "
             "files it lists; unstage them (git restore --staged .) and retry"
         )
     _git(repo, "--literal-pathspecs", "add", "--", *names)
     try:
-        if _run(_root(repo), ["diff", "--cached", "--quiet", *_NO_EXT])[0] == 0:
+        if run_git(_root(repo), ["diff", "--cached", "--quiet", *NO_EXT])[0] == 0:
             raise GitError(f"nothing to commit: {', '.join(names)} are unchanged")
         _scan_staged(repo, names)
         _git(
@@ -653,7 +678,7 @@ def commit_files(
             env=_identity_env(repo),
         )
     except GitError:
-        _run(_root(repo), ["--literal-pathspecs", "reset", "--quiet", "--", *names])
+        run_git(_root(repo), ["--literal-pathspecs", "reset", "--quiet", "--", *names])
         raise
     sha = head_sha(repo)
     log.info("committed %d file(s) as %s", len(names), sha[:12])
@@ -665,12 +690,12 @@ def commit_files(
 
 def diff_stat(repo: Repo, base: str, branch: str) -> str:
     """`git diff --stat base...branch`: what the branch changed since it left base."""
-    return _git(repo, "diff", "--stat", *_NO_EXT, f"{base}...{branch}")
+    return _git(repo, "diff", "--stat", *NO_EXT, f"{base}...{branch}")
 
 
 def changed_files(repo: Repo, base: str, branch: str) -> list[str]:
     """The paths the branch changed since it left base."""
-    out = _git(repo, "diff", "--name-only", "-z", *_NO_EXT, f"{base}...{branch}")
+    out = _git(repo, "diff", "--name-only", "-z", *NO_EXT, f"{base}...{branch}")
     return [p for p in out.split("\0") if p]
 
 

@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.calls import Caller, LimitsExceeded
-from agent.candidates import Fresh, Together, draw_at_once, report_summary
+from agent.candidates import candidate_change, failure_details
 from agent.edits import FORMATS, EditFormat, render_failures
 from agent.model import Message
 from agent.prompts import feedback_messages
 from agent.replies import edit_reply
+from agent.runner_files import keep_trusted
+from agent.samples import Fresh, Together, draw_at_once, report_summary
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 from sandbox.together import run_projects_together
@@ -107,13 +109,18 @@ class Loop:
         edit_format: str = "search-replace",
         prompt: Prompt | None = None,
         is_green: Callable[[TestReport], bool] | None = None,
+        trusted: Mapping[str, str] | None = None,
+        allow_runner: bool = False,
+        expected: Callable[[TestReport], TestReport] | None = None,
         candidates: int = 1,
         together: Together = run_projects_together,
     ) -> None:
         """`prompt` replaces the spec-based feedback request (`greenloop fix` sends a repo
         map); `is_green` replaces "every test passed" (fix: the targets pass and nothing
-        that passed before fails). `candidates`: fresh samples per restart, tested at once
-        by `together` (1: one sample, tested in the workspace itself)."""
+        that passed before fails). Files that configure the test runner are taken only
+        from `trusted` (the task's or repository's own) unless `allow_runner`;
+        `expected` marks the tests that should have run and did not. `candidates`: fresh
+        samples per restart, tested at once by `together` (1: one sample, tested alone)."""
         self.ask, self.sandbox, self.spec = ask, sandbox, spec
         self.tests = dict(tests)
         self.fresh, self.config, self.record = fresh, config, record
@@ -121,6 +128,9 @@ class Loop:
         self.format: EditFormat = FORMATS[edit_format]
         self.prompt = prompt
         self.is_green = is_green or (lambda report: report.green)
+        self.trusted = dict(trusted or {})
+        self.allow_runner = allow_runner
+        self.expected = expected or (lambda report: report)
         self.iteration = 0
         self.mode: Mode = "feedback"
         self.best: Candidate | None = None
@@ -134,11 +144,13 @@ class Loop:
         self.ways = {w: {"tried": 0, "paid": 0} for w in ("feedback", "restart")}
         self._origin: Origin = "first"
         self._seed = 0
+        self._last: dict[str, str] = {}
 
     def seed(self, files: dict[str, str], report: TestReport) -> None:
         """Start from files already tested elsewhere (a baseline run): the first best."""
         self.best = Candidate(dict(files), report, 0)
         self._seen[_digest(files)] = report
+        self._last = dict(files)
 
     def run(self, files: dict[str, str] | None) -> LoopOutcome:
         """Test `files` (None: start from the seed), then improve until green or out of budget."""
@@ -175,7 +187,10 @@ class Loop:
         return None
 
     def judge(self, candidate: Candidate) -> None:
-        """Keep the best; stop on green or stuck; choose feedback or restart next."""
+        """Keep the best; stop on green, tampered or stuck; choose feedback or restart next."""
+        if candidate.report.tampered:
+            self.record("tampered", iteration=candidate.iteration, why=candidate.report.tampered)
+            raise LimitsExceeded("tampered", candidate.report.tampered)
         improved = self.best is None or candidate.score > self.best.score
         if improved:
             self.best = candidate
@@ -200,9 +215,19 @@ class Loop:
         Code already tested is not run again: its report is reused and the repeat
         counts towards "stuck" (the model keeps producing what already failed).
         """
+        files = self._screen(files)
         if _digest(files) in self._seen:
             return self._repeat(files, self._origin, None)
         return self._tested_alone(files, self._origin, None)
+
+    def _screen(self, files: dict[str, str]) -> dict[str, str]:
+        """`files` without the runner files the model may not write (unless allowed)."""
+        if self.allow_runner:
+            return files
+        kept, refused = keep_trusted(files, self.trusted, self.tests)
+        if refused:
+            self.record("refused", files=refused, iteration=self.iteration)
+        return kept
 
     def _repeat(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
         self._repeats += 1
@@ -220,9 +245,15 @@ class Loop:
     def _run_alone(self, files: Mapping[str, str]) -> TestReport:
         """One test run of `files` in the cleaned workspace: the verdict that counts."""
         self.iteration += 1
+        self.record("candidate", iteration=self.iteration, **candidate_change(self._last, files))
+        self._last = dict(files)
         self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
         self.sandbox.write({**files, **self.tests})
-        report = self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
+        report = self.expected(self.sandbox.run_tests(self.test_args, timeout=self.config.timeout))
+        self._record_test(report)
+        return report
+
+    def _record_test(self, report: TestReport, **extra: object) -> None:
         self.record(
             "test",
             iteration=self.iteration,
@@ -231,10 +262,12 @@ class Loop:
             errors=report.errors,
             timed_out=report.timed_out,
             failing=sorted(report.failing_ids),
+            failures=failure_details(report),
             note=report.note,
+            tampered=report.tampered,
             duration=round(report.duration, 3),
+            **extra,
         )
-        return report
 
     def feedback(self, best: Candidate) -> dict[str, str] | None:
         """Ask for edits to the best candidate from its failures; apply what applies."""
@@ -257,7 +290,10 @@ class Loop:
             self.mode = "restart"  # feedback that gives nothing is not paying off
             return None
         result = self.format.apply(
-            {**best.files, **self.tests}, edits, protected=frozenset(self.tests)
+            {**best.files, **self.tests},
+            edits,
+            protected=frozenset(self.tests),
+            allow_runner=self.allow_runner,
         )
         self._refused = render_failures(result.failed) if result.failed else ""
         self.record(
@@ -291,7 +327,7 @@ class Loop:
         )
         malformed = self.ask.budget.malformed
         drawn, stop = draw_at_once(self.fresh, seeds, RESTART_TEMPERATURE)
-        drawn = [(seed, files) for seed, files in drawn if any(t.strip() for t in files.values())]
+        drawn = [(seed, self._screen(f)) for seed, f in drawn if any(t.strip() for t in f.values())]
         stop = self._one_bad_reply_per_restart(malformed, bool(drawn), stop)
         if not drawn:  # no sample held any code: nothing to test, the best stays
             if stop is not None:
@@ -325,13 +361,14 @@ class Loop:
         return stop
 
     def _test_together(self, new: Mapping[str, tuple[int, dict[str, str]]]) -> Candidate:
-        """Test the new samples in one exec, remember every report, return the best."""
+        """Test the new samples in one exec, remember every report, return the best (a
+        tampered one first: it stops the run, as it does tested alone)."""
         self.iteration += 1
         projects = [{**files, **self.tests} for _, files in new.values()]
         reports = self.together(self.sandbox, projects, self.test_args, self.config.timeout)
         self.tested += len(projects)
         tested = [
-            Candidate(files, report, self.iteration, "restart", seed)
+            Candidate(files, self.expected(report), self.iteration, "restart", seed)
             for (seed, files), report in zip(new.values(), reports, strict=True)
         ]
         for digest, candidate in zip(new, tested, strict=True):
@@ -341,10 +378,13 @@ class Loop:
             iteration=self.iteration,
             results=[report_summary(c.report, c.seed) for c in tested],
         )
+        tampered = [c for c in tested if c.report.tampered]
+        if tampered:
+            return tampered[0]
         best = max(tested, key=lambda c: (self.is_green(c.report), c.score))
         if not self.is_green(best.report):
             return best
         confirmed = self._run_alone(best.files)  # its own clean run: the verdict that counts
         self._seen[_digest(best.files)] = confirmed
-        self.record("confirm", seed=best.seed, green=self.is_green(confirmed))
+        self.record("confirm_alone", seed=best.seed, green=self.is_green(confirmed))
         return Candidate(best.files, confirmed, self.iteration, "restart", best.seed)

@@ -7,12 +7,14 @@ The run writes `.greenloop/runs/<run-id>/` in the out dir as it goes: the
 trajectory after every step, `result.json` from the start (so a killed run
 still leaves one) and at the end in `finally`, and the model cassette.
 Nothing else in the out dir changes unless there is something to commit.
+Only the task's own files may configure the test runner, every acceptance test
+must have run, and a green result is confirmed in a fresh sandbox before it is
+committed (`agent.verdict`); a tampered report ends the run, never committed.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,16 +22,17 @@ from typing import Any
 
 from agent import gitops
 from agent.calls import Budget, Caller
-from agent.errors import UsageError
+from agent.errors import GreenloopError, UsageError
 from agent.generate import Generator, make_plan
 from agent.loop import RESTART_CANDIDATES, Loop, LoopOutcome
 from agent.model import ChatModel
 from agent.recorder import Observer, Recorder, exclude_run_records, recorded_run, save_files
 from agent.requirements import extract_requirements
 from agent.runlog import RunDir
-from agent.task import Task
+from agent.runner_files import keep_trusted
+from agent.task import Task, check_command
+from agent.verdict import confirm, expected_tests, fresh_rerun, with_missing
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.paths import safe_path
 
 __all__ = ["RunOptions", "RunResult", "check_out_dir", "pytest_args", "run_new"]
 
@@ -90,7 +93,10 @@ _Recorder = Recorder[RunResult]
 
 def pytest_args(command: str) -> list[str]:
     """The pytest arguments of a task's test command; other runners are a usage error."""
-    words = shlex.split(command)
+    try:
+        words = check_command(command, "test command")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     for prefix in (["python", "-m", "pytest"], ["python3", "-m", "pytest"], ["pytest"]):
         if words[: len(prefix)] == prefix:
             return words[len(prefix) :]
@@ -140,6 +146,7 @@ def _generate_and_loop(
     task: Task, model: ChatModel, options: RunOptions, record: _Recorder
 ) -> tuple[LoopOutcome, dict[str, str]]:
     budget = Budget(task.config)
+    record.count_from(budget)
     ask = Caller(model, budget, record)
     limits = task.config.limits
     sandbox_cfg = options.sandbox.model_copy(
@@ -154,7 +161,8 @@ def _generate_and_loop(
     generate = Generator(ask, task.spec, plan, task.tests, reqs)
     with open_sandbox(sandbox_cfg) as sandbox:
         files = {**task.starter, **generate(0.0)}
-        tests = generate.all_tests()
+        tests = _screened_tests(generate.all_tests(), task, record)
+        expected = expected_tests(tests)
         record.result.tests_generated = not task.has_tests
         record("files", paths=sorted(files), tests=sorted(tests))
         loop = Loop(
@@ -168,8 +176,23 @@ def _generate_and_loop(
             test_args=pytest_args(task.config.test_command),
             edit_format=options.edit_format,
             candidates=RESTART_CANDIDATES,
+            trusted=task.starter,
+            expected=lambda report: with_missing(report, expected),
         )
-        return loop.run(files), tests
+        outcome = loop.run(files)
+    rerun = fresh_rerun(sandbox_cfg, task.starter, tests, loop.test_args, task.config.timeout,
+                        expected=expected)  # fmt: skip
+    return confirm(outcome, rerun, lambda report: report.green, record), tests
+
+
+def _screened_tests(tests: dict[str, str], task: Task, record: _Recorder) -> dict[str, str]:
+    """The acceptance tests as they are; generated ones without runner files (conftest...)."""
+    if task.has_tests:
+        return tests
+    clean, refused = keep_trusted(tests, task.starter)
+    if refused:
+        record("refused", files=refused, iteration=0)
+    return clean
 
 
 def _finish(
@@ -197,7 +220,7 @@ def _finish(
     files = {**best.files, **tests}
     result.files = sorted(files)
     save_files(Path(result.run_dir) / "best", files)
-    if outcome.green or options.commit_partial:
+    if outcome.green or (options.commit_partial and outcome.exit_reason != "tampered"):
         _commit(result, files, task, repo, options, record)
 
 
@@ -209,30 +232,43 @@ def _commit(
     options: RunOptions,
     record: _Recorder,
 ) -> None:
+    """Check everything, then commit on the run branch; on any failure the out folder is
+    as it was (the branch is gone, the user's checkout back) and the result says why."""
     branch = f"greenloop/{options.run_id}"
-    gitops.start_branch(repo, branch)
-    gitops.switch_branch(repo, branch)
+    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result, options)
+    verdict = result.status, result.exit_reason
+    # Until the commit exists, a kill or Ctrl-C must not leave "green" in result.json.
+    result.status, result.exit_reason = "error", "interrupted"
+    try:
+        gitops.check_writable(repo, sorted(files))
+        ok, refused = gitops.committable(repo, sorted(files))
+        gitops.refuse_secrets({p: files[p] for p in ok})
+        if refused:
+            record("not_committed", files=refused)
+        with gitops.work_on_branch(repo, branch, stay=True):
+            save_files(options.out, {rel: files[rel] for rel in ok})
+            result.commit = gitops.commit_files(repo, ok, message, trailers)
+    except GreenloopError as exc:
+        result.commit = None
+        result.exit_reason, result.error = "not-committed", str(exc)
+        record("not_committed", error=str(exc))
+        return
+    result.status, result.exit_reason = verdict
     result.branch = branch
-    for rel, text in files.items():
-        target = safe_path(options.out, rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    ok, refused = gitops.committable(repo, sorted(files))
-    if refused:
-        record("not_committed", files=refused)
-    title = task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
+    record("commit", branch=branch, sha=result.commit, files=ok)
+
+
+def _title(result: RunResult, task: Task) -> str:
+    return task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
+
+
+def _trailers(result: RunResult, options: RunOptions) -> dict[str, str]:
     tests = f"{result.tests['passed']} passed"
     if result.status != "green":
         tests += f", {result.tests['failed']} failed, {result.tests['errors']} errors"
-    result.commit = gitops.commit_files(
-        repo,
-        ok,
-        f"greenloop: {title}",
-        {
-            "Greenloop-Run": options.run_id,
-            "Model": options.model_name,
-            "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
-            "Tests": tests,
-        },
-    )
-    record("commit", branch=branch, sha=result.commit, files=ok)
+    return {
+        "Greenloop-Run": options.run_id,
+        "Model": options.model_name,
+        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
+        "Tests": tests,
+    }

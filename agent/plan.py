@@ -148,7 +148,7 @@ You plan a small Python project. Answer with one JSON object and nothing else:
 
 
 _PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,99}$"
-_PACKAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}([<>=!~]=?[0-9][0-9.]{0,15})?$"
+_PACKAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}((==|>=|<=|~=|!=|>|<)[0-9][0-9.]{0,15})?$"
 
 
 def _file_schema() -> dict[str, Any]:
@@ -186,7 +186,7 @@ def plan_schema(has_tests: bool, max_files: int = 12) -> dict[str, Any]:
                 "minItems": 1,
                 "maxItems": max(1, max_files),
             },
-            "test_command": {"type": "string", "maxLength": 80},
+            "test_command": {"type": "string", "minLength": 1, "maxLength": 80},
             "packages": {
                 "type": "array",
                 "items": {"type": "string", "pattern": _PACKAGE_PATTERN},

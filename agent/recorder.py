@@ -5,6 +5,8 @@
     record.save()                                                # result.json, atomically
 
 `result` is any object with the fields of `agent.new.RunResult` (fix extends it).
+Model calls, tokens, cost and malformed replies are counted once, by the run's
+`Budget`: `record.count_from(budget)` makes the result show the budget's figures.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from agent.calls import LimitsExceeded
+from agent.calls import Budget, LimitsExceeded
 from agent.errors import GreenloopError
 from agent.runlog import RunDir
+from agent.trajectory_page import write_page_quietly
 from sandbox.paths import safe_path
 
 __all__ = ["Observer", "Recorder", "exclude_run_records", "recorded_run", "save_files"]
@@ -52,19 +55,24 @@ class Recorder(Generic[R]):
     def __init__(self, run: RunDir, result: R, observer: Observer | None) -> None:
         self.run, self.result, self.observer = run, result, observer
         self.started = time.monotonic()
+        self.budget: Budget | None = None
+
+    def count_from(self, budget: Budget) -> None:
+        """Take calls, tokens, cost and malformed replies from `budget`, the one counter."""
+        self.budget = budget
+
+    def _sync_counts(self) -> None:
+        if self.budget is None:
+            return
+        b, r = self.budget, self.result
+        r.model_calls, r.malformed, r.cost = b.calls, b.malformed, b.cost
+        r.tokens = {"prompt": b.prompt_tokens, "completion": b.completion_tokens}
 
     def __call__(self, event: str, **data: Any) -> None:
         self.run.append(event, **data)
         r = self.result
-        if event == "model":
-            r.model_calls += 1
-            r.tokens["prompt"] += int(data.get("prompt_tokens", 0))
-            r.tokens["completion"] += int(data.get("completion_tokens", 0))
-            cost = data.get("cost")
-            r.cost = None if cost is None or r.cost is None else r.cost + float(cost)
-        elif event == "malformed" or (event == "apply" and data.get("malformed")):
-            r.malformed += 1
-        elif event == "syntax":
+        self._sync_counts()
+        if event == "syntax":
             r.syntax_errors += 1
         elif event == "test":
             r.iterations = int(data["iteration"])
@@ -76,6 +84,7 @@ class Recorder(Generic[R]):
             self.observer(event, data)
 
     def save(self) -> None:
+        self._sync_counts()
         self.result.wall = round(time.monotonic() - self.started, 3)
         self.run.write_result(self.result.to_dict())
 
@@ -102,7 +111,8 @@ def exclude_run_records(root: Path) -> None:
 @contextmanager
 def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[Recorder[R]]:
     """The record of one run: `result.json` from the start, a budget stop as a red result,
-    an error as an error result (re-raised), and the final result written whatever happens."""
+    an error as an error result (re-raised), and the final result and the trajectory page
+    (`trajectory.html`) written whatever happens."""
     record = Recorder(run, result, observer)
     record.save()
     try:
@@ -116,3 +126,4 @@ def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[
         record("result", status=result.status, exit_reason=result.exit_reason)
         record.save()
         run.close()
+        write_page_quietly(run.path)

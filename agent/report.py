@@ -4,7 +4,7 @@
     md, page = write_report(run_dir)     # RUN_DIR/report.md, RUN_DIR/report.html
 
 The page has no external resources: styles and the small table-sorting script
-are inline, and its links (to each try's trajectory) are relative to the run dir.
+are inline, and its links (to each try's trajectory page) are relative to the run dir.
 """
 
 from __future__ import annotations
@@ -14,15 +14,27 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
+from html import escape as _html
 from pathlib import Path
 from typing import Any
 
 from agent.batch import MANIFEST_FILE, SUMMARY_FILE, TASKS_DIR, read_records, summarize
 from agent.errors import UsageError
 from agent.runlog import RUNS_DIR
+from agent.textclean import clean
+from agent.trajectory_page import PAGE_FILE, page_is_stale, write_page_quietly
 
-__all__ = ["ReportData", "TaskRow", "collect", "render_html", "render_markdown", "write_report"]
+__all__ = [
+    "ReportData",
+    "TaskRow",
+    "collect",
+    "render_html",
+    "render_markdown",
+    "trajectory_link",
+    "try_dir",
+    "write_missing_pages",
+    "write_report",
+]
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,7 @@ class TaskRow:
     cost: float | None = None
     wall: float = 0.0
     links: tuple[tuple[str, str], ...] = ()
-    """(label, path relative to the run dir) of each try's trajectory."""
+    """(label, path relative to the run dir) of each try's trajectory page (or its JSONL)."""
     error: str = ""
 
 
@@ -84,20 +96,37 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _row(name: str, record: Mapping[str, Any] | None) -> TaskRow:
+def try_dir(name: str, attempt: Mapping[str, Any]) -> str:
+    """A try's run dir, relative to the batch's run dir."""
+    return f"{TASKS_DIR}/{name}/{attempt['out']}/{RUNS_DIR.as_posix()}/{attempt['run_id']}"
+
+
+def trajectory_link(run_dir: Path, name: str, attempt: Mapping[str, Any]) -> str:
+    """A try's trajectory page relative to the run dir; the raw JSONL where no page exists."""
+    folder = try_dir(name, attempt)
+    page = f"{folder}/{PAGE_FILE}"
+    return page if (run_dir / page).is_file() else f"{folder}/trajectory.jsonl"
+
+
+def write_missing_pages(run_dir: Path) -> int:
+    """Write the trajectory page of every finished try that has none (or an old one)."""
+    written = 0
+    for name, record in read_records(run_dir).items():
+        for attempt in record.get("tries", []):
+            folder = run_dir / try_dir(name, attempt)
+            if (folder / "trajectory.jsonl").is_file() and page_is_stale(folder):
+                written += write_page_quietly(folder) is not None
+    return written
+
+
+def _row(run_dir: Path, name: str, record: Mapping[str, Any] | None) -> TaskRow:
     if record is None:
         return TaskRow(name=name, status="pending")
     tries = list(record.get("tries", []))
     last = tries[-1] if tries else {}
     tests = last.get("tests", {})
     total = sum(int(tests.get(k, 0)) for k in ("passed", "failed", "errors"))
-    links = tuple(
-        (
-            f"try {t['try']}",
-            f"{TASKS_DIR}/{name}/{t['out']}/{RUNS_DIR.as_posix()}/{t['run_id']}/trajectory.jsonl",
-        )
-        for t in tries
-    )
+    links = tuple((f"try {t['try']}", trajectory_link(run_dir, name, t)) for t in tries)
     return TaskRow(
         name=name,
         status=str(record["status"]),
@@ -131,7 +160,7 @@ def collect(run_dir: Path) -> ReportData:
     return ReportData(
         run_dir=run_dir,
         summary=summary,
-        rows=[_row(name, records.get(name)) for name in names],
+        rows=[_row(run_dir, name, records.get(name)) for name in names],
         exit_reasons=dict(Counter(str(t.get("exit_reason", "?")) for t in tries).most_common()),
         model_calls=sum(int(t.get("model_calls", 0)) for t in tries),
         malformed=sum(int(t.get("malformed", 0)) for t in tries),
@@ -205,9 +234,14 @@ def _cells(row: TaskRow) -> list[str]:
     ]
 
 
+def _esc(text: str) -> str:
+    """Text safe in HTML: no control characters (run text is model/sandbox output), escaped."""
+    return _html(clean(text))
+
+
 def _md(text: str) -> str:
-    """Text safe in a Markdown table cell: no raw HTML, no column breaks."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
+    """Text safe in a Markdown table cell: no raw HTML, no column breaks, no control chars."""
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
 
 
 def render_markdown(data: ReportData) -> str:
@@ -261,15 +295,15 @@ document.documentElement.classList.add("js");
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
     """An HTML table; cells are already HTML."""
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    th = "".join(f"<th>{_esc(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _task_cells(row: TaskRow) -> list[str]:
-    cells = [escape(c) for c in _cells(row)]
-    cells[1] = f'<span class="{escape(row.status)}">{cells[1]}</span>'
-    links = " ".join(f'<a href="{escape(p)}">{escape(label)}</a>' for label, p in row.links)
+    cells = [_esc(c) for c in _cells(row)]
+    cells[1] = f'<span class="{_esc(row.status)}">{cells[1]}</span>'
+    links = " ".join(f'<a href="{_esc(p)}">{_esc(label)}</a>' for label, p in row.links)
     return [*cells, links or "-"]
 
 
@@ -281,15 +315,15 @@ def render_html(data: ReportData) -> str:
         for k, v in enumerate(s["pass_at"], start=1)
     ]
     parts = [
-        f"<h1>greenloop batch report: {escape(data.run_dir.name)}</h1>",
+        f"<h1>greenloop batch report: {_esc(data.run_dir.name)}</h1>",
         f'<p><span class="big" id="pass-rate">{_pct(data.pass_rate)}</span> '
         f"passed ({s['passed']} of {s['total']} tasks)</p>",
-        _table(["", ""], [[escape(k), escape(v)] for k, v in _headline(data)]),
+        _table(["", ""], [[_esc(k), _esc(v)] for k, v in _headline(data)]),
         "<h2>pass@k</h2>",
         _table(["k", "pass@k"], bars),
         "<h2>Exit reasons (every try)</h2>",
         _table(
-            ["exit reason", "tries"], [[escape(r), str(n)] for r, n in data.exit_reasons.items()]
+            ["exit reason", "tries"], [[_esc(r), str(n)] for r, n in data.exit_reasons.items()]
         ),
         "<h2>Tasks</h2>",
         _table([*_COLUMNS], [_task_cells(row) for row in data.rows], "sortable"),
@@ -297,20 +331,22 @@ def render_html(data: ReportData) -> str:
     errors = [row for row in data.rows if row.error]
     if errors:
         items = "".join(
-            f'<li><b>{escape(r.name)}</b>: <span class="mono">{escape(r.error[:500])}</span></li>'
+            f'<li><b>{_esc(r.name)}</b>: <span class="mono">{_esc(r.error[:500])}</span></li>'
             for r in errors
         )
         parts += ["<h2>Errors</h2>", f"<ul>{items}</ul>"]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>greenloop report {escape(data.run_dir.name)}</title>"
+        f"<title>greenloop report {_esc(data.run_dir.name)}</title>"
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + f"\n<script>{_SCRIPT}</script>"
         "</body></html>\n"
     )
 
 
 def write_report(run_dir: Path) -> tuple[Path, Path]:
-    """Write `report.md` and `report.html` into the run dir; return their paths."""
+    """Write `report.md` and `report.html` into the run dir (and any trajectory page
+    missing); return their paths."""
+    write_missing_pages(Path(run_dir))
     data = collect(run_dir)
     md, page = Path(run_dir) / "report.md", Path(run_dir) / "report.html"
     md.write_text(render_markdown(data), encoding="utf-8")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import tomllib
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ __all__ = [
     "Task",
     "TaskConfig",
     "TaskLimits",
+    "check_command",
     "load_task",
     "load_tasks_jsonl",
 ]
@@ -79,11 +81,11 @@ class TaskConfig(BaseModel):
     """Total token budget, prompt and completion, over the whole run."""
     max_cost: float | None = Field(default=None, gt=0)
     """Cost budget in US dollars; None means no cost limit (tokens still apply)."""
-    wall_seconds: float = Field(default=600, gt=0)
+    wall_seconds: float = Field(default=600, gt=0, allow_inf_nan=False)
     """Wall-clock budget of the whole run, in seconds."""
     stuck_after: int = Field(default=2, ge=1)
     """Stop as stuck when the same set of failing tests repeats this many times in a row."""
-    timeout: float = Field(default=60, gt=0)
+    timeout: float = Field(default=60, gt=0, allow_inf_nan=False)
     """Timeout of one test run in the sandbox, in seconds."""
     limits: TaskLimits = Field(default_factory=TaskLimits)
     """Sandbox limits (`[limits]` table)."""
@@ -93,7 +95,19 @@ class TaskConfig(BaseModel):
     def _command_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("test_command is empty; give the command, e.g. 'python -m pytest -q'")
+        check_command(value, "test_command")
         return value
+
+
+def check_command(command: str, what: str) -> list[str]:
+    """The words of a shell-like command; ValueError (one line, with the fix) when unbalanced."""
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise ValueError(
+            f"{what} {command!r} cannot be split into words ({exc}): close the quote or "
+            "escape it with a backslash"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -243,8 +257,8 @@ def _validate_config(data: Any, where: str) -> TaskConfig:
     except ValidationError as exc:
         known = ", ".join(TaskConfig.model_fields)
         raise ConfigError(
-            f"{where}: invalid task config:\n{_describe(exc)}\n"
-            f"fix or remove the keys named above; the known keys are: {known} "
+            f"{where}: invalid task config: {_describe(exc)}; "
+            f"fix or remove the keys named; the known keys are: {known} "
             f"(and memory_mb, pids under [limits])"
         ) from exc
 
@@ -255,8 +269,8 @@ def _describe(exc: ValidationError) -> str:
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         got = "" if error["type"] == "missing" else f" (got {_short(error['input'])})"
-        lines.append(f"  {where}: {error['msg']}{got}")
-    return "\n".join(lines)
+        lines.append(f"{where}: {error['msg']}{got}")
+    return "; ".join(lines)
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -385,7 +399,7 @@ def _jsonl_task(line: str, where: str, root: Path, source: Path) -> Task:
         item = _JsonlTask.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(
-            f"{where}: invalid task:\n{_describe(exc)}\n"
+            f"{where}: invalid task: {_describe(exc)}; "
             'each line needs "name" and "spec", and may have "tests", "starter", "config"'
         ) from exc
     if "/" in item.name or item.name.startswith("."):

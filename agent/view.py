@@ -1,4 +1,10 @@
-"""The live view of a run: a rich table redrawn as the run's events arrive."""
+"""The live view of a run: a rich table redrawn as the run's events arrive.
+
+On a terminal the table is redrawn in place and left on screen, ending with a
+newline, so what is printed next starts on its own line. Anywhere else (a pipe,
+a log file, CI) the view prints one plain line per step instead. What the
+model and the sandbox said is shown without control characters.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from agent.textclean import one_line
+
 __all__ = ["RunView"]
 
 
@@ -17,51 +25,79 @@ class RunView:
     """Observe run events (plan, files, model calls, tests) and show where the run is."""
 
     def __init__(self, console: Console, title: str) -> None:
-        self.title = title
+        self.console = console
+        self.title = one_line(title, 300)
         self.plan: list[str] = []
         self.files: list[str] = []
         self.iteration = 0
         self.passing = "-"
         self.tokens = [0, 0]
         self.last = "planning"
-        self.live = Live(self.render(), console=console, refresh_per_second=4, transient=False)
+        self.live: Live | None = None
+        if console.is_terminal:
+            self.live = Live(self.render(), console=console, refresh_per_second=4)
 
     def __enter__(self) -> RunView:
-        self.live.__enter__()
+        if self.live is not None:
+            self.live.__enter__()
+        else:
+            self._line(f"run {self.title}")
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.live.update(self.render())
-        self.live.__exit__(None, None, None)
+        if self.live is not None:
+            self.live.update(self.render())
+            self.live.__exit__(None, None, None)
 
     def __call__(self, event: str, data: Mapping[str, Any]) -> None:
+        line = self._observe(event, data)
+        if self.live is not None:
+            self.live.update(self.render())
+        elif line:
+            self._line(line)
+
+    def _observe(self, event: str, data: Mapping[str, Any]) -> str:
+        """Take the event in; the plain line that tells it ("" for none)."""
         if event == "plan":
             files = data.get("plan", {}).get("files", [])
-            self.plan = [f"{f['path']} ({data.get('source')})" for f in files]
+            self.plan = [one_line(f"{f['path']} ({data.get('source')})", 120) for f in files]
             self.last = "writing files"
-        elif event == "files":
-            self.files = list(data.get("paths", []))
+            return f"plan: {', '.join(self.plan)}"
+        if event == "files":
+            self.files = [one_line(p, 120) for p in data.get("paths", [])]
             self.last = "testing"
-        elif event == "model":
-            self.tokens[0] += int(data.get("prompt_tokens", 0))
-            self.tokens[1] += int(data.get("completion_tokens", 0))
-            self.last = f"model: {data.get('purpose')}"
-        elif event == "test":
+            return f"files: {', '.join(self.files)}"
+        if event == "model":
+            prompt, completion = (
+                int(data.get("prompt_tokens", 0)),
+                int(data.get("completion_tokens", 0)),
+            )
+            self.tokens[0] += prompt
+            self.tokens[1] += completion
+            self.last = f"model: {one_line(data.get('purpose'), 80)}"
+            return f"{self.last} ({prompt}+{completion} tokens, {data.get('latency', '?')} s)"
+        if event == "test":
             self.iteration = int(data["iteration"])
             total = int(data["passed"]) + int(data["failed"]) + int(data["errors"])
             self.passing = f"{data['passed']}/{total}"
             self.last = "tests ran"
-        elif event in ("mode", "restart"):
-            self.last = f"next: {data.get('mode', 'restart')}"
-        self.live.update(self.render())
+            note = f" ({one_line(data['note'], 160)})" if data.get("note") else ""
+            return f"test run {self.iteration}: {self.passing} passing{note}"
+        if event in ("mode", "restart"):
+            self.last = f"next: {one_line(data.get('mode', 'restart'), 40)}"
+            return self.last
+        return ""
+
+    def _line(self, text: str) -> None:
+        self.console.print(Text(text), soft_wrap=True, highlight=False)
 
     def render(self) -> Group:
         table = Table.grid(padding=(0, 2))
         table.add_row("run", Text(self.title, style="bold"))
-        table.add_row("plan", ", ".join(self.plan) or "-")
-        table.add_row("files", ", ".join(self.files) or "-")
+        table.add_row("plan", Text(", ".join(self.plan) or "-"))
+        table.add_row("files", Text(", ".join(self.files) or "-"))
         table.add_row("iteration", str(self.iteration))
         table.add_row("tests passing", self.passing)
         table.add_row("tokens", f"{self.tokens[0]} prompt + {self.tokens[1]} completion")
-        table.add_row("now", self.last)
+        table.add_row("now", Text(self.last))
         return Group(table)

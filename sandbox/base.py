@@ -66,6 +66,9 @@ class TestReport:
     oom_killed: bool = False
     note: str = ""
     """Set when there is no usable XML: why (timeout, crash, no tests collected)."""
+    tampered: str = ""
+    """Set when the report cannot be the real outcome (a canary passed, a forged report):
+    why. A tampered report is never green."""
 
     def _count(self, outcome: Outcome) -> int:
         return sum(1 for t in self.tests if t.outcome == outcome)
@@ -88,9 +91,10 @@ class TestReport:
 
     @property
     def green(self) -> bool:
-        """Every test passed, at least one ran, and nothing failed to collect."""
+        """Every test passed, at least one ran, nothing failed to collect, nothing forged."""
         return (
-            self.passed > 0
+            not self.tampered
+            and self.passed > 0
             and self.failed == 0
             and self.errors == 0
             and not self.timed_out
@@ -114,6 +118,7 @@ class TestReport:
             "oom_killed": self.oom_killed,
             "duration": round(self.duration, 3),
             "note": self.note,
+            "tampered": self.tampered,
             "tests": [
                 {"id": t.id, "outcome": t.outcome, "message": t.message}
                 for t in (*self.tests, *self.collection_errors)

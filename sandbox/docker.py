@@ -34,7 +34,7 @@ from sandbox.config import CA_PATH, SandboxConfig
 from sandbox.image import docker_client, require_image
 from sandbox.output import HeadTail
 from sandbox.paths import check_name, check_names
-from sandbox.testrun import run_pytest
+from sandbox.testrun import REPORT_CAP, REPORT_FD, run_pytest
 
 __all__ = ["LABEL", "DockerSandbox"]
 
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 LABEL = "greenloop.sandbox"
 _GRACE = 2.0
+_NO_EXIT_CODE = 255
 _SHM_MB = 16
 _KEEP = {"sleep", "docker-init", "tini"}
 _KEEP_PIDS = ("docker-init", "sleep")
@@ -215,8 +216,23 @@ class DockerSandbox:
 
     def run(self, cmd: str | Sequence[str], timeout: float | None = None) -> ExecResult:
         """Run `cmd` with a hard timeout; output capped to head and tail."""
-        limit = timeout or self.config.default_timeout
         argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        result, _ = self._exec(argv, timeout or self.config.default_timeout, report=False)
+        return result
+
+    def run_report(self, argv: Sequence[str], timeout: float) -> tuple[ExecResult, bytes | None]:
+        """Run `argv` with fd 3 onto the exec's stdout, its own stdout and stderr onto stderr.
+
+        The exec's two streams come apart on the host (the engine frames them), so
+        the output is the command's stdout and stderr, and the channel is only what
+        was written to fd 3: None when over `REPORT_CAP`.
+        """
+        wrapped = ["sh", "-c", f'exec "$@" {REPORT_FD}>&1 1>&2', "sh", *argv]
+        return self._exec(wrapped, timeout, report=True)
+
+    def _exec(
+        self, argv: Sequence[str], limit: float, *, report: bool
+    ) -> tuple[ExecResult, bytes | None]:
         wrapped = ["timeout", "-s", "KILL", f"{limit:g}", *argv]
         oom_before = self._oom_count()
         start = time.monotonic()
@@ -228,7 +244,8 @@ class DockerSandbox:
             environment=dict(self.config.env),
         )["Id"]
         buf = HeadTail(self.config.output_bytes)
-        reader = threading.Thread(target=self._pump, args=(exec_id, buf), daemon=True)
+        channel = _Channel(REPORT_CAP) if report else None
+        reader = threading.Thread(target=self._pump, args=(exec_id, buf, channel), daemon=True)
         reader.start()
         code = self._wait(exec_id, reader, start + limit + _GRACE)
         duration = time.monotonic() - start
@@ -238,7 +255,7 @@ class DockerSandbox:
         reader.join(5)
         code = -1 if code is None else code
         oom = code == 137 and not timed_out and self._oom_count() > oom_before
-        return ExecResult(
+        result = ExecResult(
             output=buf.text(),
             exit_code=-1 if timed_out else int(code),
             timed_out=timed_out,
@@ -246,27 +263,45 @@ class DockerSandbox:
             duration=duration,
             truncated=buf.truncated,
         )
+        return result, channel.value() if channel is not None else None
 
     def _wait(self, exec_id: str, reader: threading.Thread, deadline: float) -> int | None:
         """The exec's exit code, or None when it outlived the deadline (container restarted).
 
         The output stream can stay open after the command ended (a child that escaped
-        with setsid holds stdout), so the exec's own state decides, not the stream.
+        with setsid holds stdout), so the exec's own state decides, not the stream. An
+        exec not started yet (a loaded machine) is not running either, and has no exit
+        code: only an exit code ends the wait.
         """
+        stream_ended: float | None = None
         while time.monotonic() < deadline:
             reader.join(0.1)
             state = self._client.api.exec_inspect(exec_id)
-            if not reader.is_alive() or not state.get("Running"):
+            code = state.get("ExitCode")
+            if not state.get("Running") and code is not None:
                 reader.join(0.2)
-                return int(state.get("ExitCode") or 0)
+                return int(code)
+            if not reader.is_alive():
+                stream_ended = stream_ended or time.monotonic()
+                if time.monotonic() - stream_ended > _GRACE:
+                    log.warning("sandbox %s: a command ended with no exit code", self.name)
+                    return _NO_EXIT_CODE
         log.warning("sandbox %s: a command outlived its timeout; restarting it", self.name)
         self._restart()
         return None
 
-    def _pump(self, exec_id: str, buf: HeadTail) -> None:
+    def _pump(self, exec_id: str, buf: HeadTail, channel: _Channel | None) -> None:
+        """Feed the output (and, for a report command, the channel on stdout) as it comes."""
         try:
-            for chunk in self._client.api.exec_start(exec_id, stream=True):
-                buf.feed(chunk)
+            if channel is None:
+                for chunk in self._client.api.exec_start(exec_id, stream=True):
+                    buf.feed(chunk)
+                return
+            for out, err in self._client.api.exec_start(exec_id, stream=True, demux=True):
+                if out:
+                    channel.feed(out)
+                if err:
+                    buf.feed(err)
         except docker.errors.APIError as exc:
             log.warning("sandbox %s: output stream ended: %s", self.name, exc)
 
@@ -360,6 +395,24 @@ def _extra_mounts(cfg: SandboxConfig) -> list[Mount]:
     if cfg.ca_bundle is not None:
         mounts.append(Mount(target=CA_PATH, source=cfg.ca_bundle, type="bind", read_only=True))
     return mounts
+
+
+class _Channel:
+    """The report channel's bytes, dropped once over `cap`."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.over = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.over:
+            self.data += chunk
+            if len(self.data) > self.cap:
+                self.over, self.data = True, bytearray()
+
+    def value(self) -> bytes | None:
+        return None if self.over else bytes(self.data)
 
 
 def _capped(stream: Iterator[bytes], cap: int) -> bytes:

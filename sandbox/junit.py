@@ -37,6 +37,7 @@ __all__ = [
     "TB_MAX_LINES",
     "parse_junit",
     "pytest_command",
+    "pytest_flags",
     "trim_traceback",
 ]
 
@@ -66,10 +67,12 @@ def pytest_command(junit_path: str, args: Sequence[str] = ()) -> list[str]:
     `--continue-on-collection-errors` lets one broken file be reported as a
     collection error while the other files' tests still run.
     """
+    return ["python3", "-m", "pytest", *pytest_flags(junit_path, args)]
+
+
+def pytest_flags(junit_path: str, args: Sequence[str] = ()) -> list[str]:
+    """pytest's arguments for `pytest_command`: the report options, then `args`."""
     return [
-        "python3",
-        "-m",
-        "pytest",
         "-q",
         "-p",
         "no:cacheprovider",

@@ -42,6 +42,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -55,7 +56,7 @@ from sandbox.base import ExecResult, TestReport
 from sandbox.config import SandboxConfig
 from sandbox.output import HeadTail
 from sandbox.paths import check_files, safe_path
-from sandbox.testrun import JUNIT_DIR, run_pytest
+from sandbox.testrun import JUNIT_DIR, REPORT_CAP, REPORT_FD, run_pytest
 
 __all__ = ["MARKER_VAR", "LocalSandbox"]
 
@@ -70,6 +71,15 @@ _LINGER = 0.2
 """Seconds to keep reading after the command exits, for what its children still print."""
 _OOM = re.compile(r"\bMemoryError\b|Cannot allocate memory|std::bad_alloc|[Oo]ut of memory")
 _MB = 1024 * 1024
+# Puts the report pipe on fd 3 and execs the command (sh cannot name fds above 9).
+_MOVE_FD = f"""\
+import os, sys
+fd = int(sys.argv[1])
+if fd != {REPORT_FD}:
+    os.dup2(fd, {REPORT_FD})
+    os.close(fd)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 
 
 class LocalSandbox:
@@ -152,8 +162,22 @@ class LocalSandbox:
 
     def run(self, cmd: str | Sequence[str], timeout: float | None = None) -> ExecResult:
         """Run `cmd` in the workspace with rlimits and a hard wall-clock timeout."""
-        limit = timeout or self.config.default_timeout
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        return self._run(argv, timeout or self.config.default_timeout, None)
+
+    def run_report(self, argv: Sequence[str], timeout: float) -> tuple[ExecResult, bytes | None]:
+        """Run `argv` with fd 3 onto a pipe of its own; what came on it (None: over the cap)."""
+        read_end, write_end = os.pipe()
+        channel = _PipeReader(read_end, REPORT_CAP)
+        wrapped = [sys.executable, "-c", _MOVE_FD, str(write_end), *argv]
+        try:
+            result = self._run(wrapped, timeout, write_end)
+        finally:
+            os.close(write_end)
+            channel.join()
+        return result, channel.value()
+
+    def _run(self, argv: list[str], limit: float, keep_fd: int | None) -> ExecResult:
         buf = HeadTail(self.config.output_bytes)
         start = time.monotonic()
         try:
@@ -165,6 +189,7 @@ class LocalSandbox:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=() if keep_fd is None else (keep_fd,),
                 # Python warns that preexec_fn and threads mix badly; the child only
                 # calls setrlimit, and 3.11's Popen has no other way to set rlimits.
                 preexec_fn=partial(_set_limits, self.config, limit),
@@ -213,6 +238,7 @@ class LocalSandbox:
     def _sweep(self) -> None:
         """SIGKILL every process carrying this sandbox's marker (those that left the group)."""
         needle = f"{MARKER_VAR}={self._token}".encode()
+        killed = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
@@ -220,8 +246,51 @@ class LocalSandbox:
                 found = needle in (entry / "environ").read_bytes().split(b"\0")
                 if found:
                     os.kill(int(entry.name), signal.SIGKILL)
+                    killed.append(int(entry.name))
             except OSError:
                 continue  # gone, or not ours to read
+        _await_gone(killed, time.monotonic() + 2.0)
+
+
+def _await_gone(pids: list[int], deadline: float) -> None:
+    """Wait (bounded) until SIGKILLed pids are dead: a kill is delivered, not instant."""
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.005)
+        pids = [p for p in pids if _running(p)]
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]  # a zombie has died
+
+
+class _PipeReader:
+    """Reads a pipe to its end in a thread; keeps at most `cap` bytes (more: None)."""
+
+    def __init__(self, fd: int, cap: int) -> None:
+        self.fd, self.cap = fd, cap
+        self.data = bytearray()
+        self.over = False
+        self.thread = threading.Thread(target=self._read, name="report-pipe", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while chunk := os.read(self.fd, _CHUNK):
+                if not self.over:
+                    self.data += chunk
+                    self.over = len(self.data) > self.cap
+        finally:
+            os.close(self.fd)
+
+    def join(self) -> None:
+        self.thread.join(5)
+
+    def value(self) -> bytes | None:
+        return None if self.over else bytes(self.data)
 
 
 def _set_limits(config: SandboxConfig, timeout: float) -> None:

@@ -1,12 +1,27 @@
-"""Bounded output capture: keep the head and the tail, drop the middle.
+"""Bounded output capture, and text from the sandbox made safe to show.
 
 A command that prints 100 MB must not cost the harness 100 MB: memory stays
-at about `cap` bytes whatever the command prints.
+at about `cap` bytes whatever the command prints (`HeadTail`). Text that came
+out of the sandbox (or a repository) may carry terminal control sequences: a
+clipboard write (OSC 52), a hyperlink, a screen clear; `printable` turns every
+control character into a visible escape before it reaches a terminal.
 """
 
 from __future__ import annotations
 
-__all__ = ["HeadTail"]
+import re
+
+__all__ = ["HeadTail", "printable"]
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides
+# and isolates that can make a terminal show text in an order other than its bytes.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with each control character shown as an escape (ESC becomes `\\x1b`)."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
 
 _MARK = "\n[... {n} bytes dropped by greenloop: output over the cap ...]\n"
 

@@ -1,12 +1,14 @@
 """The one host-side validator for every path the model (or a harvest) names.
 
 A path is accepted only when it is relative, has no `..`, no `.git`
-component, no NUL or backslash, stays under the length caps, and — once
+component, no NUL, backslash or control character, stays under the length caps
+(255 characters in all, 255 UTF-8 bytes a name), and — once
 resolved against the root, symlinks followed — still lies inside the root.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -15,6 +17,7 @@ from agent.errors import PathRejected
 __all__ = [
     "MAX_FILES",
     "MAX_FILE_BYTES",
+    "MAX_NAME_BYTES",
     "MAX_PATH_CHARS",
     "check_files",
     "check_name",
@@ -24,6 +27,8 @@ __all__ = [
 ]
 
 MAX_PATH_CHARS = 255
+MAX_NAME_BYTES = 255
+"""One path component, in bytes: what Linux file systems (and the Docker archive) take."""
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_FILES = 500
 _FORBIDDEN_PARTS = {".git", ".."}
@@ -41,12 +46,14 @@ def check_name(rel: str) -> PurePosixPath:
         raise _reject(rel, "NUL or backslash in path")
     if len(rel) > MAX_PATH_CHARS:
         raise _reject(rel, f"longer than {MAX_PATH_CHARS} characters")
-    if any(ord(ch) < 32 for ch in rel):
+    if any(unicodedata.category(ch) == "Cc" for ch in rel):  # C0, DEL and C1
         raise _reject(rel, "control character in path")
     pure = PurePosixPath(rel)
     if pure.is_absolute() or rel.startswith("~"):
         raise _reject(rel, "absolute paths are not allowed; name a path inside the project")
     parts = rel.split("/")
+    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
+        raise _reject(rel, f"a name in it is over {MAX_NAME_BYTES} bytes (UTF-8); shorten it")
     if any(p in _FORBIDDEN_PARTS for p in parts):
         raise _reject(rel, "'..' and '.git' are not allowed in paths")
     if any(p == "" for p in parts[:-1]) or parts[-1] in ("", "."):

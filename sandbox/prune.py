@@ -64,7 +64,9 @@ def prune(
     """Remove stale sandbox containers (with their volumes), then our orphaned volumes."""
     now = time.time()
     removed: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
+    # ignore_removed: another run may remove its container between the listing and the inspect
+    listed = client.containers.list(all=True, filters={"label": LABEL}, ignore_removed=True)
+    for container in listed:
         if not (everything or _stale(container.labels, older_than, now)):
             continue
         try:

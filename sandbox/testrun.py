@@ -1,10 +1,18 @@
-"""Run pytest inside any sandbox and turn what it leaves behind into a `TestReport`.
+"""Run pytest inside any sandbox and turn what it reports into a `TestReport`.
 
 Shared by `DockerSandbox.run_tests` and `LocalSandbox.run_tests`: build the
-command (`pytest_command`), run it with the sandbox's hard timeout, harvest the
-JUnit XML through the sandbox's own validated reader, parse it, and attach the
-`ExecResult`. Each run writes a fresh `.greenloop/junit-<random>.xml`, so a
-report left over from an earlier run is never mistaken for this one.
+command, run it with the sandbox's hard timeout, parse the JUnit XML, judge the
+canaries (`sandbox.canary`) and attach the `ExecResult`.
+
+The report never touches the workspace: pytest writes it to `/dev/fd/3`, a
+channel the sandbox opens for this one command and reads on the host apart from
+the command's output (Docker: the exec's stdout, while the command's own stdout
+and stderr go to its stderr; local: a pipe of its own). A test that prints a
+report only adds to the output; code that rewrites "the report file" when the
+process exits only adds a second document to the channel, and a channel holding
+more than the one report pytest wrote is tampered. The channel is not secret from the code under
+test (it runs in the same process and could write to it), so the canaries and
+the exit code are checked as well: see the README's "What the verdict promises".
 
 When pytest writes no report (timeout, crash, a conftest.py that does not
 import, bad arguments), the report's `note` says why, and a failure to start
@@ -16,23 +24,25 @@ from __future__ import annotations
 
 import logging
 import re
-import shlex
-import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from agent.errors import PathRejected
 from sandbox.base import ExecResult, TestCase, TestReport
+from sandbox.canary import Canaries, make_canaries
 from sandbox.config import SandboxConfig
-from sandbox.junit import parse_junit, pytest_command
+from sandbox.junit import MAX_XML_BYTES, parse_junit, pytest_flags
 
-__all__ = ["JUNIT_DIR", "PytestHost", "run_pytest"]
+__all__ = ["JUNIT_DIR", "REPORT_FD", "PytestHost", "run_pytest"]
 
 log = logging.getLogger(__name__)
 
 JUNIT_DIR = ".greenloop"
-"""Workspace-relative folder for the reports (pytest creates it; its `.` keeps it uncollected)."""
+"""Workspace-relative folder for greenloop's own files (its `.` keeps it uncollected)."""
+REPORT_FD = 3
+"""The file descriptor a report command writes its report to."""
+REPORT_CAP = MAX_XML_BYTES
+"""The most bytes of report channel a sandbox keeps (more: the channel is dropped)."""
 
 _EXIT_MEANING = {
     2: "pytest was interrupted",
@@ -42,7 +52,6 @@ _EXIT_MEANING = {
 }
 _CONFTEST = re.compile(r"ImportError while loading conftest '([^']+)'")
 _TAIL_LINES = 15
-_INLINE_REPORT_BYTES = 256 * 1024
 
 
 class PytestHost(Protocol):
@@ -50,12 +59,11 @@ class PytestHost(Protocol):
 
     config: SandboxConfig
 
-    def run(self, cmd: str | Sequence[str], timeout: float) -> ExecResult:
-        """Run a command in the workspace with a hard timeout."""
-        ...
-
-    def read_optional(self, rel: str) -> bytes | None:
-        """A regular file of the workspace, None when absent; raises PathRejected for links."""
+    def run_report(
+        self, argv: Sequence[str], timeout: float
+    ) -> tuple[ExecResult, bytes | None]:
+        """Run `argv` in the workspace with a hard timeout and fd 3 open onto a report
+        channel; what came on the channel (None when over `REPORT_CAP`)."""
         ...
 
 
@@ -66,23 +74,24 @@ def run_pytest(
     *,
     root: str | None = None,
 ) -> TestReport:
-    """Run pytest in `sandbox` with `--junitxml` and parse the report.
+    """Run pytest in `sandbox` with its report on the channel, canaries added; parse, judge.
 
     `root` is the workspace as pytest sees it (absolute paths in tracebacks are
     made relative to it); by default `sandbox.config.workdir`.
     """
     root = root if root is not None else sandbox.config.workdir
-    token = uuid.uuid4().hex[:12]
-    junit_rel = f"{JUNIT_DIR}/junit-{token}.xml"
-    result, xml = _run_and_print_report(sandbox, f"{root.rstrip('/')}/{junit_rel}", args, timeout)
-    refused = ""
-    if xml is None:
-        try:
-            xml = sandbox.read_optional(junit_rel)
-        except PathRejected as exc:
-            log.warning("JUnit report refused: %s", exc)
-            xml, refused = None, f"the JUnit report was refused: {exc}"
-    report = _without_xml(result, root, refused) if xml is None else parse_junit(xml, root=root)
+    canaries = make_canaries()
+    result, channel = sandbox.run_report(_argv(canaries, args), timeout)
+    xml, forged = _one_report(channel, result)
+    if xml is not None:
+        report = parse_junit(xml, root=root)
+    else:
+        unusable = "over the size cap" if channel is None else ("cut off" if channel else "")
+        report = _without_xml(result, root, unusable)
+    report, tampered = canaries.judge(report, result.exit_code)
+    tampered = forged or ("" if result.timed_out else tampered)
+    if tampered:
+        log.warning("tampered test report: %s", tampered)
     note = report.note
     if result.timed_out:
         note = f"timed out after {timeout:g} s; " + (note or "partial results")
@@ -95,40 +104,44 @@ def run_pytest(
         timed_out=result.timed_out,
         oom_killed=result.oom_killed,
         note=note,
+        tampered=tampered,
     )
 
 
-def _run_and_print_report(
-    sandbox: PytestHost, junit_path: str, args: Sequence[str], timeout: float
-) -> tuple[ExecResult, bytes | None]:
-    """Run pytest and, in the same command, print the report after a one-off marker.
+def _argv(canaries: Canaries, args: Sequence[str]) -> list[str]:
+    """pytest with its report on the channel and the canaries added."""
+    return canaries.argv(pytest_flags(f"/dev/fd/{REPORT_FD}", args))
 
-    Saves a second round trip to read the file (the slowest part of a warm run).
-    The report comes back only when it is a regular file, not a link, and whole;
-    otherwise None, and the caller reads the file the careful way.
+
+def _one_report(channel: bytes | None, result: ExecResult) -> tuple[bytes | None, str]:
+    """The report pytest wrote, and why the channel is forged ("" when it is not).
+
+    pytest writes one document and closes it; anything before or after it came
+    from somewhere else. A cut-off document (timeout, over the cap) is no report.
     """
-    marker = f"@@greenloop-junit-{uuid.uuid4().hex}@@"
-    path = shlex.quote(junit_path)
-    script = (
-        f"{shlex.join(pytest_command(junit_path, args))}; rc=$?; "
-        f"if [ -f {path} ] && [ ! -L {path} ]; then "
-        f"printf '\\n%s\\n' '{marker}'; head -c {_INLINE_REPORT_BYTES} {path}; fi; exit $rc"
+    text = (channel or b"").strip()
+    if not text:
+        return None, ""
+    documents = text.count(b"<testsuites")
+    whole = text.endswith(b"</testsuites>")
+    starts = text.startswith((b"<?xml", b"<testsuites"))
+    if documents == 1 and whole and starts and text.count(b"<?xml") <= 1:
+        return text, ""
+    if documents <= 1 and (result.timed_out or not whole):
+        return None, ""
+    return None, (
+        f"the report channel held more than pytest's one report ({documents} report(s), "
+        f"{len(text)} bytes): something else wrote to it"
     )
-    result = sandbox.run(["sh", "-c", script], timeout)
-    before, found, xml = result.output.rpartition(f"\n{marker}\n")
-    if not found:
-        return result, None
-    result = replace(result, output=before)
-    whole = xml.rstrip().endswith("</testsuites>") and len(xml) < _INLINE_REPORT_BYTES
-    return result, xml.encode() if whole else None
 
 
-def _without_xml(result: ExecResult, root: str, refused: str) -> TestReport:
+def _without_xml(result: ExecResult, root: str, unusable: str) -> TestReport:
     """A report for a run that left no usable XML, explained from the exit code and output."""
+    why = f"the JUnit report was {unusable}" if unusable else ""
     if result.timed_out:
-        return TestReport(note=refused or "pytest wrote no JUnit report before the timeout")
+        return TestReport(note=why or "pytest wrote no JUnit report before the timeout")
     meaning = _EXIT_MEANING.get(result.exit_code, f"pytest exited with code {result.exit_code}")
-    note = f"{refused or 'pytest wrote no JUnit report'} ({meaning})"
+    note = f"{why or 'pytest wrote no JUnit report'} ({meaning})"
     if result.exit_code in (0, 5):
         return TestReport(note=note)
     output = result.output.replace(root.rstrip("/") + "/", "") if root else result.output

@@ -191,6 +191,11 @@ def test_fsmonitor_is_not_run(
         ("server.pem", "cert\n"),
         ("id_rsa", "key\n"),
         ("id_ed25519.pub", "ssh-ed25519 AAAA\n"),
+        (".envrc", "export OPENAI_API_KEY=1\n"),
+        (".npmrc", "//npm.example.com/:_authToken=x\n"),
+        ("pkg/.git-credentials", "https://u:p@example.com\n"),
+        ("terraform.tfstate", "{}\n"),
+        ("config/secrets.yml", "key: 1\n"),
         ("debug.log", "ignored by *.log\n"),
         ("secret.txt", "ignored by name\n"),
         ("../evil.py", None),
@@ -224,6 +229,11 @@ SECRETS = {
     "openai": "client = OpenAI(api_key='sk-proj-4fT9qLm2Xv8RzN1bKc7Hd3Wy6Pj0Ae5Us')",
     "github": "TOKEN = 'ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5'",
     "password": 'db_password = "Tr0ub4dor&3-horse-staple"',
+    "stripe": 'stripe.api_key = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"',
+    "google": 'MAPS = "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"',
+    "slack": 'SLACK = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"',
+    "npm-rc": "//npm.example.com/:_authToken=npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5",
+    "npm-bare": "NPM = 'npm_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5'",
 }
 
 
@@ -559,3 +569,131 @@ def test_open_or_init_takes_a_relative_path(
     assert Path(repo.working_tree_dir or "") == tmp_path / "rel" / "new-project"
     assert not (tmp_path / "rel" / "new-project" / "rel").exists()
     assert gitops.head_sha(repo)
+
+
+# ---------------------------------------------------------------- drivers from the repo's config
+
+
+def arm_drivers(root: Path, marker: Path) -> None:
+    """A .gitattributes naming filter, merge and diff drivers, and a .git/config that
+    defines them (and other command-running settings) to write `marker`."""
+    trap = f"echo ran >> {marker}"
+    (root / ".gitattributes").write_text("* filter=evil merge=evil diff=evil\n")
+    git(root, "add", ".gitattributes")
+    git(root, "commit", "-q", "-m", "attributes")
+    for key, value in [
+        ("filter.evil.clean", f"{trap}; cat"),
+        ("filter.evil.smudge", f"{trap}; cat"),
+        ("filter.evil.required", "true"),
+        ("merge.evil.driver", f"{trap}; exit 0"),
+        ("diff.evil.textconv", f"{trap}; cat"),
+        ("diff.external", f"{trap}"),
+        ("core.pager", f"{trap}; cat"),
+        ("core.editor", trap),
+        ("core.sshCommand", trap),
+        ("credential.helper", f"!{trap}"),
+        ("gpg.program", trap),
+        ("log.showSignature", "true"),
+    ]:
+        git(root, "config", key, value)
+
+
+def test_filter_trap_fires_for_plain_git(root: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "driver-ran"
+    arm_drivers(root, marker)
+    (root / "a.txt").write_text("changed\n")
+    git(root, "add", "a.txt", safe=False)
+    git(root, "checkout", "-q", "--", ".", safe=False)
+    assert marker.exists(), "the trap must fire for plain git, or the tests below prove nothing"
+
+
+@pytest.mark.parametrize("operation", [_op_status, _op_commit, _op_save_restore, _op_branch])
+def test_repo_defined_drivers_never_run(
+    root: Path, tmp_path: Path, operation: Callable[[Repo, Path], None]
+) -> None:
+    marker = tmp_path / "driver-ran"
+    arm_drivers(root, marker)
+    operation(Repo(root), root)
+    assert not marker.exists(), marker.read_text()
+
+
+def test_the_users_own_filter_still_runs(root: Path, tmp_path: Path, isolated_git: Path) -> None:
+    """A filter from the user's global config (git-lfs-like) keeps working, even when
+    the repository's config tries to redefine it."""
+    mine, theirs = tmp_path / "mine-ran", tmp_path / "theirs-ran"
+    with isolated_git.open("a") as config:
+        config.write(f'[filter "lfsish"]\n\tclean = "echo x >> {mine}; cat"\n')
+    (root / ".gitattributes").write_text("*.txt filter=lfsish\n")
+    git(root, "config", "filter.lfsish.clean", f"echo x >> {theirs}; cat")
+    (root / "a.txt").write_text("changed\n")
+    gitops.commit_files(Repo(root), [".gitattributes", "a.txt"], "mine", {})
+    assert mine.exists() and not theirs.exists()
+
+
+def test_a_repo_defined_merge_driver_fails_closed(root: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "driver-ran"
+    arm_drivers(root, marker)
+    repo = Repo(root)
+    (root / "a.txt").write_text("mine\n")
+    saved = gitops.save_user_changes(repo)
+    (root / "a.txt").write_text("conflicting\n")
+    git(root, "commit", "-q", "-am", "moved on")  # plain git: the filter runs here
+    marker.unlink()
+    with pytest.raises(GitError, match="git stash apply --index"):
+        gitops.restore_user_changes(repo, saved)
+    assert not marker.exists()
+
+
+def test_a_work_tree_moved_elsewhere_by_the_repos_config_is_refused(
+    root: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git(root, "config", "core.worktree", str(elsewhere))
+    git(root, "reset", "-q", "--hard", safe=False)
+    assert (elsewhere / "a.txt").exists(), "plain git must check out there, or this proves nothing"
+    (elsewhere / "a.txt").unlink()
+    with pytest.raises(UsageError, match=r"core\.worktree"):
+        gitops.open_repo(root)
+    with pytest.raises(UsageError, match=r"core\.worktree"):
+        gitops.open_or_init(root)
+    # A Repo opened some other way: git still works on `root`, where a.txt is, not elsewhere.
+    assert gitops.is_dirty(Repo(root)) == []
+
+
+def test_a_submodules_own_filter_never_runs(root: Path, tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    git(sub, "init", "-q", "-b", "main")
+    (sub / ".gitattributes").write_text("* filter=evil\n")
+    (sub / "f.txt").write_text("a\n")
+    git(sub, "add", ".")
+    git(sub, "commit", "-q", "-m", "sub")
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub")
+    git(root, "commit", "-q", "-m", "add the submodule")
+    marker = tmp_path / "sub-filter-ran"
+    git(root / "sub", "config", "filter.evil.clean", f"echo ran >> {marker}; cat")
+    (root / "sub" / "f.txt").write_text("changed\n")
+    git(root, "status", safe=False)
+    assert marker.exists(), "the trap must fire for plain git, or this test proves nothing"
+    marker.unlink()
+
+    repo = Repo(root)
+    gitops.ensure_clean(repo)
+    with gitops.work_on_branch(repo, "greenloop/sub"):
+        (root / "a.txt").write_text("on branch\n")
+        gitops.commit_files(repo, ["a.txt"], "on branch", {})
+    assert not marker.exists()
+    assert (root / "sub" / "f.txt").read_text() == "changed\n"
+
+
+def test_a_finished_fix_branch_checked_out_to_review_is_not_a_leftover(root: Path) -> None:
+    repo = Repo(root)
+    with gitops.work_on_branch(repo, "greenloop/fix-done"):
+        (root / "a.txt").write_text("fixed\n")
+        gitops.commit_files(repo, ["a.txt"], "fix", {})
+    git(root, "switch", "-q", "greenloop/fix-done")
+    gitops.refuse_leftovers(repo, "greenloop/fix-")  # no error: the user is reviewing it
+    (root / "c.txt").write_text("half-written\n")
+    with pytest.raises(UsageError, match="review it before deleting it"):
+        gitops.refuse_leftovers(repo, "greenloop/fix-")

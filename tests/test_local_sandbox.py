@@ -34,8 +34,18 @@ def _marker(sb: LocalSandbox) -> bytes:
     return f"{MARKER_VAR}={value}".encode()
 
 
-def _survivors(marker: bytes) -> list[int]:
-    """Pids whose environment carries `marker` (a psutil-free /proc scan)."""
+def _survivors(marker: bytes, wait: float = 2.0) -> list[int]:
+    """Pids whose environment carries `marker` (a psutil-free /proc scan), once those
+    being killed have had `wait` seconds to go (SIGKILL is delivered, not instant)."""
+    deadline = time.monotonic() + wait
+    found = _carrying(marker)
+    while found and time.monotonic() < deadline:
+        time.sleep(0.02)
+        found = _carrying(marker)
+    return found
+
+
+def _carrying(marker: bytes) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -179,7 +179,7 @@ def test_a_green_seen_only_together_must_pass_alone() -> None:
     outcome, events = run_loop(model, sandbox, max_iterations=4)
     assert not outcome.green
     assert outcome.exit_reason in ("iterations", "stuck")
-    confirms = [data for event, data in events if event == "confirm"]
+    confirms = [data for event, data in events if event == "confirm_alone"]
     assert confirms and not any(c["green"] for c in confirms)
 
 

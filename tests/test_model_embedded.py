@@ -177,3 +177,16 @@ def test_llama_cpp_server_takes_the_plan_schema_its_own_way(llama_server: str) -
     )
     assert model.schema_format == "json_object"  # it refused json_schema, took json_object
     assert len(parse_plan(c.text).files) == 1
+
+
+@pytest.mark.parametrize("has_tests", [True, False])
+def test_the_plan_schema_becomes_a_llama_grammar_of_its_own(has_tests: bool) -> None:
+    """llama-cpp-python falls back to plain JSON, silently, for a schema it cannot convert."""
+    import json
+
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from agent.plan import plan_schema
+
+    grammar = LlamaGrammar.from_json_schema(json.dumps(plan_schema(has_tests, 3)), verbose=False)
+    assert "files-item-path" in grammar._grammar  # the schema's own rules, not generic JSON

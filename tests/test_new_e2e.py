@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import git
 import pytest
 from fake_openai import FakeOpenAI
+from fizzbuzz_case import BUGGY, FIX, GOOD, PLAN, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.loop import RESTART_CANDIDATES
@@ -29,49 +29,14 @@ from sandbox import SandboxConfig
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAN = json.dumps(
-    {
-        "files": [{"path": "fizzbuzz.py", "purpose": "fizzbuzz", "interface": ["fizzbuzz(n)"]}],
-        "test_command": "python -m pytest -q",
-    }
-)
-GOOD = """
-def fizzbuzz(n):
-    if n % 15 == 0:
-        return "FizzBuzz"
-    if n % 3 == 0:
-        return "Fizz"
-    if n % 5 == 0:
-        return "Buzz"
-    return str(n)
-"""
-BUGGY = GOOD.replace('return "FizzBuzz"', 'return "Fizz"')
-FIX = search_replace(
-    "fizzbuzz.py",
-    '    if n % 15 == 0:\n        return "Fizz"',
-    '    if n % 15 == 0:\n        return "FizzBuzz"',
-)
-
-
 @pytest.fixture()
 def task_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "task"
-    shutil.copytree(ROOT / "tasks" / "01-fizzbuzz", folder)
-    (folder / "task.toml").write_text(
-        'test_command = "python -m pytest -q"\nmax_iterations = 4\nmax_malformed = 3\n'
-        "stuck_after = 2\nmax_tokens = 100000\nwall_seconds = 120\ntimeout = 30\n"
-    )
-    return folder
+    return fizzbuzz_task(tmp_path / "task")
 
 
 @pytest.fixture()
 def out_repo(tmp_path: Path) -> Path:
-    out = tmp_path / "out"
-    repo = git.Repo.init(out, initial_branch="main")
-    (out / "README.md").write_text("user's project\n")
-    repo.index.add(["README.md"])
-    repo.index.commit("user's first commit")
-    return out
+    return user_repo(tmp_path / "out")
 
 
 def _run(task_dir: Path, out: Path, script: Script, sandbox_image: str, **kw: Any) -> RunResult:
@@ -158,6 +123,24 @@ def test_malformed_replies_until_the_budget(
     assert 3 <= result.malformed <= 3 + RESTART_CANDIDATES - 1
     assert result.commit is None and result.branch is None
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
+
+
+def test_edits_that_change_nothing_count_as_malformed_in_the_result(
+    task_dir: Path, out_repo: Path, sandbox_image: str
+) -> None:
+    """Regression: a run ending `malformed` on edits that do not apply reports the true count."""
+    toml = task_dir / "task.toml"
+    toml.write_text(toml.read_text().replace("max_malformed = 3", "max_malformed = 2"))
+    miss = search_replace("fizzbuzz.py", "    return 'no such line'", "    return 'x'")
+    script = Script(PLAN, {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)]}, [miss])
+    result = _run(task_dir, out_repo, script, sandbox_image)
+    assert (result.status, result.exit_reason) == ("red", "malformed")
+    on_disk = read_result(Path(result.run_dir))
+    assert on_disk is not None and on_disk["malformed"] == result.malformed == 2
+    trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    calls = [e for e in trajectory if e["event"] == "model"]
+    assert on_disk["model_calls"] == len(calls)
+    assert on_disk["tokens"]["prompt"] == sum(e["prompt_tokens"] for e in calls)
 
 
 def test_the_same_failure_repeated_is_stuck(

@@ -164,3 +164,29 @@ def test_nothing_outside_changes_when_refused(root: Path, tmp_path: Path) -> Non
     with pytest.raises(PathRejected):
         check_files(root, {"../x": "pwned"})
     assert sentinel.read_text() == "keep" and os.stat(sentinel).st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["é" * 128 + ".py", "pkg/" + "日" * 90, "ok/" + "x" * 200 + "ü" * 28],
+    ids=["256-bytes-in-128-chars", "270-bytes-in-a-folder-name", "mixed-257-bytes"],
+)
+def test_a_name_over_255_bytes_is_refused_though_under_255_characters(root: Path, rel: str) -> None:
+    assert len(rel) <= MAX_PATH_CHARS
+    with pytest.raises(PathRejected, match="over 255 bytes"):
+        check_files(root, {rel: "x = 1\n"})
+    with pytest.raises(OSError, match="too long"):  # what the file system would have said
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+
+
+def test_a_name_of_exactly_255_bytes_is_taken(root: Path) -> None:
+    rel = "é" * 125 + "ab.py"
+    assert len(rel.encode()) == 255
+    assert list(check_files(root, {rel: "x"})) == [root.resolve() / rel]
+
+
+@pytest.mark.parametrize("rel", ["a\x7f.py", "a\x9b2J.py", "pkg/\x1b]52;c;x\x07.py"])
+def test_del_and_c1_controls_are_refused_like_c0(root: Path, rel: str) -> None:
+    with pytest.raises(PathRejected, match="control character"):
+        check_files(root, {rel: "x"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agent.errors import FormatError
@@ -191,6 +193,12 @@ def test_the_schema_admits_what_the_plan_model_validates() -> None:
     assert set(file_schema["properties"]) == set(PlannedFile.model_fields)
     assert file_schema["additionalProperties"] is False
     assert plan_schema(has_tests=True)["properties"]["test_files"]["maxItems"] == 0
+    assert schema["properties"]["test_command"]["minLength"] == 1  # as the model demands
+    package = re.compile(schema["properties"]["packages"]["items"]["pattern"])
+    for name in ("requests", "requests>=2.31", "py-yaml==6.0", "attrs<24"):
+        assert package.match(name) and Plan(files=EXPECTED.files, packages=[name]).packages
+    for bad in ("todo/", "numpy ~2", "a b", "=2"):
+        assert not package.match(bad)
 
 
 def test_the_copied_example_file_is_dropped_unless_the_spec_names_it() -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import headless, require_chromium
 
 from agent.batch_job import task_record, write_json_atomic
 from agent.errors import UsageError
@@ -23,7 +23,7 @@ from agent.model import Price
 from agent.new import RunResult
 from agent.report import collect, render_html, render_markdown, write_report
 
-HOSTILE = '<script>alert("x")</script> & "quotes"'
+HOSTILE = '<script>alert("x")</script> & "quotes" \x1b[31m\x07'
 
 
 def _try(run: Path, name: str, number: int, status: str, reason: str, **kw: Any) -> dict[str, Any]:
@@ -114,6 +114,7 @@ def test_the_state_of_an_unfinished_batch_is_said(
 def test_html_is_self_contained_and_escapes_what_runs_report(tmp_path: Path) -> None:
     page = render_html(collect(_make_run(tmp_path)))
     assert HOSTILE not in page and "&lt;script&gt;alert(&quot;x&quot;)" in page
+    assert "\x1b" not in page and "\x07" not in page
     assert page.count("<script>") == 1  # only the page's own sorting script
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert 'id="pass-rate">50.0%<' in page
@@ -135,42 +136,19 @@ def test_cli_writes_both_files_and_prints_the_markdown(tmp_path: Path) -> None:
     assert (run / "report.md").is_file() and (run / "report.html").is_file()
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.skip("Chromium is not installed: apt-get install -y chromium (.ci/setup does)")
-    return found
-
-
-def _headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
-    return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=90)
-
-
 def test_the_html_report_opens_in_headless_chromium(tmp_path: Path) -> None:
-    browser = _chromium()
+    browser = require_chromium()
     _, page = write_report(_make_run(tmp_path))
-    dom = _headless(browser, tmp_path / "profile", "--dump-dom", page.as_uri())
+    dom = headless(browser, tmp_path / "profile", "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console  # no script error, no failed resource
     assert re.search(r'<html[^>]*class="js"', dom.stdout), "the page's script did not finish"
     assert re.search(r'id="pass-rate">50\.0%</span>', dom.stdout)
-    links = re.findall(r'href="([^"]+trajectory\.jsonl)"', dom.stdout)
+    links = re.findall(r'href="([^"]+trajectory\.html)"', dom.stdout)  # pages written on demand
     assert len(links) == 5 and all((page.parent / link).is_file() for link in links)
     shot = tmp_path / "report.png"
-    grab = _headless(
+    grab = headless(
         browser,
         tmp_path / "profile",
         f"--screenshot={shot}",

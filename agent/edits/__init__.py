@@ -40,6 +40,7 @@ class Apply(Protocol):
         *,
         root: Path | None = None,
         protected: frozenset[str] = frozenset(),
+        allow_runner: bool = False,
     ) -> ApplyResult: ...
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from agent.errors import PathRejected
+from agent.runner_files import added_test_reason, runner_reason
 from sandbox.paths import safe_path
 
 __all__ = [
@@ -106,8 +107,14 @@ def run_edits(
     *,
     root: Path | None = None,
     protected: frozenset[str] = frozenset(),
+    allow_runner: bool = False,
 ) -> ApplyResult:
-    """Apply `edits` in order with `apply_one`; later edits see earlier results."""
+    """Apply `edits` in order with `apply_one`; later edits see earlier results.
+
+    Refused: edits to `protected` files, new files among them (when any are
+    protected), and, unless `allow_runner`, any file that configures or extends
+    the test runner (`agent.runner_files`).
+    """
     current = dict(files)
     applied: list[Edit] = []
     failed: list[FailedEdit] = []
@@ -122,7 +129,9 @@ def run_edits(
                     f"`{path}` is an acceptance test: tests may not be edited; "
                     "change the code under test instead"
                 )
-            current[path] = apply_one(current.get(path), edit)
+            text = apply_one(current.get(path), edit)
+            _guard(path, files, current, text, protected_norm, allow_runner)
+            current[path] = text
         except PathRejected as exc:
             log.info("edit %d rejected: %s", number, exc)
             failed.append(FailedEdit(edit.path, str(exc), edit.search, block=number))
@@ -137,6 +146,25 @@ def run_edits(
             applied.append(edit)
     changed = frozenset(p for p, text in current.items() if files.get(p) != text)
     return ApplyResult(current, applied, failed, changed)
+
+
+def _guard(
+    path: str,
+    files: Mapping[str, str],
+    current: Mapping[str, str],
+    text: str,
+    protected: set[str],
+    allow_runner: bool,
+) -> None:
+    """Raise EditFailed when `text` at `path` is a test edit or a runner file not allowed."""
+    reason = added_test_reason(path, files, protected)
+    if not reason and not allow_runner:
+        reason = runner_reason(path, files.get(path), text, [*current, path])
+    if reason:
+        raise EditFailed(
+            f"{reason}; files that configure or extend the test runner, and new files among "
+            "the tests, are not taken from you: change the code under test instead"
+        )
 
 
 def _fence(text: str) -> str:

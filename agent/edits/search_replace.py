@@ -254,6 +254,9 @@ def apply(
     *,
     root: Path | None = None,
     protected: frozenset[str] = frozenset(),
+    allow_runner: bool = False,
 ) -> ApplyResult:
     """Apply the blocks in order to `files`; each block sees the previous ones' results."""
-    return run_edits(files, edits, apply_one, root=root, protected=protected)
+    return run_edits(
+        files, edits, apply_one, root=root, protected=protected, allow_runner=allow_runner
+    )

@@ -70,6 +70,9 @@ def apply(
     *,
     root: Path | None = None,
     protected: frozenset[str] = frozenset(),
+    allow_runner: bool = False,
 ) -> ApplyResult:
     """Replace each named file's content; later blocks for the same file win."""
-    return run_edits(files, edits, apply_one, root=root, protected=protected)
+    return run_edits(
+        files, edits, apply_one, root=root, protected=protected, allow_runner=allow_runner
+    )

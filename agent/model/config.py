@@ -2,20 +2,40 @@
 
 Precedence: CLI > environment > config file > default (`ModelConfig.resolve`).
 Environment: GREENLOOP_MODEL, GREENLOOP_BASE_URL (or OPENAI_BASE_URL), OPENAI_API_KEY.
+
+The config file is the user's own (`user_config_path`: GREENLOOP_CONFIG, else
+$XDG_CONFIG_HOME/greenloop/config.toml, else ~/.config/greenloop/config.toml),
+never one found in the folder or repository being worked on: a file there could
+send the user's API key to a server of its choosing (`base_url`) or feed the run
+answers of its choosing (`replay`). A `[model]` table in `./greenloop.toml` is
+ignored, and `repo_model_keys` names what was ignored so the CLI can say so.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
 
-__all__ = ["NO_MODEL_MESSAGE", "Backend", "ModelConfig", "embedded_available"]
+__all__ = [
+    "NO_MODEL_MESSAGE",
+    "REPO_FILE",
+    "Backend",
+    "ModelConfig",
+    "embedded_available",
+    "endpoint_line",
+    "load_user_file",
+    "repo_model_keys",
+    "setting_origin",
+    "user_config_path",
+]
 
 Backend = Literal["openai", "embedded", "replay"]
 
@@ -81,6 +101,14 @@ class ModelConfig(BaseModel):
     replay: Path | None = None
     """Answer from this cassette instead of a model; a request not in it is an error."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        check_base_url(value)
+        return value
+
     @classmethod
     def resolve(
         cls, cli: Mapping[str, Any], env: Mapping[str, str], file: Mapping[str, Any]
@@ -128,6 +156,102 @@ class ModelConfig(BaseModel):
                 "OPENAI_API_KEY, or use --model local (pip install 'greenloop[local]')"
             )
         raise ConfigError(NO_MODEL_MESSAGE)
+
+
+REPO_FILE = Path("greenloop.toml")
+"""The per-folder file whose `[model]` table is ignored (it travels with repositories)."""
+
+
+_URL_FIX = "give one like http://127.0.0.1:8080/v1"
+
+
+def check_base_url(url: str) -> None:
+    """Raise ValueError unless `url` is an http(s) URL with a host (and a valid port)."""
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ValueError(f"{url!r} has spaces or control characters; {_URL_FIX}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a URL ({exc}); {_URL_FIX}") from None
+    del port
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host; {_URL_FIX}")
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    """The user's own config file (it need not exist)."""
+    if env.get("GREENLOOP_CONFIG", "").strip():
+        return Path(env["GREENLOOP_CONFIG"]).expanduser()
+    base = env.get("XDG_CONFIG_HOME", "").strip()
+    root = Path(base).expanduser() if base else Path(env.get("HOME", "~")).expanduser() / ".config"
+    return root / "greenloop" / "config.toml"
+
+
+def _model_table(path: Path) -> dict[str, Any]:
+    try:
+        table = tomllib.loads(path.read_text()).get("model", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}): fix or remove it") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({exc.strerror}): fix its permissions") from exc
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [model] must be a table of settings")
+    return dict(table)
+
+
+def load_user_file(env: Mapping[str, str]) -> tuple[dict[str, Any], Path | None]:
+    """The `[model]` table of the user's config file, and its path (None when there is none)."""
+    path = user_config_path(env)
+    if not path.is_file():
+        if env.get("GREENLOOP_CONFIG", "").strip():
+            raise ConfigError(f"GREENLOOP_CONFIG names {path}, not a file: fix or unset it")
+        return {}, None
+    return _model_table(path), path
+
+
+def repo_model_keys(folder: Path) -> list[str]:
+    """The `[model]` keys of `folder/greenloop.toml`, which are ignored (and so named)."""
+    path = folder / REPO_FILE
+    if not path.is_file():
+        return []
+    try:
+        table = tomllib.loads(path.read_text()).get("model", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return []
+    return sorted(str(k) for k in table) if isinstance(table, dict) else []
+
+
+def setting_origin(
+    name: str, cli: Mapping[str, Any], env: Mapping[str, str], file: Path | None
+) -> str:
+    """Where a setting's value came from, in the words a user would use to change it."""
+    if cli.get(name) is not None:
+        return f"--{name.replace('_', '-')}"
+    for var, field in _ENV:
+        if field == name and env.get(var, "").strip():
+            return var
+    return str(file) if file is not None else "default"
+
+
+def endpoint_line(config: ModelConfig, origin: str) -> str:
+    """Where a run's requests go: the host for an endpoint, or why nothing is sent."""
+    try:
+        backend = config.backend()
+    except ConfigError:
+        backend = None
+    if backend == "replay":
+        return f"replay of {config.replay} (no requests sent)"
+    if backend == "embedded":
+        return "embedded model, in-process (no requests sent)"
+    if config.base_url:
+        parts = urlsplit(config.base_url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port} (base URL from {origin})"
+    if config.api_key:
+        return "https://api.openai.com (the OpenAI API, no base URL set)"
+    return "none configured"
 
 
 def embedded_available() -> bool:

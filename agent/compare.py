@@ -1,0 +1,249 @@
+"""`greenloop report RUN_A RUN_B [...]`: batch runs side by side, and the tasks that flipped.
+
+    runs = compare([Path("run-a"), Path("run-b")])
+    md, page = write_comparison(runs, Path("."))     # compare.md, compare.html
+
+Runs over different task sets are compared on the tasks they share; the ones
+left out are counted and named. A task flipped when it passed in one run and
+failed (or errored) in another. Every task's cell links to that run's
+trajectory pages, relative to where the comparison is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from agent.batch import MANIFEST_FILE, read_records, summarize
+from agent.errors import UsageError
+from agent.report import ReportData, TaskRow, collect, write_missing_pages
+from agent.textclean import clean
+
+__all__ = ["Comparison", "compare", "render_html", "render_markdown", "write_comparison"]
+
+_FINISHED = ("passed", "failed", "error")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Several batch runs, on the tasks they share."""
+
+    runs: list[ReportData]
+    labels: list[str]
+    """A, B, C... in the order the runs were named."""
+    tasks: list[str]
+    """The tasks every run has, in the first run's order."""
+    left_out: dict[str, list[str]]
+    """Label -> the tasks of that run some other run does not have."""
+    totals: list[dict[str, Any]]
+    """Per run: `batch.summarize` over the shared tasks, plus wall and exit reasons."""
+
+    def row(self, run: int, task: str) -> TaskRow:
+        return next(r for r in self.runs[run].rows if r.name == task)
+
+    def flipped(self, task: str) -> bool:
+        """Passed in one run, failed or errored in another."""
+        states = {self.row(i, task).status for i in range(len(self.runs))}
+        return "passed" in states and bool(states & {"failed", "error"})
+
+    def flip(self, task: str) -> str:
+        """How a flipped task went, e.g. "A passed → B failed"; "" when it did not flip."""
+        if not self.flipped(task):
+            return ""
+        return " → ".join(f"{lab} {self.row(i, task).status}" for i, lab in enumerate(self.labels))
+
+    @property
+    def flips(self) -> list[str]:
+        return [t for t in self.tasks if self.flipped(t)]
+
+
+def _totals(data: ReportData, tasks: Sequence[str]) -> dict[str, Any]:
+    records = read_records(data.run_dir, tasks)
+    summary = summarize(tasks, records, int(data.summary.get("tries", 1)))
+    tries = [t for n in tasks if n in records for t in records[n].get("tries", [])]
+    reasons = Counter(str(t.get("exit_reason", "?")) for t in tries)
+    walls = [float(records[n].get("wall", 0.0)) for n in tasks if n in records]
+    return {
+        **summary,
+        "wall": round(sum(walls), 3),
+        "exit_reasons": dict(reasons.most_common()),
+        "model": data.summary.get("model", "?"),
+    }
+
+
+def compare(run_dirs: Sequence[Path]) -> Comparison:
+    """Read each batch run dir (writing any trajectory page missing) and line them up."""
+    if len(run_dirs) < 2:
+        raise UsageError("name two or more batch run dirs to compare")
+    for run_dir in run_dirs:
+        if not (Path(run_dir) / MANIFEST_FILE).is_file():
+            raise UsageError(f"{run_dir} holds no batch ({MANIFEST_FILE}): name a batch --out")
+        write_missing_pages(Path(run_dir))
+    runs = [collect(Path(d)) for d in run_dirs]
+    labels = [chr(ord("A") + i) if i < 26 else f"R{i + 1}" for i in range(len(runs))]
+    names = [[r.name for r in run.rows] for run in runs]
+    shared = set(names[0]).intersection(*names[1:])
+    tasks = [n for n in names[0] if n in shared]
+    left_out = {
+        lab: [n for n in ns if n not in shared] for lab, ns in zip(labels, names, strict=True)
+    }
+    totals = [_totals(run, tasks) for run in runs]
+    return Comparison(runs, labels, tasks, left_out, totals)
+
+
+def _money(cost: float | None) -> str:
+    return "unknown" if cost is None else f"${cost:.4f}"
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.1f} s" if isinstance(value, int | float) else "-"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def side_by_side(c: Comparison) -> list[tuple[str, list[str]]]:
+    """(measure, one value per run) for the top table."""
+    t = c.totals
+    rows = [
+        ("run dir", [str(r.run_dir) for r in c.runs]),
+        ("model", [str(x["model"]) for x in t]),
+        ("tasks compared", [str(x["total"]) for x in t]),
+        ("passed", [f"{x['passed']} ({_pct(x['passed'] / max(1, x['total']))})" for x in t]),
+        (
+            "failed / errors / pending",
+            [f"{x['failed']} / {x['errors']} / {x['pending']}" for x in t],
+        ),
+    ]
+    depth = max(len(x["pass_at"]) for x in t)
+    for k in range(depth):
+        rows.append(
+            (f"pass@{k + 1}", [_pct(x["pass_at"][k]) if k < len(x["pass_at"]) else "-" for x in t])
+        )
+    rows += [
+        ("tokens", [f"{x['tokens']:,}" for x in t]),
+        ("cost", [_money(x["cost"]) for x in t]),
+        ("wall (sum of tasks)", [f"{x['wall']:.1f} s" for x in t]),
+        ("wall (whole batch)", [_seconds(r.summary.get("wall")) for r in c.runs]),
+        (
+            "exit reasons",
+            [", ".join(f"{k} {n}" for k, n in x["exit_reasons"].items()) or "-" for x in t],
+        ),
+    ]
+    return rows
+
+
+def _state(row: TaskRow) -> str:
+    if row.status == "passed" and row.passed_at and row.passed_at > 1:
+        return f"passed@{row.passed_at}"
+    return row.status
+
+
+def _left_out_note(c: Comparison) -> str:
+    count = len({n for names in c.left_out.values() for n in names})
+    if not count:
+        return f"All {len(c.tasks)} tasks are in every run."
+    parts = [f"only in {lab}: {', '.join(ns)}" for lab, ns in c.left_out.items() if ns]
+    return (
+        f"{len(c.tasks)} tasks are in every run and compared; {count} left out "
+        f"({'; '.join(parts)})."
+    )
+
+
+def _rel(target: Path, out: Path) -> str:
+    return Path(os.path.relpath(target.resolve(), out.resolve())).as_posix()
+
+
+def _md(text: object) -> str:
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
+
+
+def render_markdown(c: Comparison, out: Path) -> str:
+    """The comparison as Markdown; links relative to `out`."""
+    heads = [f"{lab}: {r.run_dir.name}" for lab, r in zip(c.labels, c.runs, strict=True)]
+    lines = ["# greenloop: runs compared", "", _md(_left_out_note(c)), ""]
+    lines += ["| | " + " | ".join(map(_md, heads)) + " |", "|---|" + "---|" * len(heads)]
+    lines += [f"| {_md(m)} | " + " | ".join(map(_md, v)) + " |" for m, v in side_by_side(c)]
+    lines += ["", f"## Tasks ({len(c.flips)} flipped)", ""]
+    lines += [
+        "| task | flipped | " + " | ".join(c.labels) + " |",
+        "|---|---|" + "---|" * len(c.labels),
+    ]
+    for task in c.tasks:
+        cells = []
+        for i, run in enumerate(c.runs):
+            row = c.row(i, task)
+            links = " ".join(f"[{_md(lab)}]({_rel(run.run_dir / p, out)})" for lab, p in row.links)
+            cells.append(f"{_md(_state(row))} {row.tests} {links}".strip())
+        flip = f"**FLIPPED** {c.flip(task)}" if c.flipped(task) else ""
+        lines.append(f"| {_md(task)} | {flip} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;
+padding:0 1em}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.4em}table{border-collapse:collapse;width:100%}
+td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+th{background:#f4f4f4}.passed{color:#1a7f37}.failed,.error{color:#c62828}.pending{color:#888}
+tr.flipped{background:#fff3cd}.flip{font-weight:700;color:#8a6d00}.muted{color:#777}
+"""
+
+
+def _task_row_html(c: Comparison, task: str, out: Path) -> str:
+    cells = [f"<td>{escape(clean(task))}</td>"]
+    flipped = c.flipped(task)
+    how = f"flipped: {escape(c.flip(task))}" if flipped else ""
+    cells.append(f'<td class="flip">{how}</td>')
+    for i, run in enumerate(c.runs):
+        row = c.row(i, task)
+        links = " ".join(
+            f'<a href="{escape(_rel(run.run_dir / p, out))}">{escape(lab)}</a>'
+            for lab, p in row.links
+        )
+        cells.append(
+            f'<td><span class="{escape(row.status)}">{escape(_state(row))}</span> '
+            f'<span class="muted">{escape(row.tests)} · {escape(row.exit_reason)}</span> '
+            f"{links}</td>"
+        )
+    attrs = ' class="flipped"' if flipped else ""
+    return f'<tr{attrs} data-task="{escape(clean(task))}">' + "".join(cells) + "</tr>"
+
+
+def render_html(c: Comparison, out: Path) -> str:
+    """The comparison as one self-contained page; links relative to `out`."""
+    heads = "".join(
+        f"<th>{lab}: {escape(clean(r.run_dir.name))}</th>"
+        for lab, r in zip(c.labels, c.runs, strict=True)
+    )
+    top = "".join(
+        f"<tr><td>{escape(m)}</td>" + "".join(f"<td>{escape(clean(v))}</td>" for v in vs) + "</tr>"
+        for m, vs in side_by_side(c)
+    )
+    task_heads = "".join(f"<th>{lab}</th>" for lab in c.labels)
+    body = "".join(_task_row_html(c, t, out) for t in c.tasks)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>greenloop: runs compared</title><style>{_CSS}</style></head><body>\n"
+        f'<h1>greenloop: runs compared</h1><p id="left-out">{escape(_left_out_note(c))}</p>'
+        f"<table><thead><tr><th></th>{heads}</tr></thead><tbody>{top}</tbody></table>"
+        f'<h2>Tasks (<span id="flips">{len(c.flips)}</span> flipped)</h2>'
+        f"<table><thead><tr><th>task</th><th>flipped</th>{task_heads}</tr></thead>"
+        f"<tbody>{body}</tbody></table>\n</body></html>\n"
+    )
+
+
+def write_comparison(c: Comparison, out: Path) -> tuple[Path, Path]:
+    """Write `compare.md` and `compare.html` into `out`; return their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md, page = out / "compare.md", out / "compare.html"
+    md.write_text(render_markdown(c, out), encoding="utf-8")
+    page.write_text(render_html(c, out), encoding="utf-8")
+    return md, page

@@ -1,0 +1,171 @@
+"""Files that configure or extend the test runner: never taken from the model unless allowed.
+
+    runner_reason("tests/conftest.py", None, text, paths)   # -> why it is refused, or ""
+    clean, refused = keep_trusted(candidate, trusted, tests)  # a candidate made safe to test
+
+Code under test runs inside the pytest process that judges it, so a file that
+pytest (or the interpreter) loads on its own decides the verdict: a
+`conftest.py` anywhere, `pytest.ini`/`.pytest.ini`/`pytest.toml`/`tox.ini`, the
+pytest sections of `pyproject.toml` and `setup.cfg`, `sitecustomize.py` and
+`usercustomize.py`, `*.pth` files, and any module importable under a top-level
+name that pytest, its plugins or the standard library own (`tempfile.py` at the
+root runs when pytest imports `tempfile`; the folders searched are the root,
+`src` and those pytest adds for the test files). New files next to the protected
+tests are test edits. What the user's own project or task brings (the trusted
+files) stays; only the model's writes are refused.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Collection, Mapping
+from pathlib import PurePosixPath
+
+__all__ = ["added_test_reason", "keep_trusted", "runner_reason"]
+
+_CONFIG_NAMES = frozenset({"pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini"})
+_STARTUP_NAMES = frozenset({"sitecustomize.py", "usercustomize.py"})
+_RUNNER_MODULES = frozenset({"pytest", "_pytest", "pluggy", "py", "iniconfig", "packaging",
+                             "coverage", "conftest", "sitecustomize", "usercustomize"})  # fmt: skip
+_NOT_SHADOWING = frozenset({"test", "tests"})
+"""Stdlib names that are also the usual test folders (nothing imports the stdlib's `test`)."""
+_SECTIONS = {
+    "pyproject.toml": re.compile(r"^\s*\[+\s*tool\.pytest\b"),
+    "setup.cfg": re.compile(r"^\s*\[\s*tool:pytest\s*\]"),
+}
+_ANY_SECTION = re.compile(r"^\s*\[")
+_TEST_FOLDERS = frozenset({"tests", "test"})
+
+
+def _shadowed(name: str) -> bool:
+    if name in _NOT_SHADOWING:
+        return False
+    return (
+        name in _RUNNER_MODULES
+        or name.startswith(("pytest_", "_pytest"))
+        or name in sys.stdlib_module_names
+    )
+
+
+def _is_test_module(name: str) -> bool:
+    return name == "conftest.py" or (
+        name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+    )
+
+
+def _search_path(known: set[str]) -> set[str]:
+    """The folders pytest may put on `sys.path`: the root, `src`, and for each test
+    module or conftest.py its first folder upwards that is not a package."""
+    folders = {"", "src"}
+    for path in known:
+        pure = PurePosixPath(path)
+        if not _is_test_module(pure.name):
+            continue
+        folder = pure.parent
+        while folder.as_posix() != "." and (folder / "__init__.py").as_posix() in known:
+            folder = folder.parent
+        folders.add("" if folder.as_posix() == "." else folder.as_posix())
+    return folders
+
+
+def _top_level_names(path: str, paths: Collection[str]) -> list[str]:
+    """The bare import names `path` makes importable from a folder on pytest's sys.path."""
+    pure = PurePosixPath(path)
+    if not pure.name.endswith((".py", ".pyc", ".so", ".pyd")):
+        return []  # data files import nothing, whatever their folder is called
+    known = {PurePosixPath(p).as_posix() for p in paths} | {pure.as_posix()}
+    names = []
+    for folder in _search_path(known):
+        inside = pure.parts if not folder else None
+        if folder and pure.as_posix().startswith(folder + "/"):
+            inside = pure.parts[len(PurePosixPath(folder).parts) :]
+        if inside:
+            names.append(inside[0].split(".", 1)[0] if len(inside) == 1 else inside[0])
+    return names
+
+
+def _section(text: str | None, start: re.Pattern[str]) -> str:
+    """The lines of every section `start` opens, up to the next section of another kind."""
+    if not text:
+        return ""
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if _ANY_SECTION.match(line):
+            inside = bool(start.match(line))
+        if inside and line.strip() and not line.lstrip().startswith(("#", ";")):
+            kept.append(line.strip())
+    return "\n".join(kept)
+
+
+def runner_reason(path: str, old: str | None, new: str | None, paths: Collection[str]) -> str:
+    """Why writing `new` over `old` at `path` would configure the test runner; "" when not.
+
+    `paths` are the other files of the candidate (to tell packages from plain folders).
+    """
+    pure = PurePosixPath(path)
+    name = pure.name
+    if name == "conftest.py":
+        return f"`{path}` is a conftest.py: it adds hooks and fixtures to the test runner"
+    if name in _CONFIG_NAMES:
+        return f"`{path}` configures the test runner"
+    if name in _STARTUP_NAMES or pure.suffix == ".pth":
+        return f"`{path}` runs code when Python starts"
+    start = _SECTIONS.get(path)
+    if start is not None and _section(old, start) != _section(new, start):
+        return f"`{path}`: its pytest section configures the test runner"
+    # A module the project already has keeps its name: only new ones may not shadow.
+    names = _top_level_names(path, paths) if old is None else []
+    shadow = next((n for n in names if _shadowed(n)), None)
+    if shadow is not None:
+        return (
+            f"`{path}` would be imported as `{shadow}`, a module of Python or of the test "
+            "runner: choose another name"
+        )
+    return ""
+
+
+def _test_folders(tests: Collection[str]) -> set[str]:
+    folders = {PurePosixPath(t).parent.as_posix() for t in tests}
+    return {f for f in folders if f != "."}
+
+
+def added_test_reason(path: str, existing: Collection[str], tests: Collection[str]) -> str:
+    """Why a new file at `path` is a test edit: a test file, or in a folder of the tests."""
+    if not tests or path in existing:
+        return ""
+    pure = PurePosixPath(path)
+    name = pure.name
+    is_test = name.startswith("test_") or name.endswith("_test.py")
+    in_folder = any(p in _TEST_FOLDERS for p in pure.parts[:-1]) or any(
+        pure.as_posix().startswith(f + "/") for f in _test_folders(tests)
+    )
+    if is_test or in_folder:
+        return f"`{path}` is a new file among the tests: tests may not be added or edited"
+    return ""
+
+
+def keep_trusted(
+    files: Mapping[str, str], trusted: Mapping[str, str], tests: Collection[str] = ()
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`files` with every runner file or test edit the trusted set does not hold removed.
+
+    A path the trusted files hold keeps their content. Returns (clean files, refused
+    path -> reason).
+    """
+    clean: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for path, text in files.items():
+        if path in trusted and trusted[path] == text:
+            clean[path] = text
+            continue
+        reason = runner_reason(path, trusted.get(path), text, [*files, *tests])
+        reason = reason or added_test_reason(path, trusted, tests)
+        if not reason:
+            clean[path] = text
+            continue
+        refused[path] = reason
+        if path in trusted:
+            clean[path] = trusted[path]
+    return clean, refused

@@ -1,0 +1,103 @@
+"""The sandbox's side of the verdict: the report channel, the canaries, the exit code.
+
+Real pytest in the real local and Docker sandboxes, with the hostile files
+written straight into the workspace (as if every file guard had failed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agent.verdict import NOT_RUN, expected_tests, with_missing
+from sandbox.base import Sandbox
+from sandbox.canary import make_canaries
+from sandbox.config import SandboxConfig
+from sandbox.local import LocalSandbox
+
+CODE = {"calc.py": "def add(a, b):\n    return a - b\n"}
+TESTS = {
+    "tests/test_calc.py": (
+        "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n\n\n"
+        "def test_add():\n    assert add(1, 2) == 3\n"
+    )
+}
+FORCE_PASS = (
+    "import pytest\n\n\n@pytest.hookimpl(hookwrapper=True)\n"
+    "def pytest_runtest_makereport(item, call):\n"
+    "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n"
+)
+FORGED = (
+    '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="2">'
+    '<testcase classname="tests.test_calc" name="test_zero" file="tests/test_calc.py"/>'
+    '<testcase classname="tests.test_calc" name="test_add" file="tests/test_calc.py"/>'
+    "</testsuite></testsuites>"
+)
+EXIT_ZERO = "import atexit, os\natexit.register(lambda: os._exit(0))\n"
+WRITE_FD3 = f"import os\nos.write(3, {FORGED.encode()!r})\n"
+
+ATTACKS = {
+    "conftest-forces-passes": {"conftest.py": FORCE_PASS},
+    "exit-code-zero": {"calc.py": CODE["calc.py"] + EXIT_ZERO},
+    "forged-report-on-fd3": {"calc.py": CODE["calc.py"] + WRITE_FD3},
+}
+
+
+@pytest.fixture(params=["local", "docker"])
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    if request.param == "local":
+        with LocalSandbox(SandboxConfig(kind="local")) as local:
+            yield local
+        return
+    yield request.getfixturevalue("docker_sandbox")
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_a_forged_verdict_is_tampered(sandbox: Sandbox, attack: str) -> None:
+    sandbox.write({**CODE, **TESTS, **ATTACKS[attack]})
+    report = sandbox.run_tests(timeout=60)
+    assert report.tampered and not report.green
+    assert {t.id for t in report.tests} <= {"tests/test_calc.py::test_zero",
+                                            "tests/test_calc.py::test_add"}  # fmt: skip
+
+
+def test_an_honest_run_is_not_tampered_and_hides_the_canaries(sandbox: Sandbox) -> None:
+    sandbox.write({"calc.py": "def add(a, b):\n    return a + b\n", **TESTS})
+    report = sandbox.run_tests(timeout=60)
+    assert report.green and report.tampered == ""
+    assert sorted(t.id for t in report.tests) == [
+        "tests/test_calc.py::test_add", "tests/test_calc.py::test_zero"]  # fmt: skip
+    red = sandbox.run_tests(["-x"], timeout=60)
+    assert red.green and red.tampered == ""
+
+
+def test_canaries_run_whatever_the_selection(sandbox: Sandbox) -> None:
+    sandbox.write({**CODE, **TESTS, "conftest.py": FORCE_PASS})
+    report = sandbox.run_tests(["-k", "zero", "tests/test_calc.py"], timeout=60)
+    assert "canary" in report.tampered and not report.green
+
+
+def test_a_deselected_acceptance_test_counts_as_not_run(sandbox: Sandbox) -> None:
+    ini = "[pytest]\naddopts = --deselect tests/test_calc.py::test_add\n"
+    sandbox.write({"calc.py": "def add(a, b):\n    return 0\n", **TESTS, "pytest.ini": ini})
+    report = sandbox.run_tests(timeout=60)
+    assert report.green and report.passed == 1  # pytest alone is fooled
+    judged = with_missing(report, expected_tests(TESTS))
+    assert not judged.green
+    assert [(t.id, t.message) for t in judged.tests if t.outcome == "error"] == [
+        ("tests/test_calc.py::test_add", NOT_RUN)
+    ]
+
+
+def test_canaries_differ_between_runs_and_each_one_fails(tmp_path: Any) -> None:
+    first, second = make_canaries(), make_canaries()
+    assert first.stem != second.stem
+    namespace: dict[str, Any] = {}
+    exec(compile(first.source, first.stem, "exec"), namespace)  # our own generated source
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert len(tests) == 3
+    for test in tests:
+        with pytest.raises(Exception):  # noqa: B017 - any failure is a canary's job
+            test()
