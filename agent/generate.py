@@ -38,7 +38,12 @@ from agent.plan import (
     plan_size,
     without_example,
 )
-from agent.prompts import file_messages, syntax_fix_messages
+from agent.prompts import (
+    code_to_complete,
+    completion_messages,
+    file_messages,
+    syntax_fix_messages,
+)
 from agent.replies import file_reply, plan_reply, rewrite_reply
 from agent.requirements import Requirements, requirements_text
 from agent.speccode import (
@@ -145,7 +150,11 @@ class Generator:
         # tests' code: a small model shown tests copies them instead of writing the file
         # (measured on HumanEval 40-49), and a restart's worth is being independent.
         tests = (self.tests or self.generated_tests) if temperature == 0 else {}
-        messages = file_messages(self.spec, self.plan, target, tests, text)
+        code = code_to_complete(self.spec, target)
+        if code:  # the spec shows the file's skeleton: complete it, as the baseline asks
+            messages = completion_messages(self.spec, self.plan, target, code)
+        else:
+            messages = file_messages(self.spec, self.plan, target, tests, text)
         reply = self.ask(
             messages,
             f"file:{target.path}",
@@ -153,26 +162,32 @@ class Generator:
             seed=seed,
             **file_reply(self.spec, target.interface),
         )
-        source = self._syntax_gate(target, self._extract(reply, target.path))
+        # A sample (temperature > 0) that does not parse is not mended: another sample
+        # costs less than a correction, and a small model's corrections rarely parse.
+        tries = SYNTAX_TRIES if temperature == 0 else 0
+        source = self._syntax_gate(target, self._extract(reply, target.path), tries)
         return self._restore_imports(target.path, source)
 
-    def _syntax_gate(self, target: PlannedFile, source: str) -> str:
-        """The source, or its parseable head, or the model's correction of it."""
-        for _ in range(SYNTAX_TRIES):
+    def _syntax_gate(self, target: PlannedFile, source: str, tries: int = SYNTAX_TRIES) -> str:
+        """The source, or its parseable head, or the model's correction of it (at most
+        `tries` times; with none left, "": nothing to test)."""
+        for attempt in range(tries + 1):
             problems = check_python(source) if target.path.endswith(".py") else []
             if not problems:
-                break
+                return source
             self.ask.record("syntax", path=target.path, problems=[str(p) for p in problems])
             trimmed = trim_to_parseable(source, problems)
             if trimmed is not None:
                 self.ask.record("syntax_trimmed", path=target.path, kept_lines=trimmed.count("\n"))
                 return trimmed
+            if attempt == tries:
+                break
             fix = syntax_fix_messages(
                 target.path, source, render_problems(target.path, source, problems)
             )
             reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **rewrite_reply(source))
             source = self._extract(reply, target.path)
-        return source
+        return source if tries else ""
 
     def _restore_imports(self, path: str, source: str) -> str:
         """Drop the file's import of itself; put back what the spec gave and the file

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agent.generate import trim_to_parseable
 from agent.syntax import check_python
+from agent.task import TaskConfig
 
 GOOD_HEAD = "def fizzbuzz(n):\n    return str(n)\n"
 
@@ -52,7 +55,59 @@ def test_a_written_file_gets_the_specs_imports_back_and_loses_its_self_import() 
         "imports_restored": ["from typing import List"],
     }
     prompt = model.calls[0].messages[-1].content
-    assert "Start from the spec's code:\n```python\nfrom typing import List" in prompt
+    assert prompt.startswith("Complete this Python code: `solution.py`.")
+    assert "```python\nfrom typing import List\n\n\ndef total(xs: List[int]) -> int:\n```" in prompt
+
+
+def _generator(spec: str, replies: list[str], interface: list[str]) -> tuple[Any, Any, list[str]]:
+    from agent.calls import Budget, Caller
+    from agent.generate import Generator
+    from agent.model import ScriptedModel
+    from agent.plan import Plan, PlannedFile
+    from agent.requirements import extract_requirements
+
+    tests = {"tests/test_s.py": "from solution import total\n\ndef test_t():\n    total([1])\n"}
+    events: list[str] = []
+    model = ScriptedModel(replies)
+    ask = Caller(model, Budget(TaskConfig()), lambda event, **f: events.append(event))
+    plan = Plan(files=[PlannedFile(path="solution.py", interface=interface)])
+    return Generator(ask, spec, plan, tests, extract_requirements(tests)), model, events
+
+
+SKELETON = (
+    "# total\n\nWrite `solution.py`.\n\n```python\ndef total(xs):\n"
+    '    """The sum of xs."""\n```\n'
+)
+
+
+def test_a_spec_showing_every_name_is_completed_with_its_words_and_no_tests() -> None:
+    generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
+                                    ["total(xs)"])  # fmt: skip
+    generate(0.0)
+    prompt = model.calls[0].messages[-1].content
+    assert prompt.startswith("Complete this Python code: `solution.py`.")
+    assert "# total\n\nWrite `solution.py`." in prompt
+    assert '```python\ndef total(xs):\n    """The sum of xs."""\n```' in prompt
+    assert "test_t" not in prompt  # the tests are the judge, not the brief
+
+
+def test_a_spec_missing_a_required_name_gets_the_full_brief() -> None:
+    generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
+                                    ["total(xs)", "mean(xs)"])  # fmt: skip
+    generate(0.0)
+    prompt = model.calls[0].messages[-1].content
+    assert prompt.startswith("Spec:") and "It must define:" in prompt
+
+
+def test_a_sample_that_does_not_parse_is_dropped_not_mended() -> None:
+    broken = '```python\ndef total(xs):\n    """The sum of xs.\n    return 1\n```\n'
+    fixed = "```python\ndef total(xs):\n    return sum(xs)\n```\n"
+    generate, model, events = _generator(SKELETON, [broken, broken, fixed], ["total(xs)"])
+    assert generate(0.8, seed=3) == {"solution.py": ""}
+    assert len(model.calls) == 1 and "syntax" in events
+    # The first candidate (temperature 0) is still sent back to be mended.
+    assert generate(0.0) == {"solution.py": "def total(xs):\n    return sum(xs)\n"}
+    assert len(model.calls) == 3
 
 
 @pytest.mark.parametrize(
