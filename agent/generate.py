@@ -186,7 +186,10 @@ class Generator:
                 target.path, source, render_problems(target.path, source, problems)
             )
             reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **rewrite_reply(source))
-            source = self._extract(reply, target.path)
+            mended = self._extract(reply, target.path)
+            if mended.strip() == source.strip():
+                break  # the same code again: asking once more would get it a third time
+            source = mended
         return source if tries else ""
 
     def _restore_imports(self, path: str, source: str) -> str:

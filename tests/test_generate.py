@@ -130,3 +130,11 @@ def test_a_block_named_for_another_file_is_kept_when_it_is_the_file(
         assert found is None
     else:
         assert found is not None and expected in found
+
+
+def test_a_correction_that_repeats_the_broken_code_is_not_asked_for_again() -> None:
+    broken = '```python\ndef total(xs):\n    """The sum of xs.\n    return 1\n```\n'
+    generate, model, events = _generator(SKELETON, [broken, broken, broken], ["total(xs)"])
+    generate(0.0)
+    assert len(model.calls) == 2  # the file, then one correction that changed nothing
+    assert events.count("syntax") == 1
