@@ -70,13 +70,15 @@ def _starting_point(spec: str, target: PlannedFile) -> str:
 
 def code_to_complete(spec: str, target: PlannedFile) -> str:
     """The spec's Python code, when it already shows every name `target` must define (a
-    skeleton to fill in): its blocks joined; "" otherwise."""
+    skeleton to fill in): the blocks that define those names, joined; "" otherwise."""
     names = {m.group(1) for line in target.interface if (m := _DEFINED.match(line))}
     if not names or not target.path.endswith(".py"):
         return ""
     blocks = [b.body.strip("\n") for b in fenced_blocks(spec) if b.language in _PYTHON]
-    shown = {m.group(1) for b in blocks for m in _DEFINES.finditer(b)}
-    return "\n\n\n".join(blocks) if names <= shown else ""
+    defined = [(b, {m.group(1) for m in _DEFINES.finditer(b)}) for b in blocks]
+    mine = [(b, found) for b, found in defined if found & names]  # not the other files' code
+    shown = set().union(*(found for _, found in mine))
+    return "\n\n\n".join(b for b, _ in mine) if names <= shown else ""
 
 
 def _prose(spec: str) -> str:

@@ -138,3 +138,18 @@ def test_a_correction_that_repeats_the_broken_code_is_not_asked_for_again() -> N
     generate(0.0)
     assert len(model.calls) == 2  # the file, then one correction that changed nothing
     assert events.count("syntax") == 1
+
+
+def test_each_file_of_a_package_completes_only_its_own_blocks() -> None:
+    from agent.plan import PlannedFile
+    from agent.prompts import code_to_complete
+
+    spec = (
+        "## `pkg/a.py`\n\n```python\ndef words(text: str) -> list[str]:\n```\n\n"
+        "## `pkg/b.py`\n\n```python\ndef mean(text: str) -> float:\n```\n"
+    )
+    a = PlannedFile(path="pkg/a.py", interface=["words(text)"])
+    both = PlannedFile(path="pkg/a.py", interface=["words(text)", "mean(text)"])
+    assert code_to_complete(spec, a) == "def words(text: str) -> list[str]:"
+    assert "def mean" in code_to_complete(spec, both)
+    assert code_to_complete(spec, PlannedFile(path="pkg/c.py", interface=["other(x)"])) == ""
