@@ -33,7 +33,9 @@ _MAX_FILE_CHARS = 12000
 _DEFINED = re.compile(r"^\s*(?:async\s+def\s+|def\s+|class\s+)?([A-Za-z_]\w*)")
 _DEFINES = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.M)
 _PYTHON = frozenset({"", "python", "py", "python3", "py3"})
-_FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$\n?", re.M | re.S)
+_FENCED = re.compile(
+    r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(?P<body>.*?)^[ \t]*\1[ \t]*$\n?", re.M | re.S
+)
 
 
 def _fence(path: str, text: str) -> str:
@@ -81,9 +83,11 @@ def code_to_complete(spec: str, target: PlannedFile) -> str:
     return "\n\n\n".join(b for b, _ in mine) if names <= shown else ""
 
 
-def _prose(spec: str) -> str:
-    """The spec without its code blocks: what it says around the code."""
-    text = _FENCED.sub("", spec)
+def _prose(spec: str, code: str) -> str:
+    """The spec without the blocks of `code`: what it says around that code (other
+    blocks, such as test output or examples, stay)."""
+    shown = {part.strip("\n") for part in code.split("\n\n\n")}
+    text = _FENCED.sub(lambda m: "" if m.group("body").strip("\n") in shown else m.group(), spec)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
@@ -95,7 +99,7 @@ def completion_messages(spec: str, plan: Plan, target: PlannedFile, code: str) -
         f"Complete this Python code: `{target.path}`. Reply with the whole code in one "
         "```python block."
     ]
-    prose = _prose(spec)
+    prose = _prose(spec, code)
     if prose:
         parts.append(prose)
     others = _interfaces(plan, target.path)

@@ -153,3 +153,16 @@ def test_each_file_of_a_package_completes_only_its_own_blocks() -> None:
     assert code_to_complete(spec, a) == "def words(text: str) -> list[str]:"
     assert "def mean" in code_to_complete(spec, both)
     assert code_to_complete(spec, PlannedFile(path="pkg/c.py", interface=["other(x)"])) == ""
+
+
+def test_the_completion_request_keeps_the_specs_other_blocks() -> None:
+    from agent.plan import Plan, PlannedFile
+    from agent.prompts import code_to_complete, completion_messages
+
+    spec = SKELETON + "\nLast output:\n```\nImportError: not written yet\n```\n"
+    target = PlannedFile(path="solution.py", interface=["total(xs)"])
+    prompt = completion_messages(spec, Plan(files=[target]), target, code_to_complete(spec, target))
+    text = prompt[-1].content
+    assert "```\nImportError: not written yet\n```" in text  # the note's output stays
+    assert text.count('"""The sum of xs."""') == 1  # the code is shown once, last
+    assert text.rstrip().endswith('"""The sum of xs."""\n```')

@@ -205,7 +205,7 @@ plan = sys.argv[3]
 def slow(request):
     if "JSON plan" in request.prompt:
         return Reply(text=plan)
-    if "Write the file" in request.prompt:
+    if "Write the file" in request.prompt or "Complete this Python code" in request.prompt:
         return Reply(text="```python\\ndef fizzbuzz(n):\\n    return str(n)\\n```")
     print("feedback asked", flush=True)
     return Reply(text="thinking", latency=60)
