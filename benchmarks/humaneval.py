@@ -13,10 +13,13 @@ prints them, and refuses any id below 40 (exit 2).
    each judged by the tests in a plain subprocess (no sandbox); a problem is
    solved at its first passing sample.
 3. `greenloop batch` over the folders with its defaults (2 workers, the Docker
-   sandbox, the embedded model).
+   sandbox, the embedded model behind one shared server).
+4. Tokens per second with 1 and 2 workers: one model server, 1 caller, then
+   2 callers at once (what the batch does); with `--before`, also two
+   in-process copies of the model at once (what a batch did before).
 
-Prints solved, wall, tokens, model calls and the fraction of replies that hit
-their cap. The CPU is whatever else runs on this
+Prints solved, wall, tokens, model calls, the fraction of replies that hit
+their cap, and the tokens/s figures. The CPU is whatever else runs on this
 machine too: walls are noisy.
 """
 
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.edits.extract import extract_file  # noqa: E402
-from agent.model import EmbeddedChat, Message, ModelConfig  # noqa: E402
+from agent.model import (  # noqa: E402
+    EmbeddedChat,
+    Message,
+    ModelConfig,
+    OpenAIChat,
+)
+from agent.model.server import ModelServer  # noqa: E402
 from agent.run.prompts import SYSTEM  # noqa: E402
 
 HELD_OUT = 40
@@ -201,6 +211,78 @@ def _calls(out: Path) -> dict[str, Any]:
     }
 
 
+# -- tokens per second ------------------------------------------------------------------
+
+
+def _probe_prompt(i: int) -> list[Message]:
+    return [Message.user(f"Write a Python function number {i} that sorts a list of pairs.")]
+
+
+def served_rate(workers: int, requests: int) -> float:
+    """Completion tokens/s of one model server with `workers` callers at once."""
+    with ModelServer(ModelConfig(model="local")) as server:
+        model = OpenAIChat(server.client_config())
+        model.complete(_probe_prompt(0), max_tokens=8)  # warm up
+        started = time.monotonic()
+        with ThreadPoolExecutor(workers) as pool:
+            done = list(
+                pool.map(
+                    lambda i: model.complete(
+                        _probe_prompt(i), max_tokens=128, temperature=TEMPERATURE, seed=i
+                    ),
+                    range(requests),
+                )
+            )
+        wall = time.monotonic() - started
+    return sum(c.completion_tokens for c in done) / wall
+
+
+_COPY = """
+import sys, time
+from agent.model import EmbeddedChat, Message, ModelConfig
+model = EmbeddedChat(ModelConfig(model="local"))
+model.load()
+print("ready", flush=True)
+sys.stdin.readline()
+tokens, started = 0, time.monotonic()
+for i in range(int(sys.argv[1])):
+    ask = [Message.user(f"Write a Python function number {i} that sorts a list of pairs.")]
+    tokens += model.complete(ask, max_tokens=128, temperature=0.8, seed=i).completion_tokens
+print(tokens, time.monotonic() - started, flush=True)
+"""
+
+
+def copies_rate(copies: int, requests: int) -> float:
+    """Completion tokens/s of `copies` in-process models (each threads = cores) at once."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _COPY, str(requests // copies)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(copies)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+    started = time.monotonic()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    tokens = 0
+    for proc in procs:
+        out, _ = proc.communicate()
+        tokens += int(out.split()[0])
+    return tokens / (time.monotonic() - started)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
 def _ids(args: argparse.Namespace) -> list[int]:
     ids = list(args.ids) if args.ids else list(range(args.first, args.first + args.count))
     low = [i for i in ids if i < HELD_OUT]
@@ -224,6 +306,8 @@ def main() -> None:
     parser.add_argument("--ids", type=int, nargs="*", help="these problem ids (each >= 40)")
     parser.add_argument("--samples", type=int, default=8, help="baseline samples per problem")
     parser.add_argument("--out", type=Path, default=None, help="keep the run here")
+    parser.add_argument("--rate-requests", type=int, default=8, help="0: skip tokens/s")
+    parser.add_argument("--before", action="store_true", help="also 2 in-process copies")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args()
@@ -247,6 +331,18 @@ def main() -> None:
     if (out / "batch.json").is_file():
         rows.append(_row_batch(json.loads((out / "batch.json").read_text())))
     _print_table(rows, len(items))
+    if args.rate_requests:
+        one = served_rate(1, args.rate_requests)
+        two = served_rate(2, args.rate_requests)
+        print(
+            f"tokens/s, one model server: 1 worker {one:.1f}, 2 workers {two:.1f} "
+            f"({two / one:.0%} of 1 worker)"
+        )
+        if args.before:
+            print(
+                f"tokens/s, 2 in-process copies at once (before): "
+                f"{copies_rate(2, args.rate_requests):.1f}"
+            )
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from fake_openai import Reply, Request
 
-FILE_ASK = re.compile(r"Write the file `([^`]+)`")
+FILE_ASK = re.compile(r"(?:Write the file|Complete this Python code:) `([^`]+)`")
 
 
 def fenced(path: str, code: str) -> str:

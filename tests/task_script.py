@@ -21,7 +21,7 @@ from typing import Any
 
 from fake_openai import Reply, Request
 
-FILE_ASK = re.compile(r"Write the file `([^`]+)`")
+FILE_ASK = re.compile(r"(?:Write the file|Complete this Python code:) `([^`]+)`")
 RETRY_MARK = "attempt 1 at this task failed"
 
 

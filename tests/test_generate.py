@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from agent.new.generate import trim_to_parseable
 from agent.syntax import check_python
+from agent.task import TaskConfig
 
 GOOD_HEAD = "def fizzbuzz(n):\n    return str(n)\n"
 
@@ -52,7 +55,59 @@ def test_a_written_file_gets_the_specs_imports_back_and_loses_its_self_import() 
         "imports_restored": ["from typing import List"],
     }
     prompt = model.calls[0].messages[-1].content
-    assert "Start from the spec's code:\n```python\nfrom typing import List" in prompt
+    assert prompt.startswith("Complete this Python code: `solution.py`.")
+    assert "```python\nfrom typing import List\n\n\ndef total(xs: List[int]) -> int:\n```" in prompt
+
+
+def _generator(spec: str, replies: list[str], interface: list[str]) -> tuple[Any, Any, list[str]]:
+    from agent.model import ScriptedModel
+    from agent.new.generate import Generator
+    from agent.new.plan import Plan, PlannedFile
+    from agent.new.requirements import extract_requirements
+    from agent.run.budget import Budget, Caller
+
+    tests = {"tests/test_s.py": "from solution import total\n\ndef test_t():\n    total([1])\n"}
+    events: list[str] = []
+    model = ScriptedModel(replies)
+    ask = Caller(model, Budget(TaskConfig()), lambda event, **f: events.append(event))
+    plan = Plan(files=[PlannedFile(path="solution.py", interface=interface)])
+    return Generator(ask, spec, plan, tests, extract_requirements(tests)), model, events
+
+
+SKELETON = (
+    "# total\n\nWrite `solution.py`.\n\n```python\ndef total(xs):\n"
+    '    """The sum of xs."""\n```\n'
+)
+
+
+def test_a_spec_showing_every_name_is_completed_with_its_words_and_no_tests() -> None:
+    generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
+                                    ["total(xs)"])  # fmt: skip
+    generate(0.0)
+    prompt = model.calls[0].messages[-1].content
+    assert prompt.startswith("Complete this Python code: `solution.py`.")
+    assert "# total\n\nWrite `solution.py`." in prompt
+    assert '```python\ndef total(xs):\n    """The sum of xs."""\n```' in prompt
+    assert "test_t" not in prompt  # the tests are the judge, not the brief
+
+
+def test_a_spec_missing_a_required_name_gets_the_full_brief() -> None:
+    generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
+                                    ["total(xs)", "mean(xs)"])  # fmt: skip
+    generate(0.0)
+    prompt = model.calls[0].messages[-1].content
+    assert prompt.startswith("Spec:") and "It must define:" in prompt
+
+
+def test_a_sample_that_does_not_parse_is_dropped_not_mended() -> None:
+    broken = '```python\ndef total(xs):\n    """The sum of xs.\n    return 1\n```\n'
+    fixed = "```python\ndef total(xs):\n    return sum(xs)\n```\n"
+    generate, model, events = _generator(SKELETON, [broken, broken, fixed], ["total(xs)"])
+    assert generate(0.8, seed=3) == {"solution.py": ""}
+    assert len(model.calls) == 1 and "syntax" in events
+    # The first candidate (temperature 0) is still sent back to be mended.
+    assert generate(0.0) == {"solution.py": "def total(xs):\n    return sum(xs)\n"}
+    assert len(model.calls) == 3
 
 
 @pytest.mark.parametrize(
@@ -75,3 +130,39 @@ def test_a_block_named_for_another_file_is_kept_when_it_is_the_file(
         assert found is None
     else:
         assert found is not None and expected in found
+
+
+def test_a_correction_that_repeats_the_broken_code_is_not_asked_for_again() -> None:
+    broken = '```python\ndef total(xs):\n    """The sum of xs.\n    return 1\n```\n'
+    generate, model, events = _generator(SKELETON, [broken, broken, broken], ["total(xs)"])
+    generate(0.0)
+    assert len(model.calls) == 2  # the file, then one correction that changed nothing
+    assert events.count("syntax") == 1
+
+
+def test_each_file_of_a_package_completes_only_its_own_blocks() -> None:
+    from agent.new.plan import PlannedFile
+    from agent.run.prompts import code_to_complete
+
+    spec = (
+        "## `pkg/a.py`\n\n```python\ndef words(text: str) -> list[str]:\n```\n\n"
+        "## `pkg/b.py`\n\n```python\ndef mean(text: str) -> float:\n```\n"
+    )
+    a = PlannedFile(path="pkg/a.py", interface=["words(text)"])
+    both = PlannedFile(path="pkg/a.py", interface=["words(text)", "mean(text)"])
+    assert code_to_complete(spec, a) == "def words(text: str) -> list[str]:"
+    assert "def mean" in code_to_complete(spec, both)
+    assert code_to_complete(spec, PlannedFile(path="pkg/c.py", interface=["other(x)"])) == ""
+
+
+def test_the_completion_request_keeps_the_specs_other_blocks() -> None:
+    from agent.new.plan import Plan, PlannedFile
+    from agent.run.prompts import code_to_complete, completion_messages
+
+    spec = SKELETON + "\nLast output:\n```\nImportError: not written yet\n```\n"
+    target = PlannedFile(path="solution.py", interface=["total(xs)"])
+    prompt = completion_messages(spec, Plan(files=[target]), target, code_to_complete(spec, target))
+    text = prompt[-1].content
+    assert "```\nImportError: not written yet\n```" in text  # the note's output stays
+    assert text.count('"""The sum of xs."""') == 1  # the code is shown once, last
+    assert text.rstrip().endswith('"""The sum of xs."""\n```')

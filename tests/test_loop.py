@@ -72,7 +72,7 @@ class Run:
     def record(self, event: str, **data: Any) -> None:
         self.events.append((event, data))
 
-    def fresh(self, temperature: float) -> dict[str, str]:
+    def fresh(self, temperature: float, seed: int) -> dict[str, str]:
         assert temperature > 0  # restarts sample; the first candidate is not drawn here
         return {"m.py": self.samples.pop(0) if len(self.samples) > 1 else self.samples[0]}
 

@@ -87,7 +87,7 @@ def test_the_run_writes_its_page_with_every_step_in_order(red_then_green: Path) 
             "model call 1: file:fizzbuzz.py",
             "finish reason</b> stop",
             "prompt as sent: 2 messages",
-            "Write the file `fizzbuzz.py`",
+            "Complete this Python code: `fizzbuzz.py`",
             "candidate 1: 1 added",
             "test run 1: 3 passed, 1 failed, 0 errors",
             "failed: tests/test_fizzbuzz.py::test_fizzbuzz",
@@ -146,14 +146,14 @@ def test_show_prints_the_path_and_the_plain_text(red_then_green: Path) -> None:
         ],
     )
     assert "\x1b" not in text.stdout and '<script>alert("pwned")' in text.stdout
-    assert "Write the file `fizzbuzz.py`" not in text.stdout  # prompts are named only...
+    assert "Complete this Python code: `fizzbuzz.py`" not in text.stdout  # named only...
     full = subprocess.run(
         [str(GREENLOOP), "show", str(project), "--print", "--full"],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert "Write the file `fizzbuzz.py`" in full.stdout  # ...unless asked for
+    assert "Complete this Python code: `fizzbuzz.py`" in full.stdout  # ...unless asked for
 
 
 @pytest.mark.docker

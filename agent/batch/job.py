@@ -39,6 +39,7 @@ from agent.model import (
     Cassette,
     ChatModel,
     ModelConfig,
+    OpenAIChat,
     Price,
     PriceTable,
     RecordingModel,
@@ -134,6 +135,8 @@ class JobSettings:
     record_cassettes: bool = True
     ship_limit_mb: float = 64.0
     """The most a task may send back from a Ray node (records and project, gzipped)."""
+    served: bool = False
+    """`model` is the batch's one model server (`agent.model.server`), priced at `price`."""
 
 
 @dataclass(frozen=True)
@@ -214,10 +217,16 @@ def price_of(config: ModelConfig) -> Price | None:
     return table.price(config.model or "")
 
 
-def _model(config: ModelConfig) -> ChatModel:
+def _model(settings: JobSettings) -> ChatModel:
+    config = settings.model
     key = config.model_dump_json()
     if key not in _MODELS:
-        _MODELS[key] = make_model(config.model_copy(update={"record": None}))
+        if settings.served and config.model:
+            price = settings.price or Price(0.0, 0.0)
+            prices = PriceTable().extended({config.model: price})
+            _MODELS[key] = OpenAIChat(config, prices=prices)
+        else:
+            _MODELS[key] = make_model(config.model_copy(update={"record": None}))
     return _MODELS[key]
 
 
@@ -251,7 +260,7 @@ def _one_try(job: TaskJob, number: int, context: str) -> dict[str, Any]:
     settings = job.settings
     run_id = new_run_id()
     out = Path(job.out) / f"try-{number}"
-    model = _model(settings.model)
+    model = _model(settings)
     if settings.record_cassettes:
         model = RecordingModel(model, out.resolve() / RUNS_DIR / run_id / "cassette.jsonl")
     options = RunSettings(

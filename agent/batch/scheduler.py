@@ -50,6 +50,7 @@ from agent.batch.job import (
     write_json_atomic,
 )
 from agent.errors import UsageError
+from agent.model.server import ModelServer
 from agent.run.record import RUNS_DIR
 from agent.task import SPEC_FILE, Task, load_task, load_tasks_jsonl
 
@@ -73,6 +74,10 @@ TASKS_DIR = "tasks"
 _ORPHAN_WAIT = 40.0
 """Seconds resume waits for a dying worker to release a partial task."""
 _POLL = 0.25
+_CUT_SERVER_AFTER = 2.0
+"""Seconds between cutting the running tasks and stopping the batch's model server: the
+workers' watchdogs have interrupted their jobs by then, so a failing call is not taken
+for the task's own error."""
 
 
 @dataclass(frozen=True)
@@ -317,6 +322,7 @@ class _Scheduler:
         self.stopped_by_budget = False
         self.interrupted = False
         self.cut = False
+        self.on_cut: Callable[[], None] = lambda: None
         self.lost: list[str] = []
 
     def run(self, executor: Executor, signals: _Signals) -> None:
@@ -389,6 +395,7 @@ class _Scheduler:
         if signals.count > 1 or late:
             log.warning("cutting %d running task(s)", executor.running())
             executor.cut()
+            self.on_cut()
             self.cut = True
             self.progress.state = "interrupted: cutting running tasks"
         else:
@@ -423,6 +430,40 @@ def _live_tokens(folder: Path) -> tuple[int, int]:
     return prompt, completion
 
 
+@contextmanager
+def _one_model(
+    options: BatchOptions, needed: bool
+) -> Iterator[tuple[BatchOptions, Callable[[], None]]]:
+    """The options the workers get: with the embedded model on the local pool, one model
+    server for the whole batch (started here, stopped on every way out), else as given;
+    and what to do when running tasks are cut.
+
+    A cut stops the server a moment after the workers were told (`_CUT_SERVER_AFTER`):
+    a task waiting for its turn at the model would otherwise hold the cut up until
+    its answer came. Ray workers on other nodes cannot reach this machine's
+    loopback: they keep loading their own copy.
+    """
+    settings = options.settings
+    shared = (
+        needed
+        and options.executor == "local"
+        and not settings.served
+        and settings.model.replay is None
+        and settings.model.backend() == "embedded"
+    )
+    if not shared:
+        yield options, lambda: None
+        return
+    with ModelServer(settings.model) as server:
+        client = replace(settings, model=server.client_config(), served=True)
+        stopper = threading.Timer(_CUT_SERVER_AFTER, server.stop)
+        stopper.daemon = True
+        try:
+            yield replace(options, settings=client), stopper.start
+        finally:
+            stopper.cancel()
+
+
 def run_batch(
     tasks: Sequence[Task], options: BatchOptions, observer: Observer | None = None
 ) -> dict[str, Any]:
@@ -436,13 +477,15 @@ def run_batch(
     _check_out(tasks, options.out)
     with _batch_lock(options.out):
         pending = _prepare(tasks, options)
-        scheduler = _Scheduler(tasks, pending, options, observer or (lambda progress: None))
-        if pending:
-            with (
-                make_executor(options.executor, options.workers, options.ray_address) as ex,
-                _Signals().installed() as signals,
-            ):
-                scheduler.run(ex, signals)
+        with _one_model(options, bool(pending)) as (served, on_cut):
+            scheduler = _Scheduler(tasks, pending, served, observer or (lambda progress: None))
+            scheduler.on_cut = on_cut
+            if pending:
+                with (
+                    make_executor(options.executor, options.workers, options.ray_address) as ex,
+                    _Signals().installed() as signals,
+                ):
+                    scheduler.run(ex, signals)
         scheduler.progress.state = "done"
         scheduler.observer(scheduler.progress)
         summary = scheduler.summary()

@@ -41,7 +41,7 @@ from agent.fix.repomap import TagCache, estimate_tokens, is_test_path
 from agent.model import ChatModel, Message
 from agent.new.requirements import THIRD_PARTY
 from agent.run.budget import Budget, Caller
-from agent.run.loop import Loop, LoopOutcome
+from agent.run.loop import Fresh, Loop, LoopOutcome
 from agent.run.prompts import fix_messages
 from agent.run.record import (
     FixResult,
@@ -329,14 +329,18 @@ def _fresh(
     baseline: Baseline,
     edit_format: str,
     allow_runner: bool = False,
-) -> Callable[[float], dict[str, str]]:
+) -> Fresh:
     """A restart: a new sample for the untouched repository, at a higher temperature."""
     fmt = FORMATS[edit_format]
 
-    def fresh(temperature: float) -> dict[str, str]:
+    def fresh(temperature: float, seed: int) -> dict[str, str]:
         messages = prompt(snapshot.code, baseline.report, fmt.instructions, "")
         reply = ask(
-            messages, "restart", temperature=temperature, **edit_reply(snapshot.code, edit_format)
+            messages,
+            "restart",
+            temperature=temperature,
+            seed=seed,
+            **edit_reply(snapshot.code, edit_format),
         )
         edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
         files = {**snapshot.code, **snapshot.tests}
@@ -359,7 +363,10 @@ def _finish(
     result: FixResult = record.result
     result.status = "green" if outcome.green else "red"
     result.exit_reason = outcome.exit_reason
+    result.candidates, result.ways = outcome.candidates, outcome.ways
+    result.iterations = outcome.iterations  # test runs, the ones of several candidates too
     best = outcome.best
+    result.best_from = best.origin if best is not None else ""
     if best is None:
         return
     report = best.report

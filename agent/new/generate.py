@@ -44,7 +44,13 @@ from agent.new.speccode import (
     restore_imports,
 )
 from agent.run.budget import Caller, LimitsExceeded
-from agent.run.prompts import file_messages, plan_prompt, syntax_fix_messages
+from agent.run.prompts import (
+    code_to_complete,
+    completion_messages,
+    file_messages,
+    plan_prompt,
+    syntax_fix_messages,
+)
 from agent.run.replies import file_reply, plan_reply, rewrite_reply
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
@@ -114,12 +120,14 @@ class Generator:
             files += self.plan.test_files
         return files
 
-    def __call__(self, temperature: float) -> dict[str, str]:
-        """A full set of files; each sample gets its own seed, so a run can be repeated."""
+    def __call__(self, temperature: float, seed: int | None = None) -> dict[str, str]:
+        """A full set of files; each sample gets its own seed (by default its number), so a
+        run can be repeated."""
         self.samples += 1
+        seed = self.samples if seed is None else seed
         targets = self.targets()
         with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-            contents = list(pool.map(lambda f: self.write_one(f, temperature), targets))
+            contents = list(pool.map(lambda f: self.write_one(f, temperature, seed), targets))
         files = {f.path: text for f, text in zip(targets, contents, strict=True)}
         written_tests = {p: files.pop(p) for p in list(files) if self._is_test(p)}
         if written_tests and not self.tests:
@@ -129,7 +137,7 @@ class Generator:
     def _is_test(self, path: str) -> bool:
         return any(path == t.path for t in self.plan.test_files)
 
-    def write_one(self, target: PlannedFile, temperature: float) -> str:
+    def write_one(self, target: PlannedFile, temperature: float, seed: int = 0) -> str:
         """One file: ask, extract, check the path, then the syntax gate."""
         try:
             check_path(target.path)
@@ -142,34 +150,47 @@ class Generator:
         # tests' code: a small model shown tests copies them instead of writing the file
         # (measured on HumanEval 40-49), and a restart's worth is being independent.
         tests = (self.tests or self.generated_tests) if temperature == 0 else {}
-        messages = file_messages(self.spec, self.plan, target, tests, text)
+        code = code_to_complete(self.spec, target)
+        if code:  # the spec shows the file's skeleton: complete it, as the baseline asks
+            messages = completion_messages(self.spec, self.plan, target, code)
+        else:
+            messages = file_messages(self.spec, self.plan, target, tests, text)
         reply = self.ask(
             messages,
             f"file:{target.path}",
             temperature=temperature,
-            seed=self.samples,
+            seed=seed,
             **file_reply(self.spec, target.interface),
         )
-        source = self._syntax_gate(target, self._extract(reply, target.path))
+        # A sample (temperature > 0) that does not parse is not mended: another sample
+        # costs less than a correction, and a small model's corrections rarely parse.
+        tries = SYNTAX_TRIES if temperature == 0 else 0
+        source = self._syntax_gate(target, self._extract(reply, target.path), tries)
         return self._restore_imports(target.path, source)
 
-    def _syntax_gate(self, target: PlannedFile, source: str) -> str:
-        """The source, or its parseable head, or the model's correction of it."""
-        for _ in range(SYNTAX_TRIES):
+    def _syntax_gate(self, target: PlannedFile, source: str, tries: int = SYNTAX_TRIES) -> str:
+        """The source, or its parseable head, or the model's correction of it (at most
+        `tries` times; with none left, "": nothing to test)."""
+        for attempt in range(tries + 1):
             problems = check_python(source) if target.path.endswith(".py") else []
             if not problems:
-                break
+                return source
             self.ask.record("syntax", path=target.path, problems=[str(p) for p in problems])
             trimmed = trim_to_parseable(source, problems)
             if trimmed is not None:
                 self.ask.record("syntax_trimmed", path=target.path, kept_lines=trimmed.count("\n"))
                 return trimmed
+            if attempt == tries:
+                break
             fix = syntax_fix_messages(
                 target.path, source, render_problems(target.path, source, problems)
             )
             reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **rewrite_reply(source))
-            source = self._extract(reply, target.path)
-        return source
+            mended = self._extract(reply, target.path)
+            if mended.strip() == source.strip():
+                break  # the same code again: asking once more would get it a third time
+            source = mended
+        return source if tries else ""
 
     def _restore_imports(self, path: str, source: str) -> str:
         """Drop the file's import of itself; put back what the spec gave and the file

@@ -25,7 +25,7 @@ from agent.model import ChatModel
 from agent.new.generate import Generator, make_plan
 from agent.new.requirements import extract_requirements
 from agent.run.budget import Budget, Caller
-from agent.run.loop import Loop, LoopOutcome
+from agent.run.loop import RESTART_CANDIDATES, Loop, LoopOutcome
 from agent.run.record import (
     Observer,
     Recorder,
@@ -120,11 +120,12 @@ def _generate_and_loop(
             sandbox=sandbox,
             spec=task.spec,
             tests=tests,
-            fresh=lambda temperature: {**task.starter, **generate(temperature)},
+            fresh=lambda temperature, seed: {**task.starter, **generate(temperature, seed)},
             config=task.config,
             record=record,
             test_args=pytest_args(task.config.test_command),
             edit_format=settings.edit_format,
+            candidates=RESTART_CANDIDATES,
             trusted=task.starter,
             expected=lambda report: with_missing(report, expected),
         )
@@ -155,9 +156,12 @@ def _finish(
 ) -> None:
     result.status = "green" if outcome.green else "red"
     result.exit_reason = outcome.exit_reason
+    result.candidates, result.ways = outcome.candidates, outcome.ways
+    result.iterations = outcome.iterations  # test runs, the ones of several candidates too
     best = outcome.best
     if best is None:
         return
+    result.best_from = best.origin
     result.tests = best.report.counts
     files = {**best.files, **tests}
     result.files = sorted(files)

@@ -20,7 +20,8 @@ EventName = Literal[
     "plan", "plan_invalid", "plan_skipped", "files", "rejected", "refused",
     "syntax", "syntax_trimmed", "misnamed_block", "self_import_dropped",
     "imports_restored", "definitions_restored",
-    "baseline", "localize", "test", "candidate", "apply", "malformed",
+    "baseline", "localize", "test", "candidate", "candidates", "confirm_alone",
+    "apply", "malformed",
     "mode", "restart", "repeat", "tampered", "confirm",
     "commit", "not_committed", "result",
 ]  # fmt: skip

@@ -7,6 +7,14 @@ ground from fresh samples (see DESIGN.md). So the loop starts with feedback,
 turns to restarts when feedback stops raising the pass count, goes back to
 feedback when a restart sets a new best, and always keeps the best candidate:
 a run never ends worse than its best state. Stops are exceptions with names.
+
+A restart draws `candidates` fresh samples at once (each with its own seed,
+recorded), tests them together in one sandbox exec (each in its own folder),
+and keeps the best; a green found that way is confirmed alone before it counts.
+The outcome says which way forward paid: how often each was tried and how
+often it raised the best. A way that never pays stops being chosen: feedback
+that has not raised the pass count in `FEEDBACK_TRIAL` tries is not asked
+again after a restart improves.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.edits import FORMATS, EditFormat, render_failures
@@ -25,17 +33,24 @@ from agent.run.events import Record
 from agent.run.prompts import feedback_messages
 from agent.run.replies import edit_reply
 from agent.run.runner_files import keep_trusted
+from agent.run.samples import Fresh, Together, draw_at_once, report_summary
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
+from sandbox.together import run_projects_together
 
-__all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
+__all__ = ["RESTART_CANDIDATES", "Candidate", "Fresh", "Green", "Loop", "LoopOutcome"]
 
 log = logging.getLogger(__name__)
 
 Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
 """(files, report, edit instructions, refused edits) -> the feedback request."""
 Mode = Literal["feedback", "restart"]
+Origin = Literal["first", "feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
+RESTART_CANDIDATES = 3
+"""Fresh samples a restart of `greenloop new` draws and tests at once."""
+FEEDBACK_TRIAL = 2
+"""Feedback requests that must raise the pass count at least once to keep being asked."""
 
 
 class Green(Exception):
@@ -49,6 +64,8 @@ class Candidate:
     files: dict[str, str]
     report: TestReport
     iteration: int
+    origin: Origin = "first"
+    seed: int | None = None
 
     @property
     def score(self) -> tuple[int, int]:
@@ -68,6 +85,11 @@ class LoopOutcome:
     exit_reason: str
     iterations: int
     best: Candidate | None
+    candidates: int = 0
+    """Candidates tested (each fresh sample of a restart counts)."""
+    ways: dict[str, dict[str, int]] = field(default_factory=dict)
+    """{"feedback": {"tried", "paid"}, "restart": {...}}: requests made, and how many
+    of them raised the best."""
 
 
 class Loop:
@@ -80,7 +102,7 @@ class Loop:
         sandbox: Sandbox,
         spec: str,
         tests: Mapping[str, str],
-        fresh: Callable[[float], dict[str, str]],
+        fresh: Fresh,
         config: TaskConfig,
         record: Record,
         test_args: Sequence[str] = (),
@@ -90,12 +112,15 @@ class Loop:
         trusted: Mapping[str, str] | None = None,
         allow_runner: bool = False,
         expected: Callable[[TestReport], TestReport] | None = None,
+        candidates: int = 1,
+        together: Together = run_projects_together,
     ) -> None:
         """`prompt` replaces the spec-based feedback request (`greenloop fix` sends a repo
         map); `is_green` replaces "every test passed" (fix: the targets pass and nothing
         that passed before fails). Files that configure the test runner are taken only
         from `trusted` (the task's or repository's own) unless `allow_runner`;
-        `expected` marks the tests that should have run and did not."""
+        `expected` marks the tests that should have run and did not. `candidates`: fresh
+        samples per restart, tested at once by `together` (1: one sample, tested alone)."""
         self.ask, self.sandbox, self.spec = ask, sandbox, spec
         self.tests = dict(tests)
         self.fresh, self.config, self.record = fresh, config, record
@@ -113,6 +138,12 @@ class Loop:
         self._seen: dict[str, TestReport] = {}
         self._unapplied = 0
         self._repeats = 0
+        self.candidates = max(1, candidates)
+        self.together = together
+        self.tested = 0
+        self.ways = {w: {"tried": 0, "paid": 0} for w in ("feedback", "restart")}
+        self._origin: Origin = "first"
+        self._seed = 0
         self._last: dict[str, str] = {}
 
     def seed(self, files: dict[str, str], report: TestReport) -> None:
@@ -137,6 +168,8 @@ class Loop:
             exit_reason=reason,
             iterations=self.iteration,
             best=self.best,
+            candidates=self.tested,
+            ways={w: dict(counts) for w, counts in self.ways.items()},
         )
 
     def step(self, files: dict[str, str] | None) -> dict[str, str] | None:
@@ -147,7 +180,11 @@ class Loop:
         assert self.best is not None
         if self.mode == "feedback":
             return self.feedback(self.best)
-        return self.restart()
+        best, stop = self.restart()
+        self.judge(best)  # a budget spent while drawing still keeps (or stops on) the best
+        if stop is not None:
+            raise stop
+        return None
 
     def judge(self, candidate: Candidate) -> None:
         """Keep the best; stop on green, tampered or stuck; choose feedback or restart next."""
@@ -157,14 +194,20 @@ class Loop:
         improved = self.best is None or candidate.score > self.best.score
         if improved:
             self.best = candidate
+            if candidate.origin != "first":
+                self.ways[candidate.origin]["paid"] += 1
         if self.is_green(candidate.report):
             raise Green
         if self._repeats >= self.config.stuck_after:
             raise LimitsExceeded("stuck", f"the same code and failures {self._repeats} times")
         if self.iteration >= self.config.max_iterations:
             raise LimitsExceeded("iterations", f"{self.iteration} test runs")
-        self.mode = "feedback" if improved else "restart"
+        self.mode = "feedback" if improved and self._feedback_may_pay() else "restart"
         self.record("mode", mode=self.mode, improved=improved, iteration=self.iteration)
+
+    def _feedback_may_pay(self) -> bool:
+        feedback = self.ways["feedback"]
+        return feedback["paid"] > 0 or feedback["tried"] < FEEDBACK_TRIAL
 
     def test(self, files: dict[str, str]) -> Candidate:
         """Write the candidate and the pristine acceptance tests, then run them.
@@ -172,23 +215,45 @@ class Loop:
         Code already tested is not run again: its report is reused and the repeat
         counts towards "stuck" (the model keeps producing what already failed).
         """
-        if not self.allow_runner:
-            files, refused = keep_trusted(files, self.trusted, self.tests)
-            if refused:
-                self.record("refused", files=refused, iteration=self.iteration)
-        digest = _digest(files)
-        if digest in self._seen:
-            self._repeats += 1
-            self.record("repeat", repeats=self._repeats, iteration=self.iteration)
-            return Candidate(dict(files), self._seen[digest], self.iteration)
+        files = self._screen(files)
+        if _digest(files) in self._seen:
+            return self._repeat(files, self._origin, None)
+        return self._tested_alone(files, self._origin, None)
+
+    def _screen(self, files: dict[str, str]) -> dict[str, str]:
+        """`files` without the runner files the model may not write (unless allowed)."""
+        if self.allow_runner:
+            return files
+        kept, refused = keep_trusted(files, self.trusted, self.tests)
+        if refused:
+            self.record("refused", files=refused, iteration=self.iteration)
+        return kept
+
+    def _repeat(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
+        self._repeats += 1
+        self.record("repeat", repeats=self._repeats, iteration=self.iteration)
+        report = self._seen[_digest(files)]
+        return Candidate(dict(files), report, self.iteration, origin, seed)
+
+    def _tested_alone(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
         self._repeats = 0
+        self.tested += 1
+        report = self._run_alone(files)
+        self._seen[_digest(files)] = report
+        return Candidate(dict(files), report, self.iteration, origin, seed)
+
+    def _run_alone(self, files: Mapping[str, str]) -> TestReport:
+        """One test run of `files` in the cleaned workspace: the verdict that counts."""
         self.iteration += 1
         self.record("candidate", iteration=self.iteration, **candidate_change(self._last, files))
         self._last = dict(files)
         self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
         self.sandbox.write({**files, **self.tests})
         report = self.expected(self.sandbox.run_tests(self.test_args, timeout=self.config.timeout))
-        self._seen[digest] = report
+        self._record_test(report)
+        return report
+
+    def _record_test(self, report: TestReport, **extra: object) -> None:
         self.record(
             "test",
             iteration=self.iteration,
@@ -201,8 +266,8 @@ class Loop:
             note=report.note,
             tampered=report.tampered,
             duration=round(report.duration, 3),
+            **extra,
         )
-        return Candidate(dict(files), report, self.iteration)
 
     def feedback(self, best: Candidate) -> dict[str, str] | None:
         """Ask for edits to the best candidate from its failures; apply what applies."""
@@ -212,6 +277,7 @@ class Loop:
             messages = feedback_messages(
                 self.spec, best.files, best.report, self.format.instructions, self._refused
             )
+        self.ways["feedback"]["tried"] += 1
         reply = self.ask(
             messages, "feedback", temperature=0.0, **edit_reply(best.files, self.format.name)
         )
@@ -245,11 +311,80 @@ class Loop:
                 self.mode = "restart"
             return None
         self._unapplied = 0
+        self._origin = "feedback"
         return {p: t for p, t in result.files.items() if p not in self.tests}
 
-    def restart(self) -> dict[str, str]:
-        """A fresh sample from the clean prompt at a higher temperature."""
+    def restart(self) -> tuple[Candidate, LimitsExceeded | None]:
+        """Fresh samples at a higher temperature, tested at once: the best of them (a green
+        confirmed alone), and the budget stop hit while drawing (what was drawn is tested)."""
         self._refused = ""
         self._unapplied = 0
-        self.record("restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE)
-        return self.fresh(RESTART_TEMPERATURE)
+        seeds = [self._seed + i + 1 for i in range(self.candidates)]
+        self._seed = seeds[-1]
+        self.ways["restart"]["tried"] += 1
+        self.record(
+            "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=seeds
+        )
+        malformed = self.ask.budget.malformed
+        drawn, stop = draw_at_once(self.fresh, seeds, RESTART_TEMPERATURE)
+        drawn = [(seed, self._screen(f)) for seed, f in drawn if any(t.strip() for t in f.values())]
+        stop = self._one_bad_reply_per_restart(malformed, bool(drawn), stop)
+        if not drawn:  # no sample held any code: nothing to test, the best stays
+            if stop is not None:
+                raise stop
+            assert self.best is not None
+            return self.best, None
+        new: dict[str, tuple[int, dict[str, str]]] = {}
+        for seed, files in drawn:
+            if _digest(files) not in self._seen:
+                new.setdefault(_digest(files), (seed, files))
+        if not new:
+            if stop is not None:
+                raise stop
+            return self._repeat(drawn[0][1], "restart", drawn[0][0]), None
+        if len(new) == 1:
+            seed, files = next(iter(new.values()))
+            return self._tested_alone(files, "restart", seed), stop
+        self._repeats = 0
+        return self._test_together(new), stop
+
+    def _one_bad_reply_per_restart(
+        self, before: int, usable: bool, stop: LimitsExceeded | None
+    ) -> LimitsExceeded | None:
+        """A restart is one try however many samples it draws: it counts as one unusable
+        reply when none of its samples held code, else as none (samples are cheap, and a
+        few bad ones among them must not end the run)."""
+        budget = self.ask.budget
+        budget.malformed = before + (0 if usable else 1)
+        if stop is not None and stop.reason == "malformed":
+            return stop if budget.malformed >= budget.config.max_malformed else None
+        return stop
+
+    def _test_together(self, new: Mapping[str, tuple[int, dict[str, str]]]) -> Candidate:
+        """Test the new samples in one exec, remember every report, return the best (a
+        tampered one first: it stops the run, as it does tested alone)."""
+        self.iteration += 1
+        projects = [{**files, **self.tests} for _, files in new.values()]
+        reports = self.together(self.sandbox, projects, self.test_args, self.config.timeout)
+        self.tested += len(projects)
+        tested = [
+            Candidate(files, self.expected(report), self.iteration, "restart", seed)
+            for (seed, files), report in zip(new.values(), reports, strict=True)
+        ]
+        for digest, candidate in zip(new, tested, strict=True):
+            self._seen[digest] = candidate.report
+        self.record(
+            "candidates",
+            iteration=self.iteration,
+            results=[report_summary(c.report, c.seed) for c in tested],
+        )
+        tampered = [c for c in tested if c.report.tampered]
+        if tampered:
+            return tampered[0]
+        best = max(tested, key=lambda c: (self.is_green(c.report), c.score))
+        if not self.is_green(best.report):
+            return best
+        confirmed = self._run_alone(best.files)  # its own clean run: the verdict that counts
+        self._seen[_digest(best.files)] = confirmed
+        self.record("confirm_alone", seed=best.seed, green=self.is_green(confirmed))
+        return Candidate(best.files, confirmed, self.iteration, "restart", best.seed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 
+from agent.edits.extract import fenced_blocks
 from agent.model import Message
 from agent.new.plan import DEFAULT_TEST_COMMAND, EXAMPLE_PATH, Plan, PlannedFile
 from agent.new.requirements import Requirements, requirements_text
@@ -16,6 +17,8 @@ from sandbox.base import TestCase, TestReport
 __all__ = [
     "PLAN_INSTRUCTIONS",
     "SYSTEM",
+    "code_to_complete",
+    "completion_messages",
     "feedback_messages",
     "file_messages",
     "fix_messages",
@@ -31,6 +34,11 @@ _MAX_TEST_CHARS = 6000
 _MAX_FAILURES = 6
 _MAX_FILE_CHARS = 12000
 _DEFINED = re.compile(r"^\s*(?:async\s+def\s+|def\s+|class\s+)?([A-Za-z_]\w*)")
+_DEFINES = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.M)
+_PYTHON = frozenset({"", "python", "py", "python3", "py3"})
+_FENCED = re.compile(
+    r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(?P<body>.*?)^[ \t]*\1[ \t]*$\n?", re.M | re.S
+)
 
 
 def _fence(path: str, text: str) -> str:
@@ -63,6 +71,45 @@ def _starting_point(spec: str, target: PlannedFile) -> str:
     imports = [i.text for i in code.imports]
     head = "\n".join(imports) + "\n\n\n" if imports else ""
     return f"Start from the spec's code:\n```python\n{head}" + "\n".join(signatures) + "\n```"
+
+
+def code_to_complete(spec: str, target: PlannedFile) -> str:
+    """The spec's Python code, when it already shows every name `target` must define (a
+    skeleton to fill in): the blocks that define those names, joined; "" otherwise."""
+    names = {m.group(1) for line in target.interface if (m := _DEFINED.match(line))}
+    if not names or not target.path.endswith(".py"):
+        return ""
+    blocks = [b.body.strip("\n") for b in fenced_blocks(spec) if b.language in _PYTHON]
+    defined = [(b, {m.group(1) for m in _DEFINES.finditer(b)}) for b in blocks]
+    mine = [(b, found) for b, found in defined if found & names]  # not the other files' code
+    shown = set().union(*(found for _, found in mine))
+    return "\n\n\n".join(b for b, _ in mine) if names <= shown else ""
+
+
+def _prose(spec: str, code: str) -> str:
+    """The spec without the blocks of `code`: what it says around that code (other
+    blocks, such as test output or examples, stay)."""
+    shown = {part.strip("\n") for part in code.split("\n\n\n")}
+    text = _FENCED.sub(lambda m: "" if m.group("body").strip("\n") in shown else m.group(), spec)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def completion_messages(spec: str, plan: Plan, target: PlannedFile, code: str) -> list[Message]:
+    """Ask to complete the spec's own code (`code_to_complete`): the words around it, the
+    code, one instruction. Small models complete code they are shown far better than
+    they follow a long brief (the naive HumanEval baseline's prompt is this one)."""
+    parts = [
+        f"Complete this Python code: `{target.path}`. Reply with the whole code in one "
+        "```python block."
+    ]
+    prose = _prose(spec, code)
+    if prose:
+        parts.append(prose)
+    others = _interfaces(plan, target.path)
+    if others:
+        parts.append(f"Other files of the project offer:\n{others}")
+    parts.append(f"```python\n{code}\n```")
+    return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
 
 
 def file_messages(

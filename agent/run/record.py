@@ -271,6 +271,12 @@ class RunResult:
     syntax_errors: int = 0
     model_calls: int = 0
     timeouts: int = 0
+    candidates: int = 0
+    """Candidates tested: the first, each one feedback made, each fresh sample."""
+    best_from: str = ""
+    """Where the best candidate came from: first, feedback or restart."""
+    ways: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per way forward (feedback, restart): requests tried, and how many raised the best."""
     wall: float = 0.0
     error: str = ""
 
