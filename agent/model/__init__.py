@@ -118,7 +118,9 @@ def check_model(config: ModelConfig) -> tuple[bool, str, str]:
 
 
 def _config_fix(e: ConfigError) -> str:
-    text = str(e)
+    if e.fix:
+        return e.fix
+    text = e.message  # older messages carry their advice after "what: "
     return text.split(": ", 1)[1] if ": " in text else text
 
 

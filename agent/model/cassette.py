@@ -176,15 +176,18 @@ class ReplayModel:
         if served:
             raise ReplayMiss(
                 f"request asked {served + 1} times under replay of {self.cassette.path}, "
-                f"recorded {served} times. Fix: re-record the run without --replay"
+                f"recorded {served} times",
+                fix="re-record the run without --replay",
             )
-        raise ReplayMiss(self._explain_miss(messages, opts))
+        raise ReplayMiss(
+            self._explain_miss(messages, opts),
+            fix="undo the change to the prompt, or re-record the run without --replay",
+        )
 
     def _explain_miss(self, messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
         head = (
             f"request not in cassette {self.cassette.path} "
-            f"({len(self._entries)} recorded calls). Fix: undo the change to the prompt, "
-            "or re-record the run without --replay."
+            f"({len(self._entries)} recorded calls)"
         )
         if not self._entries:
             return head

@@ -199,8 +199,8 @@ class EmbeddedChat:
             chars = sum(len(m.content) for m in messages)
             return ContextTooLong(
                 f"the prompt ({len(messages)} messages, {chars} characters) does not fit "
-                f"{self.name}'s context of {self.config.n_ctx} tokens: {text}. Fix: raise "
-                "n_ctx, lower max_tokens, shorten the prompt, or use a larger model"
+                f"{self.name}'s context of {self.config.n_ctx} tokens: {text}",
+                fix="raise n_ctx, lower max_tokens, shorten the prompt, or use a larger model",
             )
         return ModelError(f"{self.name} failed: {text}")
 

@@ -121,8 +121,9 @@ class OpenAIChat:
                 if attempt + 1 == attempts:
                     raise ModelUnavailable(
                         f"{self.base_url} did not answer after {attempts} attempt(s); "
-                        f"last: {e}. Fix: check the server is up (greenloop doctor), "
-                        "or raise the timeout / max retries"
+                        f"last: {e}",
+                        fix="check the server is up (greenloop doctor), "
+                        "or raise the timeout / max retries",
                     ) from e
                 delay = self._delay(attempt, e.retry_after)
                 log.warning(
@@ -203,8 +204,9 @@ class OpenAIChat:
         if self.config.json_schema is True:
             raise ModelError(
                 f"{self.base_url} refused response_format json_schema (HTTP {e.status_code}: "
-                f"{_message(e)}). Fix: set json_schema = false under [model] in "
-                "greenloop.toml, or leave it unset to detect it"
+                f"{_message(e)})",
+                fix="set json_schema = false under [model] in "
+                "greenloop.toml, or leave it unset to detect it",
             ) from e
         with self._schema_lock:  # another thread may have dropped it already
             dropped = bool(self._schema_forms) and self._schema_forms[0] == form
@@ -225,21 +227,21 @@ class OpenAIChat:
             return _Retryable(f"HTTP {status}: {_message(e)}", _retry_after(e))
         if status in (401, 403):
             return ModelAuthError(
-                f"{self.base_url} rejected the API key (HTTP {status}: {_message(e)}). "
-                "Fix: set OPENAI_API_KEY to a key this endpoint accepts"
+                f"{self.base_url} rejected the API key (HTTP {status}: {_message(e)})",
+                fix="set OPENAI_API_KEY to a key this endpoint accepts",
             )
         if status == 404:
             return ModelNotFound(
-                f"model {self.name!r} not found at {self.base_url} ({_message(e)}). "
-                f"Fix: --model/GREENLOOP_MODEL naming one it serves{self._served_hint()}, "
-                "and check --base-url (it usually ends in /v1)"
+                f"model {self.name!r} not found at {self.base_url} ({_message(e)})",
+                fix=f"--model/GREENLOOP_MODEL naming one it serves{self._served_hint()}, "
+                "and check --base-url (it usually ends in /v1)",
             )
         if _is_context_error(e):
             chars = sum(len(m.content) for m in messages)
             return ContextTooLong(
                 f"the prompt ({len(messages)} messages, {chars} characters) does not fit "
-                f"{self.name!r}'s context: {_message(e)}. Fix: a model with a larger "
-                "context, a lower max_tokens, or a smaller prompt"
+                f"{self.name!r}'s context: {_message(e)}",
+                fix="a model with a larger context, a lower max_tokens, or a smaller prompt",
             )
         return ModelError(f"{self.base_url} refused the request (HTTP {status}): {_message(e)}")
 

@@ -168,8 +168,9 @@ class ModelServer:
             if self._proc.poll() is not None:
                 raise ModelUnavailable(
                     f"the model server for {self.path.name} exited with code "
-                    f"{self._proc.returncode}: {self._stderr_tail()}. Fix: check "
-                    "`pip install 'greenloop[local]'` (llama-cpp-python[server]) and the GGUF"
+                    f"{self._proc.returncode}: {self._stderr_tail()}",
+                    fix="check `pip install 'greenloop[local]'` (llama-cpp-python[server]) "
+                    "and the GGUF",
                 )
             try:
                 request = urllib.request.Request(
