@@ -23,6 +23,7 @@ from agent import git as gitops
 from agent.errors import GreenloopError, UsageError
 from agent.model import ChatModel
 from agent.new.generate import Generator, make_plan
+from agent.new.job import NewJob
 from agent.new.requirements import extract_requirements
 from agent.run.budget import Budget, Caller
 from agent.run.loop import RESTART_CANDIDATES, Loop, LoopOutcome
@@ -37,7 +38,7 @@ from agent.run.record import (
 )
 from agent.run.runner_files import keep_trusted
 from agent.run.settings import RunSettings
-from agent.run.verdict import confirm, expected_tests, fresh_rerun, with_missing
+from agent.run.verdict import confirm, expected_tests, fresh_rerun
 from agent.task import Task
 from sandbox import open_sandbox
 from sandbox.testrun import pytest_args
@@ -115,24 +116,23 @@ def _generate_and_loop(
         expected = expected_tests(tests)
         record.result.tests_generated = not task.has_tests
         record("files", paths=sorted(files), tests=sorted(tests))
+        job = NewJob(task.spec, task.starter, generate, expected)
         loop = Loop(
+            job=job,
             ask=ask,
             sandbox=sandbox,
-            spec=task.spec,
             tests=tests,
-            fresh=lambda temperature, seed: {**task.starter, **generate(temperature, seed)},
             config=task.config,
             record=record,
             test_args=pytest_args(task.config.test_command),
             edit_format=settings.edit_format,
             candidates=RESTART_CANDIDATES,
             trusted=task.starter,
-            expected=lambda report: with_missing(report, expected),
         )
         outcome = loop.run(files)
     rerun = fresh_rerun(sandbox_cfg, task.starter, tests, loop.test_args, task.config.timeout,
                         expected=expected)  # fmt: skip
-    return confirm(outcome, rerun, lambda report: report.green, record), tests
+    return confirm(outcome, rerun, job.is_green, record), tests
 
 
 def _screened_tests(tests: dict[str, str], task: Task, record: _Recorder) -> dict[str, str]:
