@@ -43,6 +43,7 @@ from agent.fix.repomap import TagCache, is_test_path
 from agent.model import ChatModel
 from agent.new.requirements import THIRD_PARTY
 from agent.run.budget import Budget, Caller
+from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import Loop, LoopOutcome
 from agent.run.record import (
     FixResult,
@@ -295,20 +296,12 @@ def _finish(
     record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
-    result.status = "green" if outcome.green else "red"
-    result.exit_reason = outcome.exit_reason
-    result.candidates, result.ways = outcome.candidates, outcome.ways
-    result.iterations = outcome.iterations  # test runs, the ones of several candidates too
-    best = outcome.best
-    result.best_from = best.origin if best is not None else ""
+    best = note_outcome(result, outcome)
     if best is None:
         return
-    report = best.report
-    result.tests = report.counts
-    result.fixed = fixed_targets(baseline.targets, report)
+    result.fixed = fixed_targets(baseline.targets, best.report)
     changed = {p: t for p, t in best.files.items() if snapshot.code.get(p) != t}
-    result.files = sorted(changed)
-    save_files(Path(result.run_dir) / "best", changed)
+    keep_best(result, changed)
     if outcome.green and changed:
         _commit(repo, snapshot, changed, settings, record)
 
@@ -343,10 +336,8 @@ def _commit(
 
 
 def _trailers(result: FixResult) -> dict[str, str]:
-    return {
-        "Greenloop-Run": result.run_id,
-        "Model": result.model,
-        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
-        "Tests": f"{result.tests.passed} passed",
-        "Fixed": ", ".join(result.fixed),
-    } | ({"Flaky": ", ".join(result.flaky)} if result.flaky else {})
+    return (
+        run_trailers(result, f"{result.tests.passed} passed")
+        | {"Fixed": ", ".join(result.fixed)}
+        | ({"Flaky": ", ".join(result.flaky)} if result.flaky else {})
+    )

@@ -10,6 +10,7 @@
     replies.py       how long each kind of reply may run, and its stop sequences
     candidates.py    what the trajectory keeps of each candidate
     verdict.py       every expected test ran; green confirmed in a fresh sandbox
+    finish.py        the outcome into the result, the best files kept, the commit trailers
     runner_files.py  conftest.py, pytest.ini...: never taken from the model unless allowed
     live_view.py     the terminal view of one run
 """
