@@ -7,6 +7,8 @@ ground from fresh samples (see DESIGN.md). So the loop starts with feedback,
 turns to restarts when feedback stops raising the pass count, goes back to
 feedback when a restart sets a new best, and always keeps the best candidate:
 a run never ends worse than its best state. Stops are exceptions with names.
+What differs between `new` and `fix` (the feedback request, a fresh sample, what
+counts as green, the tests expected) comes in a `Job` (`agent.run.job`).
 
 A restart draws `candidates` fresh samples at once (each with its own seed,
 recorded), tests them together in one sandbox exec (each in its own folder),
@@ -32,12 +34,12 @@ from agent.run.events import Record
 from agent.run.job import Job
 from agent.run.replies import edit_reply
 from agent.run.runner_files import keep_trusted
-from agent.run.samples import Fresh, Together, draw_at_once, report_summary
+from agent.run.samples import Together, draw_at_once, report_summary
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 from sandbox.together import run_projects_together
 
-__all__ = ["RESTART_CANDIDATES", "Candidate", "Fresh", "Green", "Loop", "LoopOutcome"]
+__all__ = ["RESTART_CANDIDATES", "Candidate", "Green", "Loop", "LoopOutcome"]
 
 log = logging.getLogger(__name__)
 
