@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from agent.model import ScriptedModel
+from agent.new.job import NewJob
 from agent.run.budget import Budget, Caller
 from agent.run.loop import Loop, LoopOutcome
+from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, TestCase, TestReport
 
@@ -78,11 +80,10 @@ class Run:
 
     def __call__(self, first: str) -> LoopOutcome:
         loop = Loop(
+            job=NewJob("write f", {}, self.fresh, expected_tests(TESTS)),
             ask=Caller(self.model, self.budget, self.record),
             sandbox=self.sandbox,  # type: ignore[arg-type]
-            spec="write f",
             tests=TESTS,
-            fresh=self.fresh,
             config=self.config,
             record=self.record,
         )

@@ -15,8 +15,10 @@ from typing import Any, Self
 import pytest
 
 from agent.model import Message, ScriptedModel
+from agent.new.job import NewJob
 from agent.run.budget import Budget, Caller
 from agent.run.loop import FEEDBACK_TRIAL, Loop, LoopOutcome
+from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, TestCase, TestReport
 
@@ -131,11 +133,10 @@ def run_loop(
     task_config = TaskConfig(**config)
     ask = Caller(model, Budget(task_config), lambda event, **data: events.append((event, data)))
     loop = Loop(
+        job=NewJob("Write solution.py.", {}, fresh_by_seed(ask), expected_tests(TESTS)),
         ask=ask,
         sandbox=sandbox,
-        spec="Write solution.py.",
         tests=TESTS,
-        fresh=fresh_by_seed(ask),
         config=task_config,
         record=lambda event, **data: events.append((event, data)),
         candidates=candidates,

@@ -27,6 +27,8 @@ __all__ = [
     "EditFormat",
     "EditFormatName",
     "FailedEdit",
+    "Reply",
+    "apply_reply",
     "check_path",
     "render_failures",
 ]
@@ -64,3 +66,37 @@ FORMATS: dict[str, EditFormat] = {
         "whole", whole_file.INSTRUCTIONS, whole_file.parse, whole_file.apply
     ),
 }
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply applied: whether it held a usable edit, the result, and the edited code."""
+
+    usable: bool
+    """Some edit parsed without a problem (none: the reply was not in the format)."""
+    result: ApplyResult
+    code: dict[str, str]
+    """The files after the edits, the protected tests left out."""
+
+
+def apply_reply(
+    fmt: EditFormat,
+    reply: str,
+    files: Mapping[str, str],
+    tests: Mapping[str, str],
+    *,
+    allow_runner: bool = False,
+) -> Reply:
+    """`reply`'s edits in `fmt` (else whole files: small models often send those) applied
+    to `files`, the `tests` beside them and protected. Shared by the loop's feedback and
+    `greenloop fix`'s restarts."""
+    edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
+    usable = any(not e.problem for e in edits)
+    everything = {**files, **tests}
+    result = (
+        fmt.apply(everything, edits, protected=frozenset(tests), allow_runner=allow_runner)
+        if usable
+        else ApplyResult(everything)  # nothing to apply: the files as they were
+    )
+    code = {p: t for p, t in result.files.items() if p not in tests}
+    return Reply(usable, result, code)

@@ -1,6 +1,7 @@
 """`greenloop fix`: an existing repository's failing tests, localized and fixed on a branch.
 
     repair.py     run_fix: snapshot HEAD, baseline, loop (agent.run.loop), confirm, commit
+    job.py        FixJob: fix's part in the loop (the fix prompt, restarts, fixed = green)
     baseline.py   which tests fail for real, which are flaky, what is missing
     context.py    the code a fix prompt shows, localized afresh for every prompt
     localize.py   which definitions the failing tests run (calls, coverage, tracebacks)

@@ -25,9 +25,10 @@ of the rest, within `context_tokens`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from git import Blob, Repo
@@ -35,14 +36,15 @@ from git import Blob, Repo
 from agent import git as gitops
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
-from agent.fix.baseline import Baseline, fixed_targets, is_fixed, missing_packages, run_baseline
+from agent.fix.baseline import Baseline, fixed_targets, missing_packages, run_baseline
 from agent.fix.context import Localizer
-from agent.fix.repomap import TagCache, estimate_tokens, is_test_path
-from agent.model import ChatModel, Message
+from agent.fix.job import FixJob, FixPrompt, fix_green
+from agent.fix.repomap import TagCache, is_test_path
+from agent.model import ChatModel
 from agent.new.requirements import THIRD_PARTY
 from agent.run.budget import Budget, Caller
-from agent.run.loop import Fresh, Loop, LoopOutcome
-from agent.run.prompts import fix_messages
+from agent.run.finish import keep_best, note_outcome, run_trailers
+from agent.run.loop import Loop, LoopOutcome
 from agent.run.record import (
     FixResult,
     Observer,
@@ -52,11 +54,10 @@ from agent.run.record import (
     recorded_run,
     save_files,
 )
-from agent.run.replies import edit_reply
 from agent.run.settings import RunSettings
-from agent.run.verdict import confirm, fresh_rerun, with_missing
+from agent.run.verdict import confirm, fresh_rerun
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.base import Sandbox, TestReport
+from sandbox.base import Sandbox
 from sandbox.setup import RepoSandbox
 from sandbox.testrun import pytest_args
 
@@ -141,27 +142,6 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
     return _Snapshot(commit.hexsha, code, tests, other)
 
 
-# ---------------------------------------------------------------- the prompt
-
-
-class _FixPrompt:
-    """The feedback request: failures, the code they run (localized), the map; within budget."""
-
-    def __init__(self, baseline: Baseline, budget: int, localizer: Localizer) -> None:
-        self.baseline, self.budget, self.localizer = baseline, budget, localizer
-
-    def __call__(
-        self, files: Mapping[str, str], report: TestReport, instructions: str, refused: str
-    ) -> list[Message]:
-        targets, must_pass = self.baseline.targets, self.baseline.must_pass
-        flaky = self.baseline.flaky  # not the model's business: leave them out
-        report = replace(report, tests=tuple(t for t in report.tests if t.id not in flaky))
-        bare = fix_messages(report, targets, must_pass, "", instructions, refused)
-        used = sum(estimate_tokens(m.content) for m in bare) + 8
-        context = self.localizer(files, report, max(0, self.budget - used))
-        return fix_messages(report, targets, must_pass, context.text, instructions, refused)
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -223,7 +203,7 @@ def _run(
         rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, settings.config.timeout,
                             wrap=lambda inner: RepoSandbox(inner, snapshot.other),
                             allow_runner=settings.allow_test_edits)  # fmt: skip
-        outcome = confirm(outcome, rerun, _judge(baseline.targets, baseline.must_pass), record)
+        outcome = confirm(outcome, rerun, partial(fix_green, baseline), record)
     _finish(repo, snapshot, baseline, outcome, settings, record)
 
 
@@ -285,71 +265,26 @@ def _loop(
     localizer = Localizer(sandbox, original=snapshot.code, tests=snapshot.tests,
                           flaky=baseline.flaky, timeout=settings.config.timeout,
                           record=record, cache=cache)  # fmt: skip
-    prompt = _FixPrompt(baseline, settings.context_tokens, localizer)
+    prompt = FixPrompt(baseline, settings.context_tokens, localizer)
+    job = FixJob(ask, prompt, baseline, snapshot.code, snapshot.tests,
+                 FORMATS[settings.edit_format], settings.allow_test_edits)  # fmt: skip
     loop = Loop(
+        job=job,
         ask=ask,
         sandbox=sandbox,
-        spec="",
         tests=snapshot.tests,
-        fresh=_fresh(
-            ask, prompt, snapshot, baseline, settings.edit_format, settings.allow_test_edits
-        ),
         config=settings.config,
         record=record,
         test_args=pytest_args(settings.test_command),
         edit_format=settings.edit_format,
-        prompt=prompt,
-        is_green=_judge(baseline.targets, baseline.must_pass),
         trusted=snapshot.code,
         allow_runner=settings.allow_test_edits,
-        expected=lambda report: with_missing(report, baseline.targets | baseline.must_pass),
     )
     loop.seed(dict(snapshot.code), baseline.report)
     try:
         return loop.run(None)
     finally:
         cache.save()
-
-
-def _judge(targets: Collection[str], must_pass: Collection[str]) -> Callable[[TestReport], bool]:
-    """Green for a fix: every target passes and every test that passed still does."""
-
-    def green(report: TestReport) -> bool:
-        passed = {t.id for t in report.tests if t.outcome == "passed"}
-        kept = all(t in passed for t in must_pass)
-        return not report.timed_out and kept and all(is_fixed(t, report) for t in targets)
-
-    return green
-
-
-def _fresh(
-    ask: Caller,
-    prompt: _FixPrompt,
-    snapshot: _Snapshot,
-    baseline: Baseline,
-    edit_format: str,
-    allow_runner: bool = False,
-) -> Fresh:
-    """A restart: a new sample for the untouched repository, at a higher temperature."""
-    fmt = FORMATS[edit_format]
-
-    def fresh(temperature: float, seed: int) -> dict[str, str]:
-        messages = prompt(snapshot.code, baseline.report, fmt.instructions, "")
-        reply = ask(
-            messages,
-            "restart",
-            temperature=temperature,
-            seed=seed,
-            **edit_reply(snapshot.code, edit_format),
-        )
-        edits = fmt.parse(reply) or FORMATS["whole"].parse(reply)
-        files = {**snapshot.code, **snapshot.tests}
-        applied = fmt.apply(
-            files, edits, protected=frozenset(snapshot.tests), allow_runner=allow_runner
-        )
-        return {p: t for p, t in applied.files.items() if p not in snapshot.tests}
-
-    return fresh
 
 
 def _finish(
@@ -361,20 +296,12 @@ def _finish(
     record: Recorder[FixResult],
 ) -> None:
     result: FixResult = record.result
-    result.status = "green" if outcome.green else "red"
-    result.exit_reason = outcome.exit_reason
-    result.candidates, result.ways = outcome.candidates, outcome.ways
-    result.iterations = outcome.iterations  # test runs, the ones of several candidates too
-    best = outcome.best
-    result.best_from = best.origin if best is not None else ""
+    best = note_outcome(result, outcome)
     if best is None:
         return
-    report = best.report
-    result.tests = report.counts
-    result.fixed = fixed_targets(baseline.targets, report)
+    result.fixed = fixed_targets(baseline.targets, best.report)
     changed = {p: t for p, t in best.files.items() if snapshot.code.get(p) != t}
-    result.files = sorted(changed)
-    save_files(Path(result.run_dir) / "best", changed)
+    keep_best(result, changed)
     if outcome.green and changed:
         _commit(repo, snapshot, changed, settings, record)
 
@@ -409,10 +336,8 @@ def _commit(
 
 
 def _trailers(result: FixResult) -> dict[str, str]:
-    return {
-        "Greenloop-Run": result.run_id,
-        "Model": result.model,
-        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
-        "Tests": f"{result.tests.passed} passed",
-        "Fixed": ", ".join(result.fixed),
-    } | ({"Flaky": ", ".join(result.flaky)} if result.flaky else {})
+    return (
+        run_trailers(result, f"{result.tests.passed} passed")
+        | {"Fixed": ", ".join(result.fixed)}
+        | ({"Flaky": ", ".join(result.flaky)} if result.flaky else {})
+    )

@@ -23,8 +23,10 @@ from agent import git as gitops
 from agent.errors import GreenloopError, UsageError
 from agent.model import ChatModel
 from agent.new.generate import Generator, make_plan
+from agent.new.job import NewJob
 from agent.new.requirements import extract_requirements
 from agent.run.budget import Budget, Caller
+from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import RESTART_CANDIDATES, Loop, LoopOutcome
 from agent.run.record import (
     Observer,
@@ -37,7 +39,7 @@ from agent.run.record import (
 )
 from agent.run.runner_files import keep_trusted
 from agent.run.settings import RunSettings
-from agent.run.verdict import confirm, expected_tests, fresh_rerun, with_missing
+from agent.run.verdict import confirm, expected_tests, fresh_rerun
 from agent.task import Task
 from sandbox import open_sandbox
 from sandbox.testrun import pytest_args
@@ -115,24 +117,23 @@ def _generate_and_loop(
         expected = expected_tests(tests)
         record.result.tests_generated = not task.has_tests
         record("files", paths=sorted(files), tests=sorted(tests))
+        job = NewJob(task.spec, task.starter, generate, expected)
         loop = Loop(
+            job=job,
             ask=ask,
             sandbox=sandbox,
-            spec=task.spec,
             tests=tests,
-            fresh=lambda temperature, seed: {**task.starter, **generate(temperature, seed)},
             config=task.config,
             record=record,
             test_args=pytest_args(task.config.test_command),
             edit_format=settings.edit_format,
             candidates=RESTART_CANDIDATES,
             trusted=task.starter,
-            expected=lambda report: with_missing(report, expected),
         )
         outcome = loop.run(files)
     rerun = fresh_rerun(sandbox_cfg, task.starter, tests, loop.test_args, task.config.timeout,
                         expected=expected)  # fmt: skip
-    return confirm(outcome, rerun, lambda report: report.green, record), tests
+    return confirm(outcome, rerun, job.is_green, record), tests
 
 
 def _screened_tests(tests: dict[str, str], task: Task, record: _Recorder) -> dict[str, str]:
@@ -154,18 +155,11 @@ def _finish(
     settings: RunSettings,
     record: _Recorder,
 ) -> None:
-    result.status = "green" if outcome.green else "red"
-    result.exit_reason = outcome.exit_reason
-    result.candidates, result.ways = outcome.candidates, outcome.ways
-    result.iterations = outcome.iterations  # test runs, the ones of several candidates too
-    best = outcome.best
+    best = note_outcome(result, outcome)
     if best is None:
         return
-    result.best_from = best.origin
-    result.tests = best.report.counts
     files = {**best.files, **tests}
-    result.files = sorted(files)
-    save_files(Path(result.run_dir) / "best", files)
+    keep_best(result, files)
     if outcome.green or (settings.commit_partial and outcome.exit_reason != "tampered"):
         _commit(result, files, task, repo, settings, record)
 
@@ -181,7 +175,7 @@ def _commit(
     """Check everything, then commit on the run branch; on any failure the out folder is
     as it was (the branch is gone, the user's checkout back) and the result says why."""
     branch = f"greenloop/{settings.run_id}"
-    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result, settings)
+    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result)
     verdict = result.status, result.exit_reason
     # Until the commit exists, a kill or Ctrl-C must not leave "green" in result.json.
     result.status, result.exit_reason = "error", "interrupted"
@@ -208,11 +202,6 @@ def _title(result: RunResult, task: Task) -> str:
     return task.name if result.status == "green" else f"RED ({result.exit_reason}) {task.name}"
 
 
-def _trailers(result: RunResult, settings: RunSettings) -> dict[str, str]:
+def _trailers(result: RunResult) -> dict[str, str]:
     tests = f"{result.tests.passed} passed" if result.status == "green" else str(result.tests)
-    return {
-        "Greenloop-Run": settings.run_id,
-        "Model": settings.model_name,
-        "Tokens": f"{result.tokens['prompt']} prompt, {result.tokens['completion']} completion",
-        "Tests": tests,
-    }
+    return run_trailers(result, tests)

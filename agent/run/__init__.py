@@ -1,6 +1,7 @@
 """One run, shared by `greenloop new` and `greenloop fix`: the loop and what it stands on.
 
     loop.py          the red-to-green loop: test, then feedback edits or fresh samples
+    job.py           Job: what a command brings to the loop (feedback, fresh, green)
     budget.py        Budget (the one counter: tokens, cost, calls, malformed) and Caller
     record.py        the run folder, the result (new's and fix's), the Recorder
     events.py        EventName (every trajectory event) and the Record callable
@@ -9,6 +10,7 @@
     replies.py       how long each kind of reply may run, and its stop sequences
     candidates.py    what the trajectory keeps of each candidate
     verdict.py       every expected test ran; green confirmed in a fresh sandbox
+    finish.py        the outcome into the result, the best files kept, the commit trailers
     runner_files.py  conftest.py, pytest.ini...: never taken from the model unless allowed
     live_view.py     the terminal view of one run
 """

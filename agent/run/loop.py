@@ -7,6 +7,8 @@ ground from fresh samples (see DESIGN.md). So the loop starts with feedback,
 turns to restarts when feedback stops raising the pass count, goes back to
 feedback when a restart sets a new best, and always keeps the best candidate:
 a run never ends worse than its best state. Stops are exceptions with names.
+What differs between `new` and `fix` (the feedback request, a fresh sample, what
+counts as green, the tests expected) comes in a `Job` (`agent.run.job`).
 
 A restart draws `candidates` fresh samples at once (each with its own seed,
 recorded), tests them together in one sandbox exec (each in its own folder),
@@ -21,29 +23,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.edits import FORMATS, EditFormat, render_failures
-from agent.model import Message
+from agent.edits import FORMATS, EditFormat, apply_reply, render_failures
 from agent.run.budget import Caller, LimitsExceeded
 from agent.run.candidates import candidate_change, failure_details
 from agent.run.events import Record
-from agent.run.prompts import feedback_messages
+from agent.run.job import Job
 from agent.run.replies import edit_reply
 from agent.run.runner_files import keep_trusted
-from agent.run.samples import Fresh, Together, draw_at_once, report_summary
+from agent.run.samples import Together, draw_at_once, report_summary
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 from sandbox.together import run_projects_together
 
-__all__ = ["RESTART_CANDIDATES", "Candidate", "Fresh", "Green", "Loop", "LoopOutcome"]
+__all__ = ["RESTART_CANDIDATES", "Candidate", "Green", "Loop", "LoopOutcome"]
 
 log = logging.getLogger(__name__)
 
-Prompt = Callable[[Mapping[str, str], TestReport, str, str], list[Message]]
-"""(files, report, edit instructions, refused edits) -> the feedback request."""
 Mode = Literal["feedback", "restart"]
 Origin = Literal["first", "feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
@@ -98,39 +97,30 @@ class Loop:
     def __init__(
         self,
         *,
+        job: Job,
         ask: Caller,
         sandbox: Sandbox,
-        spec: str,
         tests: Mapping[str, str],
-        fresh: Fresh,
         config: TaskConfig,
         record: Record,
         test_args: Sequence[str] = (),
         edit_format: str = "search-replace",
-        prompt: Prompt | None = None,
-        is_green: Callable[[TestReport], bool] | None = None,
         trusted: Mapping[str, str] | None = None,
         allow_runner: bool = False,
-        expected: Callable[[TestReport], TestReport] | None = None,
         candidates: int = 1,
         together: Together = run_projects_together,
     ) -> None:
-        """`prompt` replaces the spec-based feedback request (`greenloop fix` sends a repo
-        map); `is_green` replaces "every test passed" (fix: the targets pass and nothing
-        that passed before fails). Files that configure the test runner are taken only
-        from `trusted` (the task's or repository's own) unless `allow_runner`;
-        `expected` marks the tests that should have run and did not. `candidates`: fresh
-        samples per restart, tested at once by `together` (1: one sample, tested alone)."""
-        self.ask, self.sandbox, self.spec = ask, sandbox, spec
+        """`job`: the command's feedback request, fresh samples, green and expected tests
+        (`agent.run.job`). Files that configure the test runner are taken only from
+        `trusted` (the task's or repository's own) unless `allow_runner`. `candidates`:
+        fresh samples per restart, tested at once by `together` (1: one sample, alone)."""
+        self.job, self.ask, self.sandbox = job, ask, sandbox
         self.tests = dict(tests)
-        self.fresh, self.config, self.record = fresh, config, record
+        self.config, self.record = config, record
         self.test_args = tuple(test_args)
         self.format: EditFormat = FORMATS[edit_format]
-        self.prompt = prompt
-        self.is_green = is_green or (lambda report: report.green)
         self.trusted = dict(trusted or {})
         self.allow_runner = allow_runner
-        self.expected = expected or (lambda report: report)
         self.iteration = 0
         self.mode: Mode = "feedback"
         self.best: Candidate | None = None
@@ -196,7 +186,7 @@ class Loop:
             self.best = candidate
             if candidate.origin != "first":
                 self.ways[candidate.origin]["paid"] += 1
-        if self.is_green(candidate.report):
+        if self.job.is_green(candidate.report):
             raise Green
         if self._repeats >= self.config.stuck_after:
             raise LimitsExceeded("stuck", f"the same code and failures {self._repeats} times")
@@ -249,7 +239,9 @@ class Loop:
         self._last = dict(files)
         self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
         self.sandbox.write({**files, **self.tests})
-        report = self.expected(self.sandbox.run_tests(self.test_args, timeout=self.config.timeout))
+        report = self.job.expected(
+            self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
+        )
         self._record_test(report)
         return report
 
@@ -271,30 +263,23 @@ class Loop:
 
     def feedback(self, best: Candidate) -> dict[str, str] | None:
         """Ask for edits to the best candidate from its failures; apply what applies."""
-        if self.prompt is not None:
-            messages = self.prompt(best.files, best.report, self.format.instructions, self._refused)
-        else:
-            messages = feedback_messages(
-                self.spec, best.files, best.report, self.format.instructions, self._refused
-            )
+        messages = self.job.feedback(
+            best.files, best.report, self.format.instructions, self._refused
+        )
         self.ways["feedback"]["tried"] += 1
         reply = self.ask(
             messages, "feedback", temperature=0.0, **edit_reply(best.files, self.format.name)
         )
-        edits = self.format.parse(reply) or FORMATS["whole"].parse(reply)
-        usable = [e for e in edits if not e.problem]
-        if not usable:
+        applied = apply_reply(
+            self.format, reply, best.files, self.tests, allow_runner=self.allow_runner
+        )
+        if not applied.usable:
             self._refused = "Your reply had no edit in the required format."
             self.record("apply", applied=0, failed=[], malformed=True)
             self.ask.budget.bad_reply()
             self.mode = "restart"  # feedback that gives nothing is not paying off
             return None
-        result = self.format.apply(
-            {**best.files, **self.tests},
-            edits,
-            protected=frozenset(self.tests),
-            allow_runner=self.allow_runner,
-        )
+        result = applied.result
         self._refused = render_failures(result.failed) if result.failed else ""
         self.record(
             "apply",
@@ -312,7 +297,7 @@ class Loop:
             return None
         self._unapplied = 0
         self._origin = "feedback"
-        return {p: t for p, t in result.files.items() if p not in self.tests}
+        return applied.code
 
     def restart(self) -> tuple[Candidate, LimitsExceeded | None]:
         """Fresh samples at a higher temperature, tested at once: the best of them (a green
@@ -326,7 +311,7 @@ class Loop:
             "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=seeds
         )
         malformed = self.ask.budget.malformed
-        drawn, stop = draw_at_once(self.fresh, seeds, RESTART_TEMPERATURE)
+        drawn, stop = draw_at_once(self.job.fresh, seeds, RESTART_TEMPERATURE)
         drawn = [(seed, self._screen(f)) for seed, f in drawn if any(t.strip() for t in f.values())]
         stop = self._one_bad_reply_per_restart(malformed, bool(drawn), stop)
         if not drawn:  # no sample held any code: nothing to test, the best stays
@@ -368,7 +353,7 @@ class Loop:
         reports = self.together(self.sandbox, projects, self.test_args, self.config.timeout)
         self.tested += len(projects)
         tested = [
-            Candidate(files, self.expected(report), self.iteration, "restart", seed)
+            Candidate(files, self.job.expected(report), self.iteration, "restart", seed)
             for (seed, files), report in zip(new.values(), reports, strict=True)
         ]
         for digest, candidate in zip(new, tested, strict=True):
@@ -381,10 +366,10 @@ class Loop:
         tampered = [c for c in tested if c.report.tampered]
         if tampered:
             return tampered[0]
-        best = max(tested, key=lambda c: (self.is_green(c.report), c.score))
-        if not self.is_green(best.report):
+        best = max(tested, key=lambda c: (self.job.is_green(c.report), c.score))
+        if not self.job.is_green(best.report):
             return best
         confirmed = self._run_alone(best.files)  # its own clean run: the verdict that counts
         self._seen[_digest(best.files)] = confirmed
-        self.record("confirm_alone", seed=best.seed, green=self.is_green(confirmed))
+        self.record("confirm_alone", seed=best.seed, green=self.job.is_green(confirmed))
         return Candidate(best.files, confirmed, self.iteration, "restart", best.seed)
