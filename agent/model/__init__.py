@@ -118,10 +118,7 @@ def check_model(config: ModelConfig) -> tuple[bool, str, str]:
 
 
 def _config_fix(e: ConfigError) -> str:
-    if e.fix:
-        return e.fix
-    text = e.message  # older messages carry their advice after "what: "
-    return text.split(": ", 1)[1] if ": " in text else text
+    return e.fix or "mend the setting the message names"
 
 
 def _model_fix(e: ModelError, config: ModelConfig) -> str:

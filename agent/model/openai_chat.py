@@ -72,7 +72,7 @@ class OpenAIChat:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not config.model:
-            raise ConfigError("no model named: set --model or GREENLOOP_MODEL")
+            raise ConfigError("no model named", fix="set --model or GREENLOOP_MODEL")
         self.name: str = config.model
         self.config = config
         self._prices = prices or PriceTable()
@@ -120,8 +120,7 @@ class OpenAIChat:
             except _Retryable as e:
                 if attempt + 1 == attempts:
                     raise ModelUnavailable(
-                        f"{self.base_url} did not answer after {attempts} attempt(s); "
-                        f"last: {e}",
+                        f"{self.base_url} did not answer after {attempts} attempt(s); last: {e}",
                         fix="check the server is up (greenloop doctor), "
                         "or raise the timeout / max retries",
                     ) from e
