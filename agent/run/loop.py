@@ -321,8 +321,9 @@ class Loop:
             return self.best, None
         new: dict[str, tuple[int, dict[str, str]]] = {}
         for seed, files in drawn:
-            if _digest(files) not in self._seen:
-                new.setdefault(_digest(files), (seed, files))
+            digest = _digest(files)
+            if digest not in self._seen:
+                new.setdefault(digest, (seed, files))
         if not new:
             if stop is not None:
                 raise stop
