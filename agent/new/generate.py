@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from agent.edits import check_path
 from agent.edits.extract import extract_file, fenced_blocks
@@ -38,6 +39,7 @@ from agent.new.plan import (
 )
 from agent.new.requirements import Requirements, requirements_text
 from agent.new.speccode import (
+    body_start,
     drop_self_imports,
     read_spec_code,
     restore_definitions,
@@ -151,8 +153,12 @@ class Generator:
         # (measured on HumanEval 40-49), and a restart's worth is being independent.
         tests = (self.tests or self.generated_tests) if temperature == 0 else {}
         code = code_to_complete(self.spec, target)
+        opts: dict[str, Any] = {}
         if code:  # the spec shows the file's skeleton: complete it, as the baseline asks
             messages = completion_messages(self.spec, self.plan, target, code)
+            start = body_start(code)
+            if start:  # where the backend can continue a reply, the model writes the body
+                opts["prefix"] = f"```python\n{start}"
         else:
             messages = file_messages(self.spec, self.plan, target, tests, text)
         reply = self.ask(
@@ -161,11 +167,15 @@ class Generator:
             temperature=temperature,
             seed=seed,
             **file_reply(self.spec, target.interface),
+            **opts,
         )
         # A sample (temperature > 0) that does not parse is not mended: another sample
         # costs less than a correction, and a small model's corrections rarely parse.
         tries = SYNTAX_TRIES if temperature == 0 else 0
-        source = self._syntax_gate(target, self._extract(reply, target.path), tries)
+        # Nor is a sample with no code charged as a bad reply: it comes back empty, and
+        # the restart that drew it counts as one (`Loop.restart`).
+        extracted = self._extract(reply, target.path, charge=temperature == 0)
+        source = self._syntax_gate(target, extracted, tries)
         return self._restore_imports(target.path, source)
 
     def _syntax_gate(self, target: PlannedFile, source: str, tries: int = SYNTAX_TRIES) -> str:
@@ -209,7 +219,7 @@ class Generator:
             self.ask.record("imports_restored", path=path, lines=added)
         return restored
 
-    def _extract(self, reply: str, path: str) -> str:
+    def _extract(self, reply: str, path: str, charge: bool = True) -> str:
         required = self.reqs.for_path(path)
         names = [n.name for n in required.names] if required else []
         source = extract_file(reply, path, names)
@@ -219,7 +229,8 @@ class Generator:
                 self.ask.record("misnamed_block", path=path)
         if source is None:
             self.ask.record("malformed", path=path, reply=reply[:500])
-            self.ask.budget.bad_reply()
+            if charge:
+                self.ask.budget.bad_reply()
             return ""
         return source if source.endswith("\n") else source + "\n"
 
