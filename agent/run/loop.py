@@ -39,15 +39,13 @@ from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 from sandbox.together import run_projects_together
 
-__all__ = ["RESTART_CANDIDATES", "Candidate", "Green", "Loop", "LoopOutcome"]
+__all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["feedback", "restart"]
 Origin = Literal["first", "feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
-RESTART_CANDIDATES = 3
-"""Fresh samples a restart of `greenloop new` draws and tests at once."""
 FEEDBACK_TRIAL = 2
 """Feedback requests that must raise the pass count at least once to keep being asked."""
 
