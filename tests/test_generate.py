@@ -98,6 +98,7 @@ def test_a_completion_is_started_with_the_specs_code() -> None:
     opts = model.calls[0].opts
     assert opts.get("prefix") == '```python\ndef total(xs):\n    """The sum of xs."""\n    '
     assert opts.get("seed") == 2 and opts.get("temperature") == 0.8
+    assert {"\n```\n", "\nassert ", "\nprint("} <= set(opts.get("stop", ()))
 
 
 def test_a_sample_with_no_code_charges_nothing_the_first_file_does() -> None:

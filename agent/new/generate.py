@@ -53,7 +53,7 @@ from agent.run.prompts import (
     plan_prompt,
     syntax_fix_messages,
 )
-from agent.run.replies import file_reply, plan_reply, rewrite_reply
+from agent.run.replies import body_reply, file_reply, plan_reply, rewrite_reply
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -153,21 +153,16 @@ class Generator:
         # (measured on HumanEval 40-49), and a restart's worth is being independent.
         tests = (self.tests or self.generated_tests) if temperature == 0 else {}
         code = code_to_complete(self.spec, target)
-        opts: dict[str, Any] = {}
+        opts: dict[str, Any] = dict(file_reply(self.spec, target.interface))
         if code:  # the spec shows the file's skeleton: complete it, as the baseline asks
             messages = completion_messages(self.spec, self.plan, target, code)
             start = body_start(code)
             if start:  # where the backend can continue a reply, the model writes the body
-                opts["prefix"] = f"```python\n{start}"
+                opts = {**body_reply(self.spec, target.interface), "prefix": f"```python\n{start}"}
         else:
             messages = file_messages(self.spec, self.plan, target, tests, text)
         reply = self.ask(
-            messages,
-            f"file:{target.path}",
-            temperature=temperature,
-            seed=seed,
-            **file_reply(self.spec, target.interface),
-            **opts,
+            messages, f"file:{target.path}", temperature=temperature, seed=seed, **opts
         )
         # A sample (temperature > 0) that does not parse is not mended: another sample
         # costs less than a correction, and a small model's corrections rarely parse.
