@@ -5,9 +5,8 @@
         ...
         srv.requests[0].messages   # what the client sent
 
-The script is a list of `Reply`s served in order to POST /v1/chat/completions
-(and /v1/completions, whose `text` is the reply's), or a callable
-`Request -> Reply` that decides from the prompt. GET /v1/models
+The script is a list of `Reply`s served in order to POST /v1/chat/completions,
+or a callable `Request -> Reply` that decides from the prompt. GET /v1/models
 lists `models`. Each reply can add latency, an error status with headers
 (429 + Retry-After, 500, 401, 404), a raw (malformed) body, or drop the
 connection without answering. When the script runs out, the server answers
@@ -109,16 +108,8 @@ class Request:
         return []
 
     @property
-    def is_text_completion(self) -> bool:
-        """POST /v1/completions (a rendered prompt), not /v1/chat/completions."""
-        return not self.path.rstrip("/").endswith("/chat/completions")
-
-    @property
     def prompt(self) -> str:
-        """The content of the last user message ("" when there is none); of a text
-        completion, its whole rendered prompt."""
-        if self.is_text_completion:
-            return str(self.body.get("prompt", "")) if isinstance(self.body, dict) else ""
+        """The content of the last user message ("" when there is none)."""
         users = [m for m in self.messages if m.get("role") == "user"]
         return str(users[-1].get("content", "")) if users else ""
 
@@ -245,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         request = self._request("POST")
         self.fake.record(request)
-        if not self.path.rstrip("/").endswith("/completions"):
+        if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send_json(404, _error_body("no such route", "not_found"), {})
             return
         reply = self.fake.gatekeep(request) or self.fake.next_reply(request)
@@ -283,10 +274,7 @@ def _estimate_tokens(text: str) -> int:
 
 
 def _completion_body(request: Request, reply: Reply) -> dict[str, Any]:
-    if request.is_text_completion:
-        prompt_chars = str(request.body.get("prompt", ""))
-    else:
-        prompt_chars = "".join(str(m.get("content", "")) for m in request.messages)
+    prompt_chars = "".join(str(m.get("content", "")) for m in request.messages)
     prompt_tokens = reply.prompt_tokens
     if prompt_tokens is None:
         prompt_tokens = _estimate_tokens(prompt_chars)
@@ -306,9 +294,6 @@ def _completion_body(request: Request, reply: Reply) -> dict[str, Any]:
             }
         ],
     }
-    if request.is_text_completion:
-        body["object"] = "text_completion"
-        body["choices"] = [{"index": 0, "text": reply.text, "finish_reason": reply.finish_reason}]
     if reply.usage:
         body["usage"] = {
             "prompt_tokens": prompt_tokens,

@@ -91,12 +91,11 @@ def test_a_spec_showing_every_name_is_completed_with_its_words_and_no_tests() ->
     assert "test_t" not in prompt  # the tests are the judge, not the brief
 
 
-def test_a_completion_is_started_with_the_specs_code() -> None:
+def test_a_completed_skeleton_ends_where_top_level_tries_begin() -> None:
     generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
                                     ["total(xs)"])  # fmt: skip
     generate(0.8, seed=2)
     opts = model.calls[0].opts
-    assert opts.get("prefix") == '```python\ndef total(xs):\n    """The sum of xs."""\n    '
     assert opts.get("seed") == 2 and opts.get("temperature") == 0.8
     assert {"\n```\n", "\nassert ", "\nprint("} <= set(opts.get("stop", ()))
 

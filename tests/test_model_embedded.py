@@ -66,18 +66,6 @@ def test_embedded_is_loaded_once_and_deterministic_at_temperature_0() -> None:
     assert embedded._cache == loaded  # the second instance reused the loaded model
 
 
-STARTED = "```python\ndef add(a: int, b: int) -> int:\n    \"\"\"The sum of a and b.\"\"\"\n"
-
-
-def test_a_started_reply_is_continued_from_where_it_stops() -> None:
-    ask = [Message.user("Complete this Python function.\n\n" + STARTED + "```")]
-    c = EmbeddedChat().complete(ask, temperature=0.0, max_tokens=24, prefix=STARTED, stop=["\n```"])
-    assert c.text.startswith(STARTED) and c.text[len(STARTED) :].strip()
-    assert c.completion_tokens <= 24  # the prefix is the prompt's, not paid as output
-    chat = EmbeddedChat().complete(ask, temperature=0.0, max_tokens=24, stop=["\n```"])
-    assert not chat.text.startswith(STARTED)  # a chat reply starts a turn of its own
-
-
 def test_doctor_names_the_embedded_model() -> None:
     ok, what, fix = check_model(ModelConfig())
     assert ok, fix

@@ -18,7 +18,6 @@ from agent.errors import (
     ModelUnavailable,
 )
 from agent.model import Message, ModelConfig, OpenAIChat, PriceTable, check_model
-from agent.model.template import ChatTemplate
 
 HI = [Message("user", "hi")]
 
@@ -199,54 +198,3 @@ def test_doctor_check_reports_a_dead_endpoint_with_the_fix() -> None:
     ok, what, fix = check_model(ModelConfig(model="m", base_url=url, timeout=2))
     assert not ok and "did not answer" in what
     assert url in fix and "GREENLOOP_BASE_URL" in fix
-
-
-# -- a started reply (prefix) -------------------------------------------------------------
-
-TEMPLATE = ChatTemplate(
-    template="{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<assistant>{% endif %}",
-    eos_token="</s>",
-)
-ASK = [Message.system("be brief"), Message.user("complete it")]
-PREFIX = "```python\ndef add(a, b):\n"
-
-
-def test_a_prefix_is_continued_through_completions_with_the_template() -> None:
-    reply = Reply(text="    return a + b\n", prompt_tokens=20, completion_tokens=6)
-    with FakeOpenAI([reply]) as srv:
-        c = chat(srv, chat_template=TEMPLATE).complete(
-            ASK, temperature=0.8, seed=2, max_tokens=64, stop=["\n```"], prefix=PREFIX
-        )
-        (sent,) = srv.requests
-    assert sent.path.endswith("/v1/completions")
-    assert sent.body["prompt"] == (
-        "<system>be brief</s>\n<user>complete it</s>\n<assistant>" + PREFIX
-    )
-    assert (sent.body["temperature"], sent.body["seed"], sent.body["stop"]) == (0.8, 2, ["\n```"])
-    assert c.text == PREFIX + "    return a + b\n"
-    assert (c.prompt_tokens, c.completion_tokens, c.finish_reason) == (20, 6, "stop")
-
-
-def test_without_a_template_a_prefix_is_ignored_and_the_reply_is_a_chat_reply() -> None:
-    whole = "```python\ndef add(a, b):\n    return a + b\n```"
-    with FakeOpenAI([Reply(text=whole)]) as srv:
-        c = chat(srv).complete(ASK, prefix=PREFIX)
-        (sent,) = srv.requests
-    assert sent.path.endswith("/chat/completions") and sent.messages[-1]["role"] == "user"
-    assert c.text == whole
-
-
-def test_a_schema_request_stays_a_chat_request_even_with_a_template() -> None:
-    with FakeOpenAI([Reply(text='{"files": []}')]) as srv:
-        chat(srv, chat_template=TEMPLATE).complete(ASK, prefix="{", json_schema={"type": "object"})
-        (sent,) = srv.requests
-    assert sent.path.endswith("/chat/completions")
-
-
-def test_a_continued_reply_that_hits_its_cap_says_so_and_errors_are_typed() -> None:
-    with FakeOpenAI([Reply(text="    x = 1", finish_reason="length"), Reply.unauthorized()]) as srv:
-        model = chat(srv, chat_template=TEMPLATE)
-        assert model.complete(ASK, prefix=PREFIX).finish_reason == "length"
-        with pytest.raises(ModelAuthError):
-            model.complete(ASK, prefix=PREFIX)

@@ -66,16 +66,6 @@ def test_one_server_answers_concurrent_callers_in_turn_and_stops() -> None:
     assert not server.running() and _gone(pid)
 
 
-def test_workers_continue_a_started_reply_through_the_server() -> None:
-    started = "```python\ndef double(x):\n    return"
-    with ModelServer(ModelConfig(model="local")) as server:
-        config = server.client_config()
-        assert config.chat_template is not None and "<|im_start|>" in config.chat_template.template
-        c = OpenAIChat(config).complete(ASK, max_tokens=12, prefix=started, stop=["\n```"])
-    assert c.text.startswith(started) and len(c.text) > len(started)
-    assert 0 < c.completion_tokens <= 12
-
-
 def test_the_server_refuses_callers_without_its_key() -> None:
     with ModelServer(ModelConfig(model="local")) as server:
         stranger = OpenAIChat(server.client_config().model_copy(update={"api_key": "guess"}))

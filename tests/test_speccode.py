@@ -6,7 +6,6 @@ import pytest
 
 from agent.new.speccode import (
     ImportLine,
-    body_start,
     drop_self_imports,
     read_spec_code,
     restore_definitions,
@@ -135,24 +134,3 @@ def test_a_helper_the_spec_wrote_out_is_put_back_when_the_candidate_uses_it() ->
     defines_it = "def encode_shift(s):\n    return s\n\ndef decode_shift(s):\n    return s\n"
     assert restore_definitions(defines_it, code.definitions) == (defines_it, [])
 
-
-@pytest.mark.parametrize(
-    ("code", "start"),
-    [
-        ('def f(x):\n    """Doc.\n\n    >>> f(1)\n    """\n',
-         'def f(x):\n    """Doc.\n\n    >>> f(1)\n    """\n    '),
-        ('def enc(s):\n    return s\n\n\ndef dec(s):\n    """Undo enc."""\n    pass\n',
-         'def enc(s):\n    return s\n\n\ndef dec(s):\n    """Undo enc."""\n    '),
-        ('class A:\n    def m(self):\n        """Doc."""\n',
-         'class A:\n    def m(self):\n        """Doc."""\n        '),
-        ('def f(x):\n    """Doc."""\n\n\ndef g(y):\n    """Doc."""\n', ""),
-        ('def f(x):\n    """Doc."""\n\n\nLIMIT = 3\n', ""),
-        ("def f(x):\n    return x\n", ""),
-        ("def f(x):\n    pass\n", ""),
-        ("def f(x:\n", ""),
-    ],
-    ids=["docstring", "helper-then-stub", "method", "two-stubs", "code-after", "no-stub",
-         "no-docstring", "unparsable"],
-)  # fmt: skip
-def test_a_body_starts_after_the_one_stubs_docstring(code: str, start: str) -> None:
-    assert body_start(code) == start

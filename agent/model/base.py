@@ -84,10 +84,6 @@ class CompletionOpts(TypedDict, total=False):
     seed: int
     stop: Sequence[str]
     """Strings that end the reply where they first appear (not part of the text)."""
-    prefix: str
-    """The reply's opening, already written (the code to complete): backends that can go on
-    from a started reply write only what follows, and the text returned starts with it;
-    others ignore it, and the model writes the whole reply."""
     json_schema: Mapping[str, Any]
     """A JSON schema the reply must match: decoding is constrained to it where the backend
     can (llama.cpp grammars, `response_format: json_schema`); elsewhere it is not sent, and

@@ -43,8 +43,6 @@ def _normal_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = int(opts[name])
     if opts.get("stop"):
         out["stop"] = [str(s) for s in opts["stop"]]
-    if opts.get("prefix"):
-        out["prefix"] = str(opts["prefix"])
     if opts.get("json_schema"):
         # through JSON, so a recorded schema and the asked one compare as equals
         out["json_schema"] = json.loads(json.dumps(opts["json_schema"], sort_keys=True))

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
-from agent.model.template import ChatTemplate
 
 __all__ = [
     "NO_MODEL_MESSAGE",
@@ -89,11 +88,6 @@ class ModelConfig(BaseModel):
     never, None (default) try `json_schema`, then `json_object` with the schema (as
     llama-cpp-python's server takes it), then none, remembering each refusal for the run.
     The embedded model always constrains."""
-    chat_template: ChatTemplate | None = None
-    """The endpoint model's chat template. With it, a reply the caller has started (the
-    code to complete) is sent to the endpoint's /v1/completions, rendered here, and the
-    model writes only what follows; without it every reply is a chat reply. The batch's
-    own model server sets it from the GGUF; the embedded model reads its GGUF's."""
     n_ctx: int = Field(default=8192, ge=256)
     """Context window of the embedded model, in tokens."""
     threads: int | None = Field(default=None, ge=1)

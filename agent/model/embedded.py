@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Unpack, cast
 from agent.errors import ConfigError, ContextTooLong, ModelError
 from agent.model.base import Completion, CompletionOpts, Message
 from agent.model.config import ModelConfig
-from agent.model.template import ChatTemplate
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -42,8 +41,6 @@ class _Loaded:
     def __init__(self, llama: Llama) -> None:
         self.llama = llama
         self.lock = threading.Lock()
-        self.template = ChatTemplate.from_llama(llama)
-        """How a started reply (`prefix`) is continued; None: the GGUF has no template."""
 
 
 _cache: dict[tuple[Path, int, int], _Loaded] = {}
@@ -171,23 +168,16 @@ class EmbeddedChat:
     def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
         loaded = _load(self.path, self.config.n_ctx, self.threads)
         kwargs = self._request_opts(opts)
-        prefix = opts.get("prefix", "")
         with loaded.lock:
             started = time.monotonic()
-            response: Any
             try:
-                if prefix and loaded.template is not None and "response_format" not in kwargs:
-                    prompt = loaded.template.render(messages, prefix)
-                    response = loaded.llama.create_completion(prompt, **kwargs)
-                else:
-                    prefix = ""
-                    response = loaded.llama.create_chat_completion(
-                        messages=cast(Any, [m.to_dict() for m in messages]), **kwargs
-                    )
+                response = loaded.llama.create_chat_completion(
+                    messages=cast(Any, [m.to_dict() for m in messages]), **kwargs
+                )
             except ValueError as e:
                 raise self._error(e, messages) from e
             latency = time.monotonic() - started
-        return self._completion(response, latency, prefix)
+        return self._completion(response, latency)
 
     def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
         cfg = self.config
@@ -217,13 +207,11 @@ class EmbeddedChat:
             )
         return ModelError(f"{self.name} failed: {text}")
 
-    def _completion(self, response: Any, latency: float, prefix: str = "") -> Completion:
-        """A chat answer, or the continuation of `prefix` (the text is both)."""
+    def _completion(self, response: Any, latency: float) -> Completion:
         choice = response["choices"][0]
         usage = response.get("usage") or {}
-        text = prefix + choice["text"] if prefix else choice["message"].get("content") or ""
         return Completion(
-            text=text,
+            text=choice["message"].get("content") or "",
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             model=self.name,

@@ -7,7 +7,6 @@ tested. Errors leave as `ModelError` subclasses whose messages name the fix.
 
 from __future__ import annotations
 
-import dataclasses
 import email.utils
 import json
 import logging
@@ -16,10 +15,9 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, Unpack
+from typing import Any, Unpack
 
 import openai
-from openai.types import Completion as TextCompletion
 from openai.types.chat import ChatCompletion
 
 from agent.errors import (
@@ -52,9 +50,6 @@ _CONTEXT_HINTS = (
 
 # What a server's refusal of `response_format` says (OpenAI, vLLM, llama.cpp, Ollama, ...).
 _SCHEMA_HINTS = ("response_format", "json_schema", "schema", "grammar", "guided", "structured")
-
-
-_Answer = TypeVar("_Answer", ChatCompletion, TextCompletion)
 
 
 class _Retryable(Exception):
@@ -99,19 +94,10 @@ class OpenAIChat:
         return str(self._client.base_url)
 
     def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
-        """One completion; retried on 429/5xx/connection errors, within the shared limit.
-
-        A `prefix` is continued through /v1/completions when the config has the model's
-        chat template (and no schema is asked for); otherwise it is ignored."""
-        prefix = opts.get("prefix", "")
-        template = self.config.chat_template
+        """One completion; retried on 429/5xx/connection errors, within the shared limit."""
         with self._slots:
             start = time.monotonic()
-            if prefix and template is not None and not opts.get("json_schema"):
-                prompt = template.render(messages, prefix)
-                answer = self._with_retries(lambda: self._attempt_text(prompt, messages, opts))
-                return self._text_completion(answer, prefix, time.monotonic() - start)
-            response = self._with_retries(lambda: self._attempt(messages, opts))
+            response = self._with_retries(messages, opts)
             return self._completion(response, time.monotonic() - start)
 
     def list_models(self) -> list[str]:
@@ -126,11 +112,11 @@ class OpenAIChat:
 
     # --- internals -------------------------------------------------------------------
 
-    def _with_retries(self, attempt_once: Callable[[], _Answer]) -> _Answer:
+    def _with_retries(self, messages: Sequence[Message], opts: CompletionOpts) -> ChatCompletion:
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             try:
-                return attempt_once()
+                return self._attempt(messages, opts)
             except _Retryable as e:
                 if attempt + 1 == attempts:
                     raise ModelUnavailable(
@@ -187,25 +173,6 @@ class OpenAIChat:
             raise _Retryable(f"malformed response: {e}") from e
         self._schema_known = self._schema_known or "response_format" in request
         return response
-
-    def _attempt_text(
-        self, prompt: str, messages: Sequence[Message], opts: CompletionOpts
-    ) -> TextCompletion:
-        """One raw completion of a rendered prompt (the prefix continued)."""
-        request = self._request_opts(opts)  # no schema: complete() sends those as chat
-        try:
-            response: TextCompletion = self._client.completions.create(
-                model=self.name, prompt=prompt, **request
-            )
-            return response
-        except openai.APITimeoutError as e:
-            raise _Retryable(f"timed out after {self.config.timeout:g}s") from e
-        except openai.APIConnectionError as e:
-            raise _Retryable(f"connection failed: {e.__cause__ or e}") from e
-        except openai.APIStatusError as e:
-            raise self._status_error(e, messages) from e
-        except (json.JSONDecodeError, openai.APIResponseValidationError) as e:
-            raise _Retryable(f"malformed response: {e}") from e
 
     def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
         cfg = self.config
@@ -288,20 +255,7 @@ class OpenAIChat:
         if not response.choices:
             raise ModelError(f"{self.base_url} answered with no choices")
         choice = response.choices[0]
-        return self._answer(
-            response, choice.message.content or "", choice.finish_reason, latency
-        )
-
-    def _text_completion(self, response: TextCompletion, prefix: str, latency: float) -> Completion:
-        if not response.choices:
-            raise ModelError(f"{self.base_url} answered with no choices")
-        choice = response.choices[0]
-        answer = self._answer(response, choice.text or "", choice.finish_reason, latency)
-        return dataclasses.replace(answer, text=prefix + answer.text)
-
-    def _answer(
-        self, response: _Answer, text: str, finish_reason: str | None, latency: float
-    ) -> Completion:
+        text = choice.message.content or ""
         usage = response.usage
         if usage is not None:
             prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
@@ -315,7 +269,7 @@ class OpenAIChat:
             completion_tokens=completion_tokens,
             model=model,
             latency=latency,
-            finish_reason=finish_reason or "stop",
+            finish_reason=choice.finish_reason or "stop",
             cost=self._prices.cost(self.name, prompt_tokens, completion_tokens),
         )
 

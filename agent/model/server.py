@@ -41,7 +41,6 @@ from typing import IO, Self
 from agent.errors import ConfigError, ModelUnavailable
 from agent.model.config import ModelConfig
 from agent.model.embedded import default_gguf
-from agent.model.template import ChatTemplate
 
 __all__ = ["ModelServer", "served_name"]
 
@@ -76,8 +75,6 @@ class ModelServer:
         self._stderr: IO[bytes] | None = None
         self._key = secrets.token_urlsafe(24)
         """Only this batch's workers may use the port (others on this machine could reach it)."""
-        self.chat_template = ChatTemplate.from_gguf(self.path) if self.path.is_file() else None
-        """The GGUF's: workers continue started replies through /v1/completions with it."""
 
     @property
     def base_url(self) -> str:
@@ -96,7 +93,6 @@ class ModelServer:
                 "max_retries": 1,
                 "record": None,
                 "replay": None,
-                "chat_template": self.chat_template,
             }
         )
 

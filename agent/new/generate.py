@@ -19,7 +19,6 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from agent.edits import check_path
 from agent.edits.extract import extract_file, fenced_blocks
@@ -39,7 +38,6 @@ from agent.new.plan import (
 )
 from agent.new.requirements import Requirements, requirements_text
 from agent.new.speccode import (
-    body_start,
     drop_self_imports,
     read_spec_code,
     restore_definitions,
@@ -153,16 +151,14 @@ class Generator:
         # (measured on HumanEval 40-49), and a restart's worth is being independent.
         tests = (self.tests or self.generated_tests) if temperature == 0 else {}
         code = code_to_complete(self.spec, target)
-        opts: dict[str, Any] = dict(file_reply(self.spec, target.interface))
         if code:  # the spec shows the file's skeleton: complete it, as the baseline asks
             messages = completion_messages(self.spec, self.plan, target, code)
-            start = body_start(code)
-            if start:  # where the backend can continue a reply, the model writes the body
-                opts = {**body_reply(self.spec, target.interface), "prefix": f"```python\n{start}"}
+            shape = body_reply(self.spec, target.interface)
         else:
             messages = file_messages(self.spec, self.plan, target, tests, text)
+            shape = file_reply(self.spec, target.interface)
         reply = self.ask(
-            messages, f"file:{target.path}", temperature=temperature, seed=seed, **opts
+            messages, f"file:{target.path}", temperature=temperature, seed=seed, **shape
         )
         # A sample (temperature > 0) that does not parse is not mended: another sample
         # costs less than a correction, and a small model's corrections rarely parse.

@@ -29,7 +29,6 @@ from agent.edits.extract import fenced_blocks
 __all__ = [
     "ImportLine",
     "SpecCode",
-    "body_start",
     "drop_self_imports",
     "free_names",
     "read_spec_code",
@@ -141,36 +140,6 @@ def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> boo
             continue  # a docstring or `...`
         return False
     return True
-
-
-def body_start(code: str) -> str:
-    """Where the one stub of `code` wants its body: the code up to the end of that stub's
-    docstring, a newline and the body's indentation; "" when `code` does not parse, holds
-    no stub or several (a model continuing it would leave the others empty), or goes on
-    past its stub. `pass` or `...` after the docstring is left out: the body replaces it.
-
-    Started there, a model writes the body and nothing it could get wrong before it (a
-    signature rewritten, a docstring restated), and cannot close the block on an
-    empty function."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return ""
-    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-    stubs = [n for n in functions if _is_stub(n)]
-    if len(stubs) != 1:
-        return ""
-    (stub,) = stubs
-    if stub.end_lineno != tree.body[-1].end_lineno:
-        return ""  # code follows the stub: the model would write after that code
-    first = stub.body[0]
-    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)):
-        return ""
-    if not isinstance(first.value.value, str):
-        return ""
-    lines = code.splitlines()
-    head = "\n".join(lines[: first.end_lineno])
-    return f"{head}\n{' ' * first.col_offset}"
 
 
 def _definitions(block: str) -> dict[str, str]:

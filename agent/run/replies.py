@@ -65,13 +65,13 @@ def file_reply(spec: str, interface: Iterable[str] = ()) -> ReplyOpts:
 
 
 BODY_STOPS = ("\nassert ", "\nprint(")
-"""Where a completed body's module goes on with tries of its own (`assert f(1) == 2`,
+"""Where a completed skeleton's module goes on with tries of its own (`assert f(1) == 2`,
 `print(f(3))` at the top level): nothing the file needs, and an assert that fails
 fails the whole module at import."""
 
 
 def body_reply(spec: str, interface: Iterable[str] = ()) -> ReplyOpts:
-    """The rest of a file started for the model (`agent.new.speccode.body_start`): as a
+    """The spec's own skeleton completed (`agent.run.prompts.code_to_complete`): as a
     whole file's reply, and it also ends where top-level tries of the code begin."""
     reply = file_reply(spec, interface)
     return {"max_tokens": reply["max_tokens"], "stop": [*reply["stop"], *BODY_STOPS]}
