@@ -66,6 +66,17 @@ def test_embedded_is_loaded_once_and_deterministic_at_temperature_0() -> None:
     assert embedded._cache == loaded  # the second instance reused the loaded model
 
 
+def test_prompts_that_take_turns_keep_their_evaluated_state() -> None:
+    model = EmbeddedChat()
+    first = [Message.user("Name a colour. One word.")]
+    second = [Message.user("Name a fruit. One word.")]
+    answers = [model.complete(p, temperature=0.0, max_tokens=4).text for p in (first, second, first)]
+    cache = embedded._cache[(model.path, model.config.n_ctx, model.threads)].llama.cache
+    assert cache is not None and len(cache.cache_state) >= 2  # type: ignore[attr-defined]
+    assert cache.cache_size <= embedded.PROMPT_CACHE_BYTES
+    assert answers[0] == answers[2]  # a state loaded from the cache answers as evaluated
+
+
 def test_doctor_names_the_embedded_model() -> None:
     ok, what, fix = check_model(ModelConfig())
     assert ok, fix
