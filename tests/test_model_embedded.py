@@ -70,7 +70,8 @@ def test_prompts_that_take_turns_keep_their_evaluated_state() -> None:
     model = EmbeddedChat()
     first = [Message.user("Name a colour. One word.")]
     second = [Message.user("Name a fruit. One word.")]
-    answers = [model.complete(p, temperature=0.0, max_tokens=4).text for p in (first, second, first)]
+    asks = (first, second, first)
+    answers = [model.complete(p, temperature=0.0, max_tokens=4).text for p in asks]
     cache = embedded._cache[(model.path, model.config.n_ctx, model.threads)].llama.cache
     assert cache is not None and len(cache.cache_state) >= 2  # type: ignore[attr-defined]
     assert cache.cache_size <= embedded.PROMPT_CACHE_BYTES

@@ -118,8 +118,12 @@ def test_malformed_replies_until_the_budget(
 ) -> None:
     prose = "Sure! I would write a function that checks divisibility."
     script = Script(PLAN, {"fizzbuzz.py": [prose]}, [prose])
+    toml = task_dir / "task.toml"
+    toml.write_text(toml.read_text() + "candidates = 4\n")
     result = _run(task_dir, out_repo, script, sandbox_image)
     assert (result.status, result.exit_reason) == ("red", "malformed")
+    trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    assert [len(e["seeds"]) for e in trajectory if e["event"] == "restart"] == [4]
     # The budget (3) ends the run: the first file, the feedback, then a restart none of
     # whose samples held code (one bad reply, however many samples it drew).
     assert result.malformed == 3
