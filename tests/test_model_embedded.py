@@ -78,6 +78,24 @@ def test_prompts_that_take_turns_keep_their_evaluated_state() -> None:
     assert answers[0] == answers[2]  # a state loaded from the cache answers as evaluated
 
 
+def test_the_prompt_cache_counts_the_logits_its_states_keep() -> None:
+    import numpy as np
+    from llama_cpp.llama import LlamaState
+
+    def state(tokens: int) -> LlamaState:
+        scores = np.zeros((tokens, 49152), dtype=np.single)  # what a state of n tokens keeps
+        ids = np.arange(tokens, dtype=np.intc)
+        return LlamaState(ids, scores, tokens, b"kv", llama_state_size=6_000_000, seed=0)
+
+    cache = embedded.prompt_cache(256 << 20)
+    for n in range(10):
+        cache[[n, 1, 2]] = state(280)  # about 61 MB each, llama's own count 6 MB
+    assert 3 <= len(cache.cache_state) <= 4 and cache.cache_size <= 256 << 20
+    assert [1, 1, 2] not in cache and [9, 1, 2] in cache  # the oldest went first
+    cache[[99]] = state(8192)  # one long prompt alone is over the bound: not kept
+    assert [99] not in cache and cache.cache_size <= 256 << 20
+
+
 def test_doctor_names_the_embedded_model() -> None:
     ok, what, fix = check_model(ModelConfig())
     assert ok, fix

@@ -243,7 +243,7 @@ def _serve(argv: list[str] | None = None) -> None:
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
-    from agent.model.embedded import no_amx_extra_buffers
+    from agent.model.embedded import counted_prompt_cache, no_amx_extra_buffers
 
     model = ModelSettings(
         model=args.model,
@@ -259,7 +259,7 @@ def _serve(argv: list[str] | None = None) -> None:
         cache_size=PROMPT_CACHE_BYTES,
     )
     server = ServerSettings(interrupt_requests=False, api_key=os.environ.get(_KEY_VAR) or None)
-    with no_amx_extra_buffers():  # the model loads here
+    with no_amx_extra_buffers(), counted_prompt_cache():  # the model loads here
         app = create_app(server_settings=server, model_settings=[model])
     config = uvicorn.Config(
         app, fd=args.fd, log_level="warning", timeout_graceful_shutdown=2, access_log=False
