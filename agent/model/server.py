@@ -93,6 +93,11 @@ class ModelServer:
                 "max_retries": 1,
                 "record": None,
                 "replay": None,
+                # llama-cpp-python's server penalizes repeated tokens by default (1.1) where
+                # its in-process API does not (1.0): without this, a batch would sample
+                # other code than `greenloop new` does, and code repeats itself by nature
+                # (indentation, names). With it, a seed draws the same sample either way.
+                "extra_body": {"repeat_penalty": 1.0},
             }
         )
 
