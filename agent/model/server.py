@@ -40,7 +40,7 @@ from typing import IO, Self
 
 from agent.errors import ConfigError, ModelUnavailable
 from agent.model.config import ModelConfig
-from agent.model.embedded import PROMPT_CACHE_BYTES, default_gguf
+from agent.model.embedded import PROMPT_CACHE_BYTES, REPEAT_PENALTY, default_gguf
 
 __all__ = ["ModelServer", "served_name"]
 
@@ -93,11 +93,9 @@ class ModelServer:
                 "max_retries": 1,
                 "record": None,
                 "replay": None,
-                # llama-cpp-python's server penalizes repeated tokens by default (1.1) where
-                # its in-process API does not (1.0): without this, a batch would sample
-                # other code than `greenloop new` does, and code repeats itself by nature
-                # (indentation, names). With it, a seed draws the same sample either way.
-                "extra_body": {"repeat_penalty": 1.0},
+                # the embedded model's own penalty, said rather than left to the server's
+                # default: a seed draws the same sample here as in `greenloop new`
+                "extra_body": {"repeat_penalty": REPEAT_PENALTY},
             }
         )
 
