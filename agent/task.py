@@ -83,6 +83,8 @@ class TaskConfig(BaseModel):
     """Cost budget in US dollars; None means no cost limit (tokens still apply)."""
     wall_seconds: float = Field(default=600, gt=0, allow_inf_nan=False)
     """Wall-clock budget of the whole run, in seconds."""
+    candidates: int = Field(default=4, ge=1, le=16)
+    """Fresh samples a restart draws and tests together in one sandbox exec (each seeded)."""
     stuck_after: int = Field(default=2, ge=1)
     """Stop as stuck when the same set of failing tests repeats this many times in a row."""
     timeout: float = Field(default=60, gt=0, allow_inf_nan=False)

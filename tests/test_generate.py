@@ -91,6 +91,23 @@ def test_a_spec_showing_every_name_is_completed_with_its_words_and_no_tests() ->
     assert "test_t" not in prompt  # the tests are the judge, not the brief
 
 
+def test_a_completed_skeleton_ends_where_top_level_tries_begin() -> None:
+    generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
+                                    ["total(xs)"])  # fmt: skip
+    generate(0.8, seed=2)
+    opts = model.calls[0].opts
+    assert opts.get("seed") == 2 and opts.get("temperature") == 0.8
+    assert {"\n```\n", "\nassert ", "\nprint("} <= set(opts.get("stop", ()))
+
+
+def test_a_sample_with_no_code_charges_nothing_the_first_file_does() -> None:
+    generate, _, events = _generator(SKELETON, ["no code here", "no code either"], ["total(xs)"])
+    assert generate(0.8, seed=1) == {"solution.py": ""}
+    assert generate.ask.budget.malformed == 0 and "malformed" in events
+    assert generate(0.0) == {"solution.py": ""}
+    assert generate.ask.budget.malformed == 1
+
+
 def test_a_spec_missing_a_required_name_gets_the_full_brief() -> None:
     generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
                                     ["total(xs)", "mean(xs)"])  # fmt: skip

@@ -90,13 +90,12 @@ class FakeSandbox:
 
 
 def fresh_by_seed(ask: Caller) -> Any:
-    """A sample as the generator makes one: an unusable reply is a bad reply, and no code."""
+    """A sample as the generator makes one: an unusable reply is no code (and charges
+    nothing: the restart counts it)."""
 
     def fresh(temperature: float, seed: int) -> dict[str, str]:
         prompt = [Message.user(f"Write solution.py: a sample with seed {seed}")]
         reply = ask(prompt, "file:solution.py", temperature=temperature, seed=seed)
-        if not reply.strip():
-            ask.budget.bad_reply()
         return {"solution.py": reply}
 
     return fresh

@@ -66,6 +66,36 @@ def test_embedded_is_loaded_once_and_deterministic_at_temperature_0() -> None:
     assert embedded._cache == loaded  # the second instance reused the loaded model
 
 
+def test_prompts_that_take_turns_keep_their_evaluated_state() -> None:
+    model = EmbeddedChat()
+    first = [Message.user("Name a colour. One word.")]
+    second = [Message.user("Name a fruit. One word.")]
+    asks = (first, second, first)
+    answers = [model.complete(p, temperature=0.0, max_tokens=4).text for p in asks]
+    cache = embedded._cache[(model.path, model.config.n_ctx, model.threads)].llama.cache
+    assert cache is not None and len(cache.cache_state) >= 2  # type: ignore[attr-defined]
+    assert cache.cache_size <= embedded.PROMPT_CACHE_BYTES
+    assert answers[0] == answers[2]  # a state loaded from the cache answers as evaluated
+
+
+def test_the_prompt_cache_counts_the_logits_its_states_keep() -> None:
+    import numpy as np
+    from llama_cpp.llama import LlamaState
+
+    def state(tokens: int) -> LlamaState:
+        scores = np.zeros((tokens, 49152), dtype=np.single)  # what a state of n tokens keeps
+        ids = np.arange(tokens, dtype=np.intc)
+        return LlamaState(ids, scores, tokens, b"kv", llama_state_size=6_000_000, seed=0)
+
+    cache = embedded.prompt_cache(256 << 20)
+    for n in range(10):
+        cache[[n, 1, 2]] = state(280)  # about 61 MB each, llama's own count 6 MB
+    assert 3 <= len(cache.cache_state) <= 4 and cache.cache_size <= 256 << 20
+    assert [1, 1, 2] not in cache and [9, 1, 2] in cache  # the oldest went first
+    cache[[99]] = state(8192)  # one long prompt alone is over the bound: not kept
+    assert [99] not in cache and cache.cache_size <= 256 << 20
+
+
 def test_doctor_names_the_embedded_model() -> None:
     ok, what, fix = check_model(ModelConfig())
     assert ok, fix

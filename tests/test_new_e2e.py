@@ -21,7 +21,6 @@ from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
 from agent.new.scaffold import run_new
-from agent.run.loop import RESTART_CANDIDATES
 from agent.run.record import RunResult, read_result, read_trajectory
 from agent.run.settings import RunSettings
 from agent.task import load_task
@@ -119,11 +118,15 @@ def test_malformed_replies_until_the_budget(
 ) -> None:
     prose = "Sure! I would write a function that checks divisibility."
     script = Script(PLAN, {"fizzbuzz.py": [prose]}, [prose])
+    toml = task_dir / "task.toml"
+    toml.write_text(toml.read_text() + "candidates = 4\n")
     result = _run(task_dir, out_repo, script, sandbox_image)
     assert (result.status, result.exit_reason) == ("red", "malformed")
-    # The budget (3) ends the run; a restart's samples are drawn at once, so the ones
-    # already asked are counted too.
-    assert 3 <= result.malformed <= 3 + RESTART_CANDIDATES - 1
+    trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    assert [len(e["seeds"]) for e in trajectory if e["event"] == "restart"] == [4]
+    # The budget (3) ends the run: the first file, the feedback, then a restart none of
+    # whose samples held code (one bad reply, however many samples it drew).
+    assert result.malformed == 3
     assert result.commit is None and result.branch is None
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
 

@@ -19,7 +19,7 @@ from agent.new.generate import Generator, make_plan
 from agent.new.plan import Plan, PlannedFile, plan_schema
 from agent.new.requirements import extract_requirements
 from agent.run.budget import Budget, Caller
-from agent.run.replies import FENCE_STOP, edit_reply, file_reply
+from agent.run.replies import BODY_STOPS, FENCE_STOP, edit_reply, file_reply
 from agent.task import TaskConfig
 
 SPEC = "# Add\n\nWrite `calc.py` with one function:\n\n```python\ndef add(a, b):\n```\n"
@@ -78,7 +78,8 @@ def test_a_file_reply_stops_after_its_closing_fence_and_is_sized_from_the_spec()
         files = Generator(ask, SPEC, plan, TESTS, extract_requirements(TESTS))(0.0)
         sent = srv.chat_requests[0].body
     assert files == {"calc.py": "def add(a, b):\n    return a + b\n"}
-    assert sent["stop"] == [FENCE_STOP]
+    # the spec shows the skeleton: completing it also ends where top-level tries begin
+    assert sent["stop"] == [FENCE_STOP, *BODY_STOPS]
     assert sent["max_tokens"] == file_reply(SPEC, target.interface)["max_tokens"]
     assert sent["max_tokens"] < 1536  # what every file reply was allowed before
 

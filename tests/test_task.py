@@ -115,6 +115,7 @@ def test_defaults() -> None:
     assert (config.max_iterations, config.max_malformed, config.stuck_after) == (6, 3, 2)
     assert (config.max_tokens, config.max_cost) == (60_000, None)
     assert (config.wall_seconds, config.timeout) == (600, 60)
+    assert config.candidates == 4
     assert config.limits == TaskLimits()
 
 

@@ -88,6 +88,9 @@ class ModelConfig(BaseModel):
     never, None (default) try `json_schema`, then `json_object` with the schema (as
     llama-cpp-python's server takes it), then none, remembering each refusal for the run.
     The embedded model always constrains."""
+    extra_body: dict[str, float | int | str | bool] | None = None
+    """Fields sent with every request to an OpenAI-compatible endpoint beside the standard
+    ones: a server's own sampling options, e.g. {"repeat_penalty": 1.0} for llama.cpp's."""
     n_ctx: int = Field(default=8192, ge=256)
     """Context window of the embedded model, in tokens."""
     threads: int | None = Field(default=None, ge=1)

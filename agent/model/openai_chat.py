@@ -185,6 +185,8 @@ class OpenAIChat:
             out["seed"] = seed
         if opts.get("stop"):
             out["stop"] = list(opts["stop"])
+        if cfg.extra_body:
+            out["extra_body"] = dict(cfg.extra_body)
         schema = opts.get("json_schema")
         form = self.schema_format
         if schema and form == "json_schema":

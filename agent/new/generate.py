@@ -51,7 +51,7 @@ from agent.run.prompts import (
     plan_prompt,
     syntax_fix_messages,
 )
-from agent.run.replies import file_reply, plan_reply, rewrite_reply
+from agent.run.replies import body_reply, file_reply, plan_reply, rewrite_reply
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -153,19 +153,20 @@ class Generator:
         code = code_to_complete(self.spec, target)
         if code:  # the spec shows the file's skeleton: complete it, as the baseline asks
             messages = completion_messages(self.spec, self.plan, target, code)
+            shape = body_reply(self.spec, target.interface)
         else:
             messages = file_messages(self.spec, self.plan, target, tests, text)
+            shape = file_reply(self.spec, target.interface)
         reply = self.ask(
-            messages,
-            f"file:{target.path}",
-            temperature=temperature,
-            seed=seed,
-            **file_reply(self.spec, target.interface),
+            messages, f"file:{target.path}", temperature=temperature, seed=seed, **shape
         )
         # A sample (temperature > 0) that does not parse is not mended: another sample
         # costs less than a correction, and a small model's corrections rarely parse.
         tries = SYNTAX_TRIES if temperature == 0 else 0
-        source = self._syntax_gate(target, self._extract(reply, target.path), tries)
+        # Nor is a sample with no code charged as a bad reply: it comes back empty, and
+        # the restart that drew it counts as one (`Loop.restart`).
+        extracted = self._extract(reply, target.path, charge=temperature == 0)
+        source = self._syntax_gate(target, extracted, tries)
         return self._restore_imports(target.path, source)
 
     def _syntax_gate(self, target: PlannedFile, source: str, tries: int = SYNTAX_TRIES) -> str:
@@ -209,7 +210,7 @@ class Generator:
             self.ask.record("imports_restored", path=path, lines=added)
         return restored
 
-    def _extract(self, reply: str, path: str) -> str:
+    def _extract(self, reply: str, path: str, charge: bool = True) -> str:
         required = self.reqs.for_path(path)
         names = [n.name for n in required.names] if required else []
         source = extract_file(reply, path, names)
@@ -219,7 +220,8 @@ class Generator:
                 self.ask.record("misnamed_block", path=path)
         if source is None:
             self.ask.record("malformed", path=path, reply=reply[:500])
-            self.ask.budget.bad_reply()
+            if charge:
+                self.ask.budget.bad_reply()
             return ""
         return source if source.endswith("\n") else source + "\n"
 

@@ -27,7 +27,7 @@ from agent.new.job import NewJob
 from agent.new.requirements import extract_requirements
 from agent.run.budget import Budget, Caller
 from agent.run.finish import keep_best, note_outcome, run_trailers
-from agent.run.loop import RESTART_CANDIDATES, Loop, LoopOutcome
+from agent.run.loop import Loop, LoopOutcome
 from agent.run.record import (
     Observer,
     Recorder,
@@ -127,7 +127,7 @@ def _generate_and_loop(
             record=record,
             test_args=pytest_args(task.config.test_command),
             edit_format=settings.edit_format,
-            candidates=RESTART_CANDIDATES,
+            candidates=task.config.candidates,
             trusted=task.starter,
         )
         outcome = loop.run(files)

@@ -39,15 +39,13 @@ from agent.task import TaskConfig
 from sandbox.base import Sandbox, TestReport
 from sandbox.together import run_projects_together
 
-__all__ = ["RESTART_CANDIDATES", "Candidate", "Green", "Loop", "LoopOutcome"]
+__all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["feedback", "restart"]
 Origin = Literal["first", "feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
-RESTART_CANDIDATES = 3
-"""Fresh samples a restart of `greenloop new` draws and tests at once."""
 FEEDBACK_TRIAL = 2
 """Feedback requests that must raise the pass count at least once to keep being asked."""
 
@@ -310,13 +308,14 @@ class Loop:
         self.record(
             "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=seeds
         )
-        malformed = self.ask.budget.malformed
         drawn, stop = draw_at_once(self.job.fresh, seeds, RESTART_TEMPERATURE)
         drawn = [(seed, self._screen(f)) for seed, f in drawn if any(t.strip() for t in f.values())]
-        stop = self._one_bad_reply_per_restart(malformed, bool(drawn), stop)
         if not drawn:  # no sample held any code: nothing to test, the best stays
             if stop is not None:
                 raise stop
+            # A restart is one try however many samples it draws (a sample with no code
+            # charges nothing itself): one unusable reply when none of them held code.
+            self.ask.budget.bad_reply()
             assert self.best is not None
             return self.best, None
         new: dict[str, tuple[int, dict[str, str]]] = {}
@@ -333,18 +332,6 @@ class Loop:
             return self._tested_alone(files, "restart", seed), stop
         self._repeats = 0
         return self._test_together(new), stop
-
-    def _one_bad_reply_per_restart(
-        self, before: int, usable: bool, stop: LimitsExceeded | None
-    ) -> LimitsExceeded | None:
-        """A restart is one try however many samples it draws: it counts as one unusable
-        reply when none of its samples held code, else as none (samples are cheap, and a
-        few bad ones among them must not end the run)."""
-        budget = self.ask.budget
-        budget.malformed = before + (0 if usable else 1)
-        if stop is not None and stop.reason == "malformed":
-            return stop if budget.malformed >= budget.config.max_malformed else None
-        return stop
 
     def _test_together(self, new: Mapping[str, tuple[int, dict[str, str]]]) -> Candidate:
         """Test the new samples in one exec, remember every report, return the best (a

@@ -17,8 +17,10 @@ from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
 __all__ = [
+    "BODY_STOPS",
     "FENCE_STOP",
     "ReplyOpts",
+    "body_reply",
     "code_tokens",
     "edit_reply",
     "file_reply",
@@ -60,6 +62,19 @@ def file_reply(spec: str, interface: Iterable[str] = ()) -> ReplyOpts:
     signatures and docstrings it was given, then adds the bodies) plus its interface."""
     size = 2 * code_tokens(spec) + 4 * code_tokens(*interface) + _SLACK
     return {"max_tokens": _clamp(size, FILE_MIN, FILE_MAX), "stop": [FENCE_STOP]}
+
+
+BODY_STOPS = ("\nassert ", "\nprint(")
+"""Where a completed skeleton's module goes on with tries of its own (`assert f(1) == 2`,
+`print(f(3))` at the top level): nothing the file needs, and an assert that fails
+fails the whole module at import."""
+
+
+def body_reply(spec: str, interface: Iterable[str] = ()) -> ReplyOpts:
+    """The spec's own skeleton completed (`agent.run.prompts.code_to_complete`): as a
+    whole file's reply, and it also ends where top-level tries of the code begin."""
+    reply = file_reply(spec, interface)
+    return {"max_tokens": reply["max_tokens"], "stop": [*reply["stop"], *BODY_STOPS]}
 
 
 def rewrite_reply(source: str) -> ReplyOpts:
