@@ -133,4 +133,3 @@ def test_a_helper_the_spec_wrote_out_is_put_back_when_the_candidate_uses_it() ->
     assert "encode_shift" in namespace
     defines_it = "def encode_shift(s):\n    return s\n\ndef decode_shift(s):\n    return s\n"
     assert restore_definitions(defines_it, code.definitions) == (defines_it, [])
-
