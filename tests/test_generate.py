@@ -75,8 +75,7 @@ def _generator(spec: str, replies: list[str], interface: list[str]) -> tuple[Any
 
 
 SKELETON = (
-    "# total\n\nWrite `solution.py`.\n\n```python\ndef total(xs):\n"
-    '    """The sum of xs."""\n```\n'
+    '# total\n\nWrite `solution.py`.\n\n```python\ndef total(xs):\n    """The sum of xs."""\n```\n'
 )
 
 
