@@ -9,11 +9,15 @@ for one. SmolLM2-135M (Q4_1) on 2 cores made 57 tokens/s with one sequence, 96 w
 at once; here their replies share every decode step, and a request that arrives
 while others decode joins at the next step.
 
-Prompts are kept: each evaluated prompt stays in the KV cache as a sequence of its
-own (the most recently used `kept` of them). A request copies the longest prefix
-it shares with a kept prompt (`seq_cp`, no compute) and evaluates only the rest, so
-a restart's samples, which share one clean prompt, evaluate it once, and the next
-restart not at all.
+Prompts are kept. An evaluated prompt is a sequence of its own while requests
+copy from it (`seq_cp`: their cells are shared, no compute), and is saved to RAM
+when none does (`llama_state_seq_get_data`, about 6 MB and 7 ms for 400 tokens):
+cells left in the cache would cost every later decode step, since attention runs
+over all of them (1,600 idle cells took one sequence from 65 to 47 tokens/s). A
+request copies the longest prefix it shares with a kept prompt, restored first
+if saved (2 ms), and evaluates only the rest: a restart's samples, which share
+one clean prompt, evaluate it once, and the next restart not at all (400 tokens
+take 2 s to evaluate on 2 cores).
 
 Sampling is llama-cpp-python's chain for `create_chat_completion` (repeat penalty,
 grammar, top-k 40, typical 1, top-p 0.95, min-p 0.05, temperature, then a seeded
@@ -23,6 +27,7 @@ context; callers wait on their own request.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import random
 import threading
@@ -40,8 +45,8 @@ __all__ = ["Engine", "Reply", "Sampling"]
 
 SLOTS = 8
 """Sequences decoded together at most (a batch's 2 workers x 4 candidates)."""
-KEPT = 8
-"""Evaluated prompts kept for the next request that shares their prefix."""
+KEPT_BYTES = 256 << 20
+"""RAM for evaluated prompts saved for the next request that shares their prefix."""
 _TOP_K, _TOP_P, _MIN_P, _TYPICAL = 40, 0.95, 0.05, 1.0
 _PENALTY_LAST_N = 64
 
@@ -68,10 +73,12 @@ class Reply:
 
 @dataclass
 class _Kept:
-    """An evaluated prompt held in the KV cache as sequence `seq`."""
+    """An evaluated prompt: in the KV cache as sequence `seq` while requests copy from it,
+    else saved in `state` (seq -1)."""
 
-    seq: int
     tokens: list[int]
+    seq: int = -1
+    state: Any = None
     users: int = 0
     used: float = 0.0
 
@@ -112,7 +119,9 @@ def _common(a: Sequence[int], b: Sequence[int]) -> int:
 class Engine:
     """Decodes every request in flight together, on a thread of its own."""
 
-    def __init__(self, llama: Llama, *, n_ctx: int, slots: int = SLOTS, kept: int = KEPT) -> None:
+    def __init__(
+        self, llama: Llama, *, n_ctx: int, slots: int = SLOTS, kept_bytes: int = KEPT_BYTES
+    ) -> None:
         """`n_ctx`: the most one request may hold (prompt + reply), as llama's own
         context would allow; the cache holds twice that, shared by all."""
         from llama_cpp import _internals as internals
@@ -127,12 +136,18 @@ class Engine:
         params = type(llama.context_params).from_buffer_copy(llama.context_params)
         params.n_ctx = self.capacity
         params.n_batch = params.n_ubatch = 512
-        params.n_seq_max = slots + kept
-        params.kv_unified = True  # kept prompts' cells are shared by the sequences copied from them
-        self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
+        params.n_seq_max = 2 * slots + 1  # replies, the prompts they copy, one being restored
+        params.kv_unified = True  # a prompt's cells are shared by the sequences copied from it
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        # llama.cpp warns that the cache outgrows the training context: one sequence never
+        # does (a request holds at most n_ctx), only the cache shared by all of them
+        with suppress_stdout_stderr(disable=False):
+            self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=1, verbose=False)
         self._free_slots = list(range(slots))
-        self._free_kept = list(range(slots, slots + kept))
+        self._free_kept = list(range(slots, 2 * slots + 1))
+        self.kept_bytes = kept_bytes
         self._kept: list[_Kept] = []
         self._active: list[_Request] = []
         self._queue: list[_Request] = []
@@ -243,7 +258,8 @@ class Engine:
                         self._finish(request, error=ModelError(f"llama failed to decode: {e}"))
 
     def _used(self) -> int:
-        return sum(len(k.tokens) for k in self._kept) + sum(1 + r.max_tokens for r in self._active)
+        live = sum(len(k.tokens) for k in self._kept if k.seq >= 0)
+        return live + sum(1 + r.max_tokens for r in self._active)
 
     def _admit(self) -> list[_Request]:
         """Requests from the head of the queue that have a slot and room (first come,
@@ -251,8 +267,6 @@ class Engine:
         starting: list[_Request] = []
         while self._queue and self._free_slots:
             request = self._queue[0]
-            while self._used() + request.need > self.capacity and self._evict():
-                pass
             if self._used() + request.need > self.capacity:
                 break
             self._queue.pop(0)
@@ -261,16 +275,41 @@ class Engine:
             starting.append(request)
         return starting
 
-    def _evict(self) -> bool:
-        """Drop the least recently used kept prompt no sequence copies from."""
-        idle = [k for k in self._kept if k.users == 0]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda k: k.used)
-        self._kept.remove(oldest)
-        self._ctx.kv_cache_seq_rm(oldest.seq, -1, -1)
-        self._free_kept.append(oldest.seq)
-        return True
+    def _release(self, kept: _Kept) -> None:
+        """A prompt no request copies from any more: saved to RAM, out of the cache (the
+        oldest saved ones go past `kept_bytes`)."""
+        if kept.users or kept.seq < 0:
+            return
+        low = self._low
+        if kept.state is None:
+            size = low.llama_state_seq_get_size(self._ctx.ctx, kept.seq)
+            state = (ctypes.c_uint8 * size)()
+            if low.llama_state_seq_get_data(self._ctx.ctx, state, size, kept.seq) == size:
+                kept.state = state
+        self._ctx.kv_cache_seq_rm(kept.seq, -1, -1)
+        self._free_kept.append(kept.seq)
+        kept.seq = -1
+        if kept.state is None:
+            self._kept.remove(kept)
+        saved = sorted((k for k in self._kept if k.seq < 0), key=lambda k: k.used)
+        total = sum(len(k.state) for k in saved)
+        for old in saved:
+            if total <= self.kept_bytes:
+                break
+            total -= len(old.state)
+            self._kept.remove(old)
+
+    def _live(self, kept: _Kept) -> None:
+        """Put a saved prompt back in the cache."""
+        if kept.seq >= 0:
+            return
+        seq = self._free_kept.pop()
+        state = kept.state
+        if self._low.llama_state_seq_set_data(self._ctx.ctx, state, len(state), seq) != len(state):
+            self._free_kept.append(seq)
+            self._kept.remove(kept)
+            raise RuntimeError("a saved prompt did not fit back in the cache")
+        kept.seq = seq
 
     def _start(self, request: _Request) -> None:
         """Give the request its prompt but the last token (copied from a kept prompt,
@@ -285,19 +324,22 @@ class Engine:
             n = _common(kept.tokens, prefix)
             if n > shared:
                 best, shared = kept, n
+        if best is not None:
+            self._live(best)
         if best is None or shared < len(prefix):
-            best = self._keep(prefix, best, shared)
+            source = best
+            try:
+                best = self._keep(prefix, source, shared)
+            finally:
+                if source is not None:
+                    self._release(source)
         best.users += 1
         best.used = time.monotonic()
         request.kept = best
         self._ctx.kv_cache_seq_cp(best.seq, request.seq, 0, len(prefix))
 
     def _keep(self, tokens: list[int], source: _Kept | None, shared: int) -> _Kept:
-        if not self._free_kept:
-            self._evict()
-        if not self._free_kept:  # every kept prompt is in use: no room to keep another
-            raise RuntimeError("no free sequence for a prompt")
-        kept = _Kept(self._free_kept.pop(), tokens)
+        kept = _Kept(tokens, seq=self._free_kept.pop())
         if source is not None and shared:
             self._ctx.kv_cache_seq_cp(source.seq, kept.seq, 0, shared)
         try:
@@ -363,6 +405,7 @@ class Engine:
             self._free_slots.append(request.seq)
         if request.kept is not None:
             request.kept.users -= 1
+            self._release(request.kept)
         request.sampler.close()
         if error is not None:
             request.error = error

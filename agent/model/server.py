@@ -1,5 +1,5 @@
-"""One model process for a whole batch: the embedded GGUF behind llama-cpp-python's own
-OpenAI-compatible server, on loopback, for every worker to share.
+"""One model process for a whole batch: the embedded GGUF behind a small OpenAI-compatible
+endpoint (`agent.model.endpoint`), on loopback, for every worker to share.
 
     with ModelServer(embedded_config) as server:
         client_config = server.client_config()      # an OpenAI-compatible ModelConfig
@@ -7,8 +7,9 @@ OpenAI-compatible server, on loopback, for every worker to share.
 
 Why: two workers that each load the model with one thread per core fight over
 the cores and run several times slower than one (see DESIGN.md). One process
-with threads = cores serves the requests one after another (the server's lock
-is the queue), so each worker waits its turn instead of thrashing.
+with threads = cores serves them all, and the requests in flight (a restart's
+candidates, both workers' calls) are decoded together, one step for all of them
+(`agent.model.batched.Engine`).
 
 The parent binds the listening socket itself (127.0.0.1, a free port) and hands
 the server its file descriptor, so there is no race for the port. The server
@@ -169,7 +170,7 @@ class ModelServer:
                 raise ModelUnavailable(
                     f"the model server for {self.path.name} exited with code "
                     f"{self._proc.returncode}: {self._stderr_tail()}",
-                    fix="check `pip install 'greenloop[local]'` (llama-cpp-python[server]) "
+                    fix="check `pip install 'greenloop[local]'` (llama-cpp-python) "
                     "and the GGUF",
                 )
             try:
