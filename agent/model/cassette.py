@@ -185,7 +185,10 @@ class ReplayModel:
         )
 
     def _explain_miss(self, messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
-        head = f"request not in cassette {self.cassette.path} ({len(self._entries)} recorded calls)"
+        head = (
+            f"request not in cassette {self.cassette.path} "
+            f"({len(self._entries)} recorded calls)"
+        )
         if not self._entries:
             return head
         best = max(self._entries, key=lambda e: _similarity(e.messages, messages))
