@@ -15,8 +15,9 @@ prints them, and refuses any id below 40 (exit 2).
 3. `greenloop batch` over the folders with its defaults (2 workers, the Docker
    sandbox, the embedded model behind one shared server).
 4. Tokens per second with 1 and 2 workers: one model server, 1 caller, then
-   2 callers at once (what the batch does); with `--before`, also two
-   in-process copies of the model at once (what a batch did before).
+   2 callers at once (what the batch does), then 4 and 8 (a restart's
+   candidates, decoded together); with `--before`, also two in-process copies
+   of the model at once (what a batch did before).
 
 Prints solved, wall, tokens, model calls, the fraction of replies that hit
 their cap, and the tokens/s figures. The CPU is whatever else runs on this
@@ -338,6 +339,9 @@ def main() -> None:
             f"tokens/s, one model server: 1 worker {one:.1f}, 2 workers {two:.1f} "
             f"({two / one:.0%} of 1 worker)"
         )
+        for callers in (4, 8):  # a restart's candidates; 2 workers' restarts at once
+            rate = served_rate(callers, max(args.rate_requests, callers))
+            print(f"tokens/s, {callers} callers at once: {rate:.1f} ({rate / one:.0%} of 1)")
         if args.before:
             print(
                 f"tokens/s, 2 in-process copies at once (before): "

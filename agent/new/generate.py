@@ -51,7 +51,7 @@ from agent.run.prompts import (
     plan_prompt,
     syntax_fix_messages,
 )
-from agent.run.replies import body_reply, file_reply, plan_reply, rewrite_reply
+from agent.run.replies import FILE_MAX, body_reply, file_reply, plan_reply, rewrite_reply
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -166,12 +166,18 @@ class Generator:
         # Nor is a sample with no code charged as a bad reply: it comes back empty, and
         # the restart that drew it counts as one (`Loop.restart`).
         extracted = self._extract(reply, target.path, charge=temperature == 0)
-        source = self._syntax_gate(target, extracted, tries)
+        source = self._syntax_gate(target, extracted, tries, room=shape["max_tokens"])
         return self._restore_imports(target.path, source)
 
-    def _syntax_gate(self, target: PlannedFile, source: str, tries: int = SYNTAX_TRIES) -> str:
+    def _syntax_gate(
+        self, target: PlannedFile, source: str, tries: int = SYNTAX_TRIES, room: int = FILE_MAX
+    ) -> str:
         """The source, or its parseable head, or the model's correction of it (at most
-        `tries` times; with none left, "": nothing to test)."""
+        `tries` times; with none left, "": nothing to test). A correction gets no more
+        room than the file was given (`room` tokens): a file that ran to its cap would
+        otherwise be sent back with more, and its rewrite run to that cap too (measured:
+        a 1,036-token reply rewritten to 1,745 tokens, then to 2,048, 6 minutes of one
+        task on 2 cores, none of it parsing)."""
         for attempt in range(tries + 1):
             problems = check_python(source) if target.path.endswith(".py") else []
             if not problems:
@@ -186,7 +192,9 @@ class Generator:
             fix = syntax_fix_messages(
                 target.path, source, render_problems(target.path, source, problems)
             )
-            reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **rewrite_reply(source))
+            shape = rewrite_reply(source)
+            shape["max_tokens"] = min(shape["max_tokens"], room)
+            reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **shape)
             mended = self._extract(reply, target.path)
             if mended.strip() == source.strip():
                 break  # the same code again: asking once more would get it a third time

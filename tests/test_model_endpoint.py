@@ -1,0 +1,129 @@
+"""The batch server's OpenAI-compatible endpoint, over a scripted model (no llama)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agent.errors import ContextTooLong, ModelAuthError, ModelError
+from agent.model import Message, ModelConfig, OpenAIChat, ScriptedModel
+from agent.model.base import Completion
+from agent.model.endpoint import serve
+
+KEY = "sekrit"
+ASK = [Message.system("be brief"), Message.user("add?")]
+
+
+@pytest.fixture
+def endpoint() -> Iterator[tuple[str, ScriptedModel]]:
+    def reply(messages: Any) -> Any:
+        text = messages[-1].content
+        if text == "huge":
+            return ContextTooLong("does not fit the context of 256 tokens")
+        if text == "boom":
+            return ModelError("llama failed to decode")
+        return Completion("def add(a, b): return a + b", 12, 9, "m", 0.1, "length")
+
+    model = ScriptedModel(reply)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    thread = threading.Thread(
+        target=serve,
+        args=(model,),
+        kwargs={"alias": "tiny", "fd": listener.detach(), "key": KEY},
+        daemon=True,
+    )
+    thread.start()
+    yield f"http://127.0.0.1:{port}/v1", model
+
+
+def _client(url: str, key: str = KEY) -> OpenAIChat:
+    return OpenAIChat(ModelConfig(model="tiny", base_url=url, api_key=key, max_retries=0))
+
+
+def test_a_reply_comes_back_with_its_usage_and_finish(endpoint: tuple[str, Any]) -> None:
+    url, _ = endpoint
+    client = _client(url)
+    assert client.list_models() == ["tiny"]
+    c = client.complete(ASK, max_tokens=5)
+    assert c.text == "def add(a, b): return a + b"
+    assert (c.prompt_tokens, c.completion_tokens, c.finish_reason) == (12, 9, "length")
+
+
+def test_the_options_reach_the_model(endpoint: tuple[str, ScriptedModel]) -> None:
+    url, model = endpoint
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    _client(url).complete(
+        ASK, temperature=0.8, seed=3, max_tokens=40, stop=["```\n"], json_schema=schema
+    )
+    call = model.calls[-1]
+    assert call.messages == tuple(ASK)
+    assert call.opts == {
+        "temperature": 0.8,
+        "seed": 3,
+        "max_tokens": 40,
+        "stop": ["```\n"],
+        "json_schema": schema,
+    }
+
+
+def test_a_caller_without_the_key_is_refused(endpoint: tuple[str, ScriptedModel]) -> None:
+    url, model = endpoint
+    with pytest.raises(ModelAuthError):
+        _client(url, key="guess").complete(ASK)
+    assert model.calls == []
+
+
+def test_the_models_errors_arrive_typed(endpoint: tuple[str, Any]) -> None:
+    url, _ = endpoint
+    with pytest.raises(ContextTooLong):
+        _client(url).complete([Message.user("huge")])
+    with pytest.raises(ModelError, match="decode"):
+        _client(url).complete([Message.user("boom")])
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"messages": []}, "non-empty"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
+        ({"messages": [{"role": "user", "content": 3}]}, "string"),
+        ({"messages": [{"role": "user", "content": "x"}], "stream": True}, "stream"),
+        ({"messages": [{"role": "user", "content": "x"}], "stop": 5}, "stop"),
+        ({"messages": [{"role": "user", "content": "x"}], "seed": "x"}, "bad option"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_a_bad_request_is_refused_with_what_is_wrong(
+    endpoint: tuple[str, ScriptedModel], body: Any, why: str
+) -> None:
+    url, model = endpoint
+    request = urllib.request.Request(
+        f"{url}/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 400
+    assert why in json.loads(info.value.read())["error"]["message"]
+    assert model.calls == []
+
+
+def test_an_unknown_route_is_404(endpoint: tuple[str, Any]) -> None:
+    url, _ = endpoint
+    request = urllib.request.Request(f"{url}/completions", data=b"{}", headers={
+        "Authorization": f"Bearer {KEY}"
+    })  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 404
