@@ -1,6 +1,6 @@
 """Replies decoded together: one llama context, one sequence per request in flight.
 
-    engine = Engine(llama, n_ctx=8192)
+    engine = Engine(llama, n_ctx=8192, name="local:SmolLM2-135M-Instruct")
     reply = engine.complete(prompt_tokens, Sampling(temperature=0.8, seed=3), 512, ("```\\n",))
 
 Why: on CPU a small model's decode step costs much the same for a few sequences as
@@ -27,6 +27,7 @@ context; callers wait on their own request.
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import json
 import random
@@ -37,11 +38,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ModelError
+from agent.model.base import Completion
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["Engine", "Reply", "Sampling"]
+__all__ = ["Engine", "Sampling"]
 
 SLOTS = 8
 """Sequences decoded together at most (a batch's 2 workers x 4 candidates)."""
@@ -59,16 +61,6 @@ class Sampling:
     seed: int | None = None
     repeat_penalty: float = 1.0
     json_schema: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-    """"stop" (end of turn or a stop string) or "length" (max_tokens)."""
-    latency: float
 
 
 @dataclass
@@ -97,8 +89,11 @@ class _Request:
     row: int = 0
     kept: _Kept | None = None
     generated: int = 0
-    raw: bytearray = field(default_factory=bytearray)
-    reply: Reply | None = None
+    text: str = ""
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="ignore")
+    )
+    reply: Completion | None = None
     error: BaseException | None = None
 
     @property
@@ -120,16 +115,24 @@ class Engine:
     """Decodes every request in flight together, on a thread of its own."""
 
     def __init__(
-        self, llama: Llama, *, n_ctx: int, slots: int = SLOTS, kept_bytes: int = KEPT_BYTES
+        self,
+        llama: Llama,
+        *,
+        n_ctx: int,
+        name: str = "local",
+        slots: int = SLOTS,
+        kept_bytes: int = KEPT_BYTES,
     ) -> None:
         """`n_ctx`: the most one request may hold (prompt + reply), as llama's own
-        context would allow; the cache holds twice that, shared by all."""
+        context would allow; the cache holds twice that, shared by all. `name`: the
+        model its completions name."""
         from llama_cpp import _internals as internals
         from llama_cpp import llama_cpp as low
+        from llama_cpp._utils import suppress_stdout_stderr
 
         self._low: Any = low
         self._internals: Any = internals  # untyped
-        self._llama = llama
+        self.name = name
         self._model = llama._model
         self.n_ctx = n_ctx
         self.capacity = 2 * n_ctx
@@ -138,8 +141,6 @@ class Engine:
         params.n_batch = params.n_ubatch = 512
         params.n_seq_max = 2 * slots + 1  # replies, the prompts they copy, one being restored
         params.kv_unified = True  # a prompt's cells are shared by the sequences copied from it
-        from llama_cpp._utils import suppress_stdout_stderr
-
         # llama.cpp warns that the cache outgrows the training context: one sequence never
         # does (a request holds at most n_ctx), only the cache shared by all of them
         with suppress_stdout_stderr(disable=False):
@@ -168,7 +169,7 @@ class Engine:
         sampling: Sampling,
         max_tokens: int | None,
         stops: Sequence[str],
-    ) -> Reply:
+    ) -> Completion:
         """The reply to `prompt` (tokens, template applied); blocks until it is done.
         Raises ValueError when prompt + max_tokens exceed `n_ctx`, as llama does."""
         tokens = list(prompt)
@@ -380,13 +381,16 @@ class Engine:
                 self._finish(r, reason="stop")
                 continue
             r.generated += 1
-            r.raw += self._model.detokenize([token], special=False)
-            text = r.raw.decode("utf-8", errors="ignore")
-            cut = min((i for i in (text.find(s) for s in r.stops) if i >= 0), default=-1)
+            seen = len(r.text)
+            r.text += r.decoder.decode(self._model.detokenize([token], special=False))
+            # a stop not found before can only end in what this token added
+            found = (r.text.find(s, max(0, seen - len(s) + 1)) for s in r.stops)
+            cut = min((i for i in found if i >= 0), default=-1)
             if cut >= 0:
-                self._finish(r, reason="stop", text=text[:cut])
+                r.text = r.text[:cut]
+                self._finish(r, reason="stop")
             elif r.generated >= r.max_tokens:
-                self._finish(r, reason="length", text=text)
+                self._finish(r, reason="length")
             else:
                 r.pending = token
 
@@ -395,7 +399,6 @@ class Engine:
         request: _Request,
         *,
         reason: str = "stop",
-        text: str | None = None,
         error: BaseException | None = None,
     ) -> None:
         self._ctx.kv_cache_seq_rm(request.seq, -1, -1)
@@ -410,12 +413,14 @@ class Engine:
         if error is not None:
             request.error = error
         else:
-            request.reply = Reply(
-                text=request.raw.decode("utf-8", errors="ignore") if text is None else text,
+            request.reply = Completion(
+                text=request.text,
                 prompt_tokens=len(request.prompt),
                 completion_tokens=request.generated,
-                finish_reason=reason,
+                model=self.name,
                 latency=time.monotonic() - request.submitted,
+                finish_reason=reason,
+                cost=0.0,
             )
         request.done.set()
 

@@ -66,7 +66,7 @@ class _Loaded:
             bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
             stop_token_ids=[eos],
         )
-        self.engine = Engine(llama, n_ctx=n_ctx)
+        self.engine = Engine(llama, n_ctx=n_ctx, name=f"local:{Path(llama.model_path).stem}")
 
     def prompt(self, messages: Sequence[Message]) -> tuple[list[int], list[str]]:
         """The conversation's tokens with the template applied, and the template's stops
@@ -216,7 +216,7 @@ class EmbeddedChat:
             json_schema=opts.get("json_schema") or None,
         )
         try:
-            reply = loaded.engine.complete(
+            return loaded.engine.complete(
                 tokens,
                 sampling,
                 opts.get("max_tokens", cfg.max_tokens),
@@ -224,15 +224,6 @@ class EmbeddedChat:
             )
         except ValueError as e:
             raise self._error(e, messages) from e
-        return Completion(
-            text=reply.text,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-            model=self.name,
-            latency=reply.latency,
-            finish_reason=reply.finish_reason,
-            cost=0.0,
-        )
 
     def _error(self, e: ValueError, messages: Sequence[Message]) -> ModelError:
         text = str(e)

@@ -25,7 +25,7 @@ from typing import Any
 from agent.errors import ContextTooLong, ModelError
 from agent.model.base import ChatModel, CompletionOpts, Message
 
-__all__ = ["request_opts", "serve"]
+__all__ = ["serve"]
 
 _MAX_BODY = 16 << 20
 _ROLES = ("system", "user", "assistant")
@@ -35,7 +35,7 @@ class _BadRequest(Exception):
     pass
 
 
-def request_opts(body: Mapping[str, Any]) -> tuple[list[Message], CompletionOpts]:
+def _request(body: Mapping[str, Any]) -> tuple[list[Message], CompletionOpts]:
     """The conversation and options of a chat completions request; `_BadRequest` names
     what is wrong."""
     raw = body.get("messages")
@@ -96,10 +96,7 @@ def serve(model: ChatModel, *, alias: str, fd: int, key: str) -> None:
             pass
 
         def do_GET(self) -> None:
-            if not self._authorized():
-                return
-            if self.path.rstrip("/") != "/v1/models":
-                self._send(HTTPStatus.NOT_FOUND, _error(f"no route {self.path}"))
+            if not self._admitted("/v1/models"):
                 return
             self._send(
                 HTTPStatus.OK,
@@ -107,10 +104,7 @@ def serve(model: ChatModel, *, alias: str, fd: int, key: str) -> None:
             )
 
         def do_POST(self) -> None:
-            if not self._authorized():
-                return
-            if self.path.rstrip("/") != "/v1/chat/completions":
-                self._send(HTTPStatus.NOT_FOUND, _error(f"no route {self.path}"))
+            if not self._admitted("/v1/chat/completions"):
                 return
             try:
                 size = int(self.headers.get("Content-Length") or 0)
@@ -119,7 +113,7 @@ def serve(model: ChatModel, *, alias: str, fd: int, key: str) -> None:
                 body = json.loads(self.rfile.read(size))
                 if not isinstance(body, dict):
                     raise _BadRequest("the body must be a JSON object")
-                messages, opts = request_opts(body)
+                messages, opts = _request(body)
             except (_BadRequest, ValueError) as e:
                 self._send(HTTPStatus.BAD_REQUEST, _error(str(e)))
                 return
@@ -153,10 +147,14 @@ def serve(model: ChatModel, *, alias: str, fd: int, key: str) -> None:
                 },
             )
 
-        def _authorized(self) -> bool:
+        def _admitted(self, route: str) -> bool:
+            """The caller has the key and asks for `route`; else it has its answer."""
             given = self.headers.get("Authorization") or ""
             if key and not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
                 self._send(HTTPStatus.UNAUTHORIZED, _error("a valid API key is needed"))
+                return False
+            if self.path.rstrip("/") != route:
+                self._send(HTTPStatus.NOT_FOUND, _error(f"no route {self.path}"))
                 return False
             return True
 
