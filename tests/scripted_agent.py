@@ -14,6 +14,9 @@ from collections.abc import Mapping, Sequence
 from fake_openai import Reply, Request
 
 FILE_ASK = re.compile(r"(?:Write the file|Complete this Python code:) `([^`]+)`")
+BARE_ASK = re.compile(r"^Complete this Python (?:function|code)\. ")
+"""A restart's bare ask: the spec's code alone, no path (`completion_messages`)."""
+_DEFINES = re.compile(r"^(?:async def|def|class) (\w+)", re.M)
 
 
 def fenced(path: str, code: str) -> str:
@@ -48,11 +51,22 @@ class Script:
                 self.asked.append("plan")
                 return Reply(text=self.plan)
             wanted = FILE_ASK.search(prompt)
-            if wanted:
-                self.asked.append(f"file:{wanted.group(1)}")
-                return Reply(text=_next(self.files.get(wanted.group(1), ["no idea"])))
+            path = wanted.group(1) if wanted else self._bare_path(prompt)
+            if path:
+                self.asked.append(f"file:{path}")
+                return Reply(text=_next(self.files.get(path, ["no idea"])))
             self.asked.append("feedback")
             return Reply(text=_next(self.feedback or ["I cannot help."]))
+
+    def _bare_path(self, prompt: str) -> str | None:
+        """The file a bare ask is for: the one whose replies define the names it shows."""
+        if not BARE_ASK.match(prompt):
+            return None
+        names = set(_DEFINES.findall(prompt))
+        for path, replies in self.files.items():
+            if any(names & set(_DEFINES.findall(r)) for r in replies):
+                return path
+        return None
 
 
 def _next(queue: list[str]) -> str:

@@ -90,6 +90,20 @@ def test_a_spec_showing_every_name_is_completed_with_its_words_and_no_tests() ->
     assert "test_t" not in prompt  # the tests are the judge, not the brief
 
 
+def test_a_restarts_odd_samples_are_asked_barely_its_even_ones_in_full() -> None:
+    reply = "```python\ndef total(xs):\n    return 1\n```\n"
+    generate, model, _ = _generator(SKELETON, [reply] * 3, ["total(xs)"])
+    generate(0.8, seed=1)
+    generate(0.8, seed=2)
+    generate(0.0, seed=3)  # the first file, greedy: always in full
+    bare, full, first = (c.messages[-1].content for c in model.calls)
+    code = '```python\ndef total(xs):\n    """The sum of xs."""\n```'
+    assert bare == "Complete this Python function. Reply with the whole function in one "\
+        f"```python block.\n\n{code}"  # fmt: skip
+    assert full == first and full.startswith("Complete this Python code: `solution.py`.")
+    assert "Write `solution.py`." in full and code in full
+
+
 def test_a_completed_skeleton_ends_where_top_level_tries_begin() -> None:
     generate, model, _ = _generator(SKELETON, ["```python\ndef total(xs):\n    return 1\n```\n"],
                                     ["total(xs)"])  # fmt: skip

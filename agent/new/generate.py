@@ -152,7 +152,10 @@ class Generator:
         tests = (self.tests or self.generated_tests) if temperature == 0 else {}
         code = code_to_complete(self.spec, target)
         if code:  # the spec shows the file's skeleton: complete it, as the baseline asks
-            messages = completion_messages(self.spec, self.plan, target, code)
+            # A restart's odd samples are asked barely, the even ones in full: the two
+            # phrasings solve different problems (`completion_messages`).
+            bare = temperature > 0 and seed % 2 == 1
+            messages = completion_messages(self.spec, self.plan, target, code, bare=bare)
             shape = body_reply(self.spec, target.interface)
         else:
             messages = file_messages(self.spec, self.plan, target, tests, text)
