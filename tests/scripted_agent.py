@@ -19,6 +19,18 @@ BARE_ASK = re.compile(r"^Complete this Python (?:function|code)\. ")
 _DEFINES = re.compile(r"^(?:async def|def|class) (\w+)", re.M)
 
 
+def bare_ask_path(prompt: str, files: Mapping[str, str | Sequence[str]]) -> str | None:
+    """The file a bare ask is for: the one whose code (or replies) define a name it shows."""
+    if not BARE_ASK.match(prompt):
+        return None
+    names = set(_DEFINES.findall(prompt))
+    for path, code in files.items():
+        texts = [code] if isinstance(code, str) else code
+        if any(names & set(_DEFINES.findall(t)) for t in texts):
+            return path
+    return None
+
+
 def fenced(path: str, code: str) -> str:
     return f"Here is `{path}`:\n\n```python\n{code.strip()}\n```\n"
 
@@ -51,23 +63,12 @@ class Script:
                 self.asked.append("plan")
                 return Reply(text=self.plan)
             wanted = FILE_ASK.search(prompt)
-            path = wanted.group(1) if wanted else self._bare_path(prompt)
+            path = wanted.group(1) if wanted else bare_ask_path(prompt, self.files)
             if path:
                 self.asked.append(f"file:{path}")
                 return Reply(text=_next(self.files.get(path, ["no idea"])))
             self.asked.append("feedback")
             return Reply(text=_next(self.feedback or ["I cannot help."]))
-
-    def _bare_path(self, prompt: str) -> str | None:
-        """The file a bare ask is for: the one whose replies define the names it shows."""
-        if not BARE_ASK.match(prompt):
-            return None
-        names = set(_DEFINES.findall(prompt))
-        for path, replies in self.files.items():
-            if any(names & set(_DEFINES.findall(r)) for r in replies):
-                return path
-        return None
-
 
 def _next(queue: list[str]) -> str:
     return queue.pop(0) if len(queue) > 1 else queue[0]

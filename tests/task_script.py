@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from fake_openai import Reply, Request
+from scripted_agent import bare_ask_path
 
 FILE_ASK = re.compile(r"(?:Write the file|Complete this Python code:) `([^`]+)`")
 RETRY_MARK = "attempt 1 at this task failed"
-BARE_ASK = re.compile(r"^Complete this Python (?:function|code)\. ")
-"""A restart's bare ask: the spec's code alone, no title, no path (`completion_messages`)."""
-_DEFINES = re.compile(r"^(?:async def|def|class) (\w+)", re.M)
 
 
 def _solution(folder: Path) -> dict[str, str]:
@@ -34,18 +32,6 @@ def _solution(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*.py"))
         if "__pycache__" not in p.parts
     }
-
-
-def _defines(files: Mapping[str, str], names: set[str]) -> bool:
-    return any(names & set(_DEFINES.findall(code)) for code in files.values())
-
-
-def _bare_path(prompt: str, files: Mapping[str, str]) -> str | None:
-    """The file a bare ask is for: the one defining the names its code defines."""
-    if not BARE_ASK.match(prompt):
-        return None
-    names = set(_DEFINES.findall(prompt))
-    return next((p for p, code in files.items() if names & set(_DEFINES.findall(code))), None)
 
 
 class TaskScript:
@@ -83,11 +69,10 @@ class TaskScript:
         for name, (title, _) in self.tasks.items():
             if title in prompt:
                 return name
-        if BARE_ASK.match(prompt):  # told apart by the names its code defines
-            names = set(_DEFINES.findall(prompt))
-            defining = [n for n, (_, files) in self.tasks.items() if _defines(files, names)]
-            if len(defining) == 1:
-                return defining[0]
+        # a bare ask quotes no title: told apart by the names its code defines
+        defining = [n for n, (_, files) in self.tasks.items() if bare_ask_path(prompt, files)]
+        if len(defining) == 1:
+            return defining[0]
         raise LookupError(f"no task's title in the prompt: {prompt[:200]!r}")
 
     def __call__(self, request: Request) -> Reply:
@@ -105,7 +90,7 @@ class TaskScript:
             plan = [{"path": p, "purpose": "part of the solution", "interface": []} for p in files]
             return Reply(text=json.dumps({"files": plan, "test_command": "python -m pytest -q"}))
         wanted = FILE_ASK.search(prompt)
-        path = wanted.group(1) if wanted else _bare_path(prompt, files)
+        path = wanted.group(1) if wanted else bare_ask_path(prompt, files)
         if path in files:
             with self._lock:
                 self.starts[name] += path == min(files)

@@ -106,8 +106,8 @@ def completion_messages(
     each phrasing solves problems the other misses: on HumanEval 40-79, 8 samples
     of the bare one solved 66 at the first, and 18 of the full one never did; the
     full one solved 49, which 8 bare ones missed."""
-    what = "function" if len(_DEFINES.findall(code)) == 1 else "code"
     if bare:
+        what = "function" if len(_DEFINES.findall(code)) == 1 else "code"
         parts = [
             f"Complete this Python {what}. Reply with the whole {what} in one ```python block."
         ]
