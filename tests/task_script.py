@@ -12,7 +12,6 @@ batch's --tries context), so they go green on the second try; tasks named in
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -20,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from fake_openai import Reply, Request
-from scripted_agent import bare_ask_path
+from scripted_agent import FILE_ASK, bare_ask_path
 
-FILE_ASK = re.compile(r"(?:Write the file|Complete this Python code:) `([^`]+)`")
 RETRY_MARK = "attempt 1 at this task failed"
 
 
