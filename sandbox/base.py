@@ -7,7 +7,7 @@ Frozen dataclasses cross the interface; implementations live in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
@@ -17,6 +17,7 @@ __all__ = [
     "Outcome",
     "Sandbox",
     "SandboxKind",
+    "Suite",
     "TestCase",
     "TestCounts",
     "TestReport",
@@ -164,6 +165,20 @@ class TestReport:
         }
 
 
+@dataclass(frozen=True)
+class Suite:
+    """What the judge of a test run knows beyond pytest's arguments."""
+
+    __test__ = False
+
+    tests: Mapping[str, str] = field(default_factory=dict)
+    """The pristine test files (workspace paths): for the run they are written renamed,
+    with tests that must fail among them, then written back (`sandbox.disguise`)."""
+    watch: frozenset[str] = frozenset()
+    """Workspace paths of the files the model wrote: the judge's runtime audit reports
+    what they do to reach into it."""
+
+
 @runtime_checkable
 class Sandbox(Protocol):
     """A place to run untrusted code. Use it as a context manager."""
@@ -194,8 +209,8 @@ class Sandbox(Protocol):
         ...
 
     def run_tests(
-        self, args: Sequence[str] = (), timeout: float = 120.0
+        self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
     ) -> TestReport:
-        """Run pytest with --junitxml and parse the report."""
+        """Run pytest, judged, and parse its report (`suite`: the tests to disguise and
+        the files to watch)."""
         ...
-

@@ -28,7 +28,7 @@ from typing import Any, Self
 import docker.errors
 from docker.types import LogConfig, Mount, Ulimit
 
-from sandbox.base import ExecResult, TestReport
+from sandbox.base import ExecResult, Suite, TestReport
 from sandbox.config import CA_PATH, SandboxConfig
 from sandbox.errors import PathRejected, SandboxError
 from sandbox.image import docker_client, require_image
@@ -380,9 +380,11 @@ class DockerSandbox:
         self.container.reload()
         return 1 if self.container.attrs["State"].get("OOMKilled") else 0
 
-    def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
-        """Run pytest with --junitxml in the workspace and parse the report."""
-        return run_pytest(self, args, timeout)
+    def run_tests(
+        self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
+    ) -> TestReport:
+        """Run pytest, judged, in the workspace and parse the report."""
+        return run_pytest(self, args, timeout, suite=suite)
 
 
 def _extra_mounts(cfg: SandboxConfig) -> list[Mount]:

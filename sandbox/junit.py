@@ -70,14 +70,15 @@ def pytest_command(junit_path: str, args: Sequence[str] = ()) -> list[str]:
     return ["python3", "-m", "pytest", *pytest_flags(junit_path, args)]
 
 
-def pytest_flags(junit_path: str, args: Sequence[str] = ()) -> list[str]:
-    """pytest's arguments for `pytest_command`: the report options, then `args`."""
+def pytest_flags(junit_path: str | None, args: Sequence[str] = ()) -> list[str]:
+    """pytest's arguments for `pytest_command`: the report options, then `args`
+    (no `--junitxml` when `junit_path` is None: the judge adds its own)."""
     return [
         "-q",
         "-p",
         "no:cacheprovider",
         "--color=no",
-        f"--junitxml={junit_path}",
+        *([f"--junitxml={junit_path}"] if junit_path is not None else []),
         "-o",
         f"junit_family={JUNIT_FAMILY}",
         "--continue-on-collection-errors",

@@ -51,7 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from sandbox.base import ExecResult, SandboxKind, TestReport
+from sandbox.base import ExecResult, SandboxKind, Suite, TestReport
 from sandbox.config import SandboxConfig
 from sandbox.errors import PathRejected, SandboxError
 from sandbox.output import HeadTail
@@ -204,9 +204,11 @@ class LocalSandbox:
             code = self._end(proc)
         return _result(buf, code, finished, time.monotonic() - start)
 
-    def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
-        """Run pytest with --junitxml in the workspace and parse the report."""
-        return run_pytest(self, args, timeout, root=str(self.root))
+    def run_tests(
+        self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
+    ) -> TestReport:
+        """Run pytest, judged, in the workspace and parse the report."""
+        return run_pytest(self, args, timeout, root=str(self.root), suite=suite)
 
     # -- internals ---------------------------------------------------------------
 

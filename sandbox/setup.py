@@ -32,7 +32,7 @@ from typing import Self
 
 import docker.errors
 
-from sandbox.base import ExecResult, Sandbox, TestReport
+from sandbox.base import ExecResult, Sandbox, Suite, TestReport
 from sandbox.config import CA_PATH, SandboxConfig
 from sandbox.errors import SandboxError
 from sandbox.paths import MAX_FILES
@@ -166,5 +166,7 @@ class RepoSandbox:
     def read_optional(self, rel: str) -> bytes | None:
         return self.inner.read_optional(rel)
 
-    def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
-        return self.inner.run_tests(args, timeout)
+    def run_tests(
+        self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
+    ) -> TestReport:
+        return self.inner.run_tests(args, timeout, suite)

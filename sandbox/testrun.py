@@ -1,18 +1,21 @@
-"""Run pytest inside any sandbox and turn what it reports into a `TestReport`.
+"""Run pytest inside any sandbox, judged, and turn what it reports into a `TestReport`.
 
-Shared by `DockerSandbox.run_tests` and `LocalSandbox.run_tests`: build the
-command, run it with the sandbox's hard timeout, parse the JUnit XML, judge the
-canaries (`sandbox.canary`) and attach the `ExecResult`.
+Shared by `DockerSandbox.run_tests` and `LocalSandbox.run_tests`: disguise the
+tests (`sandbox.disguise`), start the judge (`sandbox.judge_parent`, which
+starts pytest in `sandbox.judge_child`) with the sandbox's hard timeout, read
+its one document off the report channel, parse the JUnit XML in it, and
+decide whether the report can be true.
 
-The report never touches the workspace: pytest writes it to `/dev/fd/3`, a
-channel the sandbox opens for this one command and reads on the host apart from
-the command's output (Docker: the exec's stdout, while the command's own stdout
-and stderr go to its stderr; local: a pipe of its own). A test that prints a
-report only adds to the output; code that rewrites "the report file" when the
-process exits only adds a second document to the channel, and a channel holding
-more than the one report pytest wrote is tampered. The channel is not secret from the code under
-test (it runs in the same process and could write to it), so the canaries and
-the exit code are checked as well: see the README's "What the verdict promises".
+The report never touches the workspace. The judge holds the channel (fd 3
+when it starts: Docker's exec stdout, while the command's own stdout and
+stderr go to its stderr; local: a pipe of its own) and nothing the code
+under test runs in inherits it. The channel counts only when it holds the
+judge's one document and the judge exited 0: a judge that was killed or
+timed out leaves a lost run (red, with a note), never a verdict; bytes from
+anyone else make the run tampered. The report is tampered too when the
+judge's runtime audit saw the code the model wrote reach into the judge,
+when a test that must fail passed, or when pytest's exit code contradicts
+its report. See the README's "What green means".
 
 When pytest writes no report (timeout, crash, a conftest.py that does not
 import, bad arguments), the report's `note` says why, and a failure to start
@@ -22,20 +25,34 @@ pytest at all is listed as a collection error so that a caller asking
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import json
 import logging
 import re
 import shlex
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from sandbox.base import ExecResult, TestCase, TestReport
-from sandbox.canary import Canaries, make_canaries
+from sandbox.base import ExecResult, Suite, TestCase, TestReport
 from sandbox.config import SandboxConfig
+from sandbox.disguise import Disguise, disguise_tests
 from sandbox.errors import UsageError
 from sandbox.junit import MAX_XML_BYTES, parse_junit, pytest_flags
 
-__all__ = ["JUNIT_DIR", "REPORT_FD", "PytestHost", "check_command", "pytest_args", "run_pytest"]
+__all__ = [
+    "JUNIT_DIR",
+    "REPORT_FD",
+    "PytestHost",
+    "check_command",
+    "folder_suite",
+    "judge_argv",
+    "pytest_args",
+    "run_pytest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +60,7 @@ JUNIT_DIR = ".greenloop"
 """Workspace-relative folder for greenloop's own files (its `.` keeps it uncollected)."""
 REPORT_FD = 3
 """The file descriptor a report command writes its report to."""
-REPORT_CAP = MAX_XML_BYTES
+REPORT_CAP = MAX_XML_BYTES * 2
 """The most bytes of report channel a sandbox keeps (more: the channel is dropped)."""
 
 _EXIT_MEANING = {
@@ -54,6 +71,7 @@ _EXIT_MEANING = {
 }
 _CONFTEST = re.compile(r"ImportError while loading conftest '([^']+)'")
 _TAIL_LINES = 15
+_STOP_EARLY = ("-x", "--exitfirst", "--maxfail")
 
 
 class PytestHost(Protocol):
@@ -61,10 +79,28 @@ class PytestHost(Protocol):
 
     config: SandboxConfig
 
+    def write(self, files: Mapping[str, str | bytes]) -> None:
+        """Write files into the workspace."""
+        ...
+
     def run_report(self, argv: Sequence[str], timeout: float) -> tuple[ExecResult, bytes | None]:
         """Run `argv` in the workspace with a hard timeout and fd 3 open onto a report
         channel; what came on the channel (None when over `REPORT_CAP`)."""
         ...
+
+
+@functools.cache
+def _program(name: str) -> str:
+    return (Path(__file__).parent / name).read_text(encoding="utf-8")
+
+
+def judge_argv(args: Sequence[str], watch: Sequence[str] = ()) -> list[str]:
+    """The judge running pytest with `args` (its own report options first)."""
+    spec = json.dumps({"watch": sorted(watch)})
+    return [
+        "python3", "-s", "-P", "-c", _program("judge_parent.py"), _program("judge_child.py"),
+        spec, *pytest_flags(None, args),
+    ]  # fmt: skip
 
 
 def run_pytest(
@@ -73,23 +109,113 @@ def run_pytest(
     timeout: float = 120.0,
     *,
     root: str | None = None,
+    suite: Suite | None = None,
 ) -> TestReport:
-    """Run pytest in `sandbox` with its report on the channel, canaries added; parse, judge.
+    """Run pytest in `sandbox`, judged, with the tests of `suite` disguised; parse, judge.
 
     `root` is the workspace as pytest sees it (absolute paths in tracebacks are
     made relative to it); by default `sandbox.config.workdir`.
     """
     root = root if root is not None else sandbox.config.workdir
-    canaries = make_canaries()
-    result, channel = sandbox.run_report(_argv(canaries, args), timeout)
-    xml, forged = _one_report(channel, result)
-    if xml is not None:
-        report = parse_junit(xml, root=root)
+    suite = suite or Suite()
+    args = _whole_run(args) if suite.tests else list(args)
+    disguise = disguise_tests(suite.tests, args) if suite.tests else None
+    if disguise is not None:
+        sandbox.write(disguise.files)
+    try:
+        result, channel = sandbox.run_report(judge_argv(args, sorted(suite.watch)), timeout)
+    finally:
+        if disguise is not None:
+            sandbox.write({p: suite.tests[p] for p in disguise.files})
+    verdict = _read_judge(channel, result)
+    return _report(verdict, disguise, root, timeout)
+
+
+def folder_suite(files: Mapping[str, bytes]) -> Suite:
+    """A folder's own suite (`greenloop sandbox test`): its test modules disguised, every
+    other Python file watched."""
+    tests: dict[str, str] = {}
+    watch: set[str] = set()
+    for path, data in files.items():
+        name = PurePosixPath(path).name
+        if not name.endswith(".py"):
+            continue
+        if name.startswith("test_") or name.endswith("_test.py"):
+            try:
+                tests[path] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+        elif name != "conftest.py":
+            watch.add(path)
+    return Suite(tests, frozenset(watch))
+
+
+def _whole_run(args: Sequence[str]) -> list[str]:
+    """`args` without the options that stop a run early: the verdict needs every test."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _STOP_EARLY:
+            skip = arg == "--maxfail"
+        elif not arg.startswith("--maxfail="):
+            kept.append(arg)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """What the judge's document says, read on the host."""
+
+    result: ExecResult
+    xml: bytes | None = None
+    forged: str = ""
+    hits: tuple[str, ...] = ()
+    lost: str = ""
+
+
+def _read_judge(channel: bytes | None, result: ExecResult) -> _Judged:
+    """The judge's verdict from the channel; forged when anyone else wrote to it."""
+    if channel is None:
+        return _Judged(result, forged="the report channel was over its size cap")
+    text = channel.strip()
+    if result.timed_out or result.exit_code != 0:
+        how = "timed out" if result.timed_out else f"exited with {result.exit_code}"
+        return _Judged(result, lost=f"the judge {how} before it gave a verdict")
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("judge") != 1:
+            raise ValueError("not the judge's document")
+        xml = base64.b64decode(doc["junit"], validate=True) if doc.get("junit") else None
+        hits = tuple(str(h) for h in doc.get("hits") or ())
+        rc = int(doc["rc"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return _Judged(
+            result,
+            forged=f"the report channel held something other than the judge's one document "
+            f"({len(text)} bytes): something else wrote to it",
+        )
+    rc = 128 - rc if rc < 0 else rc
+    return _Judged(
+        replace(result, exit_code=rc), xml, str(doc.get("forged") or ""), hits,
+        str(doc.get("lost") or ""),
+    )  # fmt: skip
+
+
+def _report(judged: _Judged, disguise: Disguise | None, root: str, timeout: float) -> TestReport:
+    result = judged.result
+    if judged.xml is not None:
+        report = parse_junit(judged.xml, root=root)
     else:
-        unusable = "over the size cap" if channel is None else ("cut off" if channel else "")
-        report = _without_xml(result, root, unusable)
-    report, tampered = canaries.judge(report, result.exit_code)
-    tampered = forged or ("" if result.timed_out else tampered)
+        report = _without_xml(result, root, judged.lost)
+    report = replace(report, exec=result)
+    why = ""
+    if disguise is not None:
+        report, why = disguise.judge(report, result.exit_code)
+    tampered = judged.forged or (judged.hits[0] if judged.hits else "") or why
+    if result.timed_out:
+        tampered = judged.forged
     if tampered:
         log.warning("tampered test report: %s", tampered)
     note = report.note
@@ -99,7 +225,6 @@ def run_pytest(
         note = note or _EXIT_MEANING[5]
     return replace(
         report,
-        exec=result,
         duration=result.duration,
         timed_out=result.timed_out,
         oom_killed=result.oom_killed,
@@ -108,36 +233,9 @@ def run_pytest(
     )
 
 
-def _argv(canaries: Canaries, args: Sequence[str]) -> list[str]:
-    """pytest with its report on the channel and the canaries added."""
-    return canaries.argv(pytest_flags(f"/dev/fd/{REPORT_FD}", args))
-
-
-def _one_report(channel: bytes | None, result: ExecResult) -> tuple[bytes | None, str]:
-    """The report pytest wrote, and why the channel is forged ("" when it is not).
-
-    pytest writes one document and closes it; anything before or after it came
-    from somewhere else. A cut-off document (timeout, over the cap) is no report.
-    """
-    text = (channel or b"").strip()
-    if not text:
-        return None, ""
-    documents = text.count(b"<testsuites")
-    whole = text.endswith(b"</testsuites>")
-    starts = text.startswith((b"<?xml", b"<testsuites"))
-    if documents == 1 and whole and starts and text.count(b"<?xml") <= 1:
-        return text, ""
-    if documents <= 1 and (result.timed_out or not whole):
-        return None, ""
-    return None, (
-        f"the report channel held more than pytest's one report ({documents} report(s), "
-        f"{len(text)} bytes): something else wrote to it"
-    )
-
-
-def _without_xml(result: ExecResult, root: str, unusable: str) -> TestReport:
+def _without_xml(result: ExecResult, root: str, lost: str) -> TestReport:
     """A report for a run that left no usable XML, explained from the exit code and output."""
-    why = f"the JUnit report was {unusable}" if unusable else ""
+    why = lost
     if result.timed_out:
         return TestReport(note=why or "pytest wrote no JUnit report before the timeout")
     meaning = _EXIT_MEANING.get(result.exit_code, f"pytest exited with code {result.exit_code}")

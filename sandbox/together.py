@@ -18,10 +18,13 @@ killed when over), and waits for them all. Then the runner alone writes one
 JSON document onto the round's own channel: each member's exit code, duration,
 output and channel bytes. A member never holds the round's channel, nor any
 other member's: what its code writes to fd 3 lands in its own channel, where
-`run_pytest` sees it beside pytest's report (forged), exactly as in a run
-alone. A round channel that is anything but the runner's one document (a
-second document, bytes around it, a wrong nonce) marks every member's report
-tampered.
+`run_pytest` sees it beside its judge's document (forged), exactly as in a
+run alone. The runner makes itself non-dumpable, so no member can open
+`/proc/<runner>/fd` (nor, since each member's judge and pytest process do the
+same, another member's); nothing about the round is secret in its argv. A
+round channel that is anything but the runner's one document (a second
+document, bytes around it) marks every member's report tampered; a round
+whose runner did not exit 0 (killed, timed out) is lost, never judged.
 
 Why one exec and not several at once: the Docker sandbox kills whatever is
 left of a command's processes when it ends (its reaper), which would kill the
@@ -39,13 +42,12 @@ import binascii
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
-from sandbox.base import ExecResult, TestReport
+from sandbox.base import ExecResult, Suite, TestReport
 from sandbox.config import SandboxConfig
 from sandbox.testrun import REPORT_CAP, run_pytest
 
@@ -66,6 +68,11 @@ FOLDER = "candidate-{}"
 # round's report channel; nothing it starts inherits it (close_fds).
 _ROUND = """\
 import base64, json, os, signal, subprocess, sys, threading, time
+try:
+    import ctypes
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
 spec = json.loads(sys.argv[1])
 MOVE = "import os,sys\\nos.dup2(int(sys.argv[1]),3)\\nos.execvp(sys.argv[2],sys.argv[2:])"
 
@@ -136,7 +143,7 @@ for box in members:
         "output": encoded(box["out"], spec["out_cap"]), "truncated": box["out"]["over"],
         "channel": None if box["report"]["over"] else encoded(box["report"], spec["report_cap"]),
     })
-doc = json.dumps({"nonce": spec["nonce"], "members": results}).encode()
+doc = json.dumps({"round": 1, "members": results}).encode()
 while doc:
     doc = doc[os.write(3, doc):]
 os.close(3)
@@ -164,9 +171,14 @@ def workspace_root(sandbox: Any) -> str:
 
 
 def run_projects_together(
-    sandbox: Any, projects: Sequence[Mapping[str, str]], args: Sequence[str], timeout: float
+    sandbox: Any,
+    projects: Sequence[Mapping[str, str]],
+    args: Sequence[str],
+    timeout: float,
+    suites: Sequence[Suite] | None = None,
 ) -> list[TestReport]:
-    """Empty the workspace, write each project into its own folder, test them all at once."""
+    """Empty the workspace, write each project into its own folder, test them all at once
+    (`suites`: each project's tests to disguise and files to watch, folder-relative)."""
     folders = [FOLDER.format(i) for i in range(len(projects))]
     sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
     sandbox.write(
@@ -176,22 +188,28 @@ def run_projects_together(
             for path, text in files.items()
         }
     )
-    return run_pytest_together(sandbox, folders, args, timeout)
+    return run_pytest_together(sandbox, folders, args, timeout, suites)
 
 
 def run_pytest_together(
-    sandbox: Any, folders: Sequence[str], args: Sequence[str] = (), timeout: float = 120.0
+    sandbox: Any,
+    folders: Sequence[str],
+    args: Sequence[str] = (),
+    timeout: float = 120.0,
+    suites: Sequence[Suite] | None = None,
 ) -> list[TestReport]:
     """One report per folder (workspace-relative), from one exec that tests them all."""
     if not folders:
         return []
     base = workspace_root(sandbox).rstrip("/")
     rounds = _Rounds(sandbox, list(folders))
-    members = [_Member(sandbox.config, rounds, i, f"{base}/{f}") for i, f in enumerate(folders)]
+    members = [_Member(sandbox, rounds, i, f, base) for i, f in enumerate(folders)]
+    chosen = list(suites) if suites is not None else [Suite()] * len(members)
 
     def one(member: _Member) -> TestReport:
         try:
-            report = run_pytest(member, args, timeout, root=member.root)
+            suite = chosen[member.index]
+            report = run_pytest(member, args, timeout, root=member.root, suite=suite)
         finally:
             rounds.leave(member.index)
         if rounds.forged:
@@ -206,9 +224,15 @@ def run_pytest_together(
 class _Member:
     """A stand-in sandbox for one candidate: its folder is the workspace."""
 
-    def __init__(self, config: SandboxConfig, rounds: _Rounds, index: int, root: str) -> None:
-        self.config = config.model_copy(update={"workdir": root})
-        self.rounds, self.index, self.root = rounds, index, root
+    def __init__(self, host: _Host, rounds: _Rounds, index: int, folder: str, base: str) -> None:
+        self.root = f"{base}/{folder}"
+        self.config = host.config.model_copy(update={"workdir": self.root})
+        self.host, self.folder = host, folder
+        self.rounds, self.index = rounds, index
+
+    def write(self, files: Mapping[str, str | bytes]) -> None:
+        """Write into this candidate's folder."""
+        self.host.write({f"{self.folder}/{path}": data for path, data in files.items()})
 
     def run_report(self, argv: Sequence[str], timeout: float) -> tuple[ExecResult, bytes | None]:
         """Hand the command to the round; this member's result and its own channel."""
@@ -258,11 +282,9 @@ class _Rounds:
         self.cond.notify_all()
 
     def _exec(self, batch: dict[int, tuple[list[str], float]]) -> dict[int, _Result]:
-        nonce = uuid.uuid4().hex
         order = sorted(batch)
         output_cap = min(_MEMBER_OUTPUT, max(4096, self.sandbox.config.output_bytes))
         spec = {
-            "nonce": nonce,
             "members": [
                 {"folder": self.folders[i], "argv": batch[i][0], "timeout": batch[i][1]}
                 for i in order
@@ -273,9 +295,9 @@ class _Rounds:
         }
         limit = max(t for _, t in batch.values()) + _SLACK
         result, channel = self.sandbox.run_report(
-            ["python3", "-c", _ROUND, json.dumps(spec)], limit
+            ["python3", "-s", "-P", "-c", _ROUND, json.dumps(spec)], limit
         )
-        members, why = _read_round(channel, result, nonce, len(order))
+        members, why = _read_round(channel, result, len(order))
         if why:
             self.forged = why
         if members is None:
@@ -284,26 +306,24 @@ class _Rounds:
 
 
 def _read_round(
-    channel: bytes | None, result: ExecResult, nonce: str, count: int
+    channel: bytes | None, result: ExecResult, count: int
 ) -> tuple[list[_Result] | None, str]:
     """Each member's result from the round's channel, and why it is forged ("" if not).
 
-    An empty or cut-off channel from a round that timed out is lost, not forged.
+    A round whose runner did not exit 0 (killed, timed out) is lost, not judged.
     """
     if channel is None:
         return None, "the round's report channel was over the size cap: something else wrote to it"
     text = channel.strip()
-    if not text and (result.timed_out or result.exit_code != 0):
+    if result.timed_out or result.exit_code != 0:
         return None, ""
     try:
         doc = json.loads(text)
-        members = doc["members"] if doc.get("nonce") == nonce else None
+        members = doc["members"] if doc.get("round") == 1 else None
         if not isinstance(members, list) or len(members) != count:
             raise ValueError("not the runner's document")
         return [_member_result(m) for m in members], ""
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        if result.timed_out and not text.endswith(b"}"):
-            return None, ""
         return None, (
             f"the round's report channel held something other than the runner's one "
             f"document ({len(text)} bytes): something else wrote to it"

@@ -8,7 +8,7 @@ import pytest
 
 from agent.errors import SandboxError
 from agent.fix.baseline import run_baseline
-from sandbox.base import TestCase, TestReport
+from sandbox.base import Suite, TestCase, TestReport
 
 RED = TestReport(
     tests=(
@@ -26,7 +26,9 @@ class _Reports:
         self.reports = list(reports)
         self.runs = 0
 
-    def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
+    def run_tests(
+        self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
+    ) -> TestReport:
         self.runs += 1
         return self.reports.pop(0)
 

@@ -14,7 +14,7 @@ from agent.run.budget import Budget, Caller
 from agent.run.loop import Loop, LoopOutcome
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
-from sandbox.base import ExecResult, TestCase, TestReport
+from sandbox.base import ExecResult, Suite, TestCase, TestReport
 
 TESTS = {"tests/test_m.py": "from m import f\n\ndef test_a(): ...\n\ndef test_b(): ...\n"}
 
@@ -45,7 +45,9 @@ class FakeSandbox:
             self.files.clear()
         return ExecResult(output="", exit_code=0)
 
-    def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
+    def run_tests(
+        self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
+    ) -> TestReport:
         self.test_runs += 1
         return _report(self.files.get("m.py", ""))
 

@@ -20,7 +20,7 @@ from agent.run.budget import Budget, Caller
 from agent.run.loop import FEEDBACK_TRIAL, Loop, LoopOutcome
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
-from sandbox.base import ExecResult, TestCase, TestReport
+from sandbox.base import ExecResult, Suite, TestCase, TestReport
 
 TESTS = {"tests/test_s.py": "def test_a(): ...\ndef test_b(): ...\ndef test_c(): ...\n"}
 _PASSES = re.compile(r"PASSES = (\d)")
@@ -74,13 +74,20 @@ class FakeSandbox:
     def read_optional(self, rel: str) -> bytes | None:
         return None
 
-    def run_tests(self, args: Sequence[str] = (), timeout: float = 120.0) -> TestReport:
+    def run_tests(
+        self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
+    ) -> TestReport:
         assert TESTS.items() <= self.files.items(), "the pristine tests are written with the code"
         self.alone += 1
         return report_for(self.files)
 
     def test_together(
-        self, sandbox: Any, projects: Sequence[Mapping[str, str]], args: Sequence[str], t: float
+        self,
+        sandbox: Any,
+        projects: Sequence[Mapping[str, str]],
+        args: Sequence[str],
+        t: float,
+        suites: Sequence[Suite] = (),
     ) -> list[TestReport]:
         assert sandbox is self
         self.together_calls.append(len(projects))

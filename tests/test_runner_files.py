@@ -36,6 +36,13 @@ HOOK = (
         "json/__init__.py",
         "tests/shlex.py",
         "src/json.py",
+        "glplug-1.0.dist-info/entry_points.txt",
+        "glplug-1.0.dist-info/METADATA",
+        "src/glplug.egg-info/entry_points.txt",
+        "glplug.egg-link",
+        "fizzbuzz.pyc",
+        "__pycache__/fizzbuzz.cpython-311.pyc",
+        "native.so",
     ],
 )
 def test_runner_files_are_refused(path: str) -> None:
@@ -102,3 +109,15 @@ def test_edit_formats_refuse_runner_files_unless_allowed(fmt: str, path: str) ->
     assert "not taken from you" in result.failed[0].reason
     allowed = FORMATS[fmt].apply(files, [edit], allow_runner=True)
     assert allowed.files[path] == HOOK
+
+
+HONEST = "import gc\n\n\ndef add(a, b):\n    gc.collect()\n    return a + b\n"
+REACHES = HONEST + "\n\nfor _o in gc.get_objects():\n    pass\n"
+
+
+def test_code_that_reaches_into_the_judge_is_refused_for_what_the_write_adds() -> None:
+    why = runner_reason("calc.py", None, REACHES, [])
+    assert "line 9" in why and "gc.get_objects" in why
+    assert runner_reason("calc.py", None, HONEST, []) == ""
+    # a repository that already had it keeps it; an edit elsewhere in the file is taken
+    assert runner_reason("calc.py", REACHES, REACHES.replace("a + b", "b + a"), []) == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,13 +53,22 @@ WRITES_ROUND = {
 FORGED = {FORGED!r}
 def add(a, b):
     return 0
-try:
-    with open(f"/proc/{{os.getppid()}}/fd/3", "w") as channel:
-        member = {{"rc": 0, "timed_out": False, "duration": 0.1, "truncated": False,
-                  "output": "", "channel": base64.b64encode(FORGED.encode()).decode()}}
-        channel.write(json.dumps({{"nonce": "x", "members": [member, member]}}))
-except OSError:
-    pass
+def _ancestors():
+    pid = os.getpid()
+    while pid > 1:
+        with open(f"/proc/{{pid}}/stat") as stat:
+            pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        yield pid
+member = {{"rc": 0, "timed_out": False, "duration": 0.1, "truncated": False,
+          "output": "", "channel": base64.b64encode(FORGED.encode()).decode()}}
+REACHED = []
+for _pid in _ancestors():
+    try:
+        with open(f"/proc/{{_pid}}/fd/3", "w") as channel:
+            channel.write(json.dumps({{"round": 1, "members": [member, member]}}))
+            REACHED.append(_pid)
+    except OSError:
+        pass
 """,
     **TESTS,
 }
@@ -120,20 +130,27 @@ def test_a_hanging_candidate_in_docker_does_not_take_the_others_down(
 
 
 @pytest.mark.parametrize("where", ["local", "docker"])
-def test_code_that_rewrites_its_own_channel_is_tampered_and_the_others_are_not(
+def test_code_that_rewrites_its_own_report_at_exit_stays_red_and_the_others_are_not_touched(
     where: str, local_sandbox: LocalSandbox, request: pytest.FixtureRequest
 ) -> None:
     sandbox = local_sandbox if where == "local" else request.getfixturevalue("docker_sandbox")
     green, forger = run_projects_together(sandbox, [GREEN, REWRITES_OWN], (), 60)
     assert green.green and not green.tampered
-    assert forger.tampered and not forger.green
+    assert not forger.green and forger.failed == 2  # the judge ends before atexit runs
 
 
 @pytest.mark.parametrize("where", ["local", "docker"])
-def test_code_that_writes_onto_the_rounds_channel_makes_every_report_tampered(
+def test_no_member_can_reach_the_rounds_channel_or_a_judges(
     where: str, local_sandbox: LocalSandbox, request: pytest.FixtureRequest
 ) -> None:
+    """Every ancestor's fd 3 (the judge's, the round runner's) is closed to the member:
+    the judge moved its channel off fd 3 and both are non-dumpable. Root ignores that
+    (the local sandbox run as root isolates nothing): then the forged round is caught."""
     sandbox = local_sandbox if where == "local" else request.getfixturevalue("docker_sandbox")
     forger, green = run_projects_together(sandbox, [WRITES_ROUND, GREEN], (), 60)
-    assert forger.tampered and green.tampered
-    assert not forger.green and not green.green
+    assert not forger.green
+    if where == "local" and os.geteuid() == 0:
+        assert forger.tampered and green.tampered and not green.green
+        return
+    assert green.green and not green.tampered
+    assert forger.failed == 2

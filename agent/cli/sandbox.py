@@ -60,6 +60,7 @@ def sandbox_test(
     from agent.errors import UsageError
     from sandbox import SandboxConfig, open_sandbox
     from sandbox.paths import collect_files
+    from sandbox.testrun import folder_suite
 
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a folder: name the project folder to test")
@@ -67,9 +68,10 @@ def sandbox_test(
         raise UsageError(f"--timeout {timeout}: give a number of seconds above 0, e.g. 120")
     auto_prune(sandbox)
     files = collect_files(directory)
+    suite = folder_suite(files)
     with open_sandbox(SandboxConfig(kind=sandbox, run_id="sandbox-test")) as sb:
         sb.write(files)
-        report = sb.run_tests(timeout=timeout)
+        report = sb.run_tests(timeout=timeout, suite=suite)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

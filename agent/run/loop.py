@@ -33,10 +33,10 @@ from agent.run.candidates import candidate_change, failure_details
 from agent.run.events import Record
 from agent.run.job import Job
 from agent.run.replies import edit_reply
-from agent.run.runner_files import keep_trusted
+from agent.run.runner_files import keep_trusted, model_written
 from agent.run.samples import Together, draw_at_once, report_summary
 from agent.task import TaskConfig
-from sandbox.base import Sandbox, TestReport
+from sandbox.base import Sandbox, Suite, TestReport
 from sandbox.together import run_projects_together
 
 __all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
@@ -238,10 +238,16 @@ class Loop:
         self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
         self.sandbox.write({**files, **self.tests})
         report = self.job.expected(
-            self.sandbox.run_tests(self.test_args, timeout=self.config.timeout)
+            self.sandbox.run_tests(
+                self.test_args, timeout=self.config.timeout, suite=self._suite(files)
+            )
         )
         self._record_test(report)
         return report
+
+    def _suite(self, files: Mapping[str, str]) -> Suite:
+        """The judge's view of a run: the tests to disguise, the model's files to watch."""
+        return Suite(self.tests, model_written(files, self.trusted, self.tests))
 
     def _record_test(self, report: TestReport, **extra: object) -> None:
         self.record(
@@ -338,7 +344,8 @@ class Loop:
         tampered one first: it stops the run, as it does tested alone)."""
         self.iteration += 1
         projects = [{**files, **self.tests} for _, files in new.values()]
-        reports = self.together(self.sandbox, projects, self.test_args, self.config.timeout)
+        suites = [self._suite(files) for _, files in new.values()]
+        reports = self.together(self.sandbox, projects, self.test_args, self.config.timeout, suites)
         self.tested += len(projects)
         tested = [
             Candidate(files, self.job.expected(report), self.iteration, "restart", seed)

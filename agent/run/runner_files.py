@@ -10,9 +10,15 @@ pytest sections of `pyproject.toml` and `setup.cfg`, `sitecustomize.py` and
 `usercustomize.py`, `*.pth` files, and any module importable under a top-level
 name that pytest, its plugins or the standard library own (`tempfile.py` at the
 root runs when pytest imports `tempfile`; the folders searched are the root,
-`src` and those pytest adds for the test files). New files next to the protected
-tests are test edits. What the user's own project or task brings (the trusted
-files) stays; only the model's writes are refused.
+`src` and those pytest adds for the test files). Package metadata
+(`*.dist-info/`, `*.egg-info/`, `*.egg-link`: an entry point there is a plugin)
+and compiled code (`*.pyc`, `*.so`: nothing can read it before it runs) are
+refused wherever they are written. Python source that reaches into the judge
+(`sandbox.screen`: the heap, frames, ctypes, pytest's internals, hooks, its
+descriptors) is refused for what the write adds: a repository that already had
+such code keeps it. New files next to the protected tests are test edits. What
+the user's own project or task brings (the trusted files) stays; only the
+model's writes are refused.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import sys
 from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 
-__all__ = ["added_test_reason", "keep_trusted", "runner_reason"]
+from sandbox.screen import judge_moves
+
+__all__ = ["added_test_reason", "keep_trusted", "model_written", "runner_reason"]
 
 _CONFIG_NAMES = frozenset({"pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini"})
 _STARTUP_NAMES = frozenset({"sitecustomize.py", "usercustomize.py"})
@@ -36,6 +44,8 @@ _SECTIONS = {
 }
 _ANY_SECTION = re.compile(r"^\s*\[")
 _TEST_FOLDERS = frozenset({"tests", "test"})
+_METADATA = (".dist-info", ".egg-info")
+_COMPILED = (".pyc", ".pyo", ".so", ".pyd", ".egg-link")
 
 
 def _shadowed(name: str) -> bool:
@@ -112,6 +122,20 @@ def runner_reason(path: str, old: str | None, new: str | None, paths: Collection
         return f"`{path}` configures the test runner"
     if name in _STARTUP_NAMES or pure.suffix == ".pth":
         return f"`{path}` runs code when Python starts"
+    if any(part.endswith(_METADATA) for part in pure.parts[:-1]) or name.endswith(_METADATA):
+        return f"`{path}` is package metadata: its entry points would load as plugins"
+    if name.endswith(_COMPILED) or "__pycache__" in pure.parts:
+        return f"`{path}` is compiled code that nothing can read before it runs: write source"
+    if name.endswith(".py") and new is not None:
+        added = [
+            (m, line) for m, line in judge_moves(new).items() if m not in judge_moves(old or "")
+        ]
+        if added:
+            move, line = added[0]
+            return (
+                f"`{path}` line {line} {move}: code under test has no need to reach into the "
+                "test runner"
+            )
     start = _SECTIONS.get(path)
     if start is not None and _section(old, start) != _section(new, start):
         return f"`{path}`: its pytest section configures the test runner"
@@ -144,6 +168,16 @@ def added_test_reason(path: str, existing: Collection[str], tests: Collection[st
     if is_test or in_folder:
         return f"`{path}` is a new file among the tests: tests may not be added or edited"
     return ""
+
+
+def model_written(
+    files: Mapping[str, str], trusted: Mapping[str, str], tests: Collection[str]
+) -> frozenset[str]:
+    """The Python files of `files` the model wrote: not tests, not as the trusted set has them."""
+    return frozenset(
+        p for p, text in files.items()
+        if p.endswith(".py") and p not in tests and trusted.get(p) != text
+    )  # fmt: skip
 
 
 def keep_trusted(

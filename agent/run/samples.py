@@ -15,13 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from agent.run.budget import LimitsExceeded
-from sandbox.base import Sandbox, TestReport
+from sandbox.base import Sandbox, Suite, TestReport
 
 __all__ = ["Drawn", "Fresh", "Together", "draw_at_once", "report_summary"]
 
 Drawn = list[tuple[int, dict[str, str]]]
 """(seed, files) of each sample drawn."""
-Together = Callable[[Sandbox, Sequence[Mapping[str, str]], Sequence[str], float], list[TestReport]]
+Together = Callable[
+    [Sandbox, Sequence[Mapping[str, str]], Sequence[str], float, Sequence[Suite]], list[TestReport]
+]
 """(sandbox, projects, pytest args, timeout) -> one report per project, tested at once."""
 
 

@@ -20,9 +20,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from agent.run.events import Record
-from agent.run.runner_files import keep_trusted
+from agent.run.runner_files import keep_trusted, model_written
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.base import Sandbox, TestCase, TestReport
+from sandbox.base import Sandbox, Suite, TestCase, TestReport
 
 if TYPE_CHECKING:
     from agent.run.loop import LoopOutcome
@@ -149,9 +149,11 @@ def fresh_rerun(
         clean, refused = (dict(files), {}) if allow_runner else keep_trusted(files, trusted, tests)
         if refused:
             log.warning("confirm: refused %s", ", ".join(sorted(refused)))
+        suite = Suite(tests, model_written(clean, trusted, tests))
         with open_sandbox(config) as opened:
             sandbox = wrap(opened) if wrap is not None else opened
             sandbox.write({**clean, **tests})
-            return with_missing(sandbox.run_tests(list(args), timeout=timeout), expected)
+            report = sandbox.run_tests(list(args), timeout=timeout, suite=suite)
+            return with_missing(report, expected)
 
     return rerun

@@ -1,4 +1,4 @@
-"""The sandbox's side of the verdict: the report channel, the canaries, the exit code.
+"""The sandbox's side of the verdict: the judge, the disguised tests, the exit code.
 
 Real pytest in the real local and Docker sandboxes, with the hostile files
 written straight into the workspace (as if every file guard had failed).
@@ -7,13 +7,11 @@ written straight into the workspace (as if every file guard had failed).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from agent.run.verdict import NOT_RUN, expected_tests, with_missing
-from sandbox.base import Sandbox
-from sandbox.canary import make_canaries
+from sandbox.base import Sandbox, Suite
 from sandbox.config import SandboxConfig
 from sandbox.local import LocalSandbox
 
@@ -37,11 +35,19 @@ FORGED = (
 )
 EXIT_ZERO = "import atexit, os\natexit.register(lambda: os._exit(0))\n"
 WRITE_FD3 = f"import os\nos.write(3, {FORGED.encode()!r})\n"
+EXIT_BEFORE = "import os\nos._exit(0)\n"
+EQUAL_TO_ALL = (
+    "class _Any(int):\n    def __eq__(self, other):\n        return True\n"
+    "    __hash__ = int.__hash__\n\n\ndef add(a, b):\n    return _Any(0)\n"
+)
+WATCH = Suite(TESTS, frozenset(CODE))
 
 ATTACKS = {
-    "conftest-forces-passes": {"conftest.py": FORCE_PASS},
-    "exit-code-zero": {"calc.py": CODE["calc.py"] + EXIT_ZERO},
-    "forged-report-on-fd3": {"calc.py": CODE["calc.py"] + WRITE_FD3},
+    "conftest-forces-passes": ({"conftest.py": FORCE_PASS}, "must fail"),
+    "exit-code-zero": ({"calc.py": CODE["calc.py"] + EXIT_ZERO}, ""),
+    "forged-report-on-fd3": ({"calc.py": CODE["calc.py"] + WRITE_FD3}, ""),
+    "exit-before-the-tests": ({"calc.py": EXIT_BEFORE + CODE["calc.py"]}, ""),
+    "equal-to-everything": ({"calc.py": EQUAL_TO_ALL}, "equal to anything"),
 }
 
 
@@ -55,28 +61,34 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
-def test_a_forged_verdict_is_tampered(sandbox: Sandbox, attack: str) -> None:
-    sandbox.write({**CODE, **TESTS, **ATTACKS[attack]})
-    report = sandbox.run_tests(timeout=60)
-    assert report.tampered and not report.green
+def test_a_forged_verdict_is_red_or_tampered(sandbox: Sandbox, attack: str) -> None:
+    files, why = ATTACKS[attack]
+    sandbox.write({**CODE, **TESTS, **files})
+    report = sandbox.run_tests(timeout=60, suite=WATCH)
+    assert not report.green
+    assert why in report.tampered
     assert {t.id for t in report.tests} <= {"tests/test_calc.py::test_zero",
                                             "tests/test_calc.py::test_add"}  # fmt: skip
 
 
 def test_an_honest_run_is_not_tampered_and_hides_the_canaries(sandbox: Sandbox) -> None:
     sandbox.write({"calc.py": "def add(a, b):\n    return a + b\n", **TESTS})
-    report = sandbox.run_tests(timeout=60)
+    report = sandbox.run_tests(timeout=60, suite=WATCH)
     assert report.green and report.tampered == ""
     assert sorted(t.id for t in report.tests) == [
         "tests/test_calc.py::test_add", "tests/test_calc.py::test_zero"]  # fmt: skip
-    red = sandbox.run_tests(["-x"], timeout=60)
-    assert red.green and red.tampered == ""
+    whole = sandbox.run_tests(["-x"], timeout=60, suite=WATCH)  # stops at no canary
+    assert whole.green and whole.tampered == ""
+    assert sandbox.read(["tests/test_calc.py"])["tests/test_calc.py"].decode() == TESTS[
+        "tests/test_calc.py"
+    ]  # the pristine tests are back
 
 
 def test_canaries_run_whatever_the_selection(sandbox: Sandbox) -> None:
     sandbox.write({**CODE, **TESTS, "conftest.py": FORCE_PASS})
-    report = sandbox.run_tests(["-k", "zero", "tests/test_calc.py"], timeout=60)
-    assert "canary" in report.tampered and not report.green
+    report = sandbox.run_tests(["-k", "zero", "tests/test_calc.py"], timeout=60, suite=WATCH)
+    assert "must fail" in report.tampered or "equal to anything" in report.tampered
+    assert not report.green
 
 
 def test_a_deselected_acceptance_test_counts_as_not_run(sandbox: Sandbox) -> None:
@@ -89,15 +101,3 @@ def test_a_deselected_acceptance_test_counts_as_not_run(sandbox: Sandbox) -> Non
     assert [(t.id, t.message) for t in judged.tests if t.outcome == "error"] == [
         ("tests/test_calc.py::test_add", NOT_RUN)
     ]
-
-
-def test_canaries_differ_between_runs_and_each_one_fails(tmp_path: Any) -> None:
-    first, second = make_canaries(), make_canaries()
-    assert first.stem != second.stem
-    namespace: dict[str, Any] = {}
-    exec(compile(first.source, first.stem, "exec"), namespace)  # our own generated source
-    tests = [v for k, v in namespace.items() if k.startswith("test_")]
-    assert len(tests) == 3
-    for test in tests:
-        with pytest.raises(Exception):  # noqa: B017 - any failure is a canary's job
-            test()
