@@ -7,7 +7,10 @@ parametrized) in a temp folder and measures the median wall time of:
 
 (a) pytest bare on the host: a subprocess running the same command the sandbox
     runs (`-q -p no:cacheprovider`, JUnit XML, xunit1), then the XML parsed;
-(b) the same run in a warm `DockerSandbox`: one container, `run_tests` per run;
+(b) the same run in a warm `DockerSandbox`: one container, `run_tests` per run,
+    judged as every run of greenloop is: the tests disguised (fresh names, three
+    canaries and up to six mutant copies among them), the judge's two processes,
+    its runtime audit of the project's modules;
 (c) a cold sandbox: create, write, run, remove per run.
 
 It prints the medians and checks the goals (b)/(a) <= 1.3 and (c)-(a) <= 1.0 s.
@@ -42,6 +45,7 @@ from sandbox.docker import DockerSandbox
 from sandbox.image import docker_client
 from sandbox.junit import parse_junit, pytest_command
 from sandbox.paths import collect_files
+from sandbox.testrun import folder_suite
 
 WARM_RATIO_GOAL = 1.3
 COLD_EXTRA_GOAL = 1.0
@@ -336,7 +340,7 @@ def cold_run(client: Any, files: dict[str, bytes]) -> TestReport:
     """(c): a fresh container per run, removed afterwards."""
     with DockerSandbox(SandboxConfig(run_id="bench-cold"), client=client) as sb:
         sb.write(files)
-        return _check(sb.run_tests())
+        return _check(sb.run_tests(suite=folder_suite(files)))
 
 
 def _seconds(step: Callable[[], object]) -> float:
@@ -359,7 +363,7 @@ def measure(
         for round_ in range(runs + 1):
             took = {
                 "host": _seconds(lambda: host_run(root, env)),
-                "warm": _seconds(lambda: _check(warm.run_tests())),
+                "warm": _seconds(lambda: _check(warm.run_tests(suite=folder_suite(files)))),
                 "cold": _seconds(lambda: cold_run(client, files)),
             }
             if round_:

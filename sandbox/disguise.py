@@ -1,7 +1,8 @@
 """The tests as the code under test sees them: renamed, with canaries and mutants among them.
 
-    disguise = disguise_tests(tests, args)         # new names and added tests, new every run
-    sandbox.write(disguise.files)                  # written over the pristine test files
+    made = make_disguise(tests, args, rng)         # in the sandbox (sandbox.judge_parent):
+                                                   # new names and added tests, new every run
+    disguise = Disguise.of(made)                   # on the host, from the judge's document
     report, why = disguise.judge(report, rc)       # the real tests under their real names;
                                                    # why the report cannot be true ("" if it can)
 
@@ -28,56 +29,34 @@ When the command selects tests by name or mark (`-k`, `-m`, `--deselect`, a
 node id), the real names stay (the selection names them), mutants are named
 after their original so that a selection keeps them together, and an added
 test that did not run is not held against the report.
+
+The judge makes the disguise inside the sandbox, in its own process, from the
+pristine tests it checks on disk against their hashes; the mapping from sandbox
+names back to real ones never reaches the process that runs the code under
+test, and reaches the host on the judge's channel. Making it is
+`sandbox.disguise_make` (standard library only, so that it can run there).
 """
 
 from __future__ import annotations
 
-import ast
 import random
 import re
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.base import TestCase, TestReport
+from sandbox.disguise_make import CANARIES, MUTANTS, is_test_module, make_disguise, selects_by_name
 
-__all__ = ["Disguise", "disguise_tests", "selects_by_name"]
-
-CANARIES = 3
-"""Failing tests added to every disguised run."""
-MUTANTS = 6
-"""At most this many mutant copies of real tests per run (one per file first)."""
-
-_VERBS = ("parses", "rejects", "keeps", "counts", "splits", "merges", "formats", "returns",
-          "handles", "sorts", "loads", "rounds", "checks", "builds", "reads", "stores",
-          "accepts", "finds", "joins", "maps", "skips", "matches", "converts")  # fmt: skip
-_NOUNS = ("empty_input", "unicode", "large_values", "order", "duplicates", "negative",
-          "whitespace", "zero", "nested_items", "missing_key", "limits", "one_item",
-          "case", "defaults", "padding", "overflow", "prefix", "suffix", "total", "range",
-          "first_item", "last_item", "mixed_input", "single_value")  # fmt: skip
-_EXCEPTIONS = ("ValueError", "KeyError", "RuntimeError", "LookupError", "TypeError")
-_SELECTING = ("-k", "-m", "--deselect")
-
-
-def selects_by_name(args: Sequence[str]) -> bool:
-    """Whether pytest `args` select tests by name or mark (so names must stay)."""
-    for arg in args:
-        option = arg in _SELECTING or arg.startswith(("-k", "-m", "--deselect="))
-        if option or ("::" in arg and not arg.startswith("-")):
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class _Test:
-    """A test function as its file defines it."""
-
-    path: str
-    name: str
-    """Its name, with `Class::` before it for a method."""
-    node: ast.FunctionDef | ast.AsyncFunctionDef
-    method: bool
+__all__ = [
+    "CANARIES",
+    "MUTANTS",
+    "Disguise",
+    "disguise_tests",
+    "is_test_module",
+    "selects_by_name",
+]
 
 
 @dataclass(frozen=True)
@@ -94,6 +73,20 @@ class Disguise:
     """(path, name) of the canary tests."""
     relaxed: bool = False
     """Tests are selected by name: an added test that did not run is not held against it."""
+
+    @classmethod
+    def of(cls, made: Mapping[str, Any]) -> Disguise:
+        """The disguise `make_disguise` made (or the judge sent): ValueError if malformed."""
+        try:
+            return cls(
+                files=dict(made.get("files") or {}),
+                renamed={(str(p), str(n)): str(o) for p, n, o in made["renamed"]},
+                mutants={(str(p), str(n)): str(o) for p, n, o in made["mutants"]},
+                canaries=frozenset((str(p), str(n)) for p, n in made["canaries"]),
+                relaxed=bool(made["relaxed"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a disguise: {exc}") from None
 
     @property
     def added(self) -> int:
@@ -203,220 +196,8 @@ def _split(test_id: str) -> tuple[str, str, str, str]:
     return path, f"{cls}::" if cls else "", name, bracket + params
 
 
-# ---------------------------------------------------------------- building one
-
-
 def disguise_tests(
     tests: Mapping[str, str], args: Sequence[str] = (), *, rng: random.Random | None = None
 ) -> Disguise:
-    """Fresh names for the tests in `tests`, and canaries and mutants among them."""
-    rng = rng or random.Random(secrets.randbits(64))
-    relaxed = selects_by_name(args)
-    parsed = {p: _parse(t) for p, t in tests.items() if p.endswith(".py")}
-    found = {p: _tests(p, tree) for p, tree in parsed.items() if tree is not None}
-    hosts = sorted(p for p, ts in found.items() if ts and _collected(p, args))
-    namer = _Namer(rng, {t.name.rpartition("::")[2] for ts in found.values() for t in ts})
-    files = {p: tests[p] for p in found}
-    renamed: dict[tuple[str, str], str] = {}
-    if not relaxed:
-        everything = "\n".join(tests.values())
-        for path, found_tests in found.items():
-            files[path], names = _rename(files[path], found_tests, namer, everything)
-            renamed.update({(path, new): old for old, new in names.items()})
-    mutants: dict[tuple[str, str], str] = {}
-    for test, text in _mutable(found, tests, hosts, rng):
-        name = f"{test.name}_{namer.word()}" if relaxed else namer.fresh()
-        body = re.sub(r"(\bdef\s+)\w+", rf"\g<1>{name}", text, count=1)
-        files[test.path] = _append(files[test.path], body)
-        mutants[(test.path, name)] = test.name
-    canaries: set[tuple[str, str]] = set()
-    for _ in range(CANARIES if hosts else 0):
-        path, name = rng.choice(hosts), namer.fresh()
-        files[path] = _append(files[path], f"def {name}():\n{_failing_body(rng)}")
-        canaries.add((path, name))
-    return Disguise(files, renamed, mutants, frozenset(canaries), relaxed)
-
-
-def _collected(path: str, args: Sequence[str]) -> bool:
-    """Whether pytest, given `args`, collects `path` (args that name paths limit it)."""
-    named = [a.split("::")[0].rstrip("/") for a in args if not a.startswith("-")]
-    paths = [a for a in named if a and (a == path or path.startswith(a + "/"))]
-    looks_like_paths = [a for a in named if a.endswith(".py") or "/" in a]
-    return bool(paths) or not looks_like_paths
-
-
-def _parse(text: str) -> ast.Module | None:
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
-
-
-def _tests(path: str, tree: ast.Module) -> list[_Test]:
-    """pytest's default discovery: `test*` functions, `test*` methods of `Test*` classes."""
-    found: list[_Test] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if node.name.startswith("test"):
-                found.append(_Test(path, node.name, node, method=False))
-        elif isinstance(node, ast.ClassDef) and _test_class(node):
-            found.extend(
-                _Test(path, f"{node.name}::{item.name}", item, method=True)
-                for item in node.body
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-                and item.name.startswith("test")
-            )
-    return found
-
-
-def _test_class(node: ast.ClassDef) -> bool:
-    """`Test*` classes, and unittest's `TestCase` subclasses whatever their name."""
-    bases = [ast.unparse(b) for b in node.bases]
-    return node.name.startswith("Test") or any(b.endswith("TestCase") for b in bases)
-
-
-class _Namer:
-    """Test names that look alike whatever they name, never used twice in a run."""
-
-    def __init__(self, rng: random.Random, taken: Collection[str]) -> None:
-        self.rng, self.taken = rng, set(taken)
-
-    def word(self) -> str:
-        return self.rng.choice(_NOUNS)
-
-    def fresh(self) -> str:
-        parts = 2
-        while True:
-            words = [self.rng.choice(_VERBS), *(self.word() for _ in range(parts - 1))]
-            name = "test_" + "_".join(words)
-            if name not in self.taken:
-                self.taken.add(name)
-                return name
-            parts = min(parts + 1, 4)
-
-
-def _rename(
-    text: str, tests: Sequence[_Test], namer: _Namer, everything: str
-) -> tuple[str, dict[str, str]]:
-    """`text` with each test renamed on its `def` line; {real name: new name}. A name
-    that occurs more than once in `everything` (all the test files) is referred to: kept."""
-    lines = text.splitlines(keepends=True)
-    names: dict[str, str] = {}
-    for test in tests:
-        short = test.node.name
-        if len(re.findall(rf"\b{re.escape(short)}\b", everything)) != 1:
-            continue
-        new = namer.fresh()
-        index = test.node.lineno - 1
-        pattern = rf"(\bdef\s+){re.escape(short)}\b"
-        lines[index] = re.sub(pattern, rf"\g<1>{new}", lines[index], count=1)
-        prefix = test.name[: -len(short)]
-        names[test.name] = prefix + new
-    return "".join(lines), names
-
-
-def _append(text: str, block: str) -> str:
-    return text.rstrip("\n") + "\n\n\n" + block.rstrip("\n") + "\n"
-
-
-# ---------------------------------------------------------------- mutants
-
-
-def _mutable(
-    found: Mapping[str, Sequence[_Test]],
-    texts: Mapping[str, str],
-    hosts: Collection[str],
-    rng: random.Random,
-) -> list[tuple[_Test, str]]:
-    """Up to `MUTANTS` (test, mutated source) pairs, one per file before a second."""
-    per_file: list[list[tuple[_Test, str]]] = []
-    for path in sorted(hosts):
-        options = []
-        for test in found[path]:
-            mutated = None if test.method else _mutate(texts[path], test.node, rng)
-            if mutated is not None:
-                options.append((test, mutated))
-        rng.shuffle(options)
-        if options:
-            per_file.append(options)
-    rng.shuffle(per_file)
-    chosen: list[tuple[_Test, str]] = []
-    while per_file and len(chosen) < MUTANTS:
-        for options in list(per_file):
-            if len(chosen) < MUTANTS:
-                chosen.append(options.pop())
-            if not options:
-                per_file.remove(options)
-    return chosen
-
-
-def _mutate(
-    text: str, node: ast.FunctionDef | ast.AsyncFunctionDef, rng: random.Random
-) -> str | None:
-    """The source of `node` with the expected value of one of its top-level `==` asserts
-    changed, or None when it has none. Only statements every passing run executes."""
-    targets = []
-    for statement in node.body:
-        if not isinstance(statement, ast.Assert) or not isinstance(statement.test, ast.Compare):
-            continue
-        compare = statement.test
-        if len(compare.ops) != 1 or not isinstance(compare.ops[0], ast.Eq):
-            continue
-        for side in (compare.comparators[0], compare.left):
-            changed = _other_value(side, rng)
-            if changed is not None:
-                targets.append((side, changed))
-                break
-    if not targets:
-        return None
-    side, value = rng.choice(targets)
-    first = min([d.lineno for d in node.decorator_list] + [node.lineno])
-    source = text.encode().splitlines(keepends=True)
-    end_line = node.end_lineno or node.lineno
-    chunk = source[first - 1 : end_line]
-    start = (side.lineno - first, side.col_offset)
-    stop = ((side.end_lineno or side.lineno) - first, side.end_col_offset or side.col_offset)
-    head = b"".join(chunk[: start[0]]) + chunk[start[0]][: start[1]]
-    tail = chunk[stop[0]][stop[1] :] + b"".join(chunk[stop[0] + 1 :])
-    return (head + repr(value).encode() + tail).decode()
-
-
-def _other_value(node: ast.expr, rng: random.Random) -> Any:
-    """A literal other than `node`'s (None when `node` is not a literal we can change)."""
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):  # far off: a counter a test moves on by one stays unequal
-        return value + rng.randint(101, 997)
-    if isinstance(value, float):
-        return value + rng.choice((0.5, 1.5, 2.0))
-    if isinstance(value, str):
-        return value + rng.choice("aeiouxyz")
-    if isinstance(value, bytes):
-        return value + rng.choice("aeiouxyz").encode()
-    if isinstance(value, list | tuple):
-        return value[:-1] if value else type(value)([0])
-    if isinstance(value, dict):
-        return {**value, f"_{rng.choice(_NOUNS)}": 0}
-    if isinstance(value, set | frozenset):
-        return set(value) | {f"_{rng.choice(_NOUNS)}"}
-    return None
-
-
-def _failing_body(rng: random.Random) -> str:
-    """A failing test body, one of several shapes, with numbers and words of this run."""
-    a, b = rng.randint(2, 999), rng.randint(2, 999)
-    items = rng.sample(range(1, 99), rng.randint(3, 6))
-    word = rng.choice(_NOUNS).replace("_", "")
-    shapes = (
-        f"    total = {a} + {b}\n    assert total == {a + b + rng.randint(1, 9)}\n",
-        f"    values = {items!r}\n    assert sorted(values) == {sorted(items, reverse=True)!r}\n",
-        f"    text = {word!r}\n    assert text.upper() == {word!r}\n",
-        f"    raise {rng.choice(_EXCEPTIONS)}({f'{word} {a}'!r})\n",
-        f"    values = {items!r}\n    assert len(values) == {len(items) + rng.randint(1, 3)}\n",
-        f"    found = {{{a}: {b}}}\n    assert found.get({a}) == {b + 1}\n",
-    )
-    return rng.choice(shapes)
+    """Make a disguise of `tests` here (the judge makes its own in the sandbox)."""
+    return Disguise.of(make_disguise(tests, args, rng or random.Random(secrets.randbits(64))))

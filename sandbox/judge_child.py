@@ -15,7 +15,8 @@ code is imported it:
   cannot open its `/proc/<pid>/fd` or memory;
 - turns pytest's plugin autoload off and loads by name only the plugins
   installed outside the workspace; puts the workspace on `sys.path` only
-  after pytest is imported (`-s -P`: no user site, no script folder).
+  after pytest is imported (`-s -P`: no user site at start, no script
+  folder; a setup step's user site, outside the workspace, is added by name).
 
 pytest writes its JUnit XML to a pipe of this process's own. A plugin of
 the judge notes what pytest's own modules and registered plugins are at the
@@ -66,6 +67,7 @@ def main() -> None:
     _undumpable()
 
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    _user_site()
     plugin_args = _trusted_plugins(root)
     import pytest
 
@@ -82,7 +84,7 @@ def main() -> None:
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    judge = _JudgePlugin(watched, hit)
+    judge = _JudgePlugin(watched, hit, dict(settings.get("hashes") or {}))
     args = [*plugin_args, *settings.get("args", ()), f"--junitxml={junit_path}"]
     try:
         rc = int(pytest.main(args, plugins=[judge]))
@@ -232,6 +234,16 @@ def _audit_hook(
     return hook
 
 
+def _user_site() -> None:
+    """What a setup step installed (`PYTHONUSERBASE`, outside the workspace): `-s` leaves
+    the user site out at start, so it is added here, by name, before pytest imports."""
+    import os
+    import site
+
+    if os.environ.get("PYTHONUSERBASE"):
+        site.addsitedir(site.getusersitepackages())
+
+
 def _trusted_plugins(root: str) -> list[str]:
     """`-p module` for each pytest plugin installed outside the workspace (autoload is off)."""
     import os
@@ -259,8 +271,8 @@ def _trusted_plugins(root: str) -> list[str]:
 class _JudgePlugin:
     """Notes pytest's modules and plugins at the start; any change later is reported."""
 
-    def __init__(self, watched: frozenset[str], hit: Hit) -> None:
-        self.watched, self.hit = watched, hit
+    def __init__(self, watched: frozenset[str], hit: Hit, hashes: dict[str, str]) -> None:
+        self.watched, self.hit, self.hashes = watched, hit, hashes
         self.code: dict[tuple[str, str], int] = {}
         self.plugins: set[int] = set()
         self.manager: Any = None
@@ -277,6 +289,7 @@ class _JudgePlugin:
         self.check("at the end of the session")
 
     def check(self, when: str) -> None:
+        self._check_tests(when)
         now = _judge_code()
         for key, ident in self.code.items():
             if now.get(key, ident) != ident:
@@ -288,6 +301,21 @@ class _JudgePlugin:
             if id(plugin) not in self.plugins and not self._allowed(plugin):
                 self.hit(f"a plugin registered itself with pytest ({when}): {type(plugin)!r}")
                 break
+
+    def _check_tests(self, when: str) -> None:
+        """The test files are still what the judge wrote (code can rewrite files it runs
+        beside: a test not yet imported, rewritten, would be collected as rewritten)."""
+        import hashlib
+
+        for path, digest in self.hashes.items():
+            try:
+                with open(path, "rb") as handle:
+                    now = hashlib.sha256(handle.read()).hexdigest()
+            except OSError:
+                now = ""
+            if now != digest:
+                self.hit(f"the test file {path} was changed while the tests ran ({when})")
+                return
 
     def _allowed(self, plugin: object) -> bool:
         """A module, or an object of a class its module names, from a file the model did

@@ -1,11 +1,17 @@
 """The judge: starts the judged pytest process and alone writes the report channel. A program.
 
-Run in the sandbox as `python3 -s -P -c <this source> <child source> <spec JSON>
-<pytest args...>` with fd 3 open onto the report channel. It imports no
-workspace code. It makes itself non-dumpable (its `/proc/<pid>/fd` is then
-closed to the sandbox user's other processes), moves the channel off fd 3 to
-a descriptor nothing it starts inherits, and starts `sandbox.judge_child`
-with a pipe of its own and a fresh nonce, both sent on the child's stdin.
+Run in the sandbox as `python3 -s -P -c <this source> <child source> <disguise
+maker source> <spec JSON> <pytest args...>` with fd 3 open onto the report
+channel. It imports no workspace code. It makes itself non-dumpable (its
+`/proc/<pid>/fd` is then closed to the sandbox user's other processes), moves
+the channel off fd 3 to a descriptor nothing it starts inherits, checks the
+test files on disk against the hashes of the pristine tests the host sent,
+disguises them (`sandbox.disguise_make`: fresh names, canaries, mutants) and
+writes them, and starts `sandbox.judge_child` with a pipe of its own, a fresh
+nonce and the hashes of the disguised files, all sent on the child's stdin.
+When the child is done it writes the pristine tests back. The mapping from
+sandbox names to real ones stays in this process and goes home in its
+document.
 
 The child sends lines on that pipe: audit hits as they happen, then one
 report. A line without the nonce, a second report, a report whose exit code
@@ -24,14 +30,41 @@ _LINGER = 2.0
 def main() -> None:
     import json
     import os
-    import secrets
-    import subprocess
-    import threading
 
     _undumpable()
     channel = os.dup(3)
     os.close(3)
-    child_source, spec, args = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+    child_source, maker_source = sys.argv[1], sys.argv[2]
+    spec, args = json.loads(sys.argv[3]), sys.argv[4:]
+    pristine, why = _pristine(spec.get("tests") or {})
+    if why:
+        _send(channel, {"rc": 1, "junit": None, "hits": [], "forged": "", "lost": why})
+        return
+    made = _disguise(maker_source, pristine, args) if pristine else None
+    try:
+        doc = _judged(child_source, spec, args, made)
+    finally:
+        _write(pristine)
+    if made is not None:
+        doc["disguise"] = {k: made[k] for k in ("renamed", "mutants", "canaries", "relaxed")}
+    _send(channel, doc)
+
+
+def _judged(
+    child_source: str, spec: dict[str, object], args: list[str], made: dict[str, object] | None
+) -> dict[str, object]:
+    """Run the child on the disguised tests; the document from what it sent."""
+    import hashlib
+    import json
+    import os
+    import secrets
+    import subprocess
+    import threading
+
+    files = made["files"] if made is not None else {}
+    assert isinstance(files, dict)
+    _write(files)
+    hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in files.items()}
     nonce = secrets.token_hex(16)
     read_end, write_end = os.pipe()
     data = bytearray()
@@ -56,10 +89,10 @@ def main() -> None:
             pass_fds=(write_end,),
         )
     except OSError as exc:
-        _send(channel, {"rc": 127, "junit": None, "hits": [], "forged": "", "lost": str(exc)})
-        return
+        return {"rc": 127, "junit": None, "hits": [], "forged": "", "lost": str(exc)}
     os.close(write_end)
-    settings = {"nonce": nonce, "fd": write_end, "args": args, "watch": spec.get("watch", [])}
+    settings = {"nonce": nonce, "fd": write_end, "args": args, "watch": spec.get("watch", []),
+                "hashes": hashes}  # fmt: skip
     assert child.stdin is not None
     try:
         child.stdin.write(json.dumps(settings).encode())
@@ -68,7 +101,57 @@ def main() -> None:
         pass
     rc = child.wait()
     reader.join(_LINGER)
-    _send(channel, _verdict(bytes(data), over[0], nonce, rc))
+    return _verdict(bytes(data), over[0], nonce, rc)
+
+
+def _pristine(hashes: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The test files on disk, checked against the hashes of the pristine tests."""
+    import hashlib
+
+    files: dict[str, str] = {}
+    for path, digest in hashes.items():
+        try:
+            text = _read(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            return {}, f"the test file {path} cannot be read ({exc}): write the tests again"
+        if hashlib.sha256(text.encode()).hexdigest() != digest:
+            return {}, f"the test file {path} on disk is not the pristine one: write it again"
+        files[path] = text
+    return files, ""
+
+
+def _read(path: str) -> str:
+    import os
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read().decode("utf-8")
+
+
+def _write(files: dict[str, str]) -> None:
+    """Write files in place, never through a link (a test file replaced by one is refused)."""
+    import os
+
+    for path, text in files.items():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            continue
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode())
+
+
+def _disguise(source: str, tests: dict[str, str], args: list[str]) -> dict[str, object]:
+    """`sandbox.disguise_make` run here, seeded from the system's randomness."""
+    import random
+    import secrets
+    import types
+
+    module = types.ModuleType("greenloop_disguise_make")
+    sys.modules[module.__name__] = module
+    exec(compile(source, "greenloop_disguise_make", "exec"), module.__dict__)
+    made: dict[str, object] = module.make_disguise(tests, args, random.Random(secrets.randbits(64)))
+    return made
 
 
 def _verdict(data: bytes, over: bool, nonce: str, rc: int) -> dict[str, object]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -39,7 +40,7 @@ from typing import Protocol
 
 from sandbox.base import ExecResult, Suite, TestCase, TestReport
 from sandbox.config import SandboxConfig
-from sandbox.disguise import Disguise, disguise_tests
+from sandbox.disguise import Disguise, is_test_module
 from sandbox.errors import UsageError
 from sandbox.junit import MAX_XML_BYTES, parse_junit, pytest_flags
 
@@ -79,10 +80,6 @@ class PytestHost(Protocol):
 
     config: SandboxConfig
 
-    def write(self, files: Mapping[str, str | bytes]) -> None:
-        """Write files into the workspace."""
-        ...
-
     def run_report(self, argv: Sequence[str], timeout: float) -> tuple[ExecResult, bytes | None]:
         """Run `argv` in the workspace with a hard timeout and fd 3 open onto a report
         channel; what came on the channel (None when over `REPORT_CAP`)."""
@@ -94,12 +91,16 @@ def _program(name: str) -> str:
     return (Path(__file__).parent / name).read_text(encoding="utf-8")
 
 
-def judge_argv(args: Sequence[str], watch: Sequence[str] = ()) -> list[str]:
-    """The judge running pytest with `args` (its own report options first)."""
-    spec = json.dumps({"watch": sorted(watch)})
+def judge_argv(
+    args: Sequence[str], watch: Sequence[str] = (), tests: Mapping[str, str] | None = None
+) -> list[str]:
+    """The judge running pytest with `args` (its own report options first), disguising the
+    pristine `tests` it finds on disk (checked against their hashes)."""
+    hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in (tests or {}).items()}
+    spec = json.dumps({"watch": sorted(watch), "tests": hashes})
     return [
         "python3", "-s", "-P", "-c", _program("judge_parent.py"), _program("judge_child.py"),
-        spec, *pytest_flags(None, args),
+        _program("disguise_make.py"), spec, *pytest_flags(None, args),
     ]  # fmt: skip
 
 
@@ -118,17 +119,12 @@ def run_pytest(
     """
     root = root if root is not None else sandbox.config.workdir
     suite = suite or Suite()
-    args = _whole_run(args) if suite.tests else list(args)
-    disguise = disguise_tests(suite.tests, args) if suite.tests else None
-    if disguise is not None:
-        sandbox.write(disguise.files)
-    try:
-        result, channel = sandbox.run_report(judge_argv(args, sorted(suite.watch)), timeout)
-    finally:
-        if disguise is not None:
-            sandbox.write({p: suite.tests[p] for p in disguise.files})
+    tests = {p: t for p, t in suite.tests.items() if p.endswith(".py")}
+    args = _whole_run(args) if tests else list(args)
+    argv = judge_argv(args, sorted(suite.watch), tests)
+    result, channel = sandbox.run_report(argv, timeout)
     verdict = _read_judge(channel, result)
-    return _report(verdict, disguise, root, timeout)
+    return _report(verdict, root, timeout)
 
 
 def folder_suite(files: Mapping[str, bytes]) -> Suite:
@@ -140,7 +136,7 @@ def folder_suite(files: Mapping[str, bytes]) -> Suite:
         name = PurePosixPath(path).name
         if not name.endswith(".py"):
             continue
-        if name.startswith("test_") or name.endswith("_test.py"):
+        if is_test_module(path):
             try:
                 tests[path] = data.decode("utf-8")
             except UnicodeDecodeError:
@@ -173,6 +169,7 @@ class _Judged:
     forged: str = ""
     hits: tuple[str, ...] = ()
     lost: str = ""
+    disguise: Disguise | None = None
 
 
 def _read_judge(channel: bytes | None, result: ExecResult) -> _Judged:
@@ -190,6 +187,7 @@ def _read_judge(channel: bytes | None, result: ExecResult) -> _Judged:
         xml = base64.b64decode(doc["junit"], validate=True) if doc.get("junit") else None
         hits = tuple(str(h) for h in doc.get("hits") or ())
         rc = int(doc["rc"])
+        disguise = Disguise.of(doc["disguise"]) if doc.get("disguise") else None
     except (ValueError, KeyError, TypeError, binascii.Error):
         return _Judged(
             result,
@@ -199,12 +197,12 @@ def _read_judge(channel: bytes | None, result: ExecResult) -> _Judged:
     rc = 128 - rc if rc < 0 else rc
     return _Judged(
         replace(result, exit_code=rc), xml, str(doc.get("forged") or ""), hits,
-        str(doc.get("lost") or ""),
+        str(doc.get("lost") or ""), disguise,
     )  # fmt: skip
 
 
-def _report(judged: _Judged, disguise: Disguise | None, root: str, timeout: float) -> TestReport:
-    result = judged.result
+def _report(judged: _Judged, root: str, timeout: float) -> TestReport:
+    result, disguise = judged.result, judged.disguise
     if judged.xml is not None:
         report = parse_junit(judged.xml, root=root)
     else:

@@ -61,6 +61,8 @@ _MEMBER_OUTPUT = 320 * 1024
 """Output kept per member (its head)."""
 _LINGER = 2.0
 """Seconds the runner waits for a member's pipes to close after its process ended."""
+_SHARE_OVER = 1024
+"""Arguments this long travel once per round, not once per member."""
 FOLDER = "candidate-{}"
 """The workspace folder of the i-th project `run_projects_together` tests."""
 
@@ -74,6 +76,9 @@ try:
 except (OSError, AttributeError):
     pass
 spec = json.loads(sys.argv[1])
+SHARED = sys.argv[2:]  # long arguments every member shares (the judge's programs), once
+def word(arg):
+    return SHARED[arg["shared"]] if isinstance(arg, dict) else arg
 MOVE = "import os,sys\\nos.dup2(int(sys.argv[1]),3)\\nos.execvp(sys.argv[2],sys.argv[2:])"
 
 def drain(fd, cap, box):
@@ -100,7 +105,7 @@ for m in spec["members"]:
     box = {"start": time.monotonic(), "report": {}, "out": {}}
     try:
         box["proc"] = subprocess.Popen(
-            [sys.executable, "-c", MOVE, str(report_w), *m["argv"]], cwd=m["folder"],
+            [sys.executable, "-c", MOVE, str(report_w), *map(word, m["argv"])], cwd=m["folder"],
             stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(report_w,),
             start_new_session=True)
     except OSError as exc:
@@ -230,10 +235,6 @@ class _Member:
         self.host, self.folder = host, folder
         self.rounds, self.index = rounds, index
 
-    def write(self, files: Mapping[str, str | bytes]) -> None:
-        """Write into this candidate's folder."""
-        self.host.write({f"{self.folder}/{path}": data for path, data in files.items()})
-
     def run_report(self, argv: Sequence[str], timeout: float) -> tuple[ExecResult, bytes | None]:
         """Hand the command to the round; this member's result and its own channel."""
         return self.rounds.run(self.index, list(argv), timeout)
@@ -284,9 +285,14 @@ class _Rounds:
     def _exec(self, batch: dict[int, tuple[list[str], float]]) -> dict[int, _Result]:
         order = sorted(batch)
         output_cap = min(_MEMBER_OUTPUT, max(4096, self.sandbox.config.output_bytes))
+        shared: list[str] = []
         spec = {
             "members": [
-                {"folder": self.folders[i], "argv": batch[i][0], "timeout": batch[i][1]}
+                {
+                    "folder": self.folders[i],
+                    "argv": _sharing(batch[i][0], shared),
+                    "timeout": batch[i][1],
+                }
                 for i in order
             ],
             "out_cap": output_cap,
@@ -295,7 +301,7 @@ class _Rounds:
         }
         limit = max(t for _, t in batch.values()) + _SLACK
         result, channel = self.sandbox.run_report(
-            ["python3", "-s", "-P", "-c", _ROUND, json.dumps(spec)], limit
+            ["python3", "-s", "-P", "-c", _ROUND, json.dumps(spec), *shared], limit
         )
         members, why = _read_round(channel, result, len(order))
         if why:
@@ -303,6 +309,20 @@ class _Rounds:
         if members is None:
             return {i: (_lost(result), b"") for i in batch}
         return dict(zip(order, members, strict=True))
+
+
+def _sharing(argv: Sequence[str], shared: list[str]) -> list[str | dict[str, int]]:
+    """`argv` with each long argument replaced by its index in `shared` (added once): one
+    argument may hold at most 128 KiB, and every member carries the judge's programs."""
+    out: list[str | dict[str, int]] = []
+    for arg in argv:
+        if len(arg) < _SHARE_OVER:
+            out.append(arg)
+            continue
+        if arg not in shared:
+            shared.append(arg)
+        out.append({"shared": shared.index(arg)})
+    return out
 
 
 def _read_round(

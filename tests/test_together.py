@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.base import Suite
 from sandbox.config import SandboxConfig
 from sandbox.local import LocalSandbox
 from sandbox.together import run_projects_together
@@ -154,3 +155,15 @@ def test_no_member_can_reach_the_rounds_channel_or_a_judges(
         return
     assert green.green and not green.tampered
     assert forger.failed == 2
+
+
+def test_a_full_round_of_judged_members_fits_its_arguments(docker_sandbox: Any) -> None:
+    """Each member's judge carries its programs (tens of KiB): a round of eight still fits
+    the kernel's 128 KiB cap on one argument, and every member is judged with its tests
+    disguised."""
+    projects = [GREEN] * 8
+    suites = [Suite({p: t for p, t in GREEN.items() if p.startswith("tests/")},
+                    frozenset({"solution.py"}))] * 8  # fmt: skip
+    reports = run_projects_together(docker_sandbox, projects, (), 60, suites)
+    assert [r.green for r in reports] == [True] * 8
+    assert all(not r.tampered and r.passed == 2 for r in reports)

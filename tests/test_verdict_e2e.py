@@ -27,7 +27,6 @@ from agent.run.record import FixResult, RunResult, read_trajectory
 from agent.run.settings import RunSettings
 from agent.task import TaskConfig, load_task
 from sandbox import SandboxConfig
-from sandbox.base import TestCounts
 
 pytestmark = pytest.mark.docker
 
@@ -145,6 +144,60 @@ for _obj in gc.get_objects():
         break
 """
 
+# Issue 23's routes, written so that no name the static screen knows appears in the text
+# (built at run time): what stops them is the judge in the sandbox, not the screen.
+_HIDDEN_PRELUDE = """
+_py = __import__("py" + "test")
+_sys = __import__("s" + "ys")
+_wrap = getattr(_py, "hook" + "impl")(hookwrapper=True)
+
+
+def _manager():
+    for _finder in getattr(_sys, "meta" + "_path"):
+        _config = getattr(_finder, "config", None)
+        if _config is not None:
+            return getattr(_config, "plugin" + "manager")
+    _gc = __import__("g" + "c")
+    for _obj in getattr(_gc, "get_" + "objects")():
+        if type(_obj).__name__ == "Config":
+            return getattr(_obj, "plugin" + "manager")
+
+
+def _install(rule):
+    def _make(self, item, call):
+        outcome = yield
+        if rule(item):
+            outcome.get_result().outcome = "passed"
+
+    cls = type("_Plug", (), {"pytest_" + "runtest_" + "makereport": _wrap(_make)})
+    _manager().register(cls(), "plug")
+"""
+ON_DISK = _HIDDEN_PRELUDE + "\n_install(lambda item: item.path.is_file())\n"
+KNOWN_NAMES = _HIDDEN_PRELUDE + "\nKNOWN = {names!r}\n_install(lambda item: item.name in KNOWN)\n"
+EVERYTHING = _HIDDEN_PRELUDE + "\n_install(lambda item: True)\n"
+REPOINT = """
+_os = __import__("o" + "s")
+_stat = __import__("st" + "at")
+_tmp = _os.open("/tmp/elsewhere", _os.O_WRONLY | _os.O_CREAT, 0o600)
+for _fd in range(3, 64):
+    try:
+        if _stat.S_ISFIFO(_os.fstat(_fd).st_mode):
+            getattr(_os, "du" + "p2")(_tmp, _fd)
+    except OSError:
+        pass
+"""
+EQUAL_TO_ANYTHING = """
+class _Any(str):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = str.__hash__
+
+
+def fizzbuzz(n):
+    return _Any(str(n))
+"""
+
 # ---------------------------------------------------------------- new
 
 FIZZ_TESTS = ["test_plain_number", "test_fizz", "test_buzz", "test_fizzbuzz"]
@@ -252,9 +305,24 @@ def test_new_code_deselecting_an_acceptance_test_in_process_is_not_green(
     code = BUGGY + DESELECT_IN_PROCESS.replace("{name}", "test_fizzbuzz")
     script = Script(_plan(), {"fizzbuzz.py": [fenced("fizzbuzz.py", code)]})
     result = _new(task_dir, out_repo, script, sandbox_image)
-    tests = _events(result, "test")
-    assert tests and tests[0]["failing"] == ["tests/test_fizzbuzz.py::test_fizzbuzz"]
-    assert result.tests == TestCounts(passed=3, failed=0, errors=1)
+    assert "fizzbuzz.py" in _events(result, "refused")[0]["files"]  # it walks the heap
+    assert result.status == "red"
+    _nothing_committed(out_repo, result)
+
+
+def test_new_code_deselecting_in_process_unseen_by_the_screen_is_not_green(
+    task_dir: Path, out_repo: Path, sandbox_image: str
+) -> None:
+    hidden = _HIDDEN_PRELUDE + (
+        "\n\nclass _Hide:\n    def _drop(self, items):\n"
+        "        items[:] = [i for i in items if not i.name.endswith('fizzbuzz')]\n\n\n"
+        "setattr(_Hide, 'pytest_' + 'collection_modifyitems', "
+        "getattr(_py, 'hook' + 'impl')(trylast=True)(_Hide._drop))\n"
+        "_manager().register(_Hide(), 'hide')\n"
+    )
+    script = Script(_plan(), {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY + hidden)]})
+    result = _new(task_dir, out_repo, script, sandbox_image)
+    assert (result.status, result.exit_reason) == ("red", "tampered")
     _nothing_committed(out_repo, result)
 
 
@@ -267,8 +335,57 @@ def test_new_generated_code_that_forges_the_report_is_tampered(
     code = BUGGY + FORGED_FIZZ + attack
     script = Script(_plan(), {"fizzbuzz.py": [fenced("fizzbuzz.py", code)]}, ["I cannot help."])
     result = _new(task_dir, out_repo, script, sandbox_image)
+    assert result.status == "red"
+    refused = [e for e in _events(result, "refused") if "fizzbuzz.py" in e["files"]]
+    assert refused or result.exit_reason == "tampered"
+    _nothing_committed(out_repo, result)
+
+
+HIDDEN = {
+    "forces-files-on-disk": ON_DISK,
+    "forces-known-names": KNOWN_NAMES.replace("{names!r}", repr(set(FIZZ_TESTS))),
+    "forces-everything": EVERYTHING,
+    "re-points-the-report": REPOINT,
+}
+
+
+@pytest.mark.parametrize("attack", list(HIDDEN))
+def test_new_a_forgery_the_screen_cannot_read_is_caught_by_the_judge(
+    task_dir: Path, out_repo: Path, sandbox_image: str, attack: str
+) -> None:
+    code = BUGGY + HIDDEN[attack]
+    script = Script(_plan(), {"fizzbuzz.py": [fenced("fizzbuzz.py", code)]}, ["I cannot help."])
+    result = _new(task_dir, out_repo, script, sandbox_image)
+    assert result.status == "red"
+    if attack != "re-points-the-report":  # that one loses its own report: red, not judged
+        assert result.exit_reason == "tampered", result.exit_reason
+    _nothing_committed(out_repo, result)
+
+
+def test_new_a_value_equal_to_anything_is_tampered(
+    task_dir: Path, out_repo: Path, sandbox_image: str
+) -> None:
+    """No hook, no name, nothing to screen: the mutant copies of the tests catch it."""
+    files = {"fizzbuzz.py": [fenced("fizzbuzz.py", EQUAL_TO_ANYTHING)]}
+    result = _new(task_dir, out_repo, Script(_plan(), files, ["I cannot help."]), sandbox_image)
     assert (result.status, result.exit_reason) == ("red", "tampered")
-    assert _events(result, "tampered")[0]["why"]
+    assert "equal to anything" in _events(result, "tampered")[0]["why"]
+    _nothing_committed(out_repo, result)
+
+
+def test_new_a_plugin_shipped_as_package_metadata_is_refused(
+    task_dir: Path, out_repo: Path, sandbox_image: str
+) -> None:
+    plugin = FORCE_PASS
+    entry = "[pytest11]\nglplug = glplug\n"
+    files = {"fizzbuzz.py": [fenced("fizzbuzz.py", BUGGY)],
+             "glplug.py": [fenced("glplug.py", plugin)],
+             "glplug-1.0.dist-info/entry_points.txt": [f"```ini\n{entry}```"]}  # fmt: skip
+    _spec_names(task_dir, "glplug.py", "glplug-1.0.dist-info/entry_points.txt")
+    plan = _plan("glplug.py", "glplug-1.0.dist-info/entry_points.txt")
+    result = _new(task_dir, out_repo, Script(plan, files, ["I cannot help."]), sandbox_image)
+    refused = {p for e in _events(result, "refused") for p in e["files"]}
+    assert {"glplug.py", "glplug-1.0.dist-info/entry_points.txt"} <= refused
     _nothing_committed(out_repo, result)
 
 
@@ -346,6 +463,26 @@ def test_fix_code_that_forges_the_report_is_tampered(
     pricing = "    return total - percent\n"
     reply = search_replace("shop/cart/pricing.py", pricing.rstrip("\n"),
                            (pricing + FORGED_CART + attack).rstrip("\n"))  # fmt: skip
+    result = _fix(shop, [reply], sandbox_image)
+    assert result.status == "red"
+    refused = [f for e in _events(result, "apply") for f in e["failed"]]
+    assert result.exit_reason == "tampered" or any("test runner" in f["reason"] for f in refused)
+    _untouched(shop, head, result)
+
+
+@pytest.mark.parametrize("attack", ["forces-everything", "forces-files-on-disk", "equal"])
+def test_fix_a_forgery_the_screen_cannot_read_is_caught_by_the_judge(
+    shop: Path, sandbox_image: str, attack: str
+) -> None:
+    head = _head(shop)
+    pricing = "    return total - percent\n"
+    if attack == "equal":
+        added = "\n\nclass _Any(float):\n    def __eq__(self, other):\n        return True\n"
+        added += "\n    __hash__ = float.__hash__\n"
+        new = pricing.replace("return total - percent", "return _Any(total - percent)") + added
+    else:
+        new = pricing + HIDDEN[attack]
+    reply = search_replace("shop/cart/pricing.py", pricing.rstrip("\n"), new.rstrip("\n"))
     result = _fix(shop, [reply], sandbox_image)
     assert (result.status, result.exit_reason) == ("red", "tampered")
     _untouched(shop, head, result)

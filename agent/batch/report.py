@@ -18,9 +18,9 @@ from html import escape as _html
 from pathlib import Path
 from typing import Any
 
-from agent.batch.scheduler import MANIFEST_FILE, SUMMARY_FILE, TASKS_DIR, read_records, summarize
+from agent.batch.inside import try_folder
+from agent.batch.scheduler import MANIFEST_FILE, SUMMARY_FILE, read_records, summarize
 from agent.errors import UsageError
-from agent.run.record import RUNS_DIR
 from agent.show.page import PAGE_FILE, page_is_stale, write_page_quietly
 from agent.textclean import clean
 
@@ -98,14 +98,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def try_dir(name: str, attempt: Mapping[str, Any]) -> str:
-    """A try's run dir, relative to the batch's run dir."""
-    return f"{TASKS_DIR}/{name}/{attempt['out']}/{RUNS_DIR.as_posix()}/{attempt['run_id']}"
+def try_dir(run_dir: Path, name: str, attempt: Mapping[str, Any]) -> str:
+    """A try's run dir, relative to the batch's run dir (checked: `agent.batch.inside`)."""
+    return try_folder(run_dir, name, attempt).relative_to(run_dir).as_posix()
 
 
 def trajectory_link(run_dir: Path, name: str, attempt: Mapping[str, Any]) -> str:
     """A try's trajectory page relative to the run dir; the raw JSONL where no page exists."""
-    folder = try_dir(name, attempt)
+    folder = try_dir(run_dir, name, attempt)
     page = f"{folder}/{PAGE_FILE}"
     return page if (run_dir / page).is_file() else f"{folder}/trajectory.jsonl"
 
@@ -115,7 +115,7 @@ def write_missing_pages(run_dir: Path) -> int:
     written = 0
     for name, record in read_records(run_dir).items():
         for attempt in record.get("tries", []):
-            folder = run_dir / try_dir(name, attempt)
+            folder = try_folder(run_dir, name, attempt)
             if (folder / "trajectory.jsonl").is_file() and page_is_stale(folder):
                 written += write_page_quietly(folder) is not None
     return written

@@ -40,6 +40,7 @@ from types import FrameType
 from typing import Any
 
 from agent.batch.executors import Executor, make_executor
+from agent.batch.inside import inside
 from agent.batch.job import (
     RESULT_FILE,
     JobOutcome,
@@ -155,12 +156,12 @@ def load_batch_tasks(source: Path) -> list[Task]:
 
 def read_records(run_dir: Path, names: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     """The finished tasks' records by name (all under tasks/, or just `names`)."""
-    base = Path(run_dir) / TASKS_DIR
+    base = inside(Path(run_dir), TASKS_DIR)
     if names is None:
         names = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
     records: dict[str, dict[str, Any]] = {}
     for name in names:
-        path = base / name / RESULT_FILE
+        path = inside(Path(run_dir), TASKS_DIR, name, RESULT_FILE)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -275,7 +276,7 @@ def _prepare(tasks: Sequence[Task], options: BatchOptions) -> list[str]:
     write_json_atomic(manifest_path, _manifest(tasks, options))
     finished = read_records(out, names)
     for name in names:
-        folder = out / TASKS_DIR / name
+        folder = inside(out, TASKS_DIR, name)
         if name not in finished and folder.exists():
             with task_lock(folder, wait=_ORPHAN_WAIT):
                 log.info("removing the partial task %s", name)

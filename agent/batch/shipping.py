@@ -37,11 +37,23 @@ from agent.batch.job import LOCK_FILE, RESULT_FILE, write_json_atomic
 from agent.errors import ShippingError
 from agent.run.record import RUNS_DIR
 
-__all__ = ["INCOMING_DIR", "Parcel", "land", "pack_task", "with_record"]
+__all__ = [
+    "INCOMING_DIR",
+    "MAX_MEMBERS",
+    "MAX_UNPACKED",
+    "Parcel",
+    "land",
+    "pack_task",
+    "with_record",
+]
 
 INCOMING_DIR = ".incoming"
 _LEFT_BEHIND = frozenset({LOCK_FILE, "__pycache__", ".pytest_cache"})
 _MIB = 2**20
+MAX_MEMBERS = 100_000
+"""Entries a parcel may unpack to."""
+MAX_UNPACKED = 4096 * _MIB
+"""Bytes a parcel may unpack to (its packed size is bounded by --ship-limit-mb)."""
 
 
 @dataclass(frozen=True)
@@ -175,12 +187,27 @@ def land(parcel: Parcel, dest: Path) -> None:
 def _extract(parcel: Parcel, staging: Path) -> None:
     try:
         with tarfile.open(fileobj=io.BytesIO(parcel.archive), mode="r:gz") as tar:
+            _check_size(tar, parcel)
             tar.extractall(staging, filter="data")
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ShippingError(
             f"task {parcel.name}: the outputs node {parcel.node} sent were refused "
             f"({type(exc).__name__}: {exc}); its record is kept, its files are not"
         ) from exc
+
+
+def _check_size(tar: tarfile.TarFile, parcel: Parcel) -> None:
+    """Refuse a parcel that unpacks to more than `MAX_UNPACKED` bytes or `MAX_MEMBERS`
+    entries (a small gzip can hold a huge tree); reads headers only, stops at the bound."""
+    count = size = 0
+    while (member := tar.next()) is not None:
+        count, size = count + 1, size + max(0, member.size)
+        if count > MAX_MEMBERS or size > MAX_UNPACKED:
+            raise ShippingError(
+                f"task {parcel.name}: the outputs node {parcel.node} sent unpack to more than "
+                f"{MAX_MEMBERS} entries or {MAX_UNPACKED // _MIB} MiB; its record is kept, "
+                "its files are not"
+            )
 
 
 def _fsync_tree(root: Path) -> None:

@@ -46,10 +46,12 @@ from agent.run.budget import Budget, Caller
 from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import Loop, LoopOutcome
 from agent.run.record import (
+    RUNS_DIR,
     FixResult,
     Observer,
     Recorder,
     RunDir,
+    check_records_home,
     exclude_run_records,
     recorded_run,
     save_files,
@@ -155,12 +157,30 @@ def run_fix(
     if not settings.allow_dirty:
         gitops.ensure_clean(repo)
     snapshot = _snapshot(repo, settings.allow_test_edits)
+    _refuse_tracked_records(snapshot)
+    check_records_home(root)
     exclude_run_records(root)
     run = RunDir(root, settings.run_id)
     result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
     with recorded_run(run, result, observer) as record:
         _run(repo, snapshot, model, settings, record)
     return result
+
+
+def _refuse_tracked_records(snapshot: _Snapshot) -> None:
+    """A repository that tracks `.greenloop/` brings records (and a repo-map cache) of its
+    own choosing: greenloop would read them as its own and write over tracked files."""
+    home = RUNS_DIR.parts[0]
+    tracked = sorted(
+        p for p in (*snapshot.code, *snapshot.tests, *snapshot.other)
+        if PurePosixPath(p).parts[0] == home
+    )  # fmt: skip
+    if tracked:
+        raise UsageError(
+            f"the repository tracks {tracked[0]} ({len(tracked)} file(s) under {home}/): "
+            "greenloop keeps its own run records there",
+            fix=f"git rm -r --cached {home} && git commit, then run greenloop fix again",
+        )
 
 
 @contextmanager

@@ -184,10 +184,21 @@ def extract_tags(path: str, source: str) -> FileTags:
 
 
 def _tags_from_json(path: str, data: Mapping[str, object]) -> FileTags:
-    raw_defs = data.get("defs", [])
-    raw_refs = data.get("refs", [])
-    assert isinstance(raw_defs, list) and isinstance(raw_refs, list)
-    return FileTags(path, tuple(Definition(**d) for d in raw_defs), tuple(raw_refs))
+    """Tags from a cache entry; ValueError when it is not what `put` writes."""
+    raw_defs, raw_refs = data.get("defs", []), data.get("refs", [])
+    if not isinstance(raw_defs, list) or not isinstance(raw_refs, list):
+        raise ValueError("not a cache entry")
+    defs = tuple(Definition(**d) for d in raw_defs if isinstance(d, dict))
+    if len(defs) != len(raw_defs) or not all(_well_formed(d) for d in defs):
+        raise ValueError("not a cache entry")
+    if not all(isinstance(r, str) for r in raw_refs):
+        raise ValueError("not a cache entry")
+    return FileTags(path, defs, tuple(raw_refs))
+
+
+def _well_formed(d: Definition) -> bool:
+    texts = (d.name, d.kind, d.signature, d.scope)
+    return all(isinstance(t, str) for t in texts) and type(d.line) is int
 
 
 class TagCache:
@@ -199,22 +210,30 @@ class TagCache:
         self.hits = 0
         self.misses = 0
         self._dirty = False
-        if path is not None and path.is_file():
+        if path is not None and path.is_file() and not path.is_symlink():
             try:
                 data = json.loads(path.read_text("utf-8"))
             except (OSError, ValueError) as exc:
                 log.warning("ignoring the unreadable tag cache %s: %s", path, exc)
                 return
             if isinstance(data, dict) and data.get("version") == _CACHE_VERSION:
-                self._entries = dict(data.get("files", {}))
+                files = data.get("files", {})
+                self._entries = dict(files) if isinstance(files, dict) else {}
 
     def get(self, path: str, stamp: str) -> FileTags | None:
+        """The cached tags, or None (a miss) when absent, stale or not well-formed: the
+        cache file is data anyone could have written, so an entry is checked as it is read."""
         entry = self._entries.get(path)
-        if entry is None or entry.get("stamp") != stamp:
+        if not isinstance(entry, dict) or entry.get("stamp") != stamp:
+            self.misses += 1
+            return None
+        try:
+            tags = _tags_from_json(path, entry)
+        except (TypeError, ValueError, AssertionError):
             self.misses += 1
             return None
         self.hits += 1
-        return _tags_from_json(path, entry)
+        return tags
 
     def put(self, tags: FileTags, stamp: str) -> None:
         self._entries[tags.path] = {

@@ -33,7 +33,7 @@ from agent.run.candidates import candidate_change, failure_details
 from agent.run.events import Record
 from agent.run.job import Job
 from agent.run.replies import edit_reply
-from agent.run.runner_files import keep_trusted, model_written
+from agent.run.runner_files import judged_suite, keep_trusted
 from agent.run.samples import Together, draw_at_once, report_summary
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, Suite, TestReport
@@ -247,7 +247,7 @@ class Loop:
 
     def _suite(self, files: Mapping[str, str]) -> Suite:
         """The judge's view of a run: the tests to disguise, the model's files to watch."""
-        return Suite(self.tests, model_written(files, self.trusted, self.tests))
+        return judged_suite(files, self.trusted, self.tests)
 
     def _record_test(self, report: TestReport, **extra: object) -> None:
         self.record(

@@ -39,7 +39,7 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from agent.errors import GreenloopError
+from agent.errors import GreenloopError, PathRejected
 from agent.run.budget import Budget, LimitsExceeded
 from agent.run.events import EventName, Observer, Record
 from sandbox.base import TestCounts
@@ -54,6 +54,7 @@ __all__ = [
     "Recorder",
     "RunDir",
     "RunResult",
+    "check_records_home",
     "exclude_run_records",
     "new_run_id",
     "read_result",
@@ -120,7 +121,8 @@ class RunDir:
         self.run_id = new_run_id() if run_id is None else run_id
         if not _RUN_ID.fullmatch(self.run_id):
             raise ValueError(f"invalid run id {self.run_id!r}: use letters, digits, '.', '_', '-'")
-        self.path = Path(root) / RUNS_DIR / self.run_id
+        self.root = Path(root)
+        self.path = self.root / RUNS_DIR / self.run_id
         self._fd: int | None = None
         self._lock = threading.Lock()
 
@@ -141,6 +143,7 @@ class RunDir:
 
     def ensure(self) -> Path:
         """Create the run folder (and its parents) if needed; return it."""
+        check_records_home(self.root)
         created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         if created:
@@ -345,6 +348,24 @@ def save_files(folder: Path, files: Mapping[str, str]) -> None:
         target = safe_path(folder, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
+
+
+def check_records_home(root: Path) -> None:
+    """Refuse a `.greenloop/` (or its `runs/`, `cache/`, or a run folder) that is a link or
+    not a folder: a repository could plant one so that records land where it points."""
+    home = Path(root) / RUNS_DIR.parts[0]
+    for path in (home, home / RUNS_DIR.parts[1], home / "cache"):
+        if path.is_symlink():
+            raise PathRejected(
+                f"{path} is a link (to {os.readlink(path)}): greenloop writes its run records "
+                "there and would write where it points",
+                fix=f"remove the link ({path}); greenloop makes the folder itself",
+            )
+        if path.exists() and not path.is_dir():
+            raise PathRejected(
+                f"{path} is not a folder: greenloop keeps its run records there",
+                fix=f"move {path} out of the way",
+            )
 
 
 def exclude_run_records(root: Path) -> None:

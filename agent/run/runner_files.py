@@ -28,9 +28,17 @@ import sys
 from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 
+from sandbox.base import Suite
+from sandbox.disguise import is_test_module
 from sandbox.screen import judge_moves
 
-__all__ = ["added_test_reason", "keep_trusted", "model_written", "runner_reason"]
+__all__ = [
+    "added_test_reason",
+    "judged_suite",
+    "keep_trusted",
+    "model_written",
+    "runner_reason",
+]
 
 _CONFIG_NAMES = frozenset({"pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini"})
 _STARTUP_NAMES = frozenset({"sitecustomize.py", "usercustomize.py"})
@@ -168,6 +176,16 @@ def added_test_reason(path: str, existing: Collection[str], tests: Collection[st
     if is_test or in_folder:
         return f"`{path}` is a new file among the tests: tests may not be added or edited"
     return ""
+
+
+def judged_suite(
+    files: Mapping[str, str], trusted: Mapping[str, str], tests: Mapping[str, str]
+) -> Suite:
+    """The judge's view of a run of `files` with the pristine `tests`: every test module
+    disguised (the protected ones and any the model may edit), the model's files watched."""
+    everything = {**files, **tests}
+    modules = {p: t for p, t in everything.items() if is_test_module(p)}
+    return Suite(modules, model_written(files, trusted, tests))
 
 
 def model_written(

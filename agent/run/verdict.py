@@ -20,9 +20,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from agent.run.events import Record
-from agent.run.runner_files import keep_trusted, model_written
+from agent.run.runner_files import judged_suite, keep_trusted
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.base import Sandbox, Suite, TestCase, TestReport
+from sandbox.base import Sandbox, TestCase, TestReport
 
 if TYPE_CHECKING:
     from agent.run.loop import LoopOutcome
@@ -149,7 +149,7 @@ def fresh_rerun(
         clean, refused = (dict(files), {}) if allow_runner else keep_trusted(files, trusted, tests)
         if refused:
             log.warning("confirm: refused %s", ", ".join(sorted(refused)))
-        suite = Suite(tests, model_written(clean, trusted, tests))
+        suite = judged_suite(clean, trusted, tests)
         with open_sandbox(config) as opened:
             sandbox = wrap(opened) if wrap is not None else opened
             sandbox.write({**clean, **tests})
