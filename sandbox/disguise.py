@@ -74,6 +74,12 @@ class Disguise:
     relaxed: bool = False
     """Tests are selected by name: an added test that did not run is not held against it."""
 
+    @property
+    def _short(self) -> dict[str, str]:
+        """Sandbox name -> real name, without class or file: fresh names are unique in a run."""
+        return {new.rpartition("::")[2]: old.rpartition("::")[2]
+                for (_, new), old in self.renamed.items()}  # fmt: skip
+
     @classmethod
     def of(cls, made: Mapping[str, Any]) -> Disguise:
         """The disguise `make_disguise` made (or the judge sent): ValueError if malformed."""
@@ -110,7 +116,9 @@ class Disguise:
 
     def _real(self, case: TestCase) -> TestCase:
         path, cls, name, params = _split(case.id)
-        real = self.renamed.get((path, cls + name), cls + name)
+        real = self.renamed.get((path, cls + name))
+        if real is None:  # a method inherited from a class of this or another file
+            real = cls + self._short.get(name, name)
         return replace(
             case,
             id=f"{path}::{real}{params}" if name else case.id,
@@ -122,8 +130,7 @@ class Disguise:
         """`text` with every sandbox name of a real test turned back into its real name."""
         if not self.renamed or not text:
             return text
-        back = {new.rpartition("::")[2]: old.rpartition("::")[2]
-                for (_, new), old in self.renamed.items()}  # fmt: skip
+        back = self._short
         pattern = re.compile(r"\b(" + "|".join(map(re.escape, back)) + r")\b")
         return pattern.sub(lambda m: back[m.group(1)], text)
 

@@ -160,3 +160,15 @@ def test_a_mutant_of_a_failing_test_may_pass() -> None:
 def test_an_exit_code_that_contradicts_the_report_is_tampered() -> None:
     disguise, report = _honest(10)
     assert "exited 0" in disguise.judge(report, 0)[1]
+
+
+def test_an_inherited_method_reads_back_under_its_real_name() -> None:
+    """`class TestCustom(TestBase)` runs TestBase's methods under its own class name."""
+    base = "class TestBase:\n    def test_get(self):\n        assert 1 == 1\n"
+    sub = "from test_base import TestBase\n\n\nclass TestCustom(TestBase):\n    pass\n"
+    disguise = disguise_tests({"tests/test_base.py": base, "tests/test_sub.py": sub},
+                              rng=random.Random(11))  # fmt: skip
+    new = next(n for (_, n) in disguise.renamed).rpartition("::")[2]
+    report = TestReport(tests=(_case(f"tests/test_sub.py::TestCustom::{new}"),))
+    judged, _ = disguise.judge(report, 1)
+    assert [t.id for t in judged.tests] == ["tests/test_sub.py::TestCustom::test_get"]

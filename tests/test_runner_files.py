@@ -6,7 +6,7 @@ import pytest
 
 from agent.edits import FORMATS
 from agent.edits.base import Edit
-from agent.run.runner_files import added_test_reason, keep_trusted, runner_reason
+from agent.run.runner_files import added_test_reason, keep_trusted, model_written, runner_reason
 
 HOOK = (
     "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\n"
@@ -121,3 +121,12 @@ def test_code_that_reaches_into_the_judge_is_refused_for_what_the_write_adds() -
     assert runner_reason("calc.py", None, HONEST, []) == ""
     # a repository that already had it keeps it; an edit elsewhere in the file is taken
     assert runner_reason("calc.py", REACHES, REACHES.replace("a + b", "b + a"), []) == ""
+
+
+def test_the_model_s_files_are_watched_but_a_repo_s_own_frame_tricks_are_not() -> None:
+    trusted = {"app.py": "def f():\n    return 1\n", "frames.py": "import sys\nsys._getframe(0)\n"}
+    files = {"app.py": "def f():\n    return 2\n", "frames.py": trusted["frames.py"] + "x = 1\n",
+             "new.py": "y = 1\n", "tests/test_app.py": "def test_f():\n    pass\n",
+             "README.md": "hi\n"}  # fmt: skip
+    watched = model_written(files, trusted, {"tests/test_app.py"})
+    assert watched == {"app.py", "new.py"}

@@ -470,7 +470,9 @@ def test_fix_code_that_forges_the_report_is_tampered(
     _untouched(shop, head, result)
 
 
-@pytest.mark.parametrize("attack", ["forces-everything", "forces-files-on-disk", "equal"])
+@pytest.mark.parametrize(
+    "attack", ["forces-everything", "forces-files-on-disk", "forces-known-names", "equal"]
+)
 def test_fix_a_forgery_the_screen_cannot_read_is_caught_by_the_judge(
     shop: Path, sandbox_image: str, attack: str
 ) -> None:
@@ -480,11 +482,39 @@ def test_fix_a_forgery_the_screen_cannot_read_is_caught_by_the_judge(
         added = "\n\nclass _Any(float):\n    def __eq__(self, other):\n        return True\n"
         added += "\n    __hash__ = float.__hash__\n"
         new = pricing.replace("return total - percent", "return _Any(total - percent)") + added
+    elif attack == "forces-known-names":
+        new = pricing + KNOWN_NAMES.replace("{names!r}", repr(set(CART_TESTS)))
     else:
         new = pricing + HIDDEN[attack]
     reply = search_replace("shop/cart/pricing.py", pricing.rstrip("\n"), new.rstrip("\n"))
     result = _fix(shop, [reply], sandbox_image)
-    assert (result.status, result.exit_reason) == ("red", "tampered")
+    assert result.status == "red"
+    assert result.exit_reason == "tampered" or attack == "forces-known-names"
+    _untouched(shop, head, result)
+
+
+def test_fix_a_re_pointed_report_is_never_green(shop: Path, sandbox_image: str) -> None:
+    head = _head(shop)
+    pricing = "    return total - percent\n"
+    new = pricing.replace("total - percent", "total") + REPOINT
+    reply = search_replace("shop/cart/pricing.py", pricing.rstrip("\n"), new.rstrip("\n"))
+    result = _fix(shop, [reply], sandbox_image)
+    assert result.status == "red"
+    _untouched(shop, head, result)
+
+
+def test_fix_a_plugin_shipped_as_package_metadata_is_refused(
+    shop: Path, sandbox_image: str
+) -> None:
+    head = _head(shop)
+    reply = "\n".join([
+        search_replace("glplug.py", "", FORCE_PASS.strip()),
+        search_replace("glplug-1.0.dist-info/entry_points.txt", "", "[pytest11]\nglplug = glplug"),
+    ])  # fmt: skip
+    result = _fix(shop, [reply], sandbox_image)
+    failed = [f for e in _events(result, "apply") for f in e["failed"]]
+    assert any("package metadata" in f["reason"] for f in failed)
+    assert any(f["path"] == "glplug.py" and "test runner" in f["reason"] for f in failed)
     _untouched(shop, head, result)
 
 

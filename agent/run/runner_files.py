@@ -191,10 +191,14 @@ def judged_suite(
 def model_written(
     files: Mapping[str, str], trusted: Mapping[str, str], tests: Collection[str]
 ) -> frozenset[str]:
-    """The Python files of `files` the model wrote: not tests, not as the trusted set has them."""
+    """The Python files of `files` the model wrote: not tests, not as the trusted set has
+    them. A file whose trusted version already reached into the interpreter (a repository's
+    own frame or heap tricks) is left unwatched at run time: the static screen still
+    refuses what an edit adds to it."""
     return frozenset(
         p for p, text in files.items()
         if p.endswith(".py") and p not in tests and trusted.get(p) != text
+        and not judge_moves(trusted.get(p) or "")
     )  # fmt: skip
 
 
