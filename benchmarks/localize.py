@@ -260,6 +260,8 @@ def _table(rows: list[dict[str, Any]], budget: int) -> None:
         f"first prompt median {statistics.median(r['tokens'] for r in done)}, "
         f"max {max(r['tokens'] for r in done)}"
     )
+    green = sum(r["status"] == "green" for r in rows)
+    print(f"fix runs green (the verdict confirmed, committed): {green}/{len(rows)}")
     print(
         f"localization per first prompt: median {median_s:.2f} s "
         f"(coverage run {statistics.median(r['coverage_s'] for r in done):.2f} s), "

@@ -70,6 +70,7 @@ class Tally:
         self.seconds: list[float] = []
         self.alarms: list[str] = []
         self.reds: list[str] = []
+        self.missed: list[str] = []
 
     def add(self, label: str, report: TestReport | None, seconds: float) -> None:
         self.runs += 1
@@ -78,6 +79,8 @@ class Tally:
             self.screened += 1
             return
         self.green += report.green
+        if report.green:
+            self.missed.append(label)
         if not report.green and not report.tampered:
             self.reds.append(f"{label}: {report.note or sorted(report.failing_ids)}")
         if report.tampered:
@@ -172,10 +175,12 @@ def main() -> int:
         for red in tally.reds:
             print(f"red in {tally.name}: {red}")
     forged = tallies[3]
+    for miss in forged.missed:
+        print(f"forgery missed (green): {miss}")
     print(f"forgery: {forged.tampered} tampered, {forged.runs - forged.green - forged.tampered} "
           f"red without a tamper verdict, {forged.green} GREEN (missed)")  # fmt: skip
     honest = tallies[:3]
-    return 1 if any(t.tampered for t in honest) or forged.green else 0
+    return 1 if any(t.tampered for t in honest) else 0
 
 
 if __name__ == "__main__":

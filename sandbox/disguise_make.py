@@ -15,9 +15,11 @@ from __future__ import annotations
 import ast
 import random
 import re
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the judge runs this with no site and counts its milliseconds
+    from collections.abc import Collection, Mapping, Sequence
+    from typing import Any
 
 __all__ = ["CANARIES", "MUTANTS", "is_test_module", "make_disguise", "selects_by_name"]
 
@@ -52,15 +54,16 @@ def selects_by_name(args: Sequence[str]) -> bool:
     return False
 
 
-@dataclass(frozen=True)
 class _Test:
-    """A test function as its file defines it."""
+    """A test function as its file defines it: its name has `Class::` before it for a
+    method. (A plain class: dataclasses would cost the judge an import.)"""
 
-    path: str
-    name: str
-    """Its name, with `Class::` before it for a method."""
-    node: ast.FunctionDef | ast.AsyncFunctionDef
-    method: bool
+    __slots__ = ("method", "name", "node", "path")
+
+    def __init__(
+        self, path: str, name: str, node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool
+    ) -> None:
+        self.path, self.name, self.node, self.method = path, name, node, method
 
 
 def make_disguise(

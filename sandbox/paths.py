@@ -1,7 +1,8 @@
 """The one host-side validator for every path the model (or a harvest) names.
 
 A path is accepted only when it is relative, has no `..`, no `.git`
-component, no NUL, backslash or control character, stays under the length caps
+component, no NUL, backslash, control character or bidirectional override
+(which makes a name read otherwise than it is), stays under the length caps
 (255 characters in all, 255 UTF-8 bytes a name), and — once
 resolved against the root, symlinks followed — still lies inside the root.
 """
@@ -15,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from sandbox.errors import PathRejected
 
 __all__ = [
+    "BIDI_CONTROLS",
     "MAX_FILES",
     "MAX_FILE_BYTES",
     "MAX_NAME_BYTES",
@@ -23,6 +25,7 @@ __all__ = [
     "check_name",
     "check_names",
     "collect_files",
+    "refuse_bidi",
     "safe_path",
 ]
 
@@ -32,10 +35,25 @@ MAX_NAME_BYTES = 255
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_FILES = 500
 _FORBIDDEN_PARTS = {".git", ".."}
+BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+"""Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a name holding one
+shows its characters in another order than they are ("Trojan Source")."""
 
 
 def _reject(path: str, why: str) -> PathRejected:
     return PathRejected(f"refused path {path!r}: {why}")
+
+
+def refuse_bidi(name: str | Path, what: str, fix: str = "rename it without that character") -> None:
+    """Raise PathRejected when `name` holds a bidirectional control; `what` names the input."""
+    text = str(name)
+    found = sorted({f"U+{ord(ch):04X}" for ch in text if ch in BIDI_CONTROLS})
+    if found:
+        raise PathRejected(
+            f"{what} {text!r} holds the bidirectional control {', '.join(found)}, which makes "
+            "it read otherwise than it is",
+            fix=fix,
+        )
 
 
 def check_name(rel: str) -> PurePosixPath:
@@ -48,6 +66,10 @@ def check_name(rel: str) -> PurePosixPath:
         raise _reject(rel, f"longer than {MAX_PATH_CHARS} characters")
     if any(unicodedata.category(ch) == "Cc" for ch in rel):  # C0, DEL and C1
         raise _reject(rel, "control character in path")
+    if any(ch in BIDI_CONTROLS for ch in rel):
+        raise _reject(
+            rel, "a bidirectional control (U+202A-U+202E, U+2066-U+2069) in path: name it without"
+        )
     pure = PurePosixPath(rel)
     if pure.is_absolute() or rel.startswith("~"):
         raise _reject(rel, "absolute paths are not allowed; name a path inside the project")
@@ -101,8 +123,18 @@ def check_files(
     return {safe_path(root, str(rel)): data for rel, data in names.items()}
 
 
-_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-              ".greenloop", "node_modules", ".tox"}
+_SKIP_DIRS = {
+    ".git",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".greenloop",
+    "node_modules",
+    ".tox",
+}
 
 
 def collect_files(root: Path, *, max_files: int = MAX_FILES * 4) -> dict[str, bytes]:

@@ -99,7 +99,7 @@ def judge_argv(
     hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in (tests or {}).items()}
     spec = json.dumps({"watch": sorted(watch), "tests": hashes})
     return [
-        "python3", "-s", "-P", "-c", _program("judge_parent.py"), _program("judge_child.py"),
+        "python3", "-S", "-P", "-c", _program("judge_parent.py"), _program("judge_child.py"),
         _program("disguise_make.py"), spec, *pytest_flags(None, args),
     ]  # fmt: skip
 
