@@ -27,10 +27,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError, PathRejected, UsageError
-from sandbox.paths import MAX_FILE_BYTES, MAX_FILES, safe_path
+from sandbox.paths import MAX_FILE_BYTES, MAX_FILES, refuse_bidi, safe_path
 from sandbox.testrun import check_command
 
 __all__ = [
+    "CAPS",
     "MAX_SPEC_BYTES",
     "MAX_TEST_BYTES",
     "SPEC_FILE",
@@ -43,6 +44,7 @@ __all__ = [
     "check_command",
     "load_task",
     "load_tasks_jsonl",
+    "override_config",
 ]
 
 SPEC_FILE = "spec.md"
@@ -54,15 +56,32 @@ MAX_TEST_BYTES = 256 * 1024
 _SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 _EXAMPLE = "see tasks/01-fizzbuzz/ for an example"
 
+CAPS: Mapping[str, float] = MappingProxyType(
+    {
+        "max_iterations": 100,
+        "max_malformed": 100,
+        "max_tokens": 10_000_000,
+        "max_cost": 1_000.0,
+        "wall_seconds": 24 * 3600.0,
+        "stuck_after": 100,
+        "timeout": 3600.0,
+        "memory_mb": 64 * 1024,
+        "pids": 4096,
+    }
+)
+"""The highest value each budget and limit of task.toml may take (`candidates` is capped
+at 16 by its field). Above them a run would not end within a day, or would ask the
+sandbox for more than a machine has: a typo, most likely (an extra zero)."""
+
 
 class TaskLimits(BaseModel):
     """Sandbox limits for one task (`[limits]` in task.toml); None keeps the sandbox default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    memory_mb: int | None = Field(default=None, ge=64)
+    memory_mb: int | None = Field(default=None, ge=64, le=CAPS["memory_mb"])
     """Memory limit of the sandbox in MiB."""
-    pids: int | None = Field(default=None, ge=16)
+    pids: int | None = Field(default=None, ge=16, le=CAPS["pids"])
     """Processes and threads the sandbox may hold at once."""
 
 
@@ -73,21 +92,21 @@ class TaskConfig(BaseModel):
 
     test_command: str = "python -m pytest -q"
     """Command that runs the acceptance tests, from the project root."""
-    max_iterations: int = Field(default=6, ge=1)
+    max_iterations: int = Field(default=6, ge=1, le=CAPS["max_iterations"])
     """Test runs (feedback rounds and restarts together) before giving up."""
-    max_malformed: int = Field(default=3, ge=1)
+    max_malformed: int = Field(default=3, ge=1, le=CAPS["max_malformed"])
     """Model replies that cannot be parsed or applied before giving up."""
-    max_tokens: int = Field(default=60_000, ge=1)
+    max_tokens: int = Field(default=60_000, ge=1, le=CAPS["max_tokens"])
     """Total token budget, prompt and completion, over the whole run."""
-    max_cost: float | None = Field(default=None, gt=0)
+    max_cost: float | None = Field(default=None, gt=0, le=CAPS["max_cost"], allow_inf_nan=False)
     """Cost budget in US dollars; None means no cost limit (tokens still apply)."""
-    wall_seconds: float = Field(default=600, gt=0, allow_inf_nan=False)
+    wall_seconds: float = Field(default=600, gt=0, le=CAPS["wall_seconds"], allow_inf_nan=False)
     """Wall-clock budget of the whole run, in seconds."""
     candidates: int = Field(default=4, ge=1, le=16)
     """Fresh samples a restart draws and tests together in one sandbox exec (each seeded)."""
-    stuck_after: int = Field(default=2, ge=1)
+    stuck_after: int = Field(default=2, ge=1, le=CAPS["stuck_after"])
     """Stop as stuck when the same set of failing tests repeats this many times in a row."""
-    timeout: float = Field(default=60, gt=0, allow_inf_nan=False)
+    timeout: float = Field(default=60, gt=0, le=CAPS["timeout"], allow_inf_nan=False)
     """Timeout of one test run in the sandbox, in seconds."""
     limits: TaskLimits = Field(default_factory=TaskLimits)
     """Sandbox limits (`[limits]` table)."""
@@ -134,6 +153,7 @@ def load_task(path: Path) -> Task:
     Raises UsageError, ConfigError or PathRejected with a message naming the fix.
     """
     path = Path(path)
+    refuse_bidi(path, "task path", fix="rename the file or folder without that character")
     if not path.exists():
         raise UsageError(
             f"no task at {path}: give a task folder holding {SPEC_FILE}, or a spec .md file"
@@ -167,6 +187,7 @@ def _load_spec_file(path: Path) -> Task:
 
 def _load_folder(folder: Path) -> Task:
     root = folder.resolve()
+    refuse_bidi(root.name, "task folder name")
     spec_path = _entry(root, SPEC_FILE)
     if spec_path is None:
         raise UsageError(
@@ -251,6 +272,16 @@ def _validate_config(data: Any, where: str) -> TaskConfig:
             f"{where}: invalid task config: {_describe(exc)}; "
             f"fix or remove the keys named; the known keys are: {known} "
             f"(and memory_mb, pids under [limits])"
+        ) from exc
+
+
+def override_config(config: TaskConfig, values: Mapping[str, Any], where: str) -> TaskConfig:
+    """`config` with `values` in place of its own, checked as task.toml is (caps included)."""
+    try:
+        return TaskConfig.model_validate({**config.model_dump(), **values})
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{where}: {_describe(exc)}", fix="give a value within the bound named"
         ) from exc
 
 
@@ -359,6 +390,7 @@ def load_tasks_jsonl(path: Path) -> list[Task]:
     test paths look like `tests/test_x.py`. Errors name the file and line number.
     """
     path = Path(path)
+    refuse_bidi(path, "tasks file path", fix="rename the file without that character")
     if not path.is_file():
         raise UsageError(f"no JSONL file at {path}: give a file with one task per line")
     text = _read_text(path, 64 * MAX_FILE_BYTES, "a tasks file")
@@ -398,6 +430,12 @@ def _jsonl_task(line: str, where: str, root: Path, source: Path) -> Task:
     safe_path(root, item.name)
     if not item.spec.strip():
         raise UsageError(f"{where}: the spec of {item.name!r} is empty: write what to build")
+    size = len(item.spec.encode("utf-8"))
+    if size > MAX_SPEC_BYTES:
+        raise ConfigError(
+            f"{where}: the spec of {item.name!r} is {size} bytes, over the {MAX_SPEC_BYTES}-byte "
+            "cap a spec.md has: shrink or split it"
+        )
     for rel, content in item.tests.items():
         _check_jsonl_test(rel, content, where, root)
     _require_test_file(item.tests, where)

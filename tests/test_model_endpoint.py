@@ -18,6 +18,8 @@ from agent.model.base import Completion
 from agent.model.endpoint import serve
 
 KEY = "sekrit"
+NAN, INF = float("nan"), float("inf")
+"""Sent as JSON's NaN and Infinity, which Python's json (and so a Python client) writes."""
 ASK = [Message.system("be brief"), Message.user("add?")]
 
 
@@ -101,8 +103,17 @@ def test_the_models_errors_arrive_typed(endpoint: tuple[str, Any]) -> None:
         ({"messages": [{"role": "user", "content": "x"}], "stop": 5}, "stop"),
         ({"messages": [{"role": "user", "content": "x"}], "seed": "x"}, "bad option"),
         ([1, 2], "JSON object"),
+        ({"messages": [{"role": "user", "content": "x"}], "temperature": NAN}, "temperature"),
+        ({"messages": [{"role": "user", "content": "x"}], "temperature": INF}, "temperature"),
+        ({"messages": [{"role": "user", "content": "x"}], "temperature": -0.5}, "temperature"),
+        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, "max_tokens"),
+        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": -5}, "max_tokens"),
+        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": INF}, "bad option"),
     ],
-)
+    ids=["no-messages", "role", "content", "stream", "stop", "seed", "not-object",
+         "temperature-nan", "temperature-inf", "temperature-negative", "max-tokens-zero",
+         "max-tokens-negative", "max-tokens-inf"],
+)  # fmt: skip
 def test_a_bad_request_is_refused_with_what_is_wrong(
     endpoint: tuple[str, ScriptedModel], body: Any, why: str
 ) -> None:

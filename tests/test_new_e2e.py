@@ -317,7 +317,7 @@ def test_out_dir_with_unrelated_uncommitted_work_is_refused(task_dir: Path, out_
     (out_repo / "notes.txt").write_text("my unsaved notes\n")
     proc = _cli("new", str(task_dir), "--out", str(out_repo), "--model", "local")
     assert proc.returncode == 2
-    assert "uncommitted" in proc.stderr and "--allow-dirty" not in proc.stdout
+    assert "uncommitted" in proc.stderr and "--allow-dirty" not in proc.stderr
     assert (out_repo / "notes.txt").read_text() == "my unsaved notes\n"
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
 

@@ -190,3 +190,14 @@ def test_a_name_of_exactly_255_bytes_is_taken(root: Path) -> None:
 def test_del_and_c1_controls_are_refused_like_c0(root: Path, rel: str) -> None:
     with pytest.raises(PathRejected, match="control character"):
         check_files(root, {rel: "x"})
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [f"evil{chr(c)}yp.py" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))],
+    ids=[f"U+{c:04X}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))],
+)
+def test_bidirectional_controls_are_refused(root: Path, rel: str) -> None:
+    with pytest.raises(PathRejected, match="bidirectional control"):
+        check_files(root, {rel: "x"})
+    assert list(root.iterdir()) == []

@@ -190,3 +190,15 @@ def test_a_parcel_that_unpacks_too_big_is_refused(
     monkeypatch.setattr(shipping, "MAX_UNPACKED", 10_000)
     land(parcel, head)
     assert (head / "try-1" / "f4.txt").read_bytes() == b"x" * 1000
+
+
+def test_a_jsonl_spec_has_the_cap_of_a_spec_file(tmp_path: Path) -> None:
+    from agent.errors import ConfigError
+    from agent.task import MAX_SPEC_BYTES, load_tasks_jsonl
+
+    line = {"name": "big", "spec": "x" * (MAX_SPEC_BYTES + 1),
+            "tests": {"tests/test_a.py": "def test_a():\n    assert True\n"}}  # fmt: skip
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(ConfigError, match="over the .*-byte cap a spec.md has"):
+        load_tasks_jsonl(path)

@@ -23,8 +23,16 @@ from agent.batch.report import ReportData, TaskRow, collect, write_missing_pages
 from agent.batch.scheduler import MANIFEST_FILE, read_records, summarize
 from agent.errors import UsageError
 from agent.textclean import clean
+from sandbox.paths import refuse_bidi
 
-__all__ = ["Comparison", "compare", "render_html", "render_markdown", "write_comparison"]
+__all__ = [
+    "Comparison",
+    "check_comparison_out",
+    "compare",
+    "render_html",
+    "render_markdown",
+    "write_comparison",
+]
 
 _FINISHED = ("passed", "failed", "error")
 
@@ -239,9 +247,24 @@ def render_html(c: Comparison, out: Path) -> str:
     )
 
 
+def check_comparison_out(out: Path) -> None:
+    """A UsageError unless `out` is a folder, or can be made one (no file in the way)."""
+    out = Path(out)
+    refuse_bidi(out, "--out folder", fix="give --out a name without that character")
+    existing = next((p for p in (out, *out.parents) if p.exists() or p.is_symlink()), None)
+    if existing is not None and not existing.is_dir():
+        what = "is not a folder" if existing == out else f"is under {existing}, not a folder"
+        raise UsageError(
+            f"--out {out} {what}: the comparison is written into a folder "
+            "(compare.md, compare.html)",
+            fix="give --out a folder, e.g. --out comparison",
+        )
+
+
 def write_comparison(c: Comparison, out: Path) -> tuple[Path, Path]:
     """Write `compare.md` and `compare.html` into `out`; return their paths."""
     out = Path(out)
+    check_comparison_out(out)
     out.mkdir(parents=True, exist_ok=True)
     md, page = out / "compare.md", out / "compare.html"
     md.write_text(render_markdown(c, out), encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,6 +72,7 @@ def batch(
     from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
     from agent.run.record import new_run_id
 
+    _check_options(executor, ray_address, grace, budget_cost, ship_limit_mb, out)
     settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
     settings = dataclasses.replace(settings, ship_limit_mb=ship_limit_mb)
     task_list = load_batch_tasks(tasks)
@@ -96,6 +98,36 @@ def batch(
     if summary["interrupted"]:
         raise typer.Exit(130)
     raise typer.Exit(0 if summary["passed"] == summary["total"] else 1)
+
+
+def _check_options(
+    executor: ExecutorName,
+    ray_address: str | None,
+    grace: float,
+    budget_cost: float | None,
+    ship_limit_mb: float,
+    out: Path | None,
+) -> None:
+    """Refuse what typer's ranges let through (NaN, inf) and options that do not go together."""
+    from agent.errors import UsageError
+    from sandbox.paths import refuse_bidi
+
+    if ray_address is not None and executor != ExecutorName.RAY:
+        raise UsageError(
+            f"--ray-address {ray_address} is for the ray executor, not {executor.value}",
+            fix="add --executor ray, or drop --ray-address",
+        )
+    numbers = {"--grace": (grace, 0.0, "60"), "--ship-limit-mb": (ship_limit_mb, 1.0, "64")}
+    if budget_cost is not None:
+        numbers["--budget-cost"] = (budget_cost, 0.0, "5")
+    for flag, (value, low, example) in numbers.items():
+        if not (math.isfinite(value) and value >= low):
+            raise UsageError(
+                f"{flag} {value}: not a finite number of at least {low:g}",
+                fix=f"give one, e.g. {flag} {example}",
+            )
+    if out is not None:
+        refuse_bidi(out, "--out folder", fix="give --out a name without that character")
 
 
 def _batch_settings(
@@ -151,8 +183,9 @@ def report(
 ) -> None:
     """Render a batch's results (RUN_DIR/report.md, report.html), or compare batch runs."""
     if len(run_dirs) > 1:
-        from agent.batch.compare import compare, write_comparison
+        from agent.batch.compare import check_comparison_out, compare, write_comparison
 
+        check_comparison_out(out)  # before compare(), which writes missing trajectory pages
         md, page = write_comparison(compare(run_dirs), out)
     else:
         from agent.batch.report import write_report

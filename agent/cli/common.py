@@ -44,6 +44,7 @@ def model_config(
     import os
 
     from agent.model import ModelConfig
+    from agent.model.cassette import check_cassette
     from agent.model.config import (
         endpoint_line,
         load_user_file,
@@ -63,6 +64,8 @@ def model_config(
     file, path = load_user_file(os.environ)
     cli = {"model": model, "base_url": base_url, "replay": replay, "record": record}
     config = ModelConfig.resolve(cli, os.environ, file)
+    if config.replay is not None:
+        check_cassette(config.replay)  # before anything else is read or written
     return config, endpoint_line(config, setting_origin("base_url", cli, os.environ, path))
 
 

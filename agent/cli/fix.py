@@ -45,7 +45,9 @@ def fix(
         Path | None, typer.Option(help="Answer from this cassette instead of a model.")
     ] = None,
     sandbox: SandboxOpt = SandboxKind.DOCKER,
-    context_tokens: Annotated[int, typer.Option(help="Most tokens one prompt may take.")] = 6000,
+    context_tokens: Annotated[
+        int, typer.Option(min=1, help="Most tokens one prompt may take.")
+    ] = 6000,
     edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -58,6 +60,7 @@ def fix(
     from agent.task import TaskConfig
     from sandbox import SandboxConfig
 
+    _check_commands(test_cmd, setup_cmd)
     git_repo = gitops.open_repo(repo)
     root = Path(str(git_repo.working_tree_dir))
     head = gitops.head_sha(git_repo)  # no commit yet: a usage error before anything else
@@ -108,3 +111,26 @@ def fix(
             soft_wrap=True,
         )
     raise typer.Exit(0 if result.status == "green" else 1)
+
+
+def _check_commands(test_cmd: str | None, setup_cmd: str | None) -> None:
+    """Refuse a blank command, or one that cannot be split into words, before anything runs."""
+    from agent.errors import UsageError
+    from sandbox.testrun import check_command
+
+    given = {"--test-cmd": test_cmd, "--setup-cmd": setup_cmd}
+    for flag, command in given.items():
+        if command is None:
+            continue
+        if not command.strip():
+            raise UsageError(
+                f"{flag} is empty",
+                fix=f"give the command, e.g. {flag} {_EXAMPLES[flag]!r}, or leave {flag} out",
+            )
+        try:
+            check_command(command, flag)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+_EXAMPLES = {"--test-cmd": "python -m pytest -q tests", "--setup-cmd": "pip install -e ."}

@@ -58,14 +58,15 @@ def new(
     from agent.new.scaffold import check_out_dir, run_new
     from agent.run.record import RUNS_DIR, new_run_id
     from agent.run.settings import RunSettings
-    from agent.task import load_task
+    from agent.task import load_task, override_config
     from sandbox import SandboxConfig
 
     task = load_task(spec)
     overrides = {"max_iterations": max_iterations, "max_tokens": max_tokens}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
-        task = dataclasses.replace(task, config=task.config.model_copy(update=overrides))
+        budgets = override_config(task.config, overrides, "--max-iterations/--max-tokens")
+        task = dataclasses.replace(task, config=budgets)
     out = out or Path("greenloop-out") / task.name
     run_id = new_run_id()
     record = None if replay else out.resolve() / RUNS_DIR / run_id / "cassette.jsonl"

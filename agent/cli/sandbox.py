@@ -38,14 +38,18 @@ def sandbox_build(
 
 def sandbox_prune(
     older_than: Annotated[
-        float, typer.Option(help="Also remove sandboxes older than this many seconds.")
+        float,
+        typer.Option(help="Remove other hosts' sandboxes older than this many seconds."),
     ] = 24 * 3600.0,
-    all_: Annotated[bool, typer.Option("--all", help="Remove every greenloop sandbox.")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Remove every greenloop sandbox, live runs' too.")
+    ] = False,
 ) -> None:
-    """Remove containers and volumes that killed runs left behind."""
+    """Remove containers and volumes that killed runs left behind; live runs' stay."""
     from sandbox.image import docker_client
-    from sandbox.prune import prune
+    from sandbox.prune import check_older_than, prune
 
+    check_older_than(older_than)
     result = prune(docker_client(), older_than=older_than, everything=all_)
     console.print(f"removed {len(result.containers)} containers, {len(result.volumes)} volumes")
 

@@ -17,6 +17,7 @@ from git import Repo
 from agent.errors import GitError, PathRejected, UsageError
 from agent.git.repo import (
     DEFAULT_KEEP_PATHS,
+    DIRTY_FIX,
     Branch,
     _git,
     _kept,
@@ -138,15 +139,17 @@ def work_on_branch(
     allow_dirty: bool = False,
     keep_paths: Sequence[str] = DEFAULT_KEEP_PATHS,
     stay: bool = False,
+    dirty_fix: str = DIRTY_FIX,
 ) -> Iterator[Branch]:
     """Work on a new branch `name` from HEAD; always come back to the user's branch.
 
-    A dirty tree is refused unless `allow_dirty`, which saves the work first and
-    restores it at the end. On exit, whatever happened in the body (exception,
-    KeyboardInterrupt), uncommitted changes on the work branch are discarded,
-    files the run left untracked are removed, the user's branch (or detached
-    HEAD) is checked out again and their work restored. A branch with no new
-    commit is deleted. Paths under `keep_paths` (the run record) are left alone.
+    A dirty tree is refused (with `dirty_fix` as the advice) unless `allow_dirty`,
+    which saves the work first and restores it at the end. On exit, whatever
+    happened in the body (exception, KeyboardInterrupt), uncommitted changes on
+    the work branch are discarded, files the run left untracked are removed, the
+    user's branch (or detached HEAD) is checked out again and their work
+    restored. A branch with no new commit is deleted. Paths under `keep_paths`
+    (the run record) are left alone.
     With `stay` (never with `allow_dirty`), a body that ends normally leaves the
     new branch checked out: only a failure brings the user back.
     """
@@ -161,7 +164,7 @@ def work_on_branch(
             if allow_dirty:
                 saved = save_user_changes(repo, keep)
             else:
-                ensure_clean(repo, keep)
+                ensure_clean(repo, keep, fix=dirty_fix)
             origin = _Origin(current_branch(repo), head_sha(repo), _untracked(repo))
             branch = start_branch(repo, name)
             created = name

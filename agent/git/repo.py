@@ -16,6 +16,7 @@ from agent.git.runner import run_git
 
 __all__ = [
     "DEFAULT_KEEP_PATHS",
+    "DIRTY_FIX",
     "FALLBACK_EMAIL",
     "FALLBACK_NAME",
     "Branch",
@@ -189,12 +190,19 @@ def is_dirty(repo: Repo) -> list[str]:
     return sorted({path for _, path in _status_entries(repo)})
 
 
-def ensure_clean(repo: Repo, allow_paths: Sequence[str] = DEFAULT_KEEP_PATHS) -> None:
-    """Raise UsageError when the tree has uncommitted work outside `allow_paths`."""
+DIRTY_FIX = (
+    "commit or stash them, or pass --allow-dirty to have greenloop set them aside and "
+    "restore them afterwards"
+)
+"""What `greenloop fix` offers for a dirty tree; a command without --allow-dirty passes its own."""
+
+
+def ensure_clean(
+    repo: Repo, allow_paths: Sequence[str] = DEFAULT_KEEP_PATHS, *, fix: str = DIRTY_FIX
+) -> None:
+    """Raise UsageError (with `fix` as its advice) when the tree has uncommitted work
+    outside `allow_paths`."""
     dirty = [p for p in is_dirty(repo) if not _kept(p, allow_paths)]
     if dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise UsageError(
-            f"{_root(repo)} has uncommitted changes ({shown}): commit or stash them, or pass "
-            "--allow-dirty to have greenloop set them aside and restore them afterwards"
-        )
+        raise UsageError(f"{_root(repo)} has uncommitted changes ({shown})", fix=fix)

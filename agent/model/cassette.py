@@ -14,6 +14,8 @@ import difflib
 import hashlib
 import json
 import logging
+import os
+import stat
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -25,12 +27,76 @@ from typing import Any, Unpack
 from agent.errors import ConfigError, ReplayMiss
 from agent.model.base import ChatModel, Completion, CompletionOpts, Message
 
-__all__ = ["Cassette", "CassetteEntry", "RecordingModel", "ReplayModel", "request_key"]
+__all__ = [
+    "MAX_CASSETTE_BYTES",
+    "Cassette",
+    "CassetteEntry",
+    "RecordingModel",
+    "ReplayModel",
+    "check_cassette",
+    "request_key",
+]
 
 log = logging.getLogger(__name__)
 
 _FORMAT = 1
 _DIFF_LINES = 20
+MAX_CASSETTE_BYTES = 64 * 1024 * 1024
+"""The largest cassette --replay reads: far above a long run's, far below what hurts memory."""
+_RECORD_FIX = "give the cassette.jsonl of an earlier run, or record one by running without --replay"
+
+
+def check_cassette(path: Path) -> None:
+    """Refuse a replay cassette that is missing, not a regular file, or over the cap.
+
+    Decided by `os.stat`, before anything opens it: a FIFO would block the open,
+    a device like /dev/zero would be read without end.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError as e:
+        raise ConfigError(f"replay cassette {path} not found", fix=_RECORD_FIX) from e
+    except OSError as e:
+        raise ConfigError(f"cannot read cassette {path}: {e.strerror}", fix=_RECORD_FIX) from e
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(
+            f"replay cassette {path} is {_kind(info.st_mode)}, not a regular file", fix=_RECORD_FIX
+        )
+    if info.st_size > MAX_CASSETTE_BYTES:
+        raise ConfigError(
+            f"replay cassette {path} is {info.st_size} bytes, over the "
+            f"{MAX_CASSETTE_BYTES}-byte cap",
+            fix="replay a shorter run, or split the cassette",
+        )
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket or other special file"
+
+
+def _read_cassette(path: Path) -> str:
+    """The cassette's text, read only once `check_cassette` passed, and never past the cap.
+
+    O_NONBLOCK and the second look: should a FIFO be swapped in after the check,
+    the open does not block and the file is refused unread.
+    """
+    check_cassette(path)
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ConfigError(f"replay cassette {path} is not a regular file", fix=_RECORD_FIX)
+        data = f.read(MAX_CASSETTE_BYTES + 1)
+    if len(data) > MAX_CASSETTE_BYTES:
+        raise ConfigError(
+            f"replay cassette {path} grew over the {MAX_CASSETTE_BYTES}-byte cap",
+            fix="replay a shorter run, or split the cassette",
+        )
+    return data.decode("utf-8")
 
 
 def _normal_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,11 +166,9 @@ class Cassette:
     def entries(self) -> list[CassetteEntry]:
         """Every recorded call; a truncated last line (a crash mid-write) is skipped."""
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError as e:
-            raise ConfigError(
-                f"replay cassette {self.path} not found: record one by running without --replay"
-            ) from e
+            lines = _read_cassette(self.path).splitlines()
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"cassette {self.path} is not UTF-8 text", fix=_RECORD_FIX) from e
         except OSError as e:
             raise ConfigError(f"cannot read cassette {self.path}: {e.strerror}") from e
         entries = []
@@ -185,10 +249,7 @@ class ReplayModel:
         )
 
     def _explain_miss(self, messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
-        head = (
-            f"request not in cassette {self.cassette.path} "
-            f"({len(self._entries)} recorded calls)"
-        )
+        head = f"request not in cassette {self.cassette.path} ({len(self._entries)} recorded calls)"
         if not self._entries:
             return head
         best = max(self._entries, key=lambda e: _similarity(e.messages, messages))

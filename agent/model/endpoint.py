@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import socket
 import time
 import uuid
@@ -51,16 +52,7 @@ def _request(body: Mapping[str, Any]) -> tuple[list[Message], CompletionOpts]:
         messages.append(Message(m["role"], content))
     if body.get("stream"):
         raise _BadRequest("stream is not supported")
-    opts: CompletionOpts = {}
-    try:
-        if body.get("temperature") is not None:
-            opts["temperature"] = float(body["temperature"])
-        if body.get("max_tokens") is not None:
-            opts["max_tokens"] = int(body["max_tokens"])
-        if body.get("seed") is not None:
-            opts["seed"] = int(body["seed"])
-    except (TypeError, ValueError) as e:
-        raise _BadRequest(f"bad option: {e}") from e
+    opts = _numbers(body)
     stop = body.get("stop")
     if isinstance(stop, str):
         opts["stop"] = [stop]
@@ -72,6 +64,27 @@ def _request(body: Mapping[str, Any]) -> tuple[list[Message], CompletionOpts]:
     if schema:
         opts["json_schema"] = schema
     return messages, opts
+
+
+def _numbers(body: Mapping[str, Any]) -> CompletionOpts:
+    """`temperature` (finite, 0 or more), `max_tokens` (1 or more) and `seed`, when given."""
+    opts: CompletionOpts = {}
+    try:
+        if body.get("temperature") is not None:
+            opts["temperature"] = float(body["temperature"])
+        if body.get("max_tokens") is not None:
+            opts["max_tokens"] = int(body["max_tokens"])
+        if body.get("seed") is not None:
+            opts["seed"] = int(body["seed"])
+    except (TypeError, ValueError, OverflowError) as e:  # int(inf) overflows
+        raise _BadRequest(f"bad option: {e}") from e
+    temperature = opts.get("temperature")
+    if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
+        raise _BadRequest(f"temperature must be a finite number of 0 or more, not {temperature}")
+    max_tokens = opts.get("max_tokens")
+    if max_tokens is not None and max_tokens < 1:
+        raise _BadRequest(f"max_tokens must be 1 or more, not {max_tokens}")
+    return opts
 
 
 def _schema(form: Any) -> dict[str, Any] | None:

@@ -42,6 +42,7 @@ from agent.run.settings import RunSettings
 from agent.run.verdict import confirm, expected_tests, fresh_rerun
 from agent.task import Task
 from sandbox import open_sandbox
+from sandbox.paths import refuse_bidi
 from sandbox.testrun import pytest_args
 
 __all__ = ["check_out_dir", "out_dir", "pytest_args", "run_new"]
@@ -50,10 +51,15 @@ log = logging.getLogger(__name__)
 
 
 _Recorder = Recorder[RunResult]
+_DIRTY_OUT_FIX = (
+    "commit or stash the changes in that folder, or give --out a new folder "
+    "(greenloop new does not set work aside)"
+)
 
 
 def check_out_dir(task: Task, out: Path) -> None:
     """Refuse bad output folders before anything is touched."""
+    refuse_bidi(out, "--out folder", fix="give --out a name without that character")
     out = out.resolve()
     root = task.root.resolve()
     is_folder = task.source is None or task.source.name == "spec.md"
@@ -69,7 +75,7 @@ def check_out_dir(task: Task, out: Path) -> None:
             "choose a new folder, or run `git init` there and commit its contents first"
         )
     if (out / ".git").exists():
-        gitops.ensure_clean(gitops.open_repo(out))
+        gitops.ensure_clean(gitops.open_repo(out), fix=_DIRTY_OUT_FIX)
     pytest_args(task.config.test_command)
 
 
@@ -185,7 +191,7 @@ def _commit(
         gitops.refuse_secrets({p: files[p] for p in ok})
         if refused:
             record("not_committed", files=refused)
-        with gitops.work_on_branch(repo, branch, stay=True):
+        with gitops.work_on_branch(repo, branch, stay=True, dirty_fix=_DIRTY_OUT_FIX):
             save_files(out_dir(task, settings), {rel: files[rel] for rel in ok})
             result.commit = gitops.commit_files(repo, ok, message, trailers)
     except GreenloopError as exc:
