@@ -177,6 +177,9 @@ class Suite:
     watch: frozenset[str] = frozenset()
     """Workspace paths of the files the model wrote: the judge's runtime audit reports
     what they do to reach into it."""
+    focus: frozenset[str] = frozenset()
+    """Node ids of the tests the run is about (e.g. those failing so far): the mutant
+    copies are made of them first."""
 
 
 @runtime_checkable

@@ -67,10 +67,14 @@ class _Test:
 
 
 def make_disguise(
-    tests: Mapping[str, str], args: Sequence[str], rng: random.Random
+    tests: Mapping[str, str],
+    args: Sequence[str],
+    rng: random.Random,
+    focus: Collection[str] = (),
 ) -> dict[str, Any]:
     """Fresh names for the tests in `tests`, and canaries and mutants among them: the
-    files to write and the mapping back, as plain data."""
+    files to write and the mapping back, as plain data. Mutants copy the tests of `focus`
+    (node ids: the ones a run is about) first, then their files', then the others'."""
     relaxed = selects_by_name(args)
     parsed = {p: _parse(t) for p, t in tests.items() if p.endswith(".py")}
     found = {p: _tests(p, tree) for p, tree in parsed.items() if tree is not None}
@@ -84,7 +88,7 @@ def make_disguise(
             files[path], names = _rename(files[path], found_tests, namer, everything)
             renamed.update({(path, new): old for old, new in names.items()})
     mutants: dict[tuple[str, str], str] = {}
-    for test, helper, text in _mutable(found, tests, hosts, rng, namer):
+    for test, helper, text in _mutable(found, tests, hosts, rng, namer, frozenset(focus)):
         name = f"{test.name}_{namer.word()}" if relaxed else namer.fresh()
         body = re.sub(r"(\bdef\s+)\w+", rf"\g<1>{name}", text, count=1)
         files[test.path] = _append(files[test.path], helper + body)
@@ -202,10 +206,13 @@ def _mutable(
     hosts: Collection[str],
     rng: random.Random,
     namer: _Namer,
+    focus: frozenset[str],
 ) -> list[tuple[_Test, str, str]]:
-    """Up to `MUTANTS` (test, helper source, test source) triples, one per file before a
-    second: the test's own `==` assert changed, or else a copy of a helper of its file
-    that it calls (HumanEval's `check(candidate)`) with one changed, called instead."""
+    """Up to `MUTANTS` (test, helper source, test source) triples: the focus tests first,
+    then one per file before a second, the focus files' first. A mutant changes the test's
+    own `==` assert, or else calls a copy of a helper of its file (HumanEval's
+    `check(candidate)`) with one changed."""
+    focus_files = {f.partition("::")[0] for f in focus}
     per_file: list[list[tuple[_Test, str, str]]] = []
     for path in sorted(hosts):
         helpers = _helpers(texts[path])
@@ -215,9 +222,11 @@ def _mutable(
             if mutant is not None:
                 options.append((test, *mutant))
         rng.shuffle(options)
+        options.sort(key=lambda o: f"{o[0].path}::{o[0].name}" in focus)  # focus popped first
         if options:
             per_file.append(options)
     rng.shuffle(per_file)
+    per_file.sort(key=lambda options: options[0][0].path not in focus_files)
     chosen: list[tuple[_Test, str, str]] = []
     while per_file and len(chosen) < MUTANTS:
         for options in list(per_file):

@@ -35,19 +35,44 @@ Hit = Callable[[str], None]
 
 
 def main() -> None:
-    import base64
+    import os
+
+    settings = _settings()
+    root = os.getcwd()
+    watched = frozenset(os.path.join(root, p) for p in settings.get("watch", ()))
+    send, hit = _messenger(int(settings["fd"]), str(settings["nonce"]))
+    junit_path, junit_fd, junit_bytes = _junit_pipe()
+    sys.addaudithook(_audit_hook(_frame_rules(root, watched), junit_path, junit_fd, hit))
+    _undumpable()
+    hooks = _judge_hooks(watched, hit, dict(settings.get("hashes") or {}))
+    rc = _pytest(root, [*settings.get("args", ()), f"--junitxml={junit_path}"], hooks)
+    junit = junit_bytes()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    send("report", rc=rc, junit=_b64(junit) if junit else None)
+    os._exit(rc)
+
+
+def _settings() -> dict[str, Any]:
+    """The settings the judge sent on stdin; stdin is /dev/null from here on."""
     import json
     import os
-    import threading
 
-    settings = json.loads(sys.stdin.buffer.read(4 << 20) or b"{}")
+    settings: dict[str, Any] = json.loads(sys.stdin.buffer.read(4 << 20) or b"{}")
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    out_fd, nonce = int(settings["fd"]), str(settings["nonce"])
+    return settings
+
+
+def _messenger(out_fd: int, nonce: str) -> tuple[Callable[..., None], Hit]:
+    """`send(kind, **fields)`: one line to the judge with the nonce; `hit(why)`: an audit
+    finding sent at once (so nothing can take it back), each once, at most 20."""
+    import json
+    import os
+
     os.set_inheritable(out_fd, False)
-    root = os.getcwd()
-    watched = frozenset(os.path.join(root, p) for p in settings.get("watch", ()))
     sent: set[str] = set()
 
     def send(kind: str, **fields: object) -> None:
@@ -60,11 +85,36 @@ def main() -> None:
             sent.add(why)
             send("hit", why=why)
 
-    junit_r, junit_w = os.pipe()
-    junit_path = f"/dev/fd/{junit_w}"
-    junit_id = _identity(junit_w)
-    sys.addaudithook(_audit_hook(root, watched, junit_path, junit_w, junit_id, hit))
-    _undumpable()
+    return send, hit
+
+
+def _junit_pipe() -> tuple[str, int, Callable[[], bytes]]:
+    """A pipe for pytest's JUnit XML: its path, its write end, and a call that closes the
+    write end and returns what came (a thread drains it meanwhile)."""
+    import os
+    import threading
+
+    read_end, write_end = os.pipe()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while chunk := os.read(read_end, 1 << 16):
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+
+    def finish() -> bytes:
+        os.close(write_end)
+        reader.join(2.0)
+        return b"".join(chunks)
+
+    return f"/dev/fd/{write_end}", write_end, finish
+
+
+def _pytest(root: str, args: list[str], hooks: object) -> int:
+    """pytest with autoload off, trusted plugins by name, the workspace on sys.path last."""
+    import os
 
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     _user_site()
@@ -73,31 +123,16 @@ def main() -> None:
 
     sys.dont_write_bytecode = True
     sys.path.insert(0, root)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            chunk = os.read(junit_r, 1 << 16)
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    judge = _JudgePlugin(watched, hit, dict(settings.get("hashes") or {}))
-    args = [*plugin_args, *settings.get("args", ()), f"--junitxml={junit_path}"]
     try:
-        rc = int(pytest.main(args, plugins=[judge]))
+        return int(pytest.main([*plugin_args, *args], plugins=[hooks]))
     except SystemExit as exc:
-        rc = exc.code if isinstance(exc.code, int) else 1
-    os.close(junit_w)
-    reader.join(2.0)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    junit = b"".join(chunks)
-    send("report", rc=rc, junit=base64.b64encode(junit).decode() if junit else None)
-    os._exit(rc)
+        return exc.code if isinstance(exc.code, int) else 1
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
 
 
 def _identity(fd: int) -> tuple[int, int]:
@@ -118,6 +153,8 @@ def _undumpable() -> None:
 
 
 _JUDGE_MODULES = ("pytest", "_pytest", "pluggy", "py", "iniconfig")
+_FRAME_EVENTS = frozenset({"sys._getframe", "sys._current_frames", "object.__getattr__"})
+_PROCESS_PATHS = ("/proc/", "/dev/fd")
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 _FRAME_GIVERS = frozenset(
     {"currentframe", "stack", "trace", "getouterframes", "getinnerframes", "walk_tb", "walk_stack"}
@@ -129,25 +166,24 @@ _WATCHED_ANYWHERE = frozenset(
 )  # fmt: skip
 
 
-def _audit_hook(
-    root: str,
-    watched: frozenset[str],
-    junit_path: str,
-    junit_fd: int,
-    junit_id: tuple[int, int],
-    hit: Hit,
-) -> Callable[[str, tuple[Any, ...]], None]:
-    """The audit hook: a closure that nothing else holds (unreachable but through the heap)."""
+_Rules = tuple[Callable[[FrameType], str], Callable[[FrameType], str], Callable[..., Any]]
+
+
+def _frame_rules(root: str, watched: frozenset[str]) -> _Rules:
+    """Who made a move: (gives_frames, by_watched, first_outside), closures that name the
+    frames of the files the model wrote, directly or through a standard-library function
+    that hands out frames. Everything they use is bound now, in their cells: rebinding a
+    name of this module later changes nothing they do."""
     import os
 
-    getframe = sys._getframe
-    stdlib = os.path.dirname(os.__file__) + os.sep
-    busy = [False]
+    stdlib, packages, relpath = os.path.dirname(os.__file__) + os.sep, "-packages" + os.sep, \
+        os.path.relpath  # fmt: skip
+    givers = _FRAME_GIVERS
 
     def in_stdlib(filename: str) -> bool:
         if filename.startswith("<frozen"):
             return True
-        return filename.startswith(stdlib) and "-packages" + os.sep not in filename
+        return filename.startswith(stdlib) and packages not in filename
 
     def first_outside(frame: FrameType | None) -> tuple[FrameType | None, FrameType | None]:
         """The first frame not in the standard library, and the stdlib frame it called."""
@@ -157,16 +193,15 @@ def _audit_hook(
         return frame, entry
 
     def where(frame: FrameType) -> str:
-        return f"{os.path.relpath(frame.f_code.co_filename, root)}:{frame.f_lineno}"
+        return f"{relpath(frame.f_code.co_filename, root)}:{frame.f_lineno}"
 
     def gives_frames(caller: FrameType) -> str:
-        """Where watched code took a frame, directly or from a stdlib function that returns one."""
         if caller.f_code.co_filename in watched:
             return where(caller)
         if not in_stdlib(caller.f_code.co_filename):
             return ""
         outside, entry = first_outside(caller)
-        given = entry is not None and entry.f_code.co_name in _FRAME_GIVERS
+        given = entry is not None and entry.f_code.co_name in givers
         if outside is not None and outside.f_code.co_filename in watched and given:
             return where(outside)
         return ""
@@ -177,51 +212,49 @@ def _audit_hook(
             return where(outside)
         return ""
 
+    return gives_frames, by_watched, first_outside
+
+
+def _audit_hook(
+    rules: _Rules, junit_path: str, junit_fd: int, hit: Hit
+) -> Callable[[str, tuple[Any, ...]], None]:
+    """The audit hook: a closure that nothing else holds (unreachable but through the heap),
+    with every name it uses bound in its cells."""
+    import os
+
+    getframe, fsdecode = sys._getframe, os.fsdecode
+    gives_frames, by_watched, first_outside = rules
+    guard_report = _report_guard(junit_fd, first_outside, hit)
+    wanted = _wanted_events()
+    frame_events, anywhere, judge = _FRAME_EVENTS, _WATCHED_ANYWHERE, _JUDGE_MODULES
+    process_paths = _PROCESS_PATHS
+    busy = [False]
+
     def check(event: str, args: tuple[Any, ...]) -> None:
         caller = getframe(2)
-        if event in ("sys._getframe", "sys._current_frames") or event == "object.__getattr__":
+        if event in frame_events:
             at = gives_frames(caller)
             if at:
                 hit(f"runtime audit: {at} reached the interpreter's frames ({event})")
-        elif event in _WATCHED_ANYWHERE:
+        elif event in anywhere:
             at = by_watched(caller)
             if at:
                 hit(f"runtime audit: {at} made a move only a forgery needs ({event})")
         elif event == "object.__setattr__":
             module = getattr(args[0], "__module__", None) or ""
-            if str(module).split(".")[0] in _JUDGE_MODULES:
+            if str(module).split(".")[0] in judge:
                 hit(f"runtime audit: code of the test runner was replaced ({module}.{args[1]})")
         else:
-            path = os.fsdecode(args[0]) if isinstance(args[0], str | bytes) else ""
+            path = fsdecode(args[0]) if isinstance(args[0], str | bytes) else ""
             if path == junit_path:
-                outside, _ = first_outside(caller)
-                name = outside.f_code.co_filename if outside is not None else ""
-                if not name.endswith(os.sep + "junitxml.py") or _identity(junit_fd) != junit_id:
-                    hit("runtime audit: pytest's report was opened or re-pointed by other code")
-            elif path.startswith(("/proc/", "/dev/fd")):
+                guard_report(caller)
+            elif path.startswith(process_paths):
                 at = by_watched(caller)
                 if at:
                     hit(f"runtime audit: {at} opened {path} ({event})")
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if busy[0]:
-            return
-        if event == "object.__getattr__":
-            if args[1] not in _FRAME_ATTRS:
-                return
-        elif event in ("open", "os.listdir", "os.scandir"):
-            path = args[0]
-            if not isinstance(path, str | bytes) or not os.fsdecode(path).startswith(
-                ("/proc/", "/dev/fd")
-            ):
-                return
-        elif event == "object.__setattr__":
-            if args[1] != "__code__":
-                return
-        elif event not in _WATCHED_ANYWHERE and event not in (
-            "sys._getframe",
-            "sys._current_frames",
-        ):
+        if busy[0] or not wanted(event, args):
             return
         busy[0] = True
         try:
@@ -232,6 +265,45 @@ def _audit_hook(
             busy[0] = False
 
     return hook
+
+
+def _report_guard(
+    junit_fd: int, first_outside: Callable[..., Any], hit: Hit
+) -> Callable[..., None]:
+    """Checks an open of pytest's report path: only pytest's junitxml opens it, and the
+    descriptor is still the judge's pipe (not re-pointed with dup2)."""
+    import os
+
+    identity, sep = _identity, os.sep
+    junit_id = identity(junit_fd)
+
+    def guard(caller: FrameType) -> None:
+        outside, _ = first_outside(caller)
+        name = outside.f_code.co_filename if outside is not None else ""
+        if not name.endswith(sep + "junitxml.py") or identity(junit_fd) != junit_id:
+            hit("runtime audit: pytest's report was opened or re-pointed by other code")
+
+    return guard
+
+
+def _wanted_events() -> Callable[[str, tuple[Any, ...]], bool]:
+    """Whether an audit event is one the hook looks at (most are not: imports, exec...)."""
+    import os
+
+    fsdecode, attrs, paths = os.fsdecode, _FRAME_ATTRS, _PROCESS_PATHS
+    events = _WATCHED_ANYWHERE | _FRAME_EVENTS
+
+    def wanted(event: str, args: tuple[Any, ...]) -> bool:
+        if event == "object.__getattr__":
+            return args[1] in attrs
+        if event in ("open", "os.listdir", "os.scandir"):
+            path = args[0]
+            return isinstance(path, str | bytes) and fsdecode(path).startswith(paths)
+        if event == "object.__setattr__":
+            return bool(args[1] == "__code__")
+        return event in events
+
+    return wanted
 
 
 def _user_site() -> None:
@@ -291,72 +363,85 @@ def _pytest11(text: str) -> list[str]:
     return modules
 
 
-class _JudgePlugin:
-    """Notes pytest's modules and plugins at the start; any change later is reported."""
+_Entry = tuple[Mapping[str, object], str, int, str]
+"""(a module's or class's live namespace, a name in it, id() of its value, label)."""
 
-    def __init__(self, watched: frozenset[str], hit: Hit, hashes: dict[str, str]) -> None:
-        self.watched, self.hit, self.hashes = watched, hit, hashes
-        self.code: list[_Entry] = []
-        self.plugins: set[int] = set()
-        self.manager: Any = None
 
-    def pytest_sessionstart(self, session: Any) -> None:
-        self.manager = session.config.pluginmanager
-        self.plugins = {id(p) for p in self.manager.get_plugins()}
-        self.code = _judge_code()
+def _judge_hooks(watched: frozenset[str], hit: Hit, hashes: dict[str, str]) -> object:
+    """The judge's pytest plugin: notes pytest's code and plugins at the start and checks
+    them, and the test files' hashes, after collection and at the end. Its hooks are
+    closures (rebinding a class attribute or a module name later disables nothing)."""
+    import types
 
-    def pytest_collection_finish(self, session: Any) -> None:
-        self.check("after collection")
+    state: dict[str, Any] = {"code": [], "plugins": set(), "manager": None}
+    code_changed, test_changed = _code_changed, _test_changed
+    intruder, snapshot = _intruder, _judge_code
 
-    def pytest_sessionfinish(self, session: Any) -> None:
-        self.check("at the end of the session")
+    def check(when: str) -> None:
+        why = test_changed(hashes) or code_changed(state["code"])
+        manager = state["manager"]
+        if not why and manager is not None:
+            why = intruder(manager, state["plugins"], watched)
+        if why:
+            hit(f"{why} ({when})")
 
-    def check(self, when: str) -> None:
-        self._check_tests(when)
-        for space, key, ident, label in self.code:
-            if id(space.get(key)) != ident:
-                self.hit(f"pytest's {label} was replaced while the tests ran ({when})")
-                break
-        if self.manager is None:
-            return
-        for plugin in self.manager.get_plugins():
-            if id(plugin) not in self.plugins and not self._allowed(plugin):
-                self.hit(f"a plugin registered itself with pytest ({when}): {type(plugin)!r}")
-                break
+    def sessionstart(session: Any) -> None:
+        state["manager"] = session.config.pluginmanager
+        state["plugins"] = {id(p) for p in state["manager"].get_plugins()}
+        state["code"] = snapshot()
 
-    def _check_tests(self, when: str) -> None:
-        """The test files are still what the judge wrote (code can rewrite files it runs
-        beside: a test not yet imported, rewritten, would be collected as rewritten)."""
-        import hashlib
+    plugin = types.ModuleType("greenloop_judge")  # hashable, as pluggy needs; no class
+    hooks = {
+        "pytest_sessionstart": sessionstart,
+        "pytest_collection_finish": lambda session: check("after collection"),
+        "pytest_sessionfinish": lambda session: check("at the end of the session"),
+    }
+    for name, hook in hooks.items():
+        setattr(plugin, name, hook)
+    return plugin
 
-        for path, digest in self.hashes.items():
-            try:
-                with open(path, "rb") as handle:
-                    now = hashlib.sha256(handle.read()).hexdigest()
-            except OSError:
-                now = ""
-            if now != digest:
-                self.hit(f"the test file {path} was changed while the tests ran ({when})")
-                return
 
-    def _allowed(self, plugin: object) -> bool:
-        """A module, or an object of a class its module names, from a file the model did
-        not write (pytest's own, a conftest.py, the project's trusted files)."""
-        import os
-        import types
+def _test_changed(hashes: Mapping[str, str]) -> str:
+    """A test file that is no longer what the judge wrote (code can rewrite files it runs
+    beside: a test not yet imported, rewritten, would be collected as rewritten)."""
+    import hashlib
 
+    for path, digest in hashes.items():
+        try:
+            with open(path, "rb") as handle:
+                now = hashlib.sha256(handle.read()).hexdigest()
+        except OSError:
+            now = ""
+        if now != digest:
+            return f"the test file {path} was changed while the tests ran"
+    return ""
+
+
+def _code_changed(code: list[_Entry]) -> str:
+    for space, key, ident, label in code:
+        if id(space.get(key)) != ident:
+            return f"pytest's {label} was replaced while the tests ran"
+    return ""
+
+
+def _intruder(manager: Any, before: set[int], watched: frozenset[str]) -> str:
+    """A plugin registered since the start from a file the model wrote (or from nowhere)."""
+    import os
+    import types
+
+    for plugin in manager.get_plugins():
+        if id(plugin) in before:
+            continue
         module = plugin if isinstance(plugin, types.ModuleType) else None
         if module is None:
             cls = type(plugin)
             module = sys.modules.get(cls.__module__)
             if module is None or getattr(module, cls.__qualname__, None) is not cls:
-                return False
+                return f"a plugin registered itself with pytest: {type(plugin)!r}"
         name = getattr(module, "__file__", None) or ""
-        return bool(name) and os.path.abspath(name) not in self.watched
-
-
-_Entry = tuple[Mapping[str, object], str, int, str]
-"""(a module's or class's live namespace, a name in it, id() of its value, label)."""
+        if not name or os.path.abspath(name) in watched:
+            return f"a plugin registered itself with pytest: {type(plugin)!r}"
+    return ""
 
 
 def _judge_code() -> list[_Entry]:

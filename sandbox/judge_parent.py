@@ -40,7 +40,8 @@ def main() -> None:
     if why:
         _send(channel, {"rc": 1, "junit": None, "hits": [], "forged": "", "lost": why})
         return
-    made = _disguise(maker_source, pristine, args) if pristine else None
+    focus = [str(f) for f in spec.get("focus") or ()]
+    made = _disguise(maker_source, pristine, args, focus) if pristine else None
     try:
         doc = _judged(child_source, spec, args, made)
     finally:
@@ -157,7 +158,9 @@ def _write(files: dict[str, str]) -> None:
             handle.write(text.encode())
 
 
-def _disguise(source: str, tests: dict[str, str], args: list[str]) -> dict[str, object]:
+def _disguise(
+    source: str, tests: dict[str, str], args: list[str], focus: list[str]
+) -> dict[str, object]:
     """`sandbox.disguise_make` run here, seeded from the system's randomness."""
     import random
     import secrets
@@ -166,7 +169,8 @@ def _disguise(source: str, tests: dict[str, str], args: list[str]) -> dict[str, 
     module = types.ModuleType("greenloop_disguise_make")
     sys.modules[module.__name__] = module
     exec(compile(source, "greenloop_disguise_make", "exec"), module.__dict__)
-    made: dict[str, object] = module.make_disguise(tests, args, random.Random(secrets.randbits(64)))
+    rng = random.Random(secrets.randbits(64))
+    made: dict[str, object] = module.make_disguise(tests, args, rng, focus)
     return made
 
 

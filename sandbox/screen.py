@@ -65,9 +65,8 @@ _PATHS = ("/proc/", "/dev/fd")
 def judge_moves(source: str) -> dict[str, int]:
     """Each move toward the judge that `source` makes, with its first line ({} if none,
     or if it does not parse: the syntax gate speaks for that)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    tree = _parse(source)
+    if tree is None:
         return {}
     moves: dict[str, int] = {}
     aliases = _aliases(tree)
@@ -79,6 +78,21 @@ def judge_moves(source: str) -> dict[str, int]:
         for move in _node_moves(node, aliases):
             note(move, node)
     return dict(sorted(moves.items(), key=lambda item: item[1]))
+
+
+def _parse(source: str) -> ast.Module | None:
+    """`ast.parse`, or None when the source does not parse. CPython 3.11 counts the AST
+    constructor's depth in state the threads share: a parse that overlaps one in another
+    thread can fail with a spurious SystemError (python/cpython#106905), so it is retried."""
+    for attempt in range(3):
+        try:
+            return ast.parse(source)
+        except (SyntaxError, ValueError):
+            return None
+        except SystemError:
+            if attempt == 2:
+                raise
+    return None
 
 
 def _aliases(tree: ast.Module) -> dict[str, str]:

@@ -92,12 +92,16 @@ def _program(name: str) -> str:
 
 
 def judge_argv(
-    args: Sequence[str], watch: Sequence[str] = (), tests: Mapping[str, str] | None = None
+    args: Sequence[str],
+    watch: Sequence[str] = (),
+    tests: Mapping[str, str] | None = None,
+    focus: Sequence[str] = (),
 ) -> list[str]:
     """The judge running pytest with `args` (its own report options first), disguising the
-    pristine `tests` it finds on disk (checked against their hashes)."""
+    pristine `tests` it finds on disk (checked against their hashes), mutants of `focus`
+    first."""
     hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in (tests or {}).items()}
-    spec = json.dumps({"watch": sorted(watch), "tests": hashes})
+    spec = json.dumps({"watch": sorted(watch), "tests": hashes, "focus": sorted(focus)})
     return [
         "python3", "-S", "-P", "-c", _program("judge_parent.py"), _program("judge_child.py"),
         _program("disguise_make.py"), spec, *pytest_flags(None, args),
@@ -121,7 +125,7 @@ def run_pytest(
     suite = suite or Suite()
     tests = {p: t for p, t in suite.tests.items() if p.endswith(".py")}
     args = _whole_run(args) if tests else list(args)
-    argv = judge_argv(args, sorted(suite.watch), tests)
+    argv = judge_argv(args, sorted(suite.watch), tests, sorted(suite.focus))
     result, channel = sandbox.run_report(argv, timeout)
     verdict = _read_judge(channel, result)
     return _report(verdict, root, timeout)

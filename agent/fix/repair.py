@@ -222,7 +222,8 @@ def _run(
         outcome = _loop(sandbox, snapshot, baseline, model, settings, record, budget)
         rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, settings.config.timeout,
                             wrap=lambda inner: RepoSandbox(inner, snapshot.other),
-                            allow_runner=settings.allow_test_edits)  # fmt: skip
+                            allow_runner=settings.allow_test_edits,
+                            focus=baseline.targets)  # fmt: skip
         outcome = confirm(outcome, rerun, partial(fix_green, baseline), record)
     _finish(repo, snapshot, baseline, outcome, settings, record)
 

@@ -247,7 +247,8 @@ class Loop:
 
     def _suite(self, files: Mapping[str, str]) -> Suite:
         """The judge's view of a run: the tests to disguise, the model's files to watch."""
-        return judged_suite(files, self.trusted, self.tests)
+        focus = self.best.report.failing_ids if self.best is not None else ()
+        return judged_suite(files, self.trusted, self.tests, focus)
 
     def _record_test(self, report: TestReport, **extra: object) -> None:
         self.record(

@@ -179,13 +179,17 @@ def added_test_reason(path: str, existing: Collection[str], tests: Collection[st
 
 
 def judged_suite(
-    files: Mapping[str, str], trusted: Mapping[str, str], tests: Mapping[str, str]
+    files: Mapping[str, str],
+    trusted: Mapping[str, str],
+    tests: Mapping[str, str],
+    focus: Collection[str] = (),
 ) -> Suite:
     """The judge's view of a run of `files` with the pristine `tests`: every test module
-    disguised (the protected ones and any the model may edit), the model's files watched."""
+    disguised (the protected ones and any the model may edit), the model's files watched,
+    mutants made of the `focus` tests first."""
     everything = {**files, **tests}
     modules = {p: t for p, t in everything.items() if is_test_module(p)}
-    return Suite(modules, model_written(files, trusted, tests))
+    return Suite(modules, model_written(files, trusted, tests), frozenset(focus))
 
 
 def model_written(
