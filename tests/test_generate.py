@@ -187,7 +187,7 @@ def test_a_correction_gets_no_more_room_than_the_file_was_given() -> None:
 
 def test_each_file_of_a_package_completes_only_its_own_blocks() -> None:
     from agent.new.plan import PlannedFile
-    from agent.run.prompts import code_to_complete
+    from agent.new.prompts import code_to_complete
 
     spec = (
         "## `pkg/a.py`\n\n```python\ndef words(text: str) -> list[str]:\n```\n\n"
@@ -202,7 +202,7 @@ def test_each_file_of_a_package_completes_only_its_own_blocks() -> None:
 
 def test_the_completion_request_keeps_the_specs_other_blocks() -> None:
     from agent.new.plan import Plan, PlannedFile
-    from agent.run.prompts import code_to_complete, completion_messages
+    from agent.new.prompts import code_to_complete, completion_messages
 
     spec = SKELETON + "\nLast output:\n```\nImportError: not written yet\n```\n"
     target = PlannedFile(path="solution.py", interface=["total(xs)"])

@@ -299,8 +299,8 @@ def test_llama_cpp_server_context_overflow_is_typed(llama_server: str) -> None:
 
 def test_a_plan_decoded_against_its_schema_parses() -> None:
     from agent.new.plan import parse_plan, plan_schema
+    from agent.new.prompts import plan_prompt
     from agent.new.requirements import extract_requirements
-    from agent.run.prompts import plan_prompt
 
     tests = {"tests/test_calc.py": "from calc import add\n\ndef test_add():\n    add(1, 2)\n"}
     reqs = extract_requirements(tests)

@@ -20,8 +20,8 @@ from agent.new.plan import (
     plan_size,
     without_example,
 )
+from agent.new.prompts import plan_prompt
 from agent.new.requirements import extract_requirements
-from agent.run.prompts import plan_prompt
 
 GOOD = '{"files": [{"path": "fizzbuzz.py", "purpose": "the function", "interface": ["def fizzbuzz(n: int) -> str"]}]}'  # noqa: E501
 

@@ -200,5 +200,5 @@ def test_a_jsonl_spec_has_the_cap_of_a_spec_file(tmp_path: Path) -> None:
             "tests": {"tests/test_a.py": "def test_a():\n    assert True\n"}}  # fmt: skip
     path = tmp_path / "tasks.jsonl"
     path.write_text(json.dumps(line) + "\n")
-    with pytest.raises(ConfigError, match="over the .*-byte cap a spec.md has"):
+    with pytest.raises(ConfigError, match=r"over the .*-byte cap a spec\.md has"):
         load_tasks_jsonl(path)

@@ -6,7 +6,7 @@ import pytest
 
 from agent.edits import FORMATS
 from agent.edits.base import Edit
-from agent.run.runner_files import added_test_reason, keep_trusted, model_written, runner_reason
+from sandbox.runner_files import added_test_reason, keep_trusted, model_written, runner_reason
 
 HOOK = (
     "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\n"

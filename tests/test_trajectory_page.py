@@ -29,7 +29,7 @@ from agent.new.scaffold import run_new
 from agent.run.candidates import candidate_change
 from agent.run.record import RUNS_DIR, RunDir
 from agent.run.settings import RunSettings
-from agent.show.page import render_html, render_text, write_page
+from agent.show.page import render_html, render_text, write_page, write_page_quietly
 from agent.show.trajectory import load_run
 from agent.task import TaskConfig, load_task
 from sandbox import SandboxConfig
@@ -61,7 +61,7 @@ def red_then_green(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str)
         options = RunSettings(
             out=out, run_id=run_id, model_name="fake", sandbox=SandboxConfig(image=sandbox_image)
         )
-        result = run_new(load_task(task), model, options)
+        result = run_new(load_task(task), model, options, None, write_page_quietly)
     assert (result.status, result.iterations) == ("green", 2)
     return Path(result.run_dir)
 
@@ -195,7 +195,7 @@ def test_a_fix_run_writes_its_page_with_the_baseline_and_the_diff(
             sandbox=SandboxConfig(image=sandbox_image),
             config=config,
         )
-        result = run_fix(shop, model, options)
+        result = run_fix(shop, model, options, None, write_page_quietly)
     assert result.status == "green"
     page = (Path(result.run_dir) / "trajectory.html").read_text()
     _in_order(

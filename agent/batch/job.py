@@ -48,6 +48,7 @@ from agent.model import (
 from agent.new.scaffold import run_new
 from agent.run.record import RUNS_DIR, RunDir, RunResult, new_run_id, read_result, read_trajectory
 from agent.run.settings import EditFormatName, RunSettings
+from agent.show.page import write_page_quietly
 from agent.task import Task, TaskConfig
 from sandbox import SandboxConfig
 
@@ -272,7 +273,8 @@ def _one_try(job: TaskJob, number: int, context: str) -> dict[str, Any]:
         edit_format=settings.edit_format,
     )
     try:
-        result = run_new(job.task.to_task(context), model, options).to_dict()
+        ran = run_new(job.task.to_task(context), model, options, None, write_page_quietly)
+        result = ran.to_dict()
     except GreenloopError as exc:
         log.warning("task %s, try %d: %s", job.name, number, exc)
         run_dir = RunDir(out, run_id).path

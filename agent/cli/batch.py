@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.choices import EditFormatName, ExecutorName
 from agent.cli.common import (
     BaseUrlOpt,
     EditFormatOpt,
@@ -20,7 +21,6 @@ from agent.cli.common import (
     model_config,
     say_endpoint,
 )
-from agent.run.choices import EditFormatName, ExecutorName
 from sandbox.base import SandboxKind
 
 

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from agent.run.choices import EditFormatName
+from agent.choices import EditFormatName
 from sandbox.base import SandboxKind
 
 console = Console(stderr=True)

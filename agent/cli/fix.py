@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from agent.choices import EditFormatName
 from agent.cli.common import (
     BaseUrlOpt,
     EditFormatOpt,
@@ -22,7 +23,6 @@ from agent.cli.common import (
     say_endpoint,
     shown_text,
 )
-from agent.run.choices import EditFormatName
 from sandbox.base import SandboxKind
 
 
@@ -57,6 +57,7 @@ def fix(
     from agent.model import make_model
     from agent.run.record import RUNS_DIR, new_run_id
     from agent.run.settings import RunSettings
+    from agent.show.page import write_page_quietly
     from agent.task import TaskConfig
     from sandbox import SandboxConfig
 
@@ -95,7 +96,9 @@ def fix(
         edit_format=edit_format,
     )
     auto_prune(sandbox)
-    result = run_shown(lambda view: run_fix(root, chat, settings, view), as_json, f"fix {root}")
+    result = run_shown(
+        lambda view: run_fix(root, chat, settings, view, write_page_quietly), as_json, f"fix {root}"
+    )
     if result.exit_reason == "nothing-to-fix":
         console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
     if result.flaky:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from agent.choices import EditFormatName
 from agent.cli.common import (
     BaseUrlOpt,
     EditFormatOpt,
@@ -24,7 +25,6 @@ from agent.cli.common import (
     say_endpoint,
     shown_text,
 )
-from agent.run.choices import EditFormatName
 from sandbox.base import SandboxKind
 
 
@@ -58,6 +58,7 @@ def new(
     from agent.new.scaffold import check_out_dir, run_new
     from agent.run.record import RUNS_DIR, new_run_id
     from agent.run.settings import RunSettings
+    from agent.show.page import write_page_quietly
     from agent.task import load_task, override_config
     from sandbox import SandboxConfig
 
@@ -84,7 +85,9 @@ def new(
     )
     auto_prune(sandbox)
     result = run_shown(
-        lambda view: run_new(task, chat, settings, view), as_json, f"{task.name} -> {out}"
+        lambda view: run_new(task, chat, settings, view, write_page_quietly),
+        as_json,
+        f"{task.name} -> {out}",
     )
     if result.error:
         console.print(f"[red]error:[/] {shown_text(result.error)}", soft_wrap=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from agent.choices import EditFormatName
 from agent.edits import search_replace, whole_file
 from agent.edits.base import ApplyResult, Edit, FailedEdit, check_path, render_failures
-from agent.run.choices import EditFormatName
 
 __all__ = [
     "FORMATS",

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from agent.errors import PathRejected
-from agent.run.runner_files import added_test_reason, runner_reason
 from sandbox.paths import safe_path
+from sandbox.runner_files import added_test_reason, runner_reason
 
 __all__ = [
     "ApplyResult",
@@ -113,7 +113,7 @@ def run_edits(
 
     Refused: edits to `protected` files, new files among them (when any are
     protected), and, unless `allow_runner`, any file that configures or extends
-    the test runner (`agent.run.runner_files`).
+    the test runner (`sandbox.runner_files`).
     """
     current = dict(files)
     applied: list[Edit] = []

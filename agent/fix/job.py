@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from agent.edits import EditFormat, apply_reply
 from agent.fix.baseline import Baseline, is_fixed
 from agent.fix.context import Localizer
+from agent.fix.prompt import fix_messages
 from agent.fix.repomap import estimate_tokens
 from agent.model import Message
 from agent.run.budget import Caller
-from agent.run.prompts import fix_messages
 from agent.run.replies import edit_reply
 from agent.run.verdict import with_missing
 from sandbox.base import TestReport

@@ -13,7 +13,7 @@ it back exactly, and always returns them to their branch.
 The tests that fail twice at the start are the targets; those that change
 outcome on an immediate rerun are flaky (reported, not targets); those that
 passed must still pass. Test files, new files among them and files that
-configure the test runner (`agent.run.runner_files`) are protected unless
+configure the test runner (`sandbox.runner_files`) are protected unless
 `allow_test_edits`; a green result is run again in a fresh sandbox from HEAD's
 tests and configs before it is committed (`agent.run.verdict`). A
 missing third-party package ends the run before any model call: it needs
@@ -25,7 +25,7 @@ of the rest, within `context_tokens`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -41,7 +41,6 @@ from agent.fix.context import Localizer
 from agent.fix.job import FixJob, FixPrompt, fix_green
 from agent.fix.repomap import TagCache, is_test_path
 from agent.model import ChatModel
-from agent.new.requirements import THIRD_PARTY
 from agent.run.budget import Budget, Caller
 from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import Loop, LoopOutcome
@@ -60,6 +59,7 @@ from agent.run.settings import RunSettings
 from agent.run.verdict import confirm, fresh_rerun
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox
+from sandbox.packages import THIRD_PARTY
 from sandbox.setup import RepoSandbox
 from sandbox.testrun import pytest_args
 
@@ -148,9 +148,14 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
 
 
 def run_fix(
-    root: Path, model: ChatModel, settings: RunSettings, observer: Observer | None = None
+    root: Path,
+    model: ChatModel,
+    settings: RunSettings,
+    observer: Observer | None = None,
+    finished: Callable[[Path], object] | None = None,
 ) -> FixResult:
-    """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk."""
+    """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk.
+    `finished(run folder)` runs when the record is complete, whatever happened."""
     repo = gitops.open_repo(root)
     root = Path(str(repo.working_tree_dir))
     gitops.refuse_leftovers(repo, "greenloop/fix-")
@@ -162,7 +167,7 @@ def run_fix(
     exclude_run_records(root)
     run = RunDir(root, settings.run_id)
     result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
-    with recorded_run(run, result, observer) as record:
+    with recorded_run(run, result, observer, finished) as record:
         _run(repo, snapshot, model, settings, record)
     return result
 

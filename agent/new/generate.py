@@ -36,6 +36,13 @@ from agent.new.plan import (
     plan_size,
     without_example,
 )
+from agent.new.prompts import (
+    code_to_complete,
+    completion_messages,
+    file_messages,
+    plan_prompt,
+    syntax_fix_messages,
+)
 from agent.new.requirements import Requirements, requirements_text
 from agent.new.speccode import (
     drop_self_imports,
@@ -44,13 +51,6 @@ from agent.new.speccode import (
     restore_imports,
 )
 from agent.run.budget import Caller, LimitsExceeded
-from agent.run.prompts import (
-    code_to_complete,
-    completion_messages,
-    file_messages,
-    plan_prompt,
-    syntax_fix_messages,
-)
 from agent.run.replies import FILE_MAX, body_reply, file_reply, plan_reply, rewrite_reply
 from agent.syntax import SyntaxProblem, check_python, render_problems
 

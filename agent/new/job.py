@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from agent.model import Message
-from agent.run.prompts import feedback_messages
+from agent.new.prompts import feedback_messages
 from agent.run.samples import Fresh
 from agent.run.verdict import with_missing
 from sandbox.base import TestReport

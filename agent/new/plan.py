@@ -25,8 +25,9 @@ from agent.edits.base import check_path
 from agent.edits.extract import fenced_blocks, normalize_newlines
 from agent.errors import FormatError, PathRejected
 from agent.new.plan_schema import closed_prefix, load_lenient, top_level_objects
-from agent.new.requirements import THIRD_PARTY, Requirements
+from agent.new.requirements import Requirements
 from agent.new.speccode import read_spec_code
+from sandbox.packages import THIRD_PARTY
 
 __all__ = [
     "DEFAULT_TEST_COMMAND",

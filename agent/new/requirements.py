@@ -24,9 +24,9 @@ from typing import Literal
 from tree_sitter import Node, Query, QueryCursor
 
 from agent.syntax import python_language, python_parser
+from sandbox.packages import THIRD_PARTY
 
 __all__ = [
-    "THIRD_PARTY",
     "CallShape",
     "ModuleRequirement",
     "RequiredName",
@@ -37,16 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-THIRD_PARTY: Mapping[str, str | None] = {
-    # import name -> distribution to install (None: the sandbox already has it)
-    "pytest": None, "_pytest": None, "pytest_mock": "pytest-mock", "mock": "mock",
-    "hypothesis": "hypothesis", "freezegun": "freezegun", "typing_extensions": None,
-    "numpy": "numpy", "pandas": "pandas", "scipy": "scipy", "sklearn": "scikit-learn",
-    "requests": "requests", "httpx": "httpx", "yaml": "pyyaml", "toml": "toml",
-    "attr": "attrs", "attrs": "attrs", "pydantic": "pydantic", "click": "click",
-    "typer": "typer", "rich": "rich", "bs4": "beautifulsoup4", "PIL": "pillow",
-    "dateutil": "python-dateutil", "flask": "flask", "fastapi": "fastapi",
-}  # fmt: skip
 _MAX_EXAMPLES = 3
 _EXAMPLE_CHARS = 60
 

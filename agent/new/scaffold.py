@@ -15,7 +15,7 @@ committed (`agent.run.verdict`); a tampered report ends the run, never committed
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,12 @@ from agent.run.record import (
     recorded_run,
     save_files,
 )
-from agent.run.runner_files import keep_trusted
 from agent.run.settings import RunSettings
 from agent.run.verdict import confirm, expected_tests, fresh_rerun
 from agent.task import Task
 from sandbox import open_sandbox
 from sandbox.paths import refuse_bidi
+from sandbox.runner_files import keep_trusted
 from sandbox.testrun import pytest_args
 
 __all__ = ["check_out_dir", "out_dir", "pytest_args", "run_new"]
@@ -85,16 +85,22 @@ def out_dir(task: Task, settings: RunSettings) -> Path:
 
 
 def run_new(
-    task: Task, model: ChatModel, settings: RunSettings, observer: Observer | None = None
+    task: Task,
+    model: ChatModel,
+    settings: RunSettings,
+    observer: Observer | None = None,
+    finished: Callable[[Path], object] | None = None,
 ) -> RunResult:
-    """Plan, generate, loop to green in the sandbox, commit; the result is also on disk."""
+    """Plan, generate, loop to green in the sandbox, commit; the result is also on disk.
+    `finished(run folder)` runs when the record is complete, whatever happened (the CLI
+    and the batch write the trajectory page with it)."""
     out = out_dir(task, settings)
     check_out_dir(task, out)
     repo = gitops.open_or_init(out)
     exclude_run_records(out)
     run = RunDir(out, settings.run_id)
     result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
-    with recorded_run(run, result, observer) as record:
+    with recorded_run(run, result, observer, finished) as record:
         outcome, tests = _generate_and_loop(task, model, settings, record)
         _finish(result, outcome, tests, task, repo, settings, record)
     return result

@@ -6,11 +6,10 @@
     record.py        the run folder, the result (new's and fix's), the Recorder
     events.py        EventName (every trajectory event) and the Record callable
     settings.py      RunSettings, and the option choices as enums
-    prompts.py       every prompt the model is sent: plan, file, syntax fix, feedback, fix
+    prompts.py       what new's and fix's prompts share: the system prompt, a failure
     replies.py       how long each kind of reply may run, and its stop sequences
     candidates.py    what the trajectory keeps of each candidate
     verdict.py       every expected test ran; green confirmed in a fresh sandbox
     finish.py        the outcome into the result, the best files kept, the commit trailers
-    runner_files.py  conftest.py, pytest.ini...: never taken from the model unless allowed
     live_view.py     the terminal view of one run
 """

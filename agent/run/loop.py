@@ -33,10 +33,10 @@ from agent.run.candidates import candidate_change, failure_details
 from agent.run.events import Record
 from agent.run.job import Job
 from agent.run.replies import edit_reply
-from agent.run.runner_files import judged_suite, keep_trusted
 from agent.run.samples import Together, draw_at_once, report_summary
 from agent.task import TaskConfig
 from sandbox.base import Sandbox, Suite, TestReport
+from sandbox.runner_files import judged_suite, keep_trusted
 from sandbox.together import run_projects_together
 
 __all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]

@@ -31,7 +31,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -380,13 +380,16 @@ def exclude_run_records(root: Path) -> None:
 
 
 @contextmanager
-def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[Recorder[R]]:
+def recorded_run(
+    run: RunDir,
+    result: R,
+    observer: Observer | None,
+    finished: Callable[[Path], object] | None = None,
+) -> Iterator[Recorder[R]]:
     """The record of one run: `result.json` from the start, a budget stop as a red result,
-    an error as an error result (re-raised), and the final result and the trajectory page
-    (`trajectory.html`) written whatever happens."""
-    # The page is rendered from this module's records: imported here, not at the top.
-    from agent.show.page import write_page_quietly
-
+    an error as an error result (re-raised), and the final result written whatever
+    happens; then `finished(run folder)` (the commands write the trajectory page with
+    it: presentation lives above the record, in `agent.show`)."""
     record = Recorder(run, result, observer)
     record.save()
     try:
@@ -400,4 +403,5 @@ def recorded_run(run: RunDir, result: R, observer: Observer | None) -> Iterator[
         record("result", status=result.status, exit_reason=result.exit_reason)
         record.save()
         run.close()
-        write_page_quietly(run.path)
+        if finished is not None:
+            finished(run.path)

@@ -71,7 +71,7 @@ fails the whole module at import."""
 
 
 def body_reply(spec: str, interface: Iterable[str] = ()) -> ReplyOpts:
-    """The spec's own skeleton completed (`agent.run.prompts.code_to_complete`): as a
+    """The spec's own skeleton completed (`agent.new.prompts.code_to_complete`): as a
     whole file's reply, and it also ends where top-level tries of the code begin."""
     reply = file_reply(spec, interface)
     return {"max_tokens": reply["max_tokens"], "stop": [*reply["stop"], *BODY_STOPS]}

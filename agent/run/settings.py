@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.run.choices import EditFormatName, ExecutorName
+from agent.choices import EditFormatName, ExecutorName
 from agent.task import TaskConfig
 from sandbox.base import SandboxKind
 from sandbox.config import SandboxConfig

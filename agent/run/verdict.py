@@ -6,7 +6,7 @@
 
 The sandbox's side (the report channel, the canaries, the exit code) is in
 `sandbox.testrun` and `sandbox.canary`; which files the model may not write is
-in `agent.run.runner_files`. A green loop is not committed until the same files,
+in `sandbox.runner_files`. A green loop is not committed until the same files,
 with the pristine tests and configs, pass again in a container of their own:
 one the candidate's earlier runs never touched.
 """
@@ -20,9 +20,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from agent.run.events import Record
-from agent.run.runner_files import judged_suite, keep_trusted
 from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestCase, TestReport
+from sandbox.runner_files import judged_suite, keep_trusted
 
 if TYPE_CHECKING:
     from agent.run.loop import LoopOutcome

@@ -1,0 +1,45 @@
+"""The prompt `greenloop fix` sends: what fails and why, the repository as context, the rules.
+
+What `new` and `fix` share (the system prompt, how a failure reads) is `agent.run.prompts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from agent.model import Message
+from agent.run.prompts import MAX_FAILURES, SYSTEM, failing, failure
+from sandbox.base import TestReport
+
+__all__ = ["fix_messages"]
+
+
+def fix_messages(
+    report: TestReport,
+    targets: Collection[str],
+    must_pass: Collection[str],
+    context: str,
+    edit_instructions: str,
+    refused: str = "",
+) -> list[Message]:
+    """For `greenloop fix`: what fails and why, the repository as `context` (some files
+    whole, a map of the rest), and the rules (tests unchanged, nothing that passed breaks)."""
+    failed = failing(report)
+    parts = [
+        "This repository's tests fail. Fix the code so that these tests pass:",
+        "\n".join(f"- {t}" for t in sorted(targets)[:20]),
+        context,
+        f"Test results: {report.passed} passed, {report.failed} failed, {report.errors} errors"
+        + (" (the run TIMED OUT: look for infinite loops)" if report.timed_out else ""),
+    ]
+    for case in failed[:MAX_FAILURES]:
+        note = " (it passed before your edits: do not break it)" if case.id in must_pass else ""
+        parts.append(failure(case) + note)
+    if refused:
+        parts.append(f"Your previous edits were NOT applied:\n{refused}")
+    parts.append(
+        "Fix the code, not the tests: test files may not be changed. Tests that pass now "
+        "must keep passing. Edit only files shown above or named in the map."
+    )
+    parts.append(edit_instructions)
+    return [Message.system(SYSTEM), Message.user("\n\n".join(p for p in parts if p))]
