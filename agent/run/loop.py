@@ -32,7 +32,6 @@ from agent.run.budget import Caller, LimitsExceeded
 from agent.run.candidates import candidate_change, failure_details
 from agent.run.events import Record
 from agent.run.job import Job
-from agent.new.plan import Plan  # noqa: F401 - a deliberate wrong-way import
 from agent.run.replies import edit_reply
 from agent.run.samples import Together, draw_at_once, report_summary
 from agent.task import TaskConfig
