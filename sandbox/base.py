@@ -207,6 +207,10 @@ class Sandbox(Protocol):
         """Harvest regular files from the workspace; links and odd names are refused."""
         ...
 
+    def reset(self) -> None:
+        """Empty the workspace (a run's files are written afresh after it)."""
+        ...
+
     def read_optional(self, rel: str) -> bytes | None:
         """One regular file, or None when it does not exist."""
         ...

@@ -63,7 +63,9 @@ class DockerSandbox:
         self._client = self._client or docker_client()
         image = require_image(self._client, self.config.image)
         try:
-            self._container = self._client.containers.run(image, **self._create_args())
+            self._container = self._client.containers.run(
+                image, **_container_args(self.config, self.name, self.labels())
+            )
         except docker.errors.APIError as exc:
             raise SandboxError(f"could not start the sandbox container: {exc}") from exc
         log.info("sandbox %s started from %s", self.name, image)
@@ -93,56 +95,6 @@ class DockerSandbox:
             "greenloop.created": str(int(time.time())),
             "greenloop.pid": str(os.getpid()),
             "greenloop.host": socket.gethostname(),
-        }
-
-    def _create_args(self) -> dict[str, Any]:
-        cfg = self.config
-        labels = self.labels()
-        volume_opts = {
-            "type": "tmpfs",
-            "device": "tmpfs",
-            "o": f"size={cfg.workspace_mb}m,uid={cfg.uid},gid={cfg.uid},mode=0755",
-        }
-        workspace = Mount(
-            target=cfg.workdir,
-            source=None,
-            type="volume",
-            labels=labels,
-            driver_config=docker.types.DriverConfig("local", volume_opts),
-        )
-        if cfg.workspace_volume is not None:
-            workspace = Mount(target=cfg.workdir, source=cfg.workspace_volume, type="volume")
-        fsize = cfg.fsize_mb * 1024 * 1024
-        # tmpfs pages count as the container's memory: give them room on top of memory_mb,
-        # so filling the disk stops the write instead of OOM-killing the keep-alive.
-        memory = cfg.memory_mb + cfg.workspace_mb + cfg.tmp_mb + _SHM_MB
-        return {
-            "command": ["sleep", "infinity"],
-            "name": self.name,
-            "detach": True,
-            "init": True,
-            # The keep-alive runs as a uid of its own, so the reaper cannot kill it.
-            "user": f"{cfg.uid + 1}:{cfg.uid + 1}",
-            "environment": dict(cfg.env),
-            "working_dir": cfg.workdir,
-            "hostname": "sandbox",
-            "network_mode": "bridge" if cfg.network else "none",
-            "read_only": True,
-            "tmpfs": {"/tmp": f"size={cfg.tmp_mb}m,mode=1777"},
-            "mounts": [workspace, *_extra_mounts(cfg)],
-            "mem_limit": f"{memory}m",
-            "memswap_limit": f"{memory}m",
-            "pids_limit": cfg.pids,
-            "nano_cpus": int(cfg.cpus * 1e9),
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "ulimits": [
-                Ulimit(name="nofile", soft=cfg.nofile, hard=cfg.nofile),
-                Ulimit(name="fsize", soft=fsize, hard=fsize),
-            ],
-            "shm_size": f"{_SHM_MB}m",
-            "log_config": LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-            "labels": labels,
         }
 
     @property
@@ -188,6 +140,10 @@ class DockerSandbox:
             if data is not None:
                 out[rel] = data
         return out
+
+    def reset(self) -> None:
+        """Empty the workspace, as the sandbox user (nothing outside it is touched)."""
+        self.run(["find", ".", "-mindepth", "1", "-delete"], 30)
 
     def read_optional(self, rel: str) -> bytes | None:
         """One file, or None when it does not exist."""
@@ -385,6 +341,56 @@ class DockerSandbox:
     ) -> TestReport:
         """Run pytest, judged, in the workspace and parse the report."""
         return run_pytest(self, args, timeout, suite=suite)
+
+
+def _container_args(cfg: SandboxConfig, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """How the container is made: the locked-down settings of the module's docstring."""
+    volume_opts = {
+        "type": "tmpfs",
+        "device": "tmpfs",
+        "o": f"size={cfg.workspace_mb}m,uid={cfg.uid},gid={cfg.uid},mode=0755",
+    }
+    workspace = Mount(
+        target=cfg.workdir,
+        source=None,
+        type="volume",
+        labels=labels,
+        driver_config=docker.types.DriverConfig("local", volume_opts),
+    )
+    if cfg.workspace_volume is not None:
+        workspace = Mount(target=cfg.workdir, source=cfg.workspace_volume, type="volume")
+    fsize = cfg.fsize_mb * 1024 * 1024
+    # tmpfs pages count as the container's memory: give them room on top of memory_mb,
+    # so filling the disk stops the write instead of OOM-killing the keep-alive.
+    memory = cfg.memory_mb + cfg.workspace_mb + cfg.tmp_mb + _SHM_MB
+    return {
+        "command": ["sleep", "infinity"],
+        "name": name,
+        "detach": True,
+        "init": True,
+        # The keep-alive runs as a uid of its own, so the reaper cannot kill it.
+        "user": f"{cfg.uid + 1}:{cfg.uid + 1}",
+        "environment": dict(cfg.env),
+        "working_dir": cfg.workdir,
+        "hostname": "sandbox",
+        "network_mode": "bridge" if cfg.network else "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": f"size={cfg.tmp_mb}m,mode=1777"},
+        "mounts": [workspace, *_extra_mounts(cfg)],
+        "mem_limit": f"{memory}m",
+        "memswap_limit": f"{memory}m",
+        "pids_limit": cfg.pids,
+        "nano_cpus": int(cfg.cpus * 1e9),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "ulimits": [
+            Ulimit(name="nofile", soft=cfg.nofile, hard=cfg.nofile),
+            Ulimit(name="fsize", soft=fsize, hard=fsize),
+        ],
+        "shm_size": f"{_SHM_MB}m",
+        "log_config": LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
+        "labels": labels,
+    }
 
 
 def _extra_mounts(cfg: SandboxConfig) -> list[Mount]:

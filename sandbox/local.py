@@ -114,6 +114,12 @@ class LocalSandbox:
         _remove_tree(self._root)
         self._root = None
 
+    def reset(self) -> None:
+        """Empty the workspace (a command of its own, so a link planted there is removed,
+        never followed), then make the temp folder again."""
+        self.run(["find", ".", "-mindepth", "1", "-delete"], 30)
+        (self.root / JUNIT_DIR / "tmp").mkdir(parents=True, exist_ok=True)
+
     @property
     def root(self) -> Path:
         """The workspace folder on the host."""

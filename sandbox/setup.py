@@ -170,3 +170,6 @@ class RepoSandbox:
         self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
     ) -> TestReport:
         return self.inner.run_tests(args, timeout, suite)
+
+    def reset(self) -> None:
+        self.inner.reset()

@@ -46,6 +46,8 @@ class SpectrumHost(Protocol):
 
     def read_optional(self, rel: str) -> bytes | None: ...
 
+    def reset(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class Spectrum:

@@ -185,7 +185,7 @@ def run_projects_together(
     """Empty the workspace, write each project into its own folder, test them all at once
     (`suites`: each project's tests to disguise and files to watch, folder-relative)."""
     folders = [FOLDER.format(i) for i in range(len(projects))]
-    sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
+    sandbox.reset()
     sandbox.write(
         {
             f"{folder}/{path}": text

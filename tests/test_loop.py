@@ -10,8 +10,9 @@ import pytest
 
 from agent.model import ScriptedModel
 from agent.new.job import NewJob
+from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
-from agent.run.loop import Loop, LoopOutcome
+from agent.run.loop import Loop, LoopOutcome, Policy
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, Suite, TestCase, TestReport
@@ -41,9 +42,10 @@ class FakeSandbox:
         self.files.update({p: t if isinstance(t, str) else t.decode() for p, t in files.items()})
 
     def run(self, cmd: str | Sequence[str], timeout: float | None = None) -> ExecResult:
-        if list(cmd)[:1] == ["find"]:
-            self.files.clear()
         return ExecResult(output="", exit_code=0)
+
+    def reset(self) -> None:
+        self.files.clear()
 
     def run_tests(
         self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
@@ -82,12 +84,11 @@ class Run:
 
     def __call__(self, first: str) -> LoopOutcome:
         loop = Loop(
-            job=NewJob("write f", {}, self.fresh, expected_tests(TESTS)),
-            ask=Caller(self.model, self.budget, self.record),
-            sandbox=self.sandbox,  # type: ignore[arg-type]
-            tests=TESTS,
-            config=self.config,
-            record=self.record,
+            NewJob("write f", {}, self.fresh, expected_tests(TESTS)),
+            Caller(self.model, self.budget, self.record),
+            Bench(self.sandbox, TESTS),  # type: ignore[arg-type]
+            Policy(self.config),
+            self.record,
         )
         return loop.run({"m.py": first})
 

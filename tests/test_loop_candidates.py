@@ -16,8 +16,9 @@ import pytest
 
 from agent.model import Message, ScriptedModel
 from agent.new.job import NewJob
+from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
-from agent.run.loop import FEEDBACK_TRIAL, Loop, LoopOutcome
+from agent.run.loop import FEEDBACK_TRIAL, Loop, LoopOutcome, Policy
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, Suite, TestCase, TestReport
@@ -65,8 +66,10 @@ class FakeSandbox:
         self.files.update({p: t if isinstance(t, str) else t.decode() for p, t in files.items()})
 
     def run(self, cmd: str | Sequence[str], timeout: float | None = None) -> ExecResult:
-        self.files.clear()  # the loop only ever empties the workspace
         return ExecResult(output="", exit_code=0)
+
+    def reset(self) -> None:
+        self.files.clear()
 
     def read(self, paths: Sequence[str]) -> dict[str, bytes]:
         return {}
@@ -139,14 +142,11 @@ def run_loop(
     task_config = TaskConfig(**config)
     ask = Caller(model, Budget(task_config), lambda event, **data: events.append((event, data)))
     loop = Loop(
-        job=NewJob("Write solution.py.", {}, fresh_by_seed(ask), expected_tests(TESTS)),
-        ask=ask,
-        sandbox=sandbox,
-        tests=TESTS,
-        config=task_config,
-        record=lambda event, **data: events.append((event, data)),
-        candidates=candidates,
-        together=sandbox.test_together,
+        NewJob("Write solution.py.", {}, fresh_by_seed(ask), expected_tests(TESTS)),
+        ask,
+        Bench(sandbox, TESTS, together=sandbox.test_together),
+        Policy(task_config, candidates),
+        lambda event, **data: events.append((event, data)),
     )
     return loop.run({"solution.py": code(first, "first")}), events
 

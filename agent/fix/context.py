@@ -138,7 +138,7 @@ class Localizer:
         passing = sampled
         if digest != self._original_digest or self._spectra:
             # the sandbox holds whatever was tested last: put these files there first
-            self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
+            self.sandbox.reset()
             self.sandbox.write({**files, **self.tests})
         spectrum = collect_spectrum(self.sandbox, targets, passing, self.timeout)
         if spectrum.note:

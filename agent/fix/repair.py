@@ -41,9 +41,10 @@ from agent.fix.context import Localizer
 from agent.fix.job import FixJob, FixPrompt, fix_green
 from agent.fix.repomap import TagCache, is_test_path
 from agent.model import ChatModel
+from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
 from agent.run.finish import keep_best, note_outcome, run_trailers
-from agent.run.loop import Loop, LoopOutcome
+from agent.run.loop import Loop, LoopOutcome, Policy
 from agent.run.record import (
     RUNS_DIR,
     FixResult,
@@ -228,7 +229,7 @@ def _run(
         rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, settings.config.timeout,
                             wrap=lambda inner: RepoSandbox(inner, snapshot.other),
                             allow_runner=settings.allow_test_edits,
-                            focus=baseline.targets)  # fmt: skip
+                            expected=baseline.targets)  # fmt: skip
         outcome = confirm(outcome, rerun, partial(fix_green, baseline), record)
     _finish(repo, snapshot, baseline, outcome, settings, record)
 
@@ -294,18 +295,11 @@ def _loop(
     prompt = FixPrompt(baseline, settings.context_tokens, localizer)
     job = FixJob(ask, prompt, baseline, snapshot.code, snapshot.tests,
                  FORMATS[settings.edit_format], settings.allow_test_edits)  # fmt: skip
-    loop = Loop(
-        job=job,
-        ask=ask,
-        sandbox=sandbox,
-        tests=snapshot.tests,
-        config=settings.config,
-        record=record,
-        test_args=pytest_args(settings.test_command),
-        edit_format=settings.edit_format,
-        trusted=snapshot.code,
-        allow_runner=settings.allow_test_edits,
-    )
+    bench = Bench(sandbox, snapshot.tests, test_args=pytest_args(settings.test_command),
+                  timeout=settings.config.timeout, trusted=snapshot.code,
+                  allow_runner=settings.allow_test_edits)  # fmt: skip
+    policy = Policy(settings.config, edit_format=settings.edit_format)
+    loop = Loop(job, ask, bench, policy, record)
     loop.seed(dict(snapshot.code), baseline.report)
     try:
         return loop.run(None)

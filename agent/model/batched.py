@@ -184,7 +184,7 @@ class Engine:
             )
         request = _Request(
             prompt=tokens,
-            sampler=self._sampler(sampling),
+            sampler=_sampler(self._internals, self._model, sampling),
             max_tokens=budget,
             stops=tuple(s for s in stops if s),
             submitted=time.monotonic(),
@@ -199,30 +199,6 @@ class Engine:
             raise request.error
         assert request.reply is not None
         return request.reply
-
-    def _sampler(self, sampling: Sampling) -> Any:
-        """llama-cpp-python's `Llama._init_sampler`, link for link."""
-        sampler = self._internals.LlamaSampler()
-        sampler.add_penalties(
-            n_vocab=self._model.n_vocab(),
-            penalty_last_n=_PENALTY_LAST_N,
-            penalty_repeat=sampling.repeat_penalty,
-            penalty_freq=0.0,
-            penalty_present=0.0,
-        )
-        if sampling.json_schema:
-            sampler.add_grammar(self._model, _grammar(sampling.json_schema))
-        if sampling.temperature == 0:
-            sampler.add_greedy()
-            return sampler
-        seed = random.getrandbits(31) if sampling.seed is None else sampling.seed
-        sampler.add_top_k(_TOP_K)
-        sampler.add_typical(_TYPICAL, 1)
-        sampler.add_top_p(_TOP_P, 1)
-        sampler.add_min_p(_MIN_P, 1)
-        sampler.add_temp(sampling.temperature)
-        sampler.add_dist(seed)
-        return sampler
 
     def close(self) -> None:
         """Stop the thread; requests still waiting fail. The context goes with the model."""
@@ -423,6 +399,31 @@ class Engine:
                 cost=0.0,
             )
         request.done.set()
+
+
+def _sampler(internals: Any, model: Any, sampling: Sampling) -> Any:
+    """llama-cpp-python's `Llama._init_sampler`, link for link."""
+    sampler = internals.LlamaSampler()
+    sampler.add_penalties(
+        n_vocab=model.n_vocab(),
+        penalty_last_n=_PENALTY_LAST_N,
+        penalty_repeat=sampling.repeat_penalty,
+        penalty_freq=0.0,
+        penalty_present=0.0,
+    )
+    if sampling.json_schema:
+        sampler.add_grammar(model, _grammar(sampling.json_schema))
+    if sampling.temperature == 0:
+        sampler.add_greedy()
+        return sampler
+    seed = random.getrandbits(31) if sampling.seed is None else sampling.seed
+    sampler.add_top_k(_TOP_K)
+    sampler.add_typical(_TYPICAL, 1)
+    sampler.add_top_p(_TOP_P, 1)
+    sampler.add_min_p(_MIN_P, 1)
+    sampler.add_temp(sampling.temperature)
+    sampler.add_dist(seed)
+    return sampler
 
 
 def _grammar(schema: Mapping[str, Any]) -> Any:

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from agent.errors import ContextTooLong, ModelError
-from agent.model.base import ChatModel, CompletionOpts, Message
+from agent.model.base import ChatModel, Completion, CompletionOpts, Message
 
 __all__ = ["serve"]
 
@@ -101,90 +101,104 @@ def _schema(form: Any) -> dict[str, Any] | None:
 
 def serve(model: ChatModel, *, alias: str, fd: int, key: str) -> None:
     """Answer on the listening socket `fd` until the process ends."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            if not self._admitted("/v1/models"):
-                return
-            self._send(
-                HTTPStatus.OK,
-                {"object": "list", "data": [{"id": alias, "object": "model", "owned_by": "local"}]},
-            )
-
-        def do_POST(self) -> None:
-            if not self._admitted("/v1/chat/completions"):
-                return
-            try:
-                size = int(self.headers.get("Content-Length") or 0)
-                if not 0 < size <= _MAX_BODY:
-                    raise _BadRequest(f"a JSON body of 1 to {_MAX_BODY} bytes is needed")
-                body = json.loads(self.rfile.read(size))
-                if not isinstance(body, dict):
-                    raise _BadRequest("the body must be a JSON object")
-                messages, opts = _request(body)
-            except (_BadRequest, ValueError) as e:
-                self._send(HTTPStatus.BAD_REQUEST, _error(str(e)))
-                return
-            try:
-                reply = model.complete(messages, **opts)
-            except ContextTooLong as e:
-                self._send(HTTPStatus.BAD_REQUEST, _error(str(e), "context_length_exceeded"))
-                return
-            except ModelError as e:
-                self._send(HTTPStatus.INTERNAL_SERVER_ERROR, _error(str(e)))
-                return
-            self._send(
-                HTTPStatus.OK,
-                {
-                    "id": f"chatcmpl-{uuid.uuid4().hex}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": alias,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": reply.text},
-                            "finish_reason": reply.finish_reason,
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": reply.prompt_tokens,
-                        "completion_tokens": reply.completion_tokens,
-                        "total_tokens": reply.total_tokens,
-                    },
-                },
-            )
-
-        def _admitted(self, route: str) -> bool:
-            """The caller has the key and asks for `route`; else it has its answer."""
-            given = self.headers.get("Authorization") or ""
-            if key and not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
-                self._send(HTTPStatus.UNAUTHORIZED, _error("a valid API key is needed"))
-                return False
-            if self.path.rstrip("/") != route:
-                self._send(HTTPStatus.NOT_FOUND, _error(f"no route {self.path}"))
-                return False
-            return True
-
-        def _send(self, status: HTTPStatus, payload: Mapping[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    handler = type("Handler", (_Handler,), {"model": model, "alias": alias, "key": key})
     listener = socket.socket(fileno=fd)
-    server = ThreadingHTTPServer(listener.getsockname(), Handler, bind_and_activate=False)
+    server = ThreadingHTTPServer(listener.getsockname(), handler, bind_and_activate=False)
     server.socket.close()
     server.socket = listener
     server.daemon_threads = True
     server.serve_forever()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """The two routes; `serve` makes a subclass that names the model, its alias and key."""
+
+    protocol_version = "HTTP/1.1"
+    model: ChatModel
+    alias: str
+    key: str
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if not self._admitted("/v1/models"):
+            return
+        self._send(
+            HTTPStatus.OK,
+            {
+                "object": "list",
+                "data": [{"id": self.alias, "object": "model", "owned_by": "local"}],
+            },
+        )
+
+    def do_POST(self) -> None:
+        if not self._admitted("/v1/chat/completions"):
+            return
+        try:
+            messages, opts = _request(self._body())
+        except (_BadRequest, ValueError) as e:
+            self._send(HTTPStatus.BAD_REQUEST, _error(str(e)))
+            return
+        try:
+            reply = self.model.complete(messages, **opts)
+        except ContextTooLong as e:
+            self._send(HTTPStatus.BAD_REQUEST, _error(str(e), "context_length_exceeded"))
+            return
+        except ModelError as e:
+            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, _error(str(e)))
+            return
+        self._send(HTTPStatus.OK, _completion(reply, self.alias))
+
+    def _body(self) -> dict[str, Any]:
+        size = int(self.headers.get("Content-Length") or 0)
+        if not 0 < size <= _MAX_BODY:
+            raise _BadRequest(f"a JSON body of 1 to {_MAX_BODY} bytes is needed")
+        body = json.loads(self.rfile.read(size))
+        if not isinstance(body, dict):
+            raise _BadRequest("the body must be a JSON object")
+        return body
+
+    def _admitted(self, route: str) -> bool:
+        """The caller has the key and asks for `route`; else it has its answer."""
+        given = self.headers.get("Authorization") or ""
+        if self.key and not hmac.compare_digest(given.encode(), f"Bearer {self.key}".encode()):
+            self._send(HTTPStatus.UNAUTHORIZED, _error("a valid API key is needed"))
+            return False
+        if self.path.rstrip("/") != route:
+            self._send(HTTPStatus.NOT_FOUND, _error(f"no route {self.path}"))
+            return False
+        return True
+
+    def _send(self, status: HTTPStatus, payload: Mapping[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _completion(reply: Completion, alias: str) -> dict[str, Any]:
+    """An OpenAI chat completion object of `reply`."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": alias,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": reply.finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.total_tokens,
+        },
+    }
 
 
 def _error(message: str, code: str | None = None) -> dict[str, Any]:

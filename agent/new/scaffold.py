@@ -25,9 +25,10 @@ from agent.model import ChatModel
 from agent.new.generate import Generator, make_plan
 from agent.new.job import NewJob
 from agent.new.requirements import extract_requirements
+from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
 from agent.run.finish import keep_best, note_outcome, run_trailers
-from agent.run.loop import Loop, LoopOutcome
+from agent.run.loop import Loop, LoopOutcome, Policy
 from agent.run.record import (
     Observer,
     Recorder,
@@ -130,20 +131,11 @@ def _generate_and_loop(
         record.result.tests_generated = not task.has_tests
         record("files", paths=sorted(files), tests=sorted(tests))
         job = NewJob(task.spec, task.starter, generate, expected)
-        loop = Loop(
-            job=job,
-            ask=ask,
-            sandbox=sandbox,
-            tests=tests,
-            config=task.config,
-            record=record,
-            test_args=pytest_args(task.config.test_command),
-            edit_format=settings.edit_format,
-            candidates=task.config.candidates,
-            trusted=task.starter,
-        )
-        outcome = loop.run(files)
-    rerun = fresh_rerun(sandbox_cfg, task.starter, tests, loop.test_args, task.config.timeout,
+        bench = Bench(sandbox, tests, test_args=pytest_args(task.config.test_command),
+                      timeout=task.config.timeout, trusted=task.starter)  # fmt: skip
+        policy = Policy(task.config, task.config.candidates, settings.edit_format)
+        outcome = Loop(job, ask, bench, policy, record).run(files)
+    rerun = fresh_rerun(sandbox_cfg, task.starter, tests, bench.test_args, task.config.timeout,
                         expected=expected)  # fmt: skip
     return confirm(outcome, rerun, job.is_green, record), tests
 

@@ -1,7 +1,7 @@
 """What a command asks of the loop: the `Job` that `greenloop new` and `greenloop fix`
 each implement (`agent.new.job.NewJob`, `agent.fix.job.FixJob`).
 
-    loop = Loop(job=NewJob(...), ask=ask, sandbox=sandbox, tests=tests, ...)
+    loop = Loop(NewJob(...), ask, Bench(sandbox, tests, ...), Policy(limits), record)
 
 The loop owns the policy (test, keep the best, feedback or restart, stop); the job
 owns what differs between the commands: the feedback request for the best candidate,

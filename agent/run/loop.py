@@ -21,25 +21,23 @@ again after a restart improves.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.edits import FORMATS, EditFormat, apply_reply, render_failures
+from agent.run.bench import Bench, digest
 from agent.run.budget import Caller, LimitsExceeded
 from agent.run.candidates import candidate_change, failure_details
 from agent.run.events import Record
 from agent.run.job import Job
 from agent.run.replies import edit_reply
-from agent.run.samples import Together, draw_at_once, report_summary
+from agent.run.samples import draw_at_once, report_summary
 from agent.task import TaskConfig
-from sandbox.base import Sandbox, Suite, TestReport
-from sandbox.runner_files import judged_suite, keep_trusted
-from sandbox.together import run_projects_together
+from sandbox.base import TestReport
 
-__all__ = ["Candidate", "Green", "Loop", "LoopOutcome"]
+__all__ = ["Candidate", "Green", "Loop", "LoopOutcome", "Policy"]
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +67,6 @@ class Candidate:
         return (self.report.passed, -len(self.report.failing_ids))
 
 
-def _digest(files: Mapping[str, str]) -> str:
-    blob = "\0".join(f"{p}\0{t}" for p, t in sorted(files.items()))
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class LoopOutcome:
     """How the loop ended."""
@@ -89,45 +82,33 @@ class LoopOutcome:
     of them raised the best."""
 
 
-class Loop:
-    """Drive candidates to green in a warm sandbox. One instance per run."""
+@dataclass(frozen=True)
+class Policy:
+    """The loop's knobs: the task's budgets, fresh samples per restart, the edit format."""
 
-    def __init__(
-        self,
-        *,
-        job: Job,
-        ask: Caller,
-        sandbox: Sandbox,
-        tests: Mapping[str, str],
-        config: TaskConfig,
-        record: Record,
-        test_args: Sequence[str] = (),
-        edit_format: str = "search-replace",
-        trusted: Mapping[str, str] | None = None,
-        allow_runner: bool = False,
-        candidates: int = 1,
-        together: Together = run_projects_together,
-    ) -> None:
+    limits: TaskConfig
+    candidates: int = 1
+    """Fresh samples per restart, tested at once (1: one sample, alone)."""
+    edit_format: str = "search-replace"
+
+
+class Loop:
+    """Drive candidates to green on a bench. One instance per run: the policy is here, the
+    mechanics of a test run are the bench's (`agent.run.bench`)."""
+
+    def __init__(self, job: Job, ask: Caller, bench: Bench, policy: Policy, record: Record) -> None:
         """`job`: the command's feedback request, fresh samples, green and expected tests
-        (`agent.run.job`). Files that configure the test runner are taken only from
-        `trusted` (the task's or repository's own) unless `allow_runner`. `candidates`:
-        fresh samples per restart, tested at once by `together` (1: one sample, alone)."""
-        self.job, self.ask, self.sandbox = job, ask, sandbox
-        self.tests = dict(tests)
-        self.config, self.record = config, record
-        self.test_args = tuple(test_args)
-        self.format: EditFormat = FORMATS[edit_format]
-        self.trusted = dict(trusted or {})
-        self.allow_runner = allow_runner
+        (`agent.run.job`)."""
+        self.job, self.ask, self.bench, self.record = job, ask, bench, record
+        self.config = policy.limits
+        self.format: EditFormat = FORMATS[policy.edit_format]
+        self.candidates = max(1, policy.candidates)
         self.iteration = 0
         self.mode: Mode = "feedback"
         self.best: Candidate | None = None
         self._refused = ""
-        self._seen: dict[str, TestReport] = {}
         self._unapplied = 0
         self._repeats = 0
-        self.candidates = max(1, candidates)
-        self.together = together
         self.tested = 0
         self.ways = {w: {"tried": 0, "paid": 0} for w in ("feedback", "restart")}
         self._origin: Origin = "first"
@@ -137,7 +118,7 @@ class Loop:
     def seed(self, files: dict[str, str], report: TestReport) -> None:
         """Start from files already tested elsewhere (a baseline run): the first best."""
         self.best = Candidate(dict(files), report, 0)
-        self._seen[_digest(files)] = report
+        self.bench.remember(files, report)
         self._last = dict(files)
 
     def run(self, files: dict[str, str] | None) -> LoopOutcome:
@@ -204,15 +185,13 @@ class Loop:
         counts towards "stuck" (the model keeps producing what already failed).
         """
         files = self._screen(files)
-        if _digest(files) in self._seen:
+        if self.bench.seen(files) is not None:
             return self._repeat(files, self._origin, None)
         return self._tested_alone(files, self._origin, None)
 
     def _screen(self, files: dict[str, str]) -> dict[str, str]:
         """`files` without the runner files the model may not write (unless allowed)."""
-        if self.allow_runner:
-            return files
-        kept, refused = keep_trusted(files, self.trusted, self.tests)
+        kept, refused = self.bench.screen(files)
         if refused:
             self.record("refused", files=refused, iteration=self.iteration)
         return kept
@@ -220,14 +199,15 @@ class Loop:
     def _repeat(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
         self._repeats += 1
         self.record("repeat", repeats=self._repeats, iteration=self.iteration)
-        report = self._seen[_digest(files)]
+        report = self.bench.seen(files)
+        assert report is not None
         return Candidate(dict(files), report, self.iteration, origin, seed)
 
     def _tested_alone(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
         self._repeats = 0
         self.tested += 1
         report = self._run_alone(files)
-        self._seen[_digest(files)] = report
+        self.bench.remember(files, report)
         return Candidate(dict(files), report, self.iteration, origin, seed)
 
     def _run_alone(self, files: Mapping[str, str]) -> TestReport:
@@ -235,20 +215,13 @@ class Loop:
         self.iteration += 1
         self.record("candidate", iteration=self.iteration, **candidate_change(self._last, files))
         self._last = dict(files)
-        self.sandbox.run(["find", ".", "-mindepth", "1", "-delete"], 30)
-        self.sandbox.write({**files, **self.tests})
-        report = self.job.expected(
-            self.sandbox.run_tests(
-                self.test_args, timeout=self.config.timeout, suite=self._suite(files)
-            )
-        )
+        report = self.job.expected(self.bench.run_alone(files, self._focus()))
         self._record_test(report)
         return report
 
-    def _suite(self, files: Mapping[str, str]) -> Suite:
-        """The judge's view of a run: the tests to disguise, the model's files to watch."""
-        focus = self.best.report.failing_ids if self.best is not None else ()
-        return judged_suite(files, self.trusted, self.tests, focus)
+    def _focus(self) -> frozenset[str]:
+        """The tests a run is about: those the best candidate so far fails."""
+        return self.best.report.failing_ids if self.best is not None else frozenset()
 
     def _record_test(self, report: TestReport, **extra: object) -> None:
         self.record(
@@ -276,7 +249,7 @@ class Loop:
             messages, "feedback", temperature=0.0, **edit_reply(best.files, self.format.name)
         )
         applied = apply_reply(
-            self.format, reply, best.files, self.tests, allow_runner=self.allow_runner
+            self.format, reply, best.files, self.bench.tests, allow_runner=self.bench.allow_runner
         )
         if not applied.usable:
             self._refused = "Your reply had no edit in the required format."
@@ -327,9 +300,8 @@ class Loop:
             return self.best, None
         new: dict[str, tuple[int, dict[str, str]]] = {}
         for seed, files in drawn:
-            digest = _digest(files)
-            if digest not in self._seen:
-                new.setdefault(digest, (seed, files))
+            if self.bench.seen(files) is None:
+                new.setdefault(digest(files), (seed, files))
         if not new:
             if stop is not None:
                 raise stop
@@ -344,16 +316,14 @@ class Loop:
         """Test the new samples in one exec, remember every report, return the best (a
         tampered one first: it stops the run, as it does tested alone)."""
         self.iteration += 1
-        projects = [{**files, **self.tests} for _, files in new.values()]
-        suites = [self._suite(files) for _, files in new.values()]
-        reports = self.together(self.sandbox, projects, self.test_args, self.config.timeout, suites)
-        self.tested += len(projects)
+        reports = self.bench.run_together([files for _, files in new.values()], self._focus())
+        self.tested += len(reports)
         tested = [
             Candidate(files, self.job.expected(report), self.iteration, "restart", seed)
             for (seed, files), report in zip(new.values(), reports, strict=True)
         ]
-        for digest, candidate in zip(new, tested, strict=True):
-            self._seen[digest] = candidate.report
+        for candidate in tested:
+            self.bench.remember(candidate.files, candidate.report)
         self.record(
             "candidates",
             iteration=self.iteration,
@@ -366,6 +336,6 @@ class Loop:
         if not self.job.is_green(best.report):
             return best
         confirmed = self._run_alone(best.files)  # its own clean run: the verdict that counts
-        self._seen[_digest(best.files)] = confirmed
+        self.bench.remember(best.files, confirmed)
         self.record("confirm_alone", seed=best.seed, green=self.job.is_green(confirmed))
         return Candidate(best.files, confirmed, self.iteration, "restart", best.seed)

@@ -140,7 +140,6 @@ def fresh_rerun(
     expected: Collection[str] = (),
     wrap: Callable[[Sandbox], Sandbox] | None = None,
     allow_runner: bool = False,
-    focus: Collection[str] = (),
 ) -> Callable[[Mapping[str, str]], TestReport]:
     """A `rerun` for `confirm`: the files, screened again (unless `allow_runner`), with
     the pristine `tests`, in a new sandbox (`wrap` adds what every write needs, e.g. a
@@ -150,7 +149,7 @@ def fresh_rerun(
         clean, refused = (dict(files), {}) if allow_runner else keep_trusted(files, trusted, tests)
         if refused:
             log.warning("confirm: refused %s", ", ".join(sorted(refused)))
-        suite = judged_suite(clean, trusted, tests, focus or expected)
+        suite = judged_suite(clean, trusted, tests, expected)
         with open_sandbox(config) as opened:
             sandbox = wrap(opened) if wrap is not None else opened
             sandbox.write({**clean, **tests})
