@@ -11,13 +11,14 @@ The parser is made lazily on first use, one per thread (a tree-sitter
 
 from __future__ import annotations
 
-import ast
 import functools
 import threading
 from dataclasses import dataclass
 
 import tree_sitter_python
 from tree_sitter import Language, Node, Parser
+
+from sandbox import pyast
 
 __all__ = ["SyntaxProblem", "check_python", "python_language", "python_parser", "render_problems"]
 
@@ -139,7 +140,7 @@ def _merge(first: SyntaxProblem, found: list[SyntaxProblem]) -> list[SyntaxProbl
 def _compiler_problem(source: str) -> tuple[SyntaxProblem, bool] | None:
     """The host compiler's first error and whether it is about indentation."""
     try:
-        ast.parse(source)
+        pyast.parse(source)
     except SyntaxError as exc:
         problem = SyntaxProblem(exc.lineno or 1, max(exc.offset or 1, 1), exc.msg)
         return problem, isinstance(exc, IndentationError)

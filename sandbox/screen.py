@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ast
 
+from sandbox import pyast
+
 __all__ = ["judge_moves"]
 
 _MODULES = {
@@ -81,18 +83,11 @@ def judge_moves(source: str) -> dict[str, int]:
 
 
 def _parse(source: str) -> ast.Module | None:
-    """`ast.parse`, or None when the source does not parse. CPython 3.11 counts the AST
-    constructor's depth in state the threads share: a parse that overlaps one in another
-    thread can fail with a spurious SystemError (python/cpython#106905), so it is retried."""
-    for attempt in range(3):
-        try:
-            return ast.parse(source)
-        except (SyntaxError, ValueError):
-            return None
-        except SystemError:
-            if attempt == 2:
-                raise
-    return None
+    """The source's tree, or None when it does not parse."""
+    try:
+        return pyast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _aliases(tree: ast.Module) -> dict[str, str]:

@@ -4,6 +4,7 @@ model, no engine. One test per exit reason and per mode switch."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from agent.new.job import NewJob
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
 from agent.run.loop import Loop, LoopOutcome, Policy
+from agent.run.record import RunDir, RunResult, read_result, read_trajectory, recorded_run, unusable
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, Suite, TestCase, TestReport
@@ -184,3 +186,36 @@ def test_a_tampered_report_stops_the_run_and_is_never_the_best() -> None:
 def test_an_empty_reply_is_malformed_not_a_crash(reply: str) -> None:
     run = Run([reply] * 4, [code("BAD")], max_malformed=1)
     assert run(code("BAD")).exit_reason == "malformed"
+
+
+def test_the_result_counts_every_unusable_reply_its_trajectory_holds(tmp_path: Path) -> None:
+    """Counts come from events, once: samples with no code (each a `malformed` event, the
+    restart charged once) and edits that change nothing are all in `result.malformed`;
+    the budget's own charge is `malformed_charged`."""
+    run_dir = RunDir(tmp_path, "r1")
+    result = RunResult("r1", str(run_dir.path), "scripted")
+    model = ScriptedModel(["I would check the divisibility.", _edit("nope", "x")] * 4)
+    config = TaskConfig(max_iterations=9, stuck_after=9, max_malformed=3)
+    budget = Budget(config)
+    with recorded_run(run_dir, result, None) as record:
+        record.count_from(budget)
+
+        def fresh(temperature: float, seed: int) -> dict[str, str]:
+            record("malformed", path="m.py", reply="no code here")
+            return {"m.py": ""}
+
+        loop = Loop(
+            NewJob("write f", {}, fresh, expected_tests(TESTS)),
+            Caller(model, budget, record),
+            Bench(FakeSandbox(), TESTS),  # type: ignore[arg-type]
+            Policy(config, candidates=4),
+            record,
+        )
+        outcome = loop.run({"m.py": code("BAD")})
+    events = read_trajectory(run_dir.trajectory_path)
+    unusable_events = sum(unusable(e["event"], e) for e in events)
+    saved = read_result(run_dir.path)
+    assert outcome.exit_reason == "malformed" and saved is not None
+    assert saved["malformed"] == unusable_events == result.malformed
+    assert saved["malformed_charged"] == budget.malformed == 3
+    assert result.malformed > result.malformed_charged

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent.edits.extract import fenced_blocks
+from sandbox import pyast
 
 __all__ = [
     "ImportLine",
@@ -85,7 +86,7 @@ def _code_blocks(spec: str) -> list[str]:
     blocks = [b.body for b in fenced_blocks(spec) if b.language in _PYTHON]
     if not blocks and not fenced_blocks(spec):
         try:  # a spec that is itself Python (a stub with a docstring)
-            ast.parse(spec)
+            pyast.parse(spec)
         except SyntaxError:
             return []
         return [spec]
@@ -95,7 +96,7 @@ def _code_blocks(spec: str) -> list[str]:
 def _bound_by(statement: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(names bound, modules imported) by one import line; empty when it is none."""
     try:
-        tree = ast.parse(statement.strip())
+        tree = pyast.parse(statement.strip())
     except SyntaxError:
         return (), ()
     names: list[str] = []
@@ -145,7 +146,7 @@ def _is_stub(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> boo
 def _definitions(block: str) -> dict[str, str]:
     """The complete top-level functions and classes of a block that parses."""
     try:
-        tree = ast.parse(block)
+        tree = pyast.parse(block)
     except SyntaxError:
         return {}
     lines = block.splitlines(keepends=True)
@@ -164,7 +165,7 @@ def restore_definitions(source: str, definitions: Mapping[str, str]) -> tuple[st
     without defining (`encode_shift`, given beside the `decode_shift` to write) put back
     after its imports, and the names added. A source that does not parse is unchanged."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return source, []
     missing = [n for n in free_names(tree) if n in definitions]
@@ -275,7 +276,7 @@ def drop_self_imports(source: str, module: str) -> tuple[str, list[str]]:
     """The source without top-level imports of its own module (`from solution import f`
     in `solution.py`: a circular import that fails collection), and the lines dropped."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return source, []
     lines = source.splitlines(keepends=True)
@@ -295,7 +296,7 @@ def restore_imports(source: str, spec_imports: Iterable[ImportLine] = ()) -> tup
     """The source with an import for every name it uses and never binds (when one is known),
     and the lines added. A source that does not parse comes back unchanged."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except SyntaxError:
         return source, []
     missing = free_names(tree)

@@ -15,10 +15,12 @@ The folder:
                       every test run and at the end in `finally`
     cassette.jsonl    the model's requests and replies (written by agent.model)
 
-Nothing is created until the first write. Model calls, tokens, cost and
-malformed replies are counted once, by the run's `Budget`; the result shows the
-budget's figures. Event names are an `agent.run.events.EventName`, so a misspelt one
-fails mypy.
+Nothing is created until the first write. Model calls, tokens and cost are counted
+once, by the run's `Budget`. Unusable replies are counted from the events, once: a
+`malformed` event (a reply with no code) or an `apply` event that changed nothing is
+one each, so `result.malformed` is what the trajectory holds; the budget's own charge
+(a restart whose samples all held no code charges once) is `malformed_charged`. Event
+names are an `agent.run.events.EventName`, so a misspelt one fails mypy.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ __all__ = [
     "read_trajectory",
     "recorded_run",
     "save_files",
+    "unusable",
 ]
 
 log = logging.getLogger(__name__)
@@ -271,6 +274,9 @@ class RunResult:
     files: list[str] = field(default_factory=list)
     history: list[int] = field(default_factory=list)
     malformed: int = 0
+    """Unusable replies, from the events: no code, or an edit that changed nothing."""
+    malformed_charged: int = 0
+    """What the budget charged for them (its `max_malformed` counts these)."""
     syntax_errors: int = 0
     model_calls: int = 0
     timeouts: int = 0
@@ -318,7 +324,7 @@ class Recorder(Generic[R]):
         if self.budget is None:
             return
         b, r = self.budget, self.result
-        r.model_calls, r.malformed, r.cost = b.calls, b.malformed, b.cost
+        r.model_calls, r.malformed_charged, r.cost = b.calls, b.malformed, b.cost
         r.tokens = {"prompt": b.prompt_tokens, "completion": b.completion_tokens}
 
     def __call__(self, event: EventName, /, **data: Any) -> None:
@@ -327,6 +333,8 @@ class Recorder(Generic[R]):
         self._sync_counts()
         if event == "syntax":
             r.syntax_errors += 1
+        elif unusable(event, data):
+            r.malformed += 1
         elif event == "test":
             r.iterations = int(data["iteration"])
             r.tests = TestCounts(int(data["passed"]), int(data["failed"]), int(data["errors"]))
@@ -340,6 +348,12 @@ class Recorder(Generic[R]):
         self._sync_counts()
         self.result.wall = round(time.monotonic() - self.started, 3)
         self.run.write_result(self.result.to_dict())
+
+
+def unusable(event: str, data: Mapping[str, Any]) -> bool:
+    """Whether an event is an unusable reply: one with no code, or edits that changed
+    nothing (the one rule `result.malformed` and the batch report count by)."""
+    return event == "malformed" or (event == "apply" and not data.get("changed"))
 
 
 def save_files(folder: Path, files: Mapping[str, str]) -> None:

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from agent.run.events import Record
-from sandbox import SandboxConfig, open_sandbox
+from sandbox import SandboxConfig, open_sandbox, pyast
 from sandbox.base import Sandbox, TestCase, TestReport
 from sandbox.runner_files import judged_suite, keep_trusted
 
@@ -67,7 +67,7 @@ def expected_tests(tests: Mapping[str, str]) -> frozenset[str]:
         if not path.endswith(".py"):
             continue
         try:
-            tree = ast.parse(text)
+            tree = pyast.parse(text)
         except (SyntaxError, ValueError):
             expected.add(path)
             continue
