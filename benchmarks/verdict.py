@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from humaneval import problems  # noqa: E402
 
-from agent.run.runner_files import judged_suite, keep_trusted  # noqa: E402
 from agent.task import load_task  # noqa: E402
 from sandbox.base import TestReport  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
 from sandbox.docker import DockerSandbox  # noqa: E402
+from sandbox.runner_files import judged_suite, keep_trusted  # noqa: E402
 from sandbox.testrun import pytest_args  # noqa: E402
 from sandbox.together import run_projects_together  # noqa: E402
 
