@@ -21,7 +21,7 @@ from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
 from agent.new.scaffold import run_new
-from agent.run.record import RunResult, read_result, read_trajectory
+from agent.run.record import RunResult, read_result, read_trajectory, unusable
 from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
@@ -125,8 +125,10 @@ def test_malformed_replies_until_the_budget(
     trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
     assert [len(e["seeds"]) for e in trajectory if e["event"] == "restart"] == [4]
     # The budget (3) ends the run: the first file, the feedback, then a restart none of
-    # whose samples held code (one bad reply, however many samples it drew).
-    assert result.malformed == 3
+    # whose samples held code (one charge, however many samples it drew). The result
+    # counts every unusable reply the trajectory holds, and names the charge apart.
+    assert result.malformed_charged == 3
+    assert result.malformed == sum(unusable(e["event"], e) for e in trajectory) == 6
     assert result.commit is None and result.branch is None
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
 
