@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("agent.new", "agent.fix", "agent.show"),
     ("agent.run",),
     ("agent.edits", "agent.model", "agent.git"),
-    ("agent.choices", "agent.task", "agent.syntax", "agent.textclean"),
+    ("agent.choices", "agent.task", "agent.syntax", "agent.textclean", "agent.atomic"),
     ("agent.errors",),
     ("sandbox",),
 )

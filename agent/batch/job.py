@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from agent.atomic import write_atomic
 from agent.errors import GreenloopError, UsageError
 from agent.model import (
     Cassette,
@@ -166,20 +167,7 @@ class JobOutcome:
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write JSON so readers see the old file, the new one, or none; never a torn one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @contextmanager

@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from tree_sitter import Node, Query, QueryCursor
 
+from agent.atomic import write_atomic
 from agent.syntax import python_language, python_parser
 
 __all__ = [
@@ -198,9 +198,7 @@ class TagCache:
         if self.path is None or not self._dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": _CACHE_VERSION, "files": self._entries}), "utf-8")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps({"version": _CACHE_VERSION, "files": self._entries}))
         self._dirty = False
 
 

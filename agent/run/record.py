@@ -41,6 +41,7 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
+from agent.atomic import sync_folder, write_atomic
 from agent.errors import GreenloopError, PathRejected
 from agent.run.budget import Budget, LimitsExceeded
 from agent.run.events import EventName, Observer, Record
@@ -99,20 +100,6 @@ def _dumps(obj: Mapping[str, Any], *, indent: int | None = None) -> str:
     return json.dumps(obj, default=_jsonable, ensure_ascii=False, indent=indent)
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in `path` durable (where the OS allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a directory; the data itself is synced
-    finally:
-        os.close(fd)
-
-
 class RunDir:
     """One run's record; a context manager that closes the trajectory file.
 
@@ -150,7 +137,7 @@ class RunDir:
         created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         if created:
-            _fsync_dir(self.path.parent)
+            sync_folder(self.path.parent)
         return self.path
 
     def append(self, event: str, **data: Any) -> None:
@@ -175,17 +162,7 @@ class RunDir:
     def write_result(self, result: Mapping[str, Any]) -> Path:
         """Write `result.json` atomically: readers see the old file, the new one, or none."""
         self.ensure()
-        tmp = self.path / f".result.json.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(_dumps(result, indent=2) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.result_path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _fsync_dir(self.path)
-        return self.result_path
+        return write_atomic(self.result_path, _dumps(result, indent=2) + "\n")
 
     def close(self) -> None:
         """Close the trajectory file; a later append reopens it."""

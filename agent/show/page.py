@@ -12,11 +12,11 @@ HTML-escaped: it is model and sandbox output. Long texts are folded, not cut.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
 
+from agent.atomic import write_atomic
 from agent.errors import GreenloopError
 from agent.show.trajectory import Block, Fold, RunRecord, blocks, load_run, mapping
 from agent.textclean import clean
@@ -217,14 +217,7 @@ def render_text(run: RunRecord, full: bool = False) -> str:
 def write_page(path: Path) -> Path:
     """Write `trajectory.html` into the run dir `path` names (see `find_run`); return it."""
     run = load_run(path)
-    page = run.path / PAGE_FILE
-    tmp = page.with_name(f".{PAGE_FILE}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(render_html(run), encoding="utf-8")
-        os.replace(tmp, page)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return page
+    return write_atomic(run.path / PAGE_FILE, render_html(run))
 
 
 def write_page_quietly(path: Path) -> Path | None:
