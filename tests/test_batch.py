@@ -159,11 +159,21 @@ def test_the_next_try_hears_how_the_last_one_failed(tmp_path: Path) -> None:
             errors=0,
             timed_out=True,
             failing=["tests/test_x.py::test_a", "tests/test_x.py::test_b"],
+            failures=[
+                {
+                    "id": "tests/test_x.py::test_a",
+                    "outcome": "failed",
+                    "message": "assert 2 == 3",
+                    "traceback": "E   assert 2 == 3",
+                }
+            ],
             note="",
         )
     text = previous_try_context(1, {"run_dir": str(run.path), "exit_reason": "stuck"})
-    assert "shown last" not in text  # no cassette: no output to quote
     for part in (
+        "How they failed:",
+        "FAILED tests/test_x.py::test_a: assert 2 == 3",
+        "E   assert 2 == 3",
         "attempt 1",
         "`stuck`",
         "1 passed, 2 failed, 0 errors (TIMED OUT)",

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +37,6 @@ from typing import Any
 from agent.atomic import write_atomic
 from agent.errors import GreenloopError, UsageError
 from agent.model import (
-    Cassette,
     ChatModel,
     ModelConfig,
     OpenAIChat,
@@ -47,11 +46,13 @@ from agent.model import (
     make_model,
 )
 from agent.new.scaffold import run_new
+from agent.run.prompts import failure
 from agent.run.record import RUNS_DIR, RunDir, RunResult, new_run_id, read_result, read_trajectory
 from agent.run.settings import EditFormatName, RunSettings
 from agent.show.page import write_page_quietly
 from agent.task import Task, TaskConfig
 from sandbox import SandboxConfig
+from sandbox.base import TestCase
 
 __all__ = [
     "LOCK_FILE",
@@ -62,7 +63,6 @@ __all__ = [
     "TaskData",
     "TaskJob",
     "error_record",
-    "last_test_output",
     "previous_try_context",
     "price_of",
     "run_job",
@@ -77,8 +77,6 @@ RESULT_FILE = "result.json"
 LOCK_FILE = ".lock"
 _MAX_FAILING_SHOWN = 20
 _MAX_OUTPUT_CHARS = 4000
-_RESULTS_MARK = "Test results:"
-_RESULTS_ENDS = ("Your previous edits were NOT applied", "Fix the code so the tests pass")
 _MODELS: dict[str, ChatModel] = {}
 """One model client per worker process and config, made on first use."""
 
@@ -295,29 +293,21 @@ def previous_try_context(number: int, result: Mapping[str, Any]) -> str:
             lines += [f"- {test_id}" for test_id in failing[:_MAX_FAILING_SHOWN]]
         if last.get("note"):
             lines.append(f"Test output: {last['note']}")
-    shown = last_test_output(Path(result["run_dir"]) / "cassette.jsonl")
-    if shown:
-        lines += ["The test output it was shown last:", "```", shown, "```"]
+        shown = _failures_shown(last.get("failures") or [])
+        if shown:
+            lines += ["How they failed:", "```", shown, "```"]
     lines.append("Write the code again, taking care that these tests pass.")
     return "\n".join(lines) + "\n"
 
 
-def last_test_output(cassette: Path) -> str:
-    """The failures (messages and tracebacks) of the run's last feedback request, or "".
-
-    The run's trajectory keeps only the failing tests' ids; the feedback prompt
-    recorded in the cassette holds what the tests printed, from "Test results:".
-    """
-    if not cassette.is_file():
-        return ""
-    for entry in reversed(Cassette(cassette).entries()):
-        text = entry.messages[-1].content if entry.messages else ""
-        start = text.find(_RESULTS_MARK)
-        if start < 0:
-            continue
-        ends = [i for i in (text.find(m, start) for m in _RESULTS_ENDS) if i > 0]
-        return text[start : min(ends, default=len(text))].strip()[:_MAX_OUTPUT_CHARS]
-    return ""
+def _failures_shown(failures: Sequence[Mapping[str, Any]]) -> str:
+    """The failures a test event holds (messages and tracebacks), as a prompt shows them."""
+    cases = [
+        TestCase(str(f.get("id", "")), "failed", str(f.get("message", "")),
+                 str(f.get("traceback", "")))
+        for f in failures if isinstance(f, Mapping)
+    ]  # fmt: skip
+    return "\n".join(failure(c) for c in cases)[:_MAX_OUTPUT_CHARS]
 
 
 def task_record(name: str, tries: list[dict[str, Any]], price: Price | None) -> dict[str, Any]:
