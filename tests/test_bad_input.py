@@ -330,9 +330,9 @@ def test_fix_options_are_checked_before_anything_runs(
 @pytest.fixture(scope="module")
 def batch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real, finished batch of one task (the scripted model, the local sandbox)."""
-    from agent.batch.job import JobSettings, price_of
+    from agent.batch.job import JobSettings
     from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
-    from agent.model import ModelConfig
+    from agent.model import ModelConfig, price_of
     from sandbox import SandboxConfig
 
     base = tmp_path_factory.mktemp("batch")

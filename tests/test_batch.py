@@ -22,11 +22,11 @@ import pytest
 from fake_openai import FakeOpenAI
 from task_script import TaskScript
 
-from agent.batch.job import JobSettings, TaskBusy, previous_try_context, price_of, task_lock
+from agent.batch.job import JobSettings, TaskBusy, previous_try_context, task_lock
 from agent.batch.report import write_report
 from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch, summarize
 from agent.errors import UsageError
-from agent.model import ModelConfig
+from agent.model import ModelConfig, price_of
 from agent.run.record import RunDir
 from sandbox.docker import LABEL
 

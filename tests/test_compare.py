@@ -20,11 +20,11 @@ from fake_openai import FakeOpenAI
 from task_script import TaskScript
 
 from agent.batch.compare import compare, render_markdown, write_comparison
-from agent.batch.job import JobSettings, price_of
+from agent.batch.job import JobSettings
 from agent.batch.report import write_report
 from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
 from agent.errors import UsageError
-from agent.model import ModelConfig
+from agent.model import ModelConfig, price_of
 
 pytestmark = pytest.mark.docker
 

@@ -64,7 +64,6 @@ __all__ = [
     "TaskJob",
     "error_record",
     "previous_try_context",
-    "price_of",
     "run_job",
     "task_lock",
     "task_record",
@@ -192,16 +191,6 @@ def task_lock(folder: Path, wait: float = 0.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def price_of(config: ModelConfig) -> Price | None:
-    """The model's price per million tokens (the embedded model is free); None: unknown."""
-    if config.backend() == "embedded":
-        return Price(0.0, 0.0)
-    table = PriceTable()
-    if config.prices_file is not None:
-        table = table.extended_from_file(config.prices_file)
-    return table.price(config.model or "")
 
 
 def _model(settings: JobSettings) -> ChatModel:

@@ -138,8 +138,8 @@ def _batch_settings(
     commit_partial: bool,
     tries: int,
 ) -> Any:
-    from agent.batch.job import JobSettings, price_of
-    from agent.model import describe_model
+    from agent.batch.job import JobSettings
+    from agent.model import describe_model, price_of
     from sandbox import SandboxConfig
 
     config, endpoint = model_config(model, base_url)

@@ -49,6 +49,7 @@ __all__ = [
     "default_gguf",
     "describe_model",
     "make_model",
+    "price_of",
     "request_key",
 ]
 
@@ -60,6 +61,14 @@ _PROBE = [Message("user", "Reply with the single word: OK")]
 def _prices(config: ModelConfig) -> PriceTable:
     table = PriceTable()
     return table if config.prices_file is None else table.extended_from_file(config.prices_file)
+
+
+def price_of(config: ModelConfig) -> Price | None:
+    """The model's price per million tokens (the embedded model is free); None: unknown.
+    The one price lookup of the tree: a run's client and a batch's costs both use it."""
+    if config.backend() == "embedded":
+        return Price(0.0, 0.0)
+    return _prices(config).price(config.model or "")
 
 
 def make_model(config: ModelConfig) -> ChatModel:
