@@ -27,7 +27,7 @@ from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import RecordingModel
 from agent.new.scaffold import run_new
 from agent.run.candidates import candidate_change
-from agent.run.record import RUNS_DIR, RunDir
+from agent.run.record import RUNS_DIR, RunDir, read_trajectory
 from agent.run.settings import RunSettings
 from agent.show.page import render_html, render_text, write_page, write_page_quietly
 from agent.show.trajectory import load_run
@@ -278,3 +278,16 @@ def test_a_candidate_is_kept_as_its_diff_against_the_last_one(tmp_path: Path) ->
     page = render_html(load_run(run.path))
     assert "candidate 2: 1 added, 1 changed, 1 removed" in page
     assert '<span class="del">-x = 1</span>' in page and '<span class="add">+x = 2</span>' in page
+
+
+def test_a_trajectory_written_before_the_layers_moved_still_reads() -> None:
+    """A run recorded by greenloop before issue 24's moves (commit ec09b38): read back,
+    shown as text and as a page, its counts where they were."""
+    old = Path(__file__).parent / "fixtures" / "run_before_layers"
+    events = read_trajectory(old / "trajectory.jsonl")
+    assert [e["event"] for e in events][:2] == ["plan_skipped", "plan"]
+    assert events[-1]["event"] == "result" and events[-1]["status"] == "green"
+    run = load_run(old)
+    text = render_text(run)
+    assert "green" in text and "confirm" in text
+    assert "<html" in render_html(run).lower()
