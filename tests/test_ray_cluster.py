@@ -28,11 +28,11 @@ from fake_openai import FakeOpenAI
 from ray_cluster import RayCluster, unshare_available
 from task_script import TaskScript
 
-from agent.batch.job import JobSettings, TaskData, TaskJob, price_of
+from agent.batch.job import JobSettings, TaskData, TaskJob
 from agent.batch.report import write_report
 from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
 from agent.batch.shipping import INCOMING_DIR
-from agent.model import ModelConfig
+from agent.model import ModelConfig, price_of
 
 pytest.importorskip("ray", reason="ray is not installed: pip install 'greenloop[ray]'")
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
