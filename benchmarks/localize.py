@@ -165,6 +165,18 @@ def _whole_lines(text: str, good: str, bad: str) -> tuple[str, str]:
     return line, line.replace(_changed_line(good, bad), _changed_line(bad, good))
 
 
+def _unique(original: str, text: str, search: str, replace: str) -> tuple[str, str]:
+    """`search` and `replace` with as many lines before the change as make `search` match
+    one place (a search/replace block must, as a careful model would send it)."""
+    old, new = original.splitlines(), text.splitlines()
+    at = next(i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b)
+    first = next(i for i in range(at, -1, -1) if "\n".join(new[i:]).startswith(search))
+    while text.count(search) > 1 and first > 0:
+        first -= 1
+        search, replace = f"{new[first]}\n{search}", f"{new[first]}\n{replace}"
+    return search, replace
+
+
 def _reply(path: str, line: str, fixed: str) -> str:
     return f"{path}\n<<<<<<< SEARCH\n{line}\n=======\n{fixed}\n>>>>>>> REPLACE\n"
 
@@ -207,12 +219,13 @@ def _run_one(
     broken = {**files, path: files[path].replace(good, bad)}
     line, fixed = _whole_lines(broken[path], good, bad)
     whole = "\n" in bad  # whole lines: quote them all (the changed one may recur)
-    reply = _reply(path, bad.rstrip("\n"), good.rstrip("\n")) if whole else \
-        _reply(path, line, fixed)  # fmt: skip
+    search, replace = (bad.rstrip("\n"), good.rstrip("\n")) if whole else (line, fixed)
+    reply = _reply(path, *_unique(files[path], broken[path], search, replace))
     with tempfile.TemporaryDirectory() as tmp:
         result, model, total = _fix(_repo(Path(tmp) / lib.name, broken), reply, args)
         events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
-    row: dict[str, Any] = {"lib": lib.name, "bug": line.strip(), "status": result.status}
+    row: dict[str, Any] = {"lib": lib.name, "bug": line.strip(), "status": result.status,
+                           "why": _why_not_green(result, events)}  # fmt: skip
     localize = next((e for e in events if e["event"] == "localize"), None)
     if not model.calls or localize is None:
         return row | {"error": result.error or result.exit_reason}
@@ -232,6 +245,16 @@ def _run_one(
     }  # fmt: skip
 
 
+def _why_not_green(result: Any, events: list[dict[str, Any]]) -> str:
+    """Why a fix run did not end green: its exit reason, and what its last test said."""
+    if result.status == "green":
+        return ""
+    tests = [e for e in events if e["event"] in ("test", "confirm")]
+    last = tests[-1] if tests else {}
+    detail = last.get("tampered") or last.get("note") or ", ".join(last.get("failing", [])[:3])
+    return f"{result.exit_reason}: {detail}"[:300]
+
+
 def _table(rows: list[dict[str, Any]], budget: int) -> None:
     print(
         f"\n{'library':<15} {'bug (the line as injected)':<58} {'fail':>4} {'in 1st':>6} "
@@ -246,6 +269,7 @@ def _table(rows: list[dict[str, Any]], budget: int) -> None:
             f"{'yes' if r['found'] else 'NO':>6} {'yes' if r['before'] else 'no':>8} "
             f"{r['tokens']:>6} {r['localize_s']:>6.2f} {r['total_s']:>6.1f}"
             + (f"  ({r['note']})" if r["note"] else "")
+            + ("" if r["status"] == "green" else f"  NOT GREEN: {r['why']}")
         )
     done = [r for r in rows if "found" in r]
     if not done:
