@@ -33,7 +33,7 @@ import json
 import logging
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -45,10 +45,12 @@ from sandbox.errors import UsageError
 from sandbox.junit import MAX_XML_BYTES, parse_junit, pytest_flags
 
 __all__ = [
+    "DISGUISE_MAX",
     "JUNIT_DIR",
     "REPORT_FD",
     "PytestHost",
     "check_command",
+    "disguised_files",
     "folder_suite",
     "judge_argv",
     "pytest_args",
@@ -73,6 +75,8 @@ _EXIT_MEANING = {
 _CONFTEST = re.compile(r"ImportError while loading conftest '([^']+)'")
 _TAIL_LINES = 15
 _STOP_EARLY = ("-x", "--exitfirst", "--maxfail")
+DISGUISE_MAX = 400
+"""Test files disguised in one run at most (a repository with more: the focus first)."""
 
 
 class PytestHost(Protocol):
@@ -123,7 +127,7 @@ def run_pytest(
     """
     root = root if root is not None else sandbox.config.workdir
     suite = suite or Suite()
-    tests = {p: t for p, t in suite.tests.items() if p.endswith(".py")}
+    tests = disguised_files(suite.tests, suite.focus)
     args = _whole_run(args) if tests else list(args)
     argv = judge_argv(args, sorted(suite.watch), tests, sorted(suite.focus))
     result, channel = sandbox.run_report(argv, timeout)
@@ -148,6 +152,17 @@ def folder_suite(files: Mapping[str, bytes]) -> Suite:
         elif name != "conftest.py":
             watch.add(path)
     return Suite(tests, frozenset(watch))
+
+
+def disguised_files(tests: Mapping[str, str], focus: Collection[str] = ()) -> dict[str, str]:
+    """The test files the judge disguises: every Python one, up to `DISGUISE_MAX` (their
+    hashes travel in one argument, which the kernel caps at 128 KiB), the files of the
+    `focus` tests first."""
+    python = sorted(p for p in tests if p.endswith(".py"))
+    if len(python) > DISGUISE_MAX:
+        files = {f.partition("::")[0] for f in focus}
+        python = sorted(python, key=lambda p: p not in files)[:DISGUISE_MAX]
+    return {p: tests[p] for p in python}
 
 
 def _whole_run(args: Sequence[str]) -> list[str]:

@@ -101,3 +101,15 @@ def test_a_deselected_acceptance_test_counts_as_not_run(sandbox: Sandbox) -> Non
     assert [(t.id, t.message) for t in judged.tests if t.outcome == "error"] == [
         ("tests/test_calc.py::test_add", NOT_RUN)
     ]
+
+
+def test_a_repository_with_many_test_files_disguises_its_focus_first() -> None:
+    """Their hashes travel in one argument (128 KiB at most): a cap, the focus first."""
+    from sandbox.testrun import DISGUISE_MAX, disguised_files, judge_argv
+
+    many = {f"tests/test_{i:04d}.py": "def test_a():\n    assert 1 == 1\n" for i in range(900)}
+    many["tests/data.json"] = "{}"
+    chosen = disguised_files(many, {"tests/test_0899.py::test_a"})
+    assert len(chosen) == DISGUISE_MAX and "tests/test_0899.py" in chosen
+    assert all(p.endswith(".py") for p in chosen)
+    assert max(len(arg) for arg in judge_argv([], [], chosen)) < 128 * 1024
