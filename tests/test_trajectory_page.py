@@ -291,3 +291,15 @@ def test_a_trajectory_written_before_the_layers_moved_still_reads() -> None:
     text = render_text(run)
     assert "green" in text and "confirm" in text
     assert "<html" in render_html(run).lower()
+
+
+def test_a_test_run_is_coloured_by_the_green_the_job_stored(tmp_path: Path) -> None:
+    """A fix run whose only failure is a flaky test is green by its job's rule: the page
+    shows the stored verdict instead of deciding again (older records keep the old rule)."""
+    with RunDir(tmp_path, "flaky") as run:
+        common = {"passed": 3, "failed": 1, "errors": 0, "failing": ["t.py::test_flaky"]}
+        run.append("test", iteration=1, green=True, **common)
+        run.append("test", iteration=2, **common)
+    text = render_text(load_run(run.path))
+    marks = [line[:1] for line in text.splitlines() if "3 passed" in line]
+    assert marks == ["+", "!"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox.base import TestReport
@@ -41,6 +42,49 @@ def candidate_change(before: Mapping[str, str], after: Mapping[str, str]) -> dic
         )
     diff = "".join(line if line.endswith("\n") else f"{line}\n{_NO_NEWLINE}\n" for line in chunks)
     return {"added": added, "changed": changed, "removed": removed, "diff": diff}
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """A test run as the trajectory keeps it: the one place a report becomes an event.
+    `green` is decided once, by the job, and every reader uses it (a page, a batch)."""
+
+    __test__ = False
+
+    green: bool
+    passed: int
+    failed: int
+    errors: int
+    timed_out: bool
+    failing: tuple[str, ...]
+    failures: tuple[dict[str, str], ...]
+    note: str
+    tampered: str
+    duration: float
+
+    @classmethod
+    def of(cls, report: TestReport, *, green: bool) -> TestRun:
+        return cls(
+            green=green,
+            passed=report.passed,
+            failed=report.failed,
+            errors=report.errors,
+            timed_out=report.timed_out,
+            failing=tuple(sorted(report.failing_ids)),
+            failures=tuple(failure_details(report)),
+            note=report.note,
+            tampered=report.tampered,
+            duration=round(report.duration, 3),
+        )
+
+    def fields(self) -> dict[str, object]:
+        """The event's data, as the trajectory's JSON holds it."""
+        return {
+            "green": self.green, "passed": self.passed, "failed": self.failed,
+            "errors": self.errors, "timed_out": self.timed_out, "failing": list(self.failing),
+            "failures": list(self.failures), "note": self.note, "tampered": self.tampered,
+            "duration": self.duration,
+        }  # fmt: skip
 
 
 def failure_details(report: TestReport) -> list[dict[str, str]]:

@@ -29,7 +29,7 @@ from typing import Literal
 from agent.edits import FORMATS, EditFormat, apply_reply, render_failures
 from agent.run.bench import Bench, digest
 from agent.run.budget import Caller, LimitsExceeded
-from agent.run.candidates import candidate_change, failure_details
+from agent.run.candidates import TestRun, candidate_change
 from agent.run.events import Record
 from agent.run.job import Job
 from agent.run.replies import edit_reply
@@ -223,21 +223,9 @@ class Loop:
         """The tests a run is about: those the best candidate so far fails."""
         return self.best.report.failing_ids if self.best is not None else frozenset()
 
-    def _record_test(self, report: TestReport, **extra: object) -> None:
-        self.record(
-            "test",
-            iteration=self.iteration,
-            passed=report.passed,
-            failed=report.failed,
-            errors=report.errors,
-            timed_out=report.timed_out,
-            failing=sorted(report.failing_ids),
-            failures=failure_details(report),
-            note=report.note,
-            tampered=report.tampered,
-            duration=round(report.duration, 3),
-            **extra,
-        )
+    def _record_test(self, report: TestReport) -> None:
+        run = TestRun.of(report, green=self.job.is_green(report))
+        self.record("test", iteration=self.iteration, **run.fields())
 
     def feedback(self, best: Candidate) -> dict[str, str] | None:
         """Ask for edits to the best candidate from its failures; apply what applies."""
@@ -327,7 +315,7 @@ class Loop:
         self.record(
             "candidates",
             iteration=self.iteration,
-            results=[report_summary(c.report, c.seed) for c in tested],
+            results=[report_summary(c.report, c.seed, self.job.is_green(c.report)) for c in tested],
         )
         tampered = [c for c in tested if c.report.tampered]
         if tampered:

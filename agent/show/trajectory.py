@@ -186,8 +186,13 @@ def _model(run: RunRecord, index: int, d: Mapping[str, Any], call: int) -> Block
     return Block("", "model", title, status, tuple(facts), folds=folds)
 
 
+def _old_green(d: Mapping[str, Any]) -> bool:
+    """Green as a trajectory written before test events stored the job's verdict reads."""
+    return _n(d, "passed") > 0 and not (_n(d, "failed") or _n(d, "errors") or d.get("timed_out"))
+
+
 def _test(d: Mapping[str, Any], title: str) -> Block:
-    green = _n(d, "passed") > 0 and not (_n(d, "failed") or _n(d, "errors") or d.get("timed_out"))
+    green = bool(d["green"]) if "green" in d else _old_green(d)
     failures = [f for f in d.get("failures", []) if isinstance(f, Mapping)]
     folds = tuple(
         Fold(
