@@ -79,9 +79,10 @@ def test_an_honest_run_is_not_tampered_and_hides_the_canaries(sandbox: Sandbox) 
         "tests/test_calc.py::test_add", "tests/test_calc.py::test_zero"]  # fmt: skip
     whole = sandbox.run_tests(["-x"], timeout=60, suite=WATCH)  # stops at no canary
     assert whole.green and whole.tampered == ""
-    assert sandbox.read(["tests/test_calc.py"])["tests/test_calc.py"].decode() == TESTS[
-        "tests/test_calc.py"
-    ]  # the pristine tests are back
+    assert (
+        sandbox.read(["tests/test_calc.py"])["tests/test_calc.py"].decode()
+        == TESTS["tests/test_calc.py"]
+    )  # the pristine tests are back
 
 
 def test_canaries_run_whatever_the_selection(sandbox: Sandbox) -> None:
