@@ -39,6 +39,7 @@ test, and reaches the host on the judge's channel. Making it is
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import secrets
@@ -47,11 +48,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sandbox.base import TestCase, TestReport
-from sandbox.disguise_make import CANARIES, MUTANTS, is_test_module, make_disguise, selects_by_name
+from sandbox.disguise_make import CANARIES, is_test_module, make_disguise, selects_by_name
 
 __all__ = [
     "CANARIES",
-    "MUTANTS",
     "Disguise",
     "disguise_tests",
     "is_test_module",
@@ -74,11 +74,16 @@ class Disguise:
     relaxed: bool = False
     """Tests are selected by name: an added test that did not run is not held against it."""
 
-    @property
+    @functools.cached_property
     def _short(self) -> dict[str, str]:
         """Sandbox name -> real name, without class or file: fresh names are unique in a run."""
         return {new.rpartition("::")[2]: old.rpartition("::")[2]
                 for (_, new), old in self.renamed.items()}  # fmt: skip
+
+    @functools.cached_property
+    def _sandbox_names(self) -> re.Pattern[str]:
+        """Any sandbox name of a real test, as a word (built once: every message is read)."""
+        return re.compile(r"\b(" + "|".join(map(re.escape, self._short)) + r")\b")
 
     @classmethod
     def of(cls, made: Mapping[str, Any]) -> Disguise:
@@ -93,10 +98,6 @@ class Disguise:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a disguise: {exc}") from None
-
-    @property
-    def added(self) -> int:
-        return len(self.mutants) + len(self.canaries)
 
     def judge(self, report: TestReport, exit_code: int) -> tuple[TestReport, str]:
         """`report` with real names and without the added tests; why it is tampered."""
@@ -131,8 +132,7 @@ class Disguise:
         if not self.renamed or not text:
             return text
         back = self._short
-        pattern = re.compile(r"\b(" + "|".join(map(re.escape, back)) + r")\b")
-        return pattern.sub(lambda m: back[m.group(1)], text)
+        return self._sandbox_names.sub(lambda m: back[m.group(1)], text)
 
     def _tampered(
         self, real: TestReport, added: Mapping[tuple[str, str, str], TestCase], exit_code: int

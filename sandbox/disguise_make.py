@@ -15,10 +15,11 @@ from __future__ import annotations
 import ast
 import random
 import re
+from collections import Counter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the judge runs this with no site and counts its milliseconds
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Collection, Iterator, Mapping, Sequence
     from typing import Any
 
 __all__ = ["CANARIES", "MUTANTS", "is_test_module", "make_disguise", "selects_by_name"]
@@ -83,12 +84,13 @@ def make_disguise(
     files = {p: tests[p] for p in found}
     renamed: dict[tuple[str, str], str] = {}
     if not relaxed:
-        everything = "\n".join(tests.values())
+        uses = Counter(re.findall(r"\b\w+\b", "\n".join(tests.values())))
         for path, found_tests in found.items():
-            files[path], names = _rename(files[path], found_tests, namer, everything)
+            files[path], names = _rename(files[path], found_tests, namer, uses)
             renamed.update({(path, new): old for old, new in names.items()})
     mutants: dict[tuple[str, str], str] = {}
-    for test, helper, text in _mutable(found, tests, hosts, rng, namer, frozenset(focus)):
+    chosen = _mutable(found, tests, parsed, hosts, rng, namer, frozenset(focus))
+    for test, helper, text in chosen:
         name = f"{test.name}_{namer.word()}" if relaxed else namer.fresh()
         body = re.sub(r"(\bdef\s+)\w+", rf"\g<1>{name}", text, count=1)
         files[test.path] = _append(files[test.path], helper + body)
@@ -174,15 +176,16 @@ class _Namer:
 
 
 def _rename(
-    text: str, tests: Sequence[_Test], namer: _Namer, everything: str
+    text: str, tests: Sequence[_Test], namer: _Namer, uses: Mapping[str, int]
 ) -> tuple[str, dict[str, str]]:
     """`text` with each test renamed on its `def` line; {real name: new name}. A name
-    that occurs more than once in `everything` (all the test files) is referred to: kept."""
+    used more than once in all the test files (`uses`: words counted once) is referred
+    to: kept."""
     lines = text.splitlines(keepends=True)
     names: dict[str, str] = {}
     for test in tests:
         short = test.node.name
-        if len(re.findall(rf"\b{re.escape(short)}\b", everything)) != 1:
+        if uses.get(short, 0) != 1:
             continue
         new = namer.fresh()
         index = test.node.lineno - 1
@@ -203,6 +206,7 @@ def _append(text: str, block: str) -> str:
 def _mutable(
     found: Mapping[str, Sequence[_Test]],
     texts: Mapping[str, str],
+    trees: Mapping[str, ast.Module | None],
     hosts: Collection[str],
     rng: random.Random,
     namer: _Namer,
@@ -211,35 +215,45 @@ def _mutable(
     """Up to `MUTANTS` (test, helper source, test source) triples: the focus tests first,
     then one per file before a second, the focus files' first. A mutant changes the test's
     own `==` assert, or else calls a copy of a helper of its file (HumanEval's
-    `check(candidate)`) with one changed."""
+    `check(candidate)`) with one changed. Mutants are made only as they are taken."""
     focus_files = {f.partition("::")[0] for f in focus}
-    per_file: list[list[tuple[_Test, str, str]]] = []
+    queues = []
     for path in sorted(hosts):
-        helpers = _helpers(texts[path])
-        options = []
-        for test in (t for t in found[path] if not t.method):
-            mutant = _mutant(texts[path], test, helpers, rng, namer)
-            if mutant is not None:
-                options.append((test, *mutant))
-        rng.shuffle(options)
-        options.sort(key=lambda o: f"{o[0].path}::{o[0].name}" in focus)  # focus popped first
-        if options:
-            per_file.append(options)
-    rng.shuffle(per_file)
-    per_file.sort(key=lambda options: options[0][0].path not in focus_files)
+        tests = [t for t in found[path] if not t.method]
+        rng.shuffle(tests)
+        tests.sort(key=lambda t: f"{t.path}::{t.name}" not in focus)
+        queues.append(_mutants_of(tests, texts[path], _helpers(trees[path]), rng, namer))
+    rng.shuffle(queues)
+    queues.sort(key=lambda queue: queue[0] not in focus_files)
     chosen: list[tuple[_Test, str, str]] = []
-    while per_file and len(chosen) < MUTANTS:
-        for options in list(per_file):
-            if len(chosen) < MUTANTS:
-                chosen.append(options.pop())
-            if not options:
-                per_file.remove(options)
+    while queues and len(chosen) < MUTANTS:
+        for queue in list(queues):
+            mutant = next(queue[1], None) if len(chosen) < MUTANTS else None
+            if mutant is None:
+                queues.remove(queue)
+            else:
+                chosen.append(mutant)
     return chosen
 
 
-def _helpers(text: str) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+def _mutants_of(
+    tests: Sequence[_Test],
+    text: str,
+    helpers: Mapping[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    rng: random.Random,
+    namer: _Namer,
+) -> tuple[str, Iterator[tuple[_Test, str, str]]]:
+    """(the file's path, its mutants in the order of `tests`, made one at a time)."""
+    made = (
+        (test, *mutant)
+        for test in tests
+        if (mutant := _mutant(text, test, helpers, rng, namer)) is not None
+    )
+    return (tests[0].path if tests else ""), made
+
+
+def _helpers(tree: ast.Module | None) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
     """The module-level functions of a test file that are not tests."""
-    tree = _parse(text)
     return {
         node.name: node
         for node in (tree.body if tree is not None else [])
