@@ -113,7 +113,8 @@ def _junit_pipe() -> tuple[str, int, Callable[[], bytes]]:
 
 
 def _pytest(root: str, args: list[str], hooks: object) -> int:
-    """pytest with autoload off, trusted plugins by name, the workspace on sys.path last."""
+    """pytest with autoload off, trusted plugins by name, and the workspace put on
+    `sys.path` only once pytest and those plugins are found."""
     import os
 
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
@@ -325,7 +326,7 @@ def _trusted_plugins(root: str) -> list[str]:
     """
     import os
 
-    args: list[str] = []
+    modules: dict[str, None] = {}
     for folder in dict.fromkeys(p for p in sys.path if p):
         real = os.path.realpath(folder)
         if real == root or real.startswith(root + os.sep) or not os.path.isdir(folder):
@@ -342,10 +343,8 @@ def _trusted_plugins(root: str) -> list[str]:
                     text = f.read()
             except (OSError, UnicodeDecodeError):
                 continue
-            for module in _pytest11(text):
-                if module not in args:
-                    args += ["-p", module]
-    return args
+            modules.update(dict.fromkeys(_pytest11(text)))
+    return [word for module in modules for word in ("-p", module)]
 
 
 def _pytest11(text: str) -> list[str]:

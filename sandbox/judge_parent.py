@@ -38,7 +38,7 @@ def main() -> None:
     spec, args = json.loads(sys.argv[3]), sys.argv[4:]
     pristine, why = _pristine(spec.get("tests") or {})
     if why:
-        _send(channel, {"rc": 1, "junit": None, "hits": [], "forged": "", "lost": why})
+        _send(channel, _document(1, lost=why))
         return
     focus = [str(f) for f in spec.get("focus") or ()]
     made = _disguise(maker_source, pristine, args, focus) if pristine else None
@@ -86,7 +86,7 @@ def _judged(
     try:
         pid = _spawn(child_source, write_end, json.dumps(settings).encode())
     except OSError as exc:
-        return {"rc": 127, "junit": None, "hits": [], "forged": "", "lost": str(exc)}
+        return _document(127, lost=str(exc))
     finally:
         os.close(write_end)
     rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
@@ -178,7 +178,7 @@ def _verdict(data: bytes, over: bool, nonce: str, rc: int) -> dict[str, object]:
     """The judge's document from what came on the child's pipe."""
     import json
 
-    doc: dict[str, object] = {"rc": rc, "junit": None, "hits": [], "forged": "", "lost": ""}
+    doc = _document(rc)
     hits: list[str] = []
     reports = []
     if over:
@@ -207,6 +207,11 @@ def _verdict(data: bytes, over: bool, nonce: str, rc: int) -> dict[str, object]:
     else:
         doc["junit"] = reports[0].get("junit")
     return doc
+
+
+def _document(rc: int, lost: str = "") -> dict[str, object]:
+    """The judge's document with nothing judged yet (`lost`: why nothing will be)."""
+    return {"rc": rc, "junit": None, "hits": [], "forged": "", "lost": lost}
 
 
 def _send(channel: int, doc: dict[str, object]) -> None:

@@ -129,7 +129,7 @@ def run_pytest(
     suite = suite or Suite()
     tests = disguised_files(suite.tests, suite.focus)
     args = _whole_run(args) if tests else list(args)
-    argv = judge_argv(args, sorted(suite.watch), tests, sorted(suite.focus))
+    argv = judge_argv(args, sorted(suite.watch), tests, list(suite.focus))
     result, channel = sandbox.run_report(argv, timeout)
     verdict = _read_judge(channel, result)
     return _report(verdict, root, timeout)
@@ -230,9 +230,8 @@ def _report(judged: _Judged, root: str, timeout: float) -> TestReport:
     why = ""
     if disguise is not None:
         report, why = disguise.judge(report, result.exit_code)
-    tampered = judged.forged or (judged.hits[0] if judged.hits else "") or why
-    if result.timed_out:
-        tampered = judged.forged
+    hit = judged.hits[0] if judged.hits else ""
+    tampered = judged.forged if result.timed_out else (judged.forged or hit or why)
     if tampered:
         log.warning("tampered test report: %s", tampered)
     note = report.note
@@ -250,9 +249,9 @@ def _report(judged: _Judged, root: str, timeout: float) -> TestReport:
     )
 
 
-def _without_xml(result: ExecResult, root: str, lost: str) -> TestReport:
-    """A report for a run that left no usable XML, explained from the exit code and output."""
-    why = lost
+def _without_xml(result: ExecResult, root: str, why: str) -> TestReport:
+    """A report for a run that left no usable XML, explained from the exit code and output
+    (`why`: the judge's word on it, if any)."""
     if result.timed_out:
         return TestReport(note=why or "pytest wrote no JUnit report before the timeout")
     meaning = _EXIT_MEANING.get(result.exit_code, f"pytest exited with code {result.exit_code}")

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import PathRejected
-from agent.run.record import RUNS_DIR
+from agent.run.record import RUNS_DIR, is_run_id
 
 __all__ = ["inside", "try_folder"]
 
 _PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 _TRY = re.compile(r"try-[0-9]{1,4}")
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def inside(run_dir: Path, *parts: str) -> Path:
@@ -56,7 +55,7 @@ def try_folder(run_dir: Path, name: str, attempt: Mapping[str, Any]) -> Path:
     """A try's run record folder, from its task's record; refused when the record names
     anything but its own `try-N` folder and run id."""
     out, run_id = str(attempt.get("out", "")), str(attempt.get("run_id", ""))
-    if not _TRY.fullmatch(out) or not _RUN_ID.fullmatch(run_id):
+    if not _TRY.fullmatch(out) or not is_run_id(run_id):
         raise PathRejected(
             f"the record of task {name!r} names the try folder {out!r} and run {run_id!r}: "
             "a record names its own try-N folder; restore it or run the batch afresh"

@@ -185,8 +185,9 @@ class Loop:
         counts towards "stuck" (the model keeps producing what already failed).
         """
         files = self._screen(files)
-        if self.bench.seen(files) is not None:
-            return self._repeat(files, self._origin, None)
+        seen = self.bench.seen(files)
+        if seen is not None:
+            return self._repeat(files, seen, self._origin, None)
         return self._tested_alone(files, self._origin, None)
 
     def _screen(self, files: dict[str, str]) -> dict[str, str]:
@@ -196,11 +197,11 @@ class Loop:
             self.record("refused", files=refused, iteration=self.iteration)
         return kept
 
-    def _repeat(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
+    def _repeat(
+        self, files: dict[str, str], report: TestReport, origin: Origin, seed: int | None
+    ) -> Candidate:
         self._repeats += 1
         self.record("repeat", repeats=self._repeats, iteration=self.iteration)
-        report = self.bench.seen(files)
-        assert report is not None
         return Candidate(dict(files), report, self.iteration, origin, seed)
 
     def _tested_alone(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
@@ -293,7 +294,10 @@ class Loop:
         if not new:
             if stop is not None:
                 raise stop
-            return self._repeat(drawn[0][1], "restart", drawn[0][0]), None
+            seed, files = drawn[0]
+            seen = self.bench.seen(files)
+            assert seen is not None  # every drawn sample was seen: that is why none is new
+            return self._repeat(files, seen, "restart", seed), None
         if len(new) == 1:
             seed, files = next(iter(new.values()))
             return self._tested_alone(files, "restart", seed), stop

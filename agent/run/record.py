@@ -59,6 +59,7 @@ __all__ = [
     "RunResult",
     "check_records_home",
     "exclude_run_records",
+    "is_run_id",
     "new_run_id",
     "read_result",
     "read_trajectory",
@@ -71,6 +72,11 @@ log = logging.getLogger(__name__)
 
 RUNS_DIR = Path(".greenloop") / "runs"
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def is_run_id(text: str) -> bool:
+    """Whether `text` is a run id greenloop could have made (a plain folder name)."""
+    return _RUN_ID.fullmatch(text) is not None
 
 
 def new_run_id() -> str:
