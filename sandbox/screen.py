@@ -18,6 +18,7 @@ screen of the text cannot see (names built at run time).
 from __future__ import annotations
 
 import ast
+import functools
 
 from sandbox import pyast
 
@@ -67,19 +68,22 @@ _PATHS = ("/proc/", "/dev/fd")
 def judge_moves(source: str) -> dict[str, int]:
     """Each move toward the judge that `source` makes, with its first line ({} if none,
     or if it does not parse: the syntax gate speaks for that)."""
+    return dict(_moves(source))
+
+
+@functools.lru_cache(maxsize=256)
+def _moves(source: str) -> tuple[tuple[str, int], ...]:
+    """`judge_moves`, remembered: a run screens the same texts at every test run (the
+    candidate's files, the repository's originals they are compared with)."""
     tree = _parse(source)
     if tree is None:
-        return {}
+        return ()
     moves: dict[str, int] = {}
     aliases = _aliases(tree)
-
-    def note(move: str, node: ast.AST) -> None:
-        moves.setdefault(move, getattr(node, "lineno", 0))
-
     for node in ast.walk(tree):
         for move in _node_moves(node, aliases):
-            note(move, node)
-    return dict(sorted(moves.items(), key=lambda item: item[1]))
+            moves.setdefault(move, getattr(node, "lineno", 0))
+    return tuple(sorted(moves.items(), key=lambda item: item[1]))
 
 
 def _parse(source: str) -> ast.Module | None:
