@@ -50,7 +50,7 @@ from agent.model import (  # noqa: E402
     ModelConfig,
     OpenAIChat,
 )
-from agent.model.server import ModelServer  # noqa: E402
+from agent.model.serve.server import ModelServer  # noqa: E402
 from agent.run.prompts import SYSTEM  # noqa: E402
 
 HELD_OUT = 40

