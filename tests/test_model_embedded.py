@@ -156,7 +156,8 @@ def test_a_prompt_asked_again_is_not_evaluated_again() -> None:
     engine = _engine(model)
     evaluated = engine.evaluated
     # idle prompts wait in RAM, not in the cache, where every decode step would attend to them
-    assert engine._kept and all(k.seq < 0 and k.state is not None for k in engine._kept)
+    kept = engine.prompts.kept
+    assert kept and all(k.seq < 0 and k.state is not None for k in kept)
     again = model.complete(first, temperature=0.0, max_tokens=4)
     assert engine.evaluated == evaluated  # restored and copied, not evaluated
     assert again.text == answers[0]  # and it answers as evaluated

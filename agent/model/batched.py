@@ -9,15 +9,8 @@ for one. SmolLM2-135M (Q4_1) on 2 cores made 57 tokens/s with one sequence, 96 w
 at once; here their replies share every decode step, and a request that arrives
 while others decode joins at the next step.
 
-Prompts are kept. An evaluated prompt is a sequence of its own while requests
-copy from it (`seq_cp`: their cells are shared, no compute), and is saved to RAM
-when none does (`llama_state_seq_get_data`, about 6 MB and 7 ms for 400 tokens):
-cells left in the cache would cost every later decode step, since attention runs
-over all of them (1,600 idle cells took one sequence from 65 to 47 tokens/s). A
-request copies the longest prefix it shares with a kept prompt, restored first
-if saved (2 ms), and evaluates only the rest: a restart's samples, which share
-one clean prompt, evaluate it once, and the next restart not at all (400 tokens
-take 2 s to evaluate on 2 cores).
+Prompts are kept (`agent.model.prompt_cache`): a request copies the longest prefix it
+shares with an evaluated prompt and evaluates only the rest.
 
 Sampling is llama-cpp-python's chain for `create_chat_completion` (repeat penalty,
 grammar, top-k 40, typical 1, top-p 0.95, min-p 0.05, temperature, then a seeded
@@ -28,7 +21,6 @@ context; callers wait on their own request.
 from __future__ import annotations
 
 import codecs
-import ctypes
 import json
 import random
 import threading
@@ -39,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ModelError
 from agent.model.base import Completion
+from agent.model.prompt_cache import KEPT_BYTES, Kept, PromptCache
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -47,8 +40,6 @@ __all__ = ["Engine", "Sampling"]
 
 SLOTS = 8
 """Sequences decoded together at most (a batch's 2 workers x 4 candidates)."""
-KEPT_BYTES = 256 << 20
-"""RAM for evaluated prompts saved for the next request that shares their prefix."""
 _TOP_K, _TOP_P, _MIN_P, _TYPICAL = 40, 0.95, 0.05, 1.0
 _PENALTY_LAST_N = 64
 
@@ -64,18 +55,6 @@ class Sampling:
 
 
 @dataclass
-class _Kept:
-    """An evaluated prompt: in the KV cache as sequence `seq` while requests copy from it,
-    else saved in `state` (seq -1)."""
-
-    tokens: list[int]
-    seq: int = -1
-    state: Any = None
-    users: int = 0
-    used: float = 0.0
-
-
-@dataclass
 class _Request:
     prompt: list[int]
     sampler: Any
@@ -87,7 +66,7 @@ class _Request:
     pos: int = 0
     pending: int = 0
     row: int = 0
-    kept: _Kept | None = None
+    kept: Kept | None = None
     generated: int = 0
     text: str = ""
     decoder: codecs.IncrementalDecoder = field(
@@ -100,15 +79,6 @@ class _Request:
     def need(self) -> int:
         """KV cells this request may take: its prompt once more, plus its reply."""
         return len(self.prompt) + self.max_tokens
-
-
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class Engine:
@@ -147,19 +117,22 @@ class Engine:
             self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=1, verbose=False)
         self._free_slots = list(range(slots))
-        self._free_kept = list(range(slots, 2 * slots + 1))
-        self.kept_bytes = kept_bytes
-        self._kept: list[_Kept] = []
+        self.prompts = PromptCache(
+            self._ctx, self._batch, seqs=list(range(slots, 2 * slots + 1)), kept_bytes=kept_bytes
+        )
         self._active: list[_Request] = []
         self._queue: list[_Request] = []
         self._cond = threading.Condition()
         self._closed = False
         self.steps = 0
         """Decode steps taken (for tests and figures)."""
-        self.evaluated = 0
-        """Prompt tokens evaluated (the rest were copied from kept prompts)."""
         self._thread = threading.Thread(target=self._run, name="llama-engine", daemon=True)
         self._thread.start()
+
+    @property
+    def evaluated(self) -> int:
+        """Prompt tokens evaluated (the rest were copied from kept prompts)."""
+        return self.prompts.evaluated
 
     # -- callers' side -------------------------------------------------------------
 
@@ -235,8 +208,7 @@ class Engine:
                         self._finish(request, error=ModelError(f"llama failed to decode: {e}"))
 
     def _used(self) -> int:
-        live = sum(len(k.tokens) for k in self._kept if k.seq >= 0)
-        return live + sum(1 + r.max_tokens for r in self._active)
+        return self.prompts.cells() + sum(1 + r.max_tokens for r in self._active)
 
     def _admit(self) -> list[_Request]:
         """Requests from the head of the queue that have a slot and room (first come,
@@ -252,42 +224,6 @@ class Engine:
             starting.append(request)
         return starting
 
-    def _release(self, kept: _Kept) -> None:
-        """A prompt no request copies from any more: saved to RAM, out of the cache (the
-        oldest saved ones go past `kept_bytes`)."""
-        if kept.users or kept.seq < 0:
-            return
-        low = self._low
-        if kept.state is None:
-            size = low.llama_state_seq_get_size(self._ctx.ctx, kept.seq)
-            state = (ctypes.c_uint8 * size)()
-            if low.llama_state_seq_get_data(self._ctx.ctx, state, size, kept.seq) == size:
-                kept.state = state
-        self._ctx.kv_cache_seq_rm(kept.seq, -1, -1)
-        self._free_kept.append(kept.seq)
-        kept.seq = -1
-        if kept.state is None:
-            self._kept.remove(kept)
-        saved = sorted((k for k in self._kept if k.seq < 0), key=lambda k: k.used)
-        total = sum(len(k.state) for k in saved)
-        for old in saved:
-            if total <= self.kept_bytes:
-                break
-            total -= len(old.state)
-            self._kept.remove(old)
-
-    def _live(self, kept: _Kept) -> None:
-        """Put a saved prompt back in the cache."""
-        if kept.seq >= 0:
-            return
-        seq = self._free_kept.pop()
-        state = kept.state
-        if self._low.llama_state_seq_set_data(self._ctx.ctx, state, len(state), seq) != len(state):
-            self._free_kept.append(seq)
-            self._kept.remove(kept)
-            raise RuntimeError("a saved prompt did not fit back in the cache")
-        kept.seq = seq
-
     def _start(self, request: _Request) -> None:
         """Give the request its prompt but the last token (copied from a kept prompt,
         evaluated where new); the last token goes with the next decode step."""
@@ -296,48 +232,8 @@ class Engine:
         request.pending = request.prompt[-1]
         if not prefix:
             return
-        best, shared = None, 0
-        for kept in self._kept:
-            n = _common(kept.tokens, prefix)
-            if n > shared:
-                best, shared = kept, n
-        if best is not None:
-            self._live(best)
-        if best is None or shared < len(prefix):
-            source = best
-            try:
-                best = self._keep(prefix, source, shared)
-            finally:
-                if source is not None:
-                    self._release(source)
-        best.users += 1
-        best.used = time.monotonic()
-        request.kept = best
-        self._ctx.kv_cache_seq_cp(best.seq, request.seq, 0, len(prefix))
-
-    def _keep(self, tokens: list[int], source: _Kept | None, shared: int) -> _Kept:
-        kept = _Kept(tokens, seq=self._free_kept.pop())
-        if source is not None and shared:
-            self._ctx.kv_cache_seq_cp(source.seq, kept.seq, 0, shared)
-        try:
-            for start in range(shared, len(tokens), 512):
-                self._decode_run(tokens[start : start + 512], kept.seq, start)
-        except BaseException:
-            self._ctx.kv_cache_seq_rm(kept.seq, -1, -1)
-            self._free_kept.append(kept.seq)
-            raise
-        self._kept.append(kept)
-        return kept
-
-    def _decode_run(self, tokens: Sequence[int], seq: int, pos: int) -> None:
-        b = self._batch.batch
-        b.n_tokens = len(tokens)
-        for i, token in enumerate(tokens):
-            b.token[i], b.pos[i], b.n_seq_id[i] = token, pos + i, 1
-            b.seq_id[i][0] = seq
-            b.logits[i] = i == len(tokens) - 1
-        self._ctx.decode(self._batch)
-        self.evaluated += len(tokens)
+        request.kept = self.prompts.lend(prefix)
+        self._ctx.kv_cache_seq_cp(request.kept.seq, request.seq, 0, len(prefix))
 
     def _step(self) -> None:
         """One token for every active request, decoded together, then sampled."""
@@ -383,8 +279,7 @@ class Engine:
                 self._active.remove(request)
             self._free_slots.append(request.seq)
         if request.kept is not None:
-            request.kept.users -= 1
-            self._release(request.kept)
+            self.prompts.give_back(request.kept)
         request.sampler.close()
         if error is not None:
             request.error = error
