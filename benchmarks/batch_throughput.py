@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_openai import FakeOpenAI, Reply, Request
 
-from agent.batch.job import JobSettings
 from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
+from agent.batch.task_run import TaskSettings
 from agent.model import ModelConfig
 from agent.run.record import read_trajectory
 from sandbox import SandboxConfig
@@ -81,13 +81,13 @@ def _test_seconds(record: dict[str, object]) -> float:
 def measure(tasks: Path, workers: int, out: Path, url: str, sandbox: str) -> dict[str, float]:
     """Run the batch once; tasks/min and the overheads."""
     config = ModelConfig(model="fake", base_url=url, api_key="k")
-    settings = JobSettings(model=config, model_name="fake", sandbox=SandboxConfig(kind=sandbox))  # type: ignore[arg-type]
+    settings = TaskSettings(model=config, model_name="fake", sandbox=SandboxConfig(kind=sandbox))  # type: ignore[arg-type]
     options = BatchOptions(out=out, settings=settings, workers=workers)
     loaded = load_batch_tasks(tasks)
     started = time.monotonic()
     summary = run_batch(loaded, options)
     wall = time.monotonic() - started
-    if summary["passed"] != len(loaded):
+    if summary.passed != len(loaded):
         raise SystemExit(f"expected every task green, got {summary}")
     records = list(read_records(out).values())
     tests = [_test_seconds(r) for r in records]

@@ -31,8 +31,8 @@ from fake_openai import FakeOpenAI
 from ray_cluster import RayCluster, unshare_available
 from task_script import TaskScript
 
-from agent.batch.job import JobSettings
 from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
+from agent.batch.task_run import TaskSettings
 from agent.model import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def _batch(tasks: Path, run: Path, url: str, address: str, workers: int) -> tupl
     config = ModelConfig(model="fake", base_url=url, api_key="k")
     options = BatchOptions(
         out=run,
-        settings=JobSettings(model=config, model_name="fake"),
+        settings=TaskSettings(model=config, model_name="fake"),
         workers=workers,
         executor="ray",
         ray_address=address,
@@ -59,8 +59,8 @@ def _batch(tasks: Path, run: Path, url: str, address: str, workers: int) -> tupl
     start = time.monotonic()
     summary = run_batch(load_batch_tasks(tasks), options)
     wall = time.monotonic() - start
-    if summary["passed"] != summary["total"]:
-        raise SystemExit(f"only {summary['passed']} of {summary['total']} tasks passed")
+    if summary.passed != summary.total:
+        raise SystemExit(f"only {summary.passed} of {summary.total} tasks passed")
     shipped = [int(r["shipped_bytes"]) for r in read_records(run).values()]
     return wall, shipped
 

@@ -80,6 +80,10 @@ class TestCounts:
     failed: int = 0
     errors: int = 0
 
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.errors
+
     def __str__(self) -> str:
         return f"{self.passed} passed, {self.failed} failed, {self.errors} errors"
 

@@ -330,8 +330,8 @@ def test_fix_options_are_checked_before_anything_runs(
 @pytest.fixture(scope="module")
 def batch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real, finished batch of one task (the scripted model, the local sandbox)."""
-    from agent.batch.job import JobSettings
     from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
+    from agent.batch.task_run import TaskSettings
     from agent.model import ModelConfig, price_of
     from sandbox import SandboxConfig
 
@@ -340,11 +340,11 @@ def batch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script = TaskScript.from_folders(base / "tasks", ROOT / "tests" / "fixtures" / "task_solutions")
     with FakeOpenAI(script) as srv:
         config = ModelConfig(model="fake", base_url=srv.base_url, api_key="k")
-        settings = JobSettings(model=config, model_name="fake", price=price_of(config),
+        settings = TaskSettings(model=config, model_name="fake", price=price_of(config),
                                sandbox=SandboxConfig(kind="local"))  # fmt: skip
         options = BatchOptions(out=base / "run", settings=settings, workers=1)
         summary = run_batch(load_batch_tasks(base / "tasks"), options)
-    assert summary["done"] == 1, summary
+    assert summary.done == 1, summary
     return base / "run"
 
 

@@ -22,12 +22,13 @@ import pytest
 from fake_openai import FakeOpenAI
 from task_script import TaskScript
 
-from agent.batch.job import JobSettings, TaskBusy, previous_try_context, task_lock
+from agent.batch.ledger import BatchSummary, TaskRecord, TryRecord
 from agent.batch.report import write_report
-from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch, summarize
+from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
+from agent.batch.task_run import TaskBusy, TaskSettings, previous_try_context, task_lock
 from agent.errors import UsageError
 from agent.model import ModelConfig, price_of
-from agent.run.record import RunDir
+from agent.run.record import RunDir, RunResult
 from sandbox.docker import LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +38,9 @@ NAMES = sorted(p.name for p in TASKS.iterdir() if p.is_dir())
 FEW = NAMES[:3]
 
 
-def _settings(url: str, tries: int = 1, model: str = "fake") -> JobSettings:
+def _settings(url: str, tries: int = 1, model: str = "fake") -> TaskSettings:
     config = ModelConfig(model=model, base_url=url, api_key="k")
-    return JobSettings(model=config, model_name=model, tries=tries, price=price_of(config))
+    return TaskSettings(model=config, model_name=model, tries=tries, price=price_of(config))
 
 
 def _few_tasks(tmp_path: Path) -> Path:
@@ -75,18 +76,15 @@ def test_pass_at_k_counts_tasks_green_within_k_tries(
     passed_at: list[int | None], tries: int, expected: list[float]
 ) -> None:
     records = {
-        f"t{i}": {
-            "status": "passed" if p else "failed",
-            "passed_at": p,
-            "tokens": {"prompt": 10, "completion": 5},
-            "cost": None,
-        }
+        f"t{i}": TaskRecord(
+            f"t{i}", "passed" if p else "failed", p, prompt_tokens=10, completion_tokens=5
+        )
         for i, p in enumerate(passed_at)
     }
-    summary = summarize([*records, "never-ran"], records, tries)
+    summary = BatchSummary.over([*records, "never-ran"], records, tries)
     total = len(passed_at) + 1
-    assert summary["pass_at"] == [round(x * len(passed_at) / total, 4) for x in expected]
-    assert (summary["total"], summary["pending"], summary["tokens"]) == (total, 1, 15 * total - 15)
+    assert list(summary.pass_at) == [round(x * len(passed_at) / total, 4) for x in expected]
+    assert (summary.total, summary.pending, summary.tokens) == (total, 1, 15 * total - 15)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +167,8 @@ def test_the_next_try_hears_how_the_last_one_failed(tmp_path: Path) -> None:
             ],
             note="",
         )
-    text = previous_try_context(1, {"run_dir": str(run.path), "exit_reason": "stuck"})
+    result = RunResult(run.run_id, str(run.path), "fake", status="red", exit_reason="stuck")
+    text = previous_try_context(TryRecord(1, "try-1", result))
     for part in (
         "How they failed:",
         "FAILED tests/test_x.py::test_a: assert 2 == 3",
@@ -199,19 +198,19 @@ def test_two_workers_over_the_example_tasks_give_the_right_summary(
     records = read_records(run)
     assert sorted(records) == NAMES
     n = len(NAMES)
-    assert (summary["total"], summary["passed"], summary["failed"], summary["errors"]) == (
+    assert (summary.total, summary.passed, summary.failed, summary.errors) == (
         n,
         n - 1,
         1,
         0,
     )
-    assert summary["pass_at"] == [round((n - 2) / n, 4), round((n - 1) / n, 4)]
-    assert summary["tokens"] == sum(sum(r["tokens"].values()) for r in records.values()) > 0
-    assert not summary["stopped_by_budget"] and not summary["interrupted"]
-    assert json.loads((run / "summary.json").read_text()) == summary
-    assert (records[wrong]["passed_at"], len(records[wrong]["tries"])) == (2, 2)
-    assert (records[broken]["status"], len(records[broken]["tries"])) == ("failed", 2)
-    assert all(len(_run_dirs(run, n)) == len(records[n]["tries"]) for n in NAMES)
+    assert list(summary.pass_at) == [round((n - 2) / n, 4), round((n - 1) / n, 4)]
+    assert summary.tokens == sum(r.tokens for r in records.values()) > 0
+    assert not summary.stopped_by_budget and not summary.interrupted
+    assert json.loads((run / "summary.json").read_text()) == summary.to_json()
+    assert (records[wrong].passed_at, len(records[wrong].tries)) == (2, 2)
+    assert (records[broken].status, len(records[broken].tries)) == ("failed", 2)
+    assert all(len(_run_dirs(run, n)) == len(records[n].tries) for n in NAMES)
     # try 2 was told what try 1's tests said, with the output its feedback prompt showed
     retry = next(p for p in script.retry_prompts if "tests/test_fizzbuzz.py" in p)
     assert "0 passed, 0 failed, 1 errors" in retry and "ImportError: not written yet" in retry
@@ -283,8 +282,8 @@ def test_sigkill_mid_batch_then_resume_runs_every_task_exactly_once(
         again = _cli_batch(TASKS, run, srv.base_url, "--workers", "2", "--resume")
         _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
-    summary = json.loads((run / "summary.json").read_text())
-    assert (summary["total"], summary["passed"], summary["pending"]) == (len(NAMES), len(NAMES), 0)
+    summary = BatchSummary.from_json(json.loads((run / "summary.json").read_text()))
+    assert (summary.total, summary.passed, summary.pending) == (len(NAMES), len(NAMES), 0)
     for name in NAMES:
         ran_again = script.starts[name] - starts_before.get(name, 0)
         assert ran_again == (0 if name in before else 1), name
@@ -307,13 +306,13 @@ def test_ctrl_c_stops_scheduling_and_keeps_results(
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["interrupted"] and summary["tasks"][FEW[2]] == "pending"
+    summary = BatchSummary.from_json(json.loads((run / "summary.json").read_text()))
+    assert summary.interrupted and summary.tasks[FEW[2]] == "pending"
     assert script.asked[FEW[2]] == 0
     slow_result = run / "tasks" / FEW[1] / "result.json"
     slow_runs = list((run / "tasks" / FEW[1]).glob("try-1/.greenloop/runs/*/result.json"))
     if grace == "60":
-        assert summary["tasks"][FEW[1]] == "passed" and slow_result.is_file()
+        assert summary.tasks[FEW[1]] == "passed" and slow_result.is_file()
         return
     assert not slow_result.exists(), "a cut task has no record: resume runs it again"
     assert json.loads(slow_runs[0].read_text())["exit_reason"] == "interrupted"
@@ -322,7 +321,7 @@ def test_ctrl_c_stops_scheduling_and_keeps_results(
         options = BatchOptions(out=run, settings=_settings(srv.base_url), resume=True, workers=2)
         summary = run_batch(load_batch_tasks(tmp_path / "few"), options)
     # FEW[0] ran once, before the interruption: one file, no plan asked (its tests imply it)
-    assert (summary["passed"], summary["interrupted"], script.asked[FEW[0]]) == (3, False, 1)
+    assert (summary.passed, summary.interrupted, script.asked[FEW[0]]) == (3, False, 1)
     assert len(_run_dirs(run, FEW[1])) == 1
 
 
@@ -341,11 +340,11 @@ def test_a_spent_budget_starts_no_task_and_running_ones_finish(
         settings = _settings(srv.base_url, model=model)
         options = BatchOptions(out=run, settings=settings, workers=2, **budget)
         summary = run_batch(load_batch_tasks(tmp_path / "few"), options)
-    assert summary["stopped_by_budget"]
-    assert (summary["done"], summary["passed"], summary["pending"]) == (2, 2, 1)
+    assert summary.stopped_by_budget
+    assert (summary.done, summary.passed, summary.pending) == (2, 2, 1)
     assert script.asked[FEW[2]] == 0
     if model != "fake":
-        assert summary["cost"] and summary["cost"] > budget["budget_cost"]
+        assert summary.cost and summary.cost > budget["budget_cost"]
     md, _ = write_report(run)
     assert "stopped by the budget" in md.read_text()
 

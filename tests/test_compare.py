@@ -20,9 +20,9 @@ from fake_openai import FakeOpenAI
 from task_script import TaskScript
 
 from agent.batch.compare import compare, render_markdown, write_comparison
-from agent.batch.job import JobSettings
 from agent.batch.report import write_report
 from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
+from agent.batch.task_run import TaskSettings
 from agent.errors import UsageError
 from agent.model import ModelConfig, price_of
 
@@ -45,7 +45,7 @@ def _batch(base: Path, name: str, tasks: list[str], broken: list[str]) -> Path:
     run = base / f"run-{name}"
     with FakeOpenAI(script) as srv:
         config = ModelConfig(model="fake", base_url=srv.base_url, api_key="k")
-        settings = JobSettings(model=config, model_name="fake", price=price_of(config))
+        settings = TaskSettings(model=config, model_name="fake", price=price_of(config))
         run_batch(load_batch_tasks(folder), BatchOptions(out=run, settings=settings, workers=2))
     return run
 

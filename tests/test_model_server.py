@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.batch.job import JobSettings, _model
 from agent.batch.scheduler import _CUT_SERVER_AFTER, BatchOptions, _one_model
+from agent.batch.task_run import TaskSettings, _model
 from agent.errors import ModelAuthError, ModelUnavailable
 from agent.model import Message, ModelConfig, OpenAIChat
 from agent.model.serve.server import ModelServer
@@ -128,7 +128,7 @@ def test_the_server_exits_when_the_batch_is_killed() -> None:
 
 
 def test_a_local_batch_with_the_embedded_model_shares_one_server(tmp_path: Path) -> None:
-    settings = JobSettings(model=ModelConfig(model="local"), model_name="embedded")
+    settings = TaskSettings(model=ModelConfig(model="local"), model_name="embedded")
     options = BatchOptions(out=tmp_path, settings=settings)
     with _one_model(options, needed=True) as (served, _on_cut):
         client = served.settings
@@ -144,7 +144,7 @@ def test_a_local_batch_with_the_embedded_model_shares_one_server(tmp_path: Path)
 
 
 def test_cutting_a_batch_stops_its_model_server_soon_after(tmp_path: Path) -> None:
-    settings = JobSettings(model=ModelConfig(model="local"), model_name="embedded")
+    settings = TaskSettings(model=ModelConfig(model="local"), model_name="embedded")
     with _one_model(BatchOptions(out=tmp_path, settings=settings), needed=True) as (s, on_cut):
         model = OpenAIChat(s.settings.model.model_copy(update={"max_retries": 0}))
         assert model.complete(ASK, max_tokens=4).completion_tokens > 0

@@ -28,10 +28,10 @@ from fake_openai import FakeOpenAI
 from ray_cluster import RayCluster, unshare_available
 from task_script import TaskScript
 
-from agent.batch.job import JobSettings, TaskData, TaskJob
 from agent.batch.report import write_report
 from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, run_batch
 from agent.batch.shipping import INCOMING_DIR
+from agent.batch.task_run import TaskData, TaskRun, TaskSettings
 from agent.model import ModelConfig, price_of
 
 pytest.importorskip("ray", reason="ray is not installed: pip install 'greenloop[ray]'")
@@ -72,9 +72,9 @@ def _tasks(hidden: Path, names: list[str]) -> Path:
     return folder
 
 
-def _settings(url: str) -> JobSettings:
+def _settings(url: str) -> TaskSettings:
     config = ModelConfig(model="fake", base_url=url, api_key=KEY)
-    return JobSettings(model=config, model_name="fake", price=price_of(config))
+    return TaskSettings(model=config, model_name="fake", price=price_of(config))
 
 
 def _options(run: Path, url: str, address: str, workers: int = 1) -> BatchOptions:
@@ -107,16 +107,16 @@ def _assert_on_the_head(run: Path, names: list[str]) -> None:
     records = read_records(run)
     assert sorted(records) == sorted(names)
     for name, record in records.items():
-        assert record["status"] == "passed", record["error"]
-        assert record["shipped_bytes"] > 0 and record["node"]
-        for attempt in record["tries"]:
-            project = run / "tasks" / name / attempt["out"]
-            run_dir = Path(attempt["run_dir"])
+        assert record.status == "passed", record.error
+        assert record.shipped_bytes and record.node
+        for attempt in record.tries:
+            project = run / "tasks" / name / attempt.out
+            run_dir = Path(attempt.result.run_dir)
             assert run_dir.parent.parent.parent == project, "paths read as on one machine"
             for part in ("trajectory.jsonl", "cassette.jsonl", "result.json"):
                 assert (run_dir / part).stat().st_size > 0, f"{name}: no {part} on the head"
             assert json.loads((run_dir / "result.json").read_text())["run_dir"] == str(run_dir)
-            for path in attempt["files"]:
+            for path in attempt.result.files:
                 assert (project / path).is_file(), f"{name}: {path} stayed on the node"
             head = subprocess.run(
                 ["git", "-C", str(project), "rev-parse", attempt["branch"]],
@@ -144,7 +144,7 @@ def test_every_tasks_outputs_come_back_to_the_head_and_no_key_is_written(
     with FakeOpenAI(script, api_key=KEY) as srv:
         summary = run_batch(tasks, _options(run, srv.base_url, cluster.address))
         authorized = {r.headers.get("authorization") for r in srv.chat_requests}
-    assert (summary["total"], summary["passed"]) == (3, 3)
+    assert (summary.total, summary.passed) == (3, 3)
     assert authorized == {f"Bearer {KEY}"}, "the key reached the workers"
     _assert_on_the_head(run, names)
     _assert_links_resolve(run)
@@ -162,14 +162,14 @@ def test_a_task_sent_without_a_key_uses_its_nodes_own(cluster: RayCluster, hidde
         keyless = ModelConfig(model="fake", base_url=srv.base_url)
         options = replace(options, settings=replace(options.settings, model=keyless))
         summary = run_batch(tasks, options)
-    assert summary["passed"] == 1, read_records(hidden / "run")
+    assert summary.passed == 1, read_records(hidden / "run")
 
 
 def test_the_job_ray_gets_carries_no_api_key(tmp_path: Path) -> None:
     from agent.batch.ray_executor import keyless
 
     task = load_batch_tasks(TASKS / NAMES[0])[0]
-    job = TaskJob(TaskData.of(task), tmp_path / "t", _settings("http://127.0.0.1:9/v1"))
+    job = TaskRun(TaskData.of(task), tmp_path / "t", _settings("http://127.0.0.1:9/v1"))
     sent, env = keyless(job)
     assert KEY.encode() not in pickle.dumps(sent)
     assert env == {"OPENAI_API_KEY": KEY}
@@ -187,10 +187,10 @@ def test_a_node_without_a_docker_engine_fails_its_tasks_with_the_fix(
         summary = run_batch(
             load_batch_tasks(hidden / "tasks"), _options(run, srv.base_url, cluster.address)
         )
-    assert (summary["done"], summary["errors"]) == (2, 2), "the batch went on"
+    assert (summary.done, summary.errors) == (2, 2), "the batch went on"
     for record in read_records(run).values():
-        assert "cannot run sandboxes: no Docker engine answers" in record["error"]
-        assert "greenloop sandbox build" in record["error"] and "Traceback" not in record["error"]
+        assert "cannot run sandboxes: no Docker engine answers" in record.error
+        assert "greenloop sandbox build" in record.error and "Traceback" not in record.error
     assert sum(script.asked.values()) == 0, "no model call is spent on a node that cannot test"
 
 
@@ -214,9 +214,9 @@ def test_a_task_whose_node_is_killed_runs_again_on_another(
         script.slow.clear()
         batch.join(300)
     (summary,) = summaries
-    assert summary["passed"] == 1
+    assert summary.passed == 1
     record = read_records(run)[slow]
-    assert record["reruns"] and "lost" in record["reruns"][0]
+    assert record.reruns and "lost" in record.reruns[0]
     assert script.starts[slow] == 2, "the task ran once more, not more"
     _assert_on_the_head(run, [slow])
     md, _ = write_report(run)

@@ -18,12 +18,13 @@ from fixture_repos import make_repo, shop_files
 
 import agent.batch.shipping as shipping
 from agent.batch.inside import inside, try_folder
+from agent.batch.ledger import TaskRecord, TryRecord
 from agent.batch.report import write_missing_pages
 from agent.batch.scheduler import MANIFEST_FILE, read_records
 from agent.batch.shipping import Parcel, land
 from agent.errors import PathRejected, ShippingError
 from agent.fix.repomap import FileTags, TagCache
-from agent.run.record import RunDir
+from agent.run.record import RunDir, RunResult
 
 GREENLOOP = Path(sys.executable).with_name("greenloop")
 
@@ -129,7 +130,8 @@ def test_report_refuses_a_record_that_names_a_folder_outside(
 def test_report_writes_the_page_of_a_good_record_inside(tmp_path: Path) -> None:
     run_dir = _batch(tmp_path)
     assert write_missing_pages(run_dir) == 1
-    folder = try_folder(run_dir, "t", {"out": "try-1", "run_id": "r1"})
+    attempt = TryRecord(1, "try-1", RunResult("r1", "", "fake"))
+    folder = try_folder(run_dir, "t", attempt)
     assert (folder / "trajectory.html").is_file()
 
 
@@ -177,7 +179,7 @@ def test_a_parcel_that_unpacks_too_big_is_refused(
             data = b"x" * 1000
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    parcel = Parcel("t", {"name": "t", "status": "passed"}, buf.getvalue(), "node-a")
+    parcel = Parcel("t", TaskRecord("t", "passed"), buf.getvalue(), "node-a")
     head = tmp_path / "run" / "tasks" / "t"
     monkeypatch.setattr(shipping, "MAX_MEMBERS", 4)
     with pytest.raises(ShippingError, match="more than 4 entries"):

@@ -1,7 +1,7 @@
 """`greenloop report`: Markdown and one self-contained HTML page from a batch's run dir.
 
 The run dirs here are laid out as `greenloop batch` writes them (records made by
-`task_record` from RunResults); the HTML is opened in headless Chromium.
+`TaskRecord.of_tries` from RunResults); the HTML is opened in headless Chromium.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from chromium import headless, require_chromium
 
-from agent.batch.job import task_record, write_json_atomic
+from agent.atomic import write_json
+from agent.batch.ledger import TaskRecord, TryRecord
 from agent.batch.report import collect, render_html, render_markdown, write_report
 from agent.errors import UsageError
 from agent.model import Price
@@ -27,7 +28,7 @@ from sandbox.base import TestCounts
 HOSTILE = '<script>alert("x")</script> & "quotes" \x1b[31m\x07'
 
 
-def _try(run: Path, name: str, number: int, status: str, reason: str, **kw: Any) -> dict[str, Any]:
+def _try(run: Path, name: str, number: int, status: str, reason: str, **kw: Any) -> TryRecord:
     run_id = f"{name}-r{number}"
     folder = run / "tasks" / name / f"try-{number}" / ".greenloop" / "runs" / run_id
     folder.mkdir(parents=True)
@@ -35,7 +36,7 @@ def _try(run: Path, name: str, number: int, status: str, reason: str, **kw: Any)
     result = RunResult(
         run_id=run_id, run_dir=str(folder), model="fake", status=status, exit_reason=reason, **kw
     )
-    return {**result.to_dict(), "try": number, "out": f"try-{number}"}
+    return TryRecord(number, f"try-{number}", result)
 
 
 def _make_run(tmp_path: Path, flags: dict[str, Any] | None = None) -> Path:
@@ -67,10 +68,11 @@ def _make_run(tmp_path: Path, flags: dict[str, Any] | None = None) -> Path:
     }
     price = Price(1.0, 2.0)
     for name, results in tries.items():
-        write_json_atomic(run / "tasks" / name / "result.json", task_record(name, results, price))
+        record = TaskRecord.of_tries(name, results, price)
+        write_json(run / "tasks" / name / "result.json", record.to_json())
     manifest = {"tasks": [*tries, "delta"], "tries": 2, "model": "fake"}
-    write_json_atomic(run / "batch.json", manifest)
-    write_json_atomic(run / "summary.json", {"stopped_by_budget": False, **(flags or {})})
+    write_json(run / "batch.json", manifest)
+    write_json(run / "summary.json", {"stopped_by_budget": False, **(flags or {})})
     return run
 
 
@@ -163,6 +165,6 @@ def test_the_html_report_opens_in_headless_chromium(tmp_path: Path) -> None:
 def test_a_real_batch_summary_round_trips_through_the_report(tmp_path: Path) -> None:
     run = _make_run(tmp_path)
     data = collect(run)
-    assert data.summary["pass_at"] == [0.25, 0.5]
+    assert data.summary.pass_at == (0.25, 0.5)
     assert json.loads((run / "summary.json").read_text())["stopped_by_budget"] is False
     assert [row.status for row in data.rows] == ["passed", "passed", "error", "pending"]

@@ -7,18 +7,19 @@ import json
 import os
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from agent.batch.ledger import TaskRecord, TryRecord
 from agent.batch.shipping import INCOMING_DIR, Parcel, land, pack_task
 from agent.errors import ShippingError
+from agent.run.record import RunResult
 
 RUN = "try-1/.greenloop/runs/r1"
 
 
-def _task_folder(root: Path, big: int = 0) -> tuple[Path, dict[str, Any]]:
-    """A finished task's folder as run_job leaves it, and its record."""
+def _task_folder(root: Path, big: int = 0) -> tuple[Path, TaskRecord]:
+    """A finished task's folder as run_task leaves it, and its record."""
     folder = root / "scratch" / "t"
     run_dir = folder / RUN
     run_dir.mkdir(parents=True)
@@ -34,9 +35,8 @@ def _task_folder(root: Path, big: int = 0) -> tuple[Path, dict[str, Any]]:
     (folder / "result.json").write_text("{}")
     if big:
         (folder / "try-1" / "big.bin").write_bytes(os.urandom(big))
-    record = {"name": "t", "status": "passed", "error": "", "tries": [
-        {"try": 1, "out": "try-1", "run_dir": str(run_dir), "files": ["app.py"]}]}  # fmt: skip
-    return folder, record
+    result = RunResult("r1", str(run_dir), "fake", status="green", files=["app.py"])
+    return folder, TaskRecord("t", "passed", 1, (TryRecord(1, "try-1", result),))
 
 
 def test_a_task_lands_on_the_head_as_if_it_had_run_there(tmp_path: Path) -> None:
@@ -61,9 +61,9 @@ def test_outputs_over_the_limit_send_only_the_run_records_and_say_why(tmp_path: 
     head = tmp_path / "run" / "tasks" / "t"
     parcel = pack_task(folder, record, head, 200_000, "node-a")
     assert parcel.record is not None
-    assert parcel.record["status"] == "error"
-    assert "0.190735 MiB" in parcel.record["error"] and "--ship-limit-mb" in parcel.record["error"]
-    assert "node-a" in parcel.record["error"]
+    assert parcel.record.status == "error"
+    assert "0.190735 MiB" in parcel.record.error and "--ship-limit-mb" in parcel.record.error
+    assert "node-a" in parcel.record.error
     land(parcel, head)
     assert (head / RUN / "trajectory.jsonl").is_file() and not (head / "try-1" / "big.bin").exists()
 
@@ -96,7 +96,7 @@ def test_a_parcel_that_reaches_out_of_its_folder_is_refused(
     tmp_path: Path, member: tuple[tarfile.TarInfo, bytes]
 ) -> None:
     head = tmp_path / "run" / "tasks" / "t"
-    parcel = Parcel("t", {"name": "t", "status": "passed"}, _tar(member), "node-a")
+    parcel = Parcel("t", TaskRecord("t", "passed"), _tar(member), "node-a")
     with pytest.raises(ShippingError, match="node-a sent were refused"):
         land(parcel, head)
     assert not head.exists(), "nothing of a refused parcel lands"

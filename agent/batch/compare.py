@@ -17,16 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any
 
+from agent.batch.ledger import BatchSummary
 from agent.batch.report import ReportData, TaskRow, collect, write_missing_pages
-from agent.batch.scheduler import MANIFEST_FILE, read_records, summarize
+from agent.batch.scheduler import MANIFEST_FILE, read_records
 from agent.errors import UsageError
 from agent.textclean import clean
 from sandbox.paths import refuse_bidi
 
 __all__ = [
     "Comparison",
+    "Totals",
     "check_comparison_out",
     "compare",
     "render_html",
@@ -35,6 +36,21 @@ __all__ = [
 ]
 
 _FINISHED = ("passed", "failed", "error")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """One run's totals over the tasks every run has."""
+
+    summary: BatchSummary
+    wall: float
+    """Seconds, summed over the tasks."""
+    exit_reasons: dict[str, int]
+    """Over every try."""
+
+    @property
+    def pass_rate(self) -> float:
+        return self.summary.passed / max(1, self.summary.total)
 
 
 @dataclass(frozen=True)
@@ -48,8 +64,8 @@ class Comparison:
     """The tasks every run has, in the first run's order."""
     left_out: dict[str, list[str]]
     """Label -> the tasks of that run some other run does not have."""
-    totals: list[dict[str, Any]]
-    """Per run: `batch.summarize` over the shared tasks, plus wall and exit reasons."""
+    totals: list[Totals]
+    """Per run, over the shared tasks."""
 
     def row(self, run: int, task: str) -> TaskRow:
         return next(r for r in self.runs[run].rows if r.name == task)
@@ -70,18 +86,15 @@ class Comparison:
         return [t for t in self.tasks if self.flipped(t)]
 
 
-def _totals(data: ReportData, tasks: Sequence[str]) -> dict[str, Any]:
+def _totals(data: ReportData, tasks: Sequence[str]) -> Totals:
     records = read_records(data.run_dir, tasks)
-    summary = summarize(tasks, records, int(data.summary.get("tries", 1)))
-    tries = [t for n in tasks if n in records for t in records[n].get("tries", [])]
-    reasons = Counter(str(t.get("exit_reason", "?")) for t in tries)
-    walls = [float(records[n].get("wall", 0.0)) for n in tasks if n in records]
-    return {
-        **summary,
-        "wall": round(sum(walls), 3),
-        "exit_reasons": dict(reasons.most_common()),
-        "model": data.summary.get("model", "?"),
-    }
+    done = [records[n] for n in tasks if n in records]
+    reasons = Counter(t.result.exit_reason for r in done for t in r.tries)
+    return Totals(
+        BatchSummary.over(tasks, records, data.summary.tries).but(model=data.summary.model),
+        wall=round(sum(r.wall for r in done), 3),
+        exit_reasons=dict(reasons.most_common()),
+    )
 
 
 def compare(run_dirs: Sequence[Path]) -> Comparison:
@@ -121,27 +134,26 @@ def side_by_side(c: Comparison) -> list[tuple[str, list[str]]]:
     t = c.totals
     rows = [
         ("run dir", [str(r.run_dir) for r in c.runs]),
-        ("model", [str(x["model"]) for x in t]),
-        ("tasks compared", [str(x["total"]) for x in t]),
-        ("passed", [f"{x['passed']} ({_pct(x['passed'] / max(1, x['total']))})" for x in t]),
+        ("model", [x.summary.model for x in t]),
+        ("tasks compared", [str(x.summary.total) for x in t]),
+        ("passed", [f"{x.summary.passed} ({_pct(x.pass_rate)})" for x in t]),
         (
             "failed / errors / pending",
-            [f"{x['failed']} / {x['errors']} / {x['pending']}" for x in t],
+            [f"{x.summary.failed} / {x.summary.errors} / {x.summary.pending}" for x in t],
         ),
     ]
-    depth = max(len(x["pass_at"]) for x in t)
+    depth = max(len(x.summary.pass_at) for x in t)
     for k in range(depth):
-        rows.append(
-            (f"pass@{k + 1}", [_pct(x["pass_at"][k]) if k < len(x["pass_at"]) else "-" for x in t])
-        )
+        at = [x.summary.pass_at for x in t]
+        rows.append((f"pass@{k + 1}", [_pct(p[k]) if k < len(p) else "-" for p in at]))
     rows += [
-        ("tokens", [f"{x['tokens']:,}" for x in t]),
-        ("cost", [_money(x["cost"]) for x in t]),
-        ("wall (sum of tasks)", [f"{x['wall']:.1f} s" for x in t]),
-        ("wall (whole batch)", [_seconds(r.summary.get("wall")) for r in c.runs]),
+        ("tokens", [f"{x.summary.tokens:,}" for x in t]),
+        ("cost", [_money(x.summary.cost) for x in t]),
+        ("wall (sum of tasks)", [f"{x.wall:.1f} s" for x in t]),
+        ("wall (whole batch)", [_seconds(r.summary.wall) for r in c.runs]),
         (
             "exit reasons",
-            [", ".join(f"{k} {n}" for k, n in x["exit_reasons"].items()) or "-" for x in t],
+            [", ".join(f"{k} {n}" for k, n in x.exit_reasons.items()) or "-" for x in t],
         ),
     ]
     return rows

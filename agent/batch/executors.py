@@ -1,12 +1,12 @@
 """Where a batch's tasks run: a local process pool (default) or Ray tasks.
 
     with make_executor("local", workers=2) as ex:
-        ex.submit(job)                    # a TaskJob: picklable, carries no clients
-        for outcome in ex.poll(0.5):      # JobOutcomes of the jobs that ended
+        ex.submit(job)                    # a TaskRun: picklable, carries no clients
+        for outcome in ex.poll(0.5):      # TaskOutcomes of the tasks that ended
             ...
         ex.cut()                          # interrupt the running jobs (after Ctrl-C)
 
-Both executors run `run_job` (in `agent.batch.job`), which builds its own model
+Both executors run `run_task` (in `agent.batch.task_run`), which builds its own model
 client from the job's `ModelConfig` in the worker process and opens each try's
 sandbox on the Docker engine of the machine it runs on. Ray tasks run it on
 nodes that share no disk with the head: their outputs travel back through Ray
@@ -33,8 +33,9 @@ from concurrent.futures.process import BrokenProcessPool
 from types import FrameType, TracebackType
 from typing import Any, Literal, Protocol, Self
 
-from agent.batch.job import JobOutcome, TaskJob, error_record, run_job
+from agent.batch.ledger import TaskRecord
 from agent.batch.ray_executor import RayExecutor
+from agent.batch.task_run import TaskOutcome, TaskRun, run_task
 from agent.errors import UsageError
 
 __all__ = ["Executor", "ExecutorKind", "LocalExecutor", "RayExecutor", "make_executor"]
@@ -47,15 +48,15 @@ _ORPHAN_GRACE = 30.0
 
 
 class Executor(Protocol):
-    """Runs TaskJobs somewhere; the scheduler bounds how many are in flight."""
+    """Runs TaskRuns somewhere; the scheduler bounds how many are in flight."""
 
-    def submit(self, job: TaskJob) -> None:
+    def submit(self, job: TaskRun) -> None:
         """Start `job`."""
 
     def running(self) -> int:
         """Jobs submitted whose outcome `poll` has not returned yet."""
 
-    def poll(self, timeout: float) -> list[JobOutcome]:
+    def poll(self, timeout: float) -> list[TaskOutcome]:
         """Outcomes of jobs that ended, waiting up to `timeout` seconds for the first."""
 
     def cut(self) -> None:
@@ -112,12 +113,12 @@ def _init_worker(cut: Any, parent: int) -> None:
     threading.Thread(target=_watch, args=(cut, parent), name="cut-watch", daemon=True).start()
 
 
-def _run_in_worker(job: TaskJob) -> JobOutcome:
+def _run_in_worker(job: TaskRun) -> TaskOutcome:
     if os.getppid() != _STATE.parent:  # a job still queued when the scheduler was killed
-        return JobOutcome(job.name, None, cut=True)
+        return TaskOutcome(job.name, None, cut=True)
     _STATE.running, _STATE.signalled = True, 0.0
     try:
-        return run_job(job)
+        return run_task(job)
     finally:
         _STATE.running = False
 
@@ -130,7 +131,7 @@ class LocalExecutor:
         self._cut = self._ctx.Event()
         self._workers = workers
         self._pool = self._new_pool()
-        self._futures: dict[Future[JobOutcome], str] = {}
+        self._futures: dict[Future[TaskOutcome], str] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -140,7 +141,7 @@ class LocalExecutor:
             initargs=(self._cut, os.getpid()),
         )
 
-    def submit(self, job: TaskJob) -> None:
+    def submit(self, job: TaskRun) -> None:
         try:
             future = self._pool.submit(_run_in_worker, job)
         except BrokenProcessPool:
@@ -153,21 +154,21 @@ class LocalExecutor:
     def running(self) -> int:
         return len(self._futures)
 
-    def poll(self, timeout: float) -> list[JobOutcome]:
+    def poll(self, timeout: float) -> list[TaskOutcome]:
         if not self._futures:
             return []
         done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
         return [self._outcome(future) for future in done]
 
-    def _outcome(self, future: Future[JobOutcome]) -> JobOutcome:
+    def _outcome(self, future: Future[TaskOutcome]) -> TaskOutcome:
         name = self._futures.pop(future)
         exc = future.exception()
         if exc is None:
             return future.result()
         if isinstance(exc, BrokenProcessPool):
-            return JobOutcome(name, None, lost=f"its worker process died ({exc})")
+            return TaskOutcome(name, None, lost=f"its worker process died ({exc})")
         log.warning("task %s raised %r", name, exc)
-        return JobOutcome(name, error_record(name, f"{type(exc).__name__}: {exc}"))
+        return TaskOutcome(name, TaskRecord.failed_outside(name, f"{type(exc).__name__}: {exc}"))
 
     def cut(self) -> None:
         self._cut.set()

@@ -15,10 +15,9 @@ link), the names are plain, and the whole resolves inside the run folder.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from agent.batch.ledger import TryRecord
 from agent.errors import PathRejected
 from agent.run.record import RUNS_DIR, is_run_id
 
@@ -51,10 +50,10 @@ def inside(run_dir: Path, *parts: str) -> Path:
     return path
 
 
-def try_folder(run_dir: Path, name: str, attempt: Mapping[str, Any]) -> Path:
+def try_folder(run_dir: Path, name: str, attempt: TryRecord) -> Path:
     """A try's run record folder, from its task's record; refused when the record names
     anything but its own `try-N` folder and run id."""
-    out, run_id = str(attempt.get("out", "")), str(attempt.get("run_id", ""))
+    out, run_id = attempt.out, attempt.result.run_id
     if not _TRY.fullmatch(out) or not is_run_id(run_id):
         raise PathRejected(
             f"the record of task {name!r} names the try folder {out!r} and run {run_id!r}: "

@@ -32,8 +32,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from agent.batch.job import JobOutcome, JobSettings, TaskJob, error_record, run_job
+from agent.batch.ledger import TaskRecord
 from agent.batch.shipping import Parcel, land, pack_task, with_record
+from agent.batch.task_run import TaskOutcome, TaskRun, TaskSettings, run_task
 from agent.errors import SandboxError, ShippingError, UsageError
 from sandbox import SandboxConfig
 
@@ -86,7 +87,7 @@ def _prepare_node(cfg: SandboxConfig, node: str) -> str:
     return ""
 
 
-def _keyed(settings: JobSettings) -> JobSettings:
+def _keyed(settings: TaskSettings) -> TaskSettings:
     """The settings with the API key from this worker's environment put back."""
     key = os.environ.get(KEY_VAR)
     if not key or settings.model.api_key:
@@ -94,7 +95,7 @@ def _keyed(settings: JobSettings) -> JobSettings:
     return replace(settings, model=settings.model.model_copy(update={"api_key": key}))
 
 
-def keyless(job: TaskJob) -> tuple[TaskJob, dict[str, str]]:
+def keyless(job: TaskRun) -> tuple[TaskRun, dict[str, str]]:
     """The job without its API key, and the runtime-env variables that carry the key."""
     key = job.settings.model.api_key
     if not key:
@@ -103,16 +104,17 @@ def keyless(job: TaskJob) -> tuple[TaskJob, dict[str, str]]:
     return replace(job, settings=replace(job.settings, model=model)), {KEY_VAR: key}
 
 
-def run_on_node(job: TaskJob) -> Parcel:
+def run_on_node(job: TaskRun) -> Parcel:
     """Run `job` on this node in a scratch folder; its record and folder, packed for the head."""
     node = _node_name()
     trouble = _prepare_node(job.settings.sandbox, node)
     if trouble:
-        return Parcel(job.name, {**error_record(job.name, trouble), "node": node}, node=node)
+        failed = TaskRecord.failed_outside(job.name, trouble).but(node=node)
+        return Parcel(job.name, failed, node=node)
     scratch = Path(tempfile.mkdtemp(prefix="greenloop-task-"))
     try:
         here = replace(job, out=scratch / job.name, settings=_keyed(job.settings))
-        outcome = run_job(here)
+        outcome = run_task(here)
         if outcome.record is None:
             return Parcel(job.name, None, node=node)
         limit = int(job.settings.ship_limit_mb * _MIB)
@@ -140,12 +142,12 @@ class RayExecutor:
         if self._owns:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         self._remote = ray.remote(max_retries=0)(run_on_node)
-        self._refs: dict[Any, TaskJob] = {}
+        self._refs: dict[Any, TaskRun] = {}
         self._reruns: dict[str, str] = {}
         self._checked = False
         self._cutting = False
 
-    def submit(self, job: TaskJob) -> None:
+    def submit(self, job: TaskRun) -> None:
         sent, env = keyless(job)
         options: dict[str, Any] = task_resources(job.settings.sandbox)
         if env:
@@ -170,49 +172,50 @@ class RayExecutor:
     def running(self) -> int:
         return len(self._refs)
 
-    def poll(self, timeout: float) -> list[JobOutcome]:
+    def poll(self, timeout: float) -> list[TaskOutcome]:
         if not self._refs:
             return []
         ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
         outcomes = [self._outcome(ref) for ref in ready]
         return [o for o in outcomes if o is not None]
 
-    def _outcome(self, ref: Any) -> JobOutcome | None:
+    def _outcome(self, ref: Any) -> TaskOutcome | None:
         job = self._refs.pop(ref)
         errors = self._ray.exceptions
         lost = (errors.WorkerCrashedError, errors.NodeDiedError, errors.ObjectLostError)
         try:
             parcel: Parcel = self._ray.get(ref)
         except errors.TaskCancelledError:
-            return JobOutcome(job.name, None, cut=True)
+            return TaskOutcome(job.name, None, cut=True)
         except lost as exc:
             return self._lost(job, f"its Ray node or worker was lost ({type(exc).__name__})")
         except errors.RayError as exc:
             log.warning("task %s raised %s", job.name, exc)
-            return JobOutcome(job.name, error_record(job.name, str(exc).strip().splitlines()[-1]))
+            message = str(exc).strip().splitlines()[-1]
+            return TaskOutcome(job.name, TaskRecord.failed_outside(job.name, message))
         if parcel.record is None:
-            return JobOutcome(job.name, None, cut=True)
+            return TaskOutcome(job.name, None, cut=True)
         return self._landed(job, parcel)
 
-    def _lost(self, job: TaskJob, reason: str) -> JobOutcome | None:
+    def _lost(self, job: TaskRun, reason: str) -> TaskOutcome | None:
         if self._cutting or job.name in self._reruns:
-            return JobOutcome(job.name, None, lost=reason)
+            return TaskOutcome(job.name, None, lost=reason)
         log.warning("task %s: %s: running it again", job.name, reason)
         self._reruns[job.name] = reason
         self.submit(job)
         return None
 
-    def _landed(self, job: TaskJob, parcel: Parcel) -> JobOutcome:
+    def _landed(self, job: TaskRun, parcel: Parcel) -> TaskOutcome:
         if job.name in self._reruns:
-            parcel = with_record(parcel, reruns=[f"run again: {self._reruns[job.name]}"])
+            parcel = with_record(parcel, reruns=(f"run again: {self._reruns[job.name]}",))
         try:
             land(parcel, Path(job.out))
         except ShippingError as exc:
             log.warning("%s", exc)
-            record = {**(parcel.record or {}), "status": "error", "error": str(exc)}
-            return JobOutcome(job.name, record)
+            assert parcel.record is not None
+            return TaskOutcome(job.name, parcel.record.but(status="error", error=str(exc)))
         assert parcel.record is not None
-        return JobOutcome(job.name, parcel.record)
+        return TaskOutcome(job.name, parcel.record)
 
     def cut(self) -> None:
         self._cutting = True

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape as _html
 from pathlib import Path
 from typing import Any
 
 from agent.batch.inside import try_folder
-from agent.batch.scheduler import MANIFEST_FILE, SUMMARY_FILE, read_records, summarize
+from agent.batch.ledger import BatchSummary, TaskRecord, TryRecord
+from agent.batch.scheduler import MANIFEST_FILE, SUMMARY_FILE, read_records
 from agent.errors import UsageError
 from agent.show.page import PAGE_FILE, page_is_stale, write_page_quietly
 from agent.textclean import clean
@@ -65,7 +66,7 @@ class ReportData:
     """Everything the report shows."""
 
     run_dir: Path
-    summary: dict[str, Any]
+    summary: BatchSummary
     rows: list[TaskRow]
     exit_reasons: dict[str, int] = field(default_factory=dict)
     """Exit reasons over every try."""
@@ -78,8 +79,8 @@ class ReportData:
     @property
     def pass_rate(self) -> float:
         """Tasks passed (at any try) over all tasks."""
-        total = int(self.summary["total"])
-        return int(self.summary["passed"]) / total if total else 0.0
+        total = self.summary.total
+        return self.summary.passed / total if total else 0.0
 
     def rate(self, count: int) -> str:
         """`count` per model call, as a percentage."""
@@ -98,12 +99,12 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def try_dir(run_dir: Path, name: str, attempt: Mapping[str, Any]) -> str:
+def try_dir(run_dir: Path, name: str, attempt: TryRecord) -> str:
     """A try's run dir, relative to the batch's run dir (checked: `agent.batch.inside`)."""
     return try_folder(run_dir, name, attempt).relative_to(run_dir).as_posix()
 
 
-def trajectory_link(run_dir: Path, name: str, attempt: Mapping[str, Any]) -> str:
+def trajectory_link(run_dir: Path, name: str, attempt: TryRecord) -> str:
     """A try's trajectory page relative to the run dir; the raw JSONL where no page exists."""
     folder = try_dir(run_dir, name, attempt)
     page = f"{folder}/{PAGE_FILE}"
@@ -114,35 +115,33 @@ def write_missing_pages(run_dir: Path) -> int:
     """Write the trajectory page of every finished try that has none (or an old one)."""
     written = 0
     for name, record in read_records(run_dir).items():
-        for attempt in record.get("tries", []):
+        for attempt in record.tries:
             folder = try_folder(run_dir, name, attempt)
             if (folder / "trajectory.jsonl").is_file() and page_is_stale(folder):
                 written += write_page_quietly(folder) is not None
     return written
 
 
-def _row(run_dir: Path, name: str, record: Mapping[str, Any] | None) -> TaskRow:
+def _row(run_dir: Path, name: str, record: TaskRecord | None) -> TaskRow:
     if record is None:
         return TaskRow(name=name, status="pending")
-    tries = list(record.get("tries", []))
-    last = tries[-1] if tries else {}
-    tests = last.get("tests", {})
-    total = sum(int(tests.get(k, 0)) for k in ("passed", "failed", "errors"))
-    links = tuple((f"try {t['try']}", trajectory_link(run_dir, name, t)) for t in tries)
+    tries = record.tries
+    last = tries[-1].result if tries else None
+    links = tuple((f"try {t.number}", trajectory_link(run_dir, name, t)) for t in tries)
     return TaskRow(
         name=name,
-        status=str(record["status"]),
-        passed_at=record.get("passed_at"),
+        status=record.status,
+        passed_at=record.passed_at,
         tries=len(tries),
-        tests=f"{tests.get('passed', 0)}/{total}" if tries else "-",
-        iterations=sum(int(t.get("iterations", 0)) for t in tries),
-        exit_reason=str(last.get("exit_reason", "error")),
-        tokens=sum(int(v) for v in record["tokens"].values()),
-        cost=record.get("cost"),
-        wall=float(record.get("wall", 0.0)),
+        tests="-" if last is None else f"{last.tests.passed}/{last.tests.total}",
+        iterations=sum(t.result.iterations for t in tries),
+        exit_reason="error" if last is None else last.exit_reason,
+        tokens=record.tokens,
+        cost=record.cost,
+        wall=record.wall,
         links=links,
-        error=str(record.get("error", "")),
-        reruns=tuple(str(r) for r in record.get("reruns", [])),
+        error=record.error,
+        reruns=record.reruns,
     )
 
 
@@ -156,20 +155,19 @@ def collect(run_dir: Path) -> ReportData:
         )
     names = list(manifest.get("tasks", []))
     records = read_records(run_dir, names)
-    saved = _read_json(run_dir / SUMMARY_FILE)
-    summary = {**saved, **summarize(names, records, int(manifest.get("tries", 1)))}
-    summary.setdefault("model", manifest.get("model", "?"))
-    tries = [t for r in records.values() for t in r.get("tries", [])]
+    saved = {"model": manifest.get("model", "?"), **_read_json(run_dir / SUMMARY_FILE)}
+    fresh = BatchSummary.over(names, records, int(manifest.get("tries", 1)))
+    tries = [t.result for r in records.values() for t in r.tries]
     return ReportData(
         run_dir=run_dir,
-        summary=summary,
+        summary=BatchSummary.from_json(saved).recounted(fresh),
         rows=[_row(run_dir, name, records.get(name)) for name in names],
-        exit_reasons=dict(Counter(str(t.get("exit_reason", "?")) for t in tries).most_common()),
-        model_calls=sum(int(t.get("model_calls", 0)) for t in tries),
-        malformed=sum(int(t.get("malformed", 0)) for t in tries),
-        syntax_errors=sum(int(t.get("syntax_errors", 0)) for t in tries),
-        test_runs=sum(int(t.get("iterations", 0)) for t in tries),
-        timeouts=sum(int(t.get("timeouts", 0)) for t in tries),
+        exit_reasons=dict(Counter(t.exit_reason for t in tries).most_common()),
+        model_calls=sum(t.model_calls for t in tries),
+        malformed=sum(t.malformed for t in tries),
+        syntax_errors=sum(t.syntax_errors for t in tries),
+        test_runs=sum(t.iterations for t in tries),
+        timeouts=sum(t.timeouts for t in tries),
     )
 
 
@@ -186,24 +184,24 @@ def _headline(data: ReportData) -> list[tuple[str, str]]:
     s = data.summary
     walls = data.walls()
     notes = []
-    if s.get("stopped_by_budget"):
+    if s.stopped_by_budget:
         notes.append("stopped by the budget: tasks left pending")
-    if s.get("interrupted"):
+    if s.interrupted:
         notes.append("interrupted")
-    if s.get("pending"):
-        notes.append(f"{s['pending']} task(s) not run (resume to finish)")
+    if s.pending:
+        notes.append(f"{s.pending} task(s) not run (resume to finish)")
     reruns = [f"{row.name}: {why}" for row in data.rows for why in row.reruns]
     if reruns:
         notes.append(f"{len(reruns)} task(s) run again: " + "; ".join(reruns))
     return [
-        ("pass rate", f"{_pct(data.pass_rate)} ({s['passed']} of {s['total']} tasks)"),
+        ("pass rate", f"{_pct(data.pass_rate)} ({s.passed} of {s.total} tasks)"),
         (
             "passed / failed / errors / pending",
-            f"{s['passed']} / {s['failed']} / {s['errors']} / {s['pending']}",
+            f"{s.passed} / {s.failed} / {s.errors} / {s.pending}",
         ),
-        ("model", str(s.get("model", "?"))),
-        ("tokens", f"{s['tokens']:,} (mean {s['tokens'] // max(1, s['done']):,} per task)"),
-        ("cost", _money(s.get("cost"))),
+        ("model", s.model),
+        ("tokens", f"{s.tokens:,} (mean {s.tokens // max(1, s.done):,} per task)"),
+        ("cost", _money(s.cost)),
         ("malformed-reply rate", f"{data.rate(data.malformed)} of {data.model_calls} model calls"),
         ("syntax-error rate", f"{data.rate(data.syntax_errors)} of {data.model_calls} model calls"),
         ("timeouts", f"{data.timeouts} of {data.test_runs} test runs"),
@@ -256,7 +254,7 @@ def render_markdown(data: ReportData) -> str:
     out = [f"# greenloop batch report: {data.run_dir.name}", "", "| | |", "|---|---|"]
     out += [f"| {label} | {value} |" for label, value in _headline(data)]
     out += ["", "## pass@k", "", "| k | pass@k |", "|---|---|"]
-    out += [f"| {k} | {_pct(v)} |" for k, v in enumerate(s["pass_at"], start=1)]
+    out += [f"| {k} | {_pct(v)} |" for k, v in enumerate(s.pass_at, start=1)]
     out += ["", "## Exit reasons (every try)", "", "| exit reason | tries |", "|---|---|"]
     out += [f"| {_md(reason)} | {n} |" for reason, n in data.exit_reasons.items()]
     out += ["", "## Tasks", "", "| " + " | ".join(_COLUMNS) + " |"]
@@ -318,12 +316,12 @@ def render_html(data: ReportData) -> str:
     s = data.summary
     bars = [
         [str(k), f'<span class="bar"><span style="width:{100 * v:.1f}%"></span></span> {_pct(v)}']
-        for k, v in enumerate(s["pass_at"], start=1)
+        for k, v in enumerate(s.pass_at, start=1)
     ]
     parts = [
         f"<h1>greenloop batch report: {_esc(data.run_dir.name)}</h1>",
         f'<p><span class="big" id="pass-rate">{_pct(data.pass_rate)}</span> '
-        f"passed ({s['passed']} of {s['total']} tasks)</p>",
+        f"passed ({s.passed} of {s.total} tasks)</p>",
         _table(["", ""], [[_esc(k), _esc(v)] for k, v in _headline(data)]),
         "<h2>pass@k</h2>",
         _table(["k", "pass@k"], bars),

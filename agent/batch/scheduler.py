@@ -1,9 +1,9 @@
 """`greenloop batch`: every task of a folder (or a JSONL file), in parallel, resumable.
 
     tasks = load_batch_tasks(Path("tasks"))
-    summary = run_batch(tasks, BatchOptions(out=run_dir, settings=settings, workers=2))
+    summary = run_batch(tasks, BatchOptions(out=folder, settings=settings, workers=2))
 
-The run dir:
+The batch folder (`--out`):
 
     batch.json                  the batch: source, tasks, tries, model (checked on resume)
     summary.json                the totals, rewritten whenever a task ends
@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -39,19 +39,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from agent.atomic import write_json
 from agent.batch.executors import Executor, make_executor
 from agent.batch.inside import inside
-from agent.batch.job import (
+from agent.batch.ledger import BatchSummary, TaskRecord
+from agent.batch.task_run import (
     RESULT_FILE,
-    JobOutcome,
-    JobSettings,
     TaskData,
-    TaskJob,
+    TaskOutcome,
+    TaskRun,
+    TaskSettings,
     task_lock,
-    write_json_atomic,
 )
 from agent.errors import UsageError
-from agent.model.server import ModelServer
+from agent.model.serve.server import ModelServer
 from agent.run.record import RUNS_DIR
 from agent.task import SPEC_FILE, Task, load_task, load_tasks_jsonl
 
@@ -64,7 +65,6 @@ __all__ = [
     "load_batch_tasks",
     "read_records",
     "run_batch",
-    "summarize",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,8 @@ class BatchOptions:
     """How to run a batch."""
 
     out: Path
-    """The run dir."""
-    settings: JobSettings
+    """The batch folder."""
+    settings: TaskSettings
     workers: int = 2
     resume: bool = False
     budget_tokens: int | None = None
@@ -125,10 +125,10 @@ class BatchProgress:
         pace = (time.monotonic() - self.started) / self.ended_here
         return pace * (self.total - self.done)
 
-    def count(self, record: Mapping[str, Any]) -> None:
+    def count(self, record: TaskRecord) -> None:
         """Add one finished task's record."""
         self.done += 1
-        status = record["status"]
+        status = record.status
         self.passed += status == "passed"
         self.failed += status == "failed"
         self.errors += status == "error"
@@ -154,56 +154,21 @@ def load_batch_tasks(source: Path) -> list[Task]:
     return [load_task(folder) for folder in folders]
 
 
-def read_records(run_dir: Path, names: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+def read_records(folder: Path, names: Sequence[str] | None = None) -> dict[str, TaskRecord]:
     """The finished tasks' records by name (all under tasks/, or just `names`)."""
-    base = inside(Path(run_dir), TASKS_DIR)
+    base = inside(Path(folder), TASKS_DIR)
     if names is None:
         names = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, TaskRecord] = {}
     for name in names:
-        path = inside(Path(run_dir), TASKS_DIR, name, RESULT_FILE)
+        path = inside(Path(folder), TASKS_DIR, name, RESULT_FILE)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            records[name] = TaskRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             continue
-        except json.JSONDecodeError:
-            log.warning("%s is damaged: the task counts as not finished", path)
-            continue
-        if isinstance(data, dict) and data.get("status") in ("passed", "failed", "error"):
-            records[name] = data
+        except ValueError as exc:  # JSONDecodeError is one
+            log.warning("%s is damaged (%s): the task counts as not finished", path, exc)
     return records
-
-
-def summarize(
-    names: Sequence[str], records: Mapping[str, Mapping[str, Any]], tries: int
-) -> dict[str, Any]:
-    """Totals over `names`: pass@1..tries as fractions of all tasks, tokens, cost."""
-    done = [records[n] for n in names if n in records]
-    total = len(names)
-    costs = [r["cost"] for r in done if r.get("cost") is not None]
-    pass_at = [
-        round(sum(1 for r in done if r.get("passed_at") and r["passed_at"] <= k) / total, 4)
-        if total
-        else 0.0
-        for k in range(1, tries + 1)
-    ]
-    prompt = sum(int(r["tokens"]["prompt"]) for r in done)
-    completion = sum(int(r["tokens"]["completion"]) for r in done)
-    return {
-        "total": total,
-        "done": len(done),
-        "passed": sum(r["status"] == "passed" for r in done),
-        "failed": sum(r["status"] == "failed" for r in done),
-        "errors": sum(r["status"] == "error" for r in done),
-        "pending": total - len(done),
-        "tries": tries,
-        "pass_at": pass_at,
-        "tokens": prompt + completion,
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "cost": round(sum(costs), 6) if costs else None,
-        "tasks": {n: records[n]["status"] if n in records else "pending" for n in names},
-    }
 
 
 class _Signals:
@@ -273,7 +238,7 @@ def _prepare(tasks: Sequence[Task], options: BatchOptions) -> list[str]:
             )
     elif any(p.name != ".lock" for p in out.iterdir()):
         raise UsageError(f"--out {out} is not empty and holds no batch: choose a new folder")
-    write_json_atomic(manifest_path, _manifest(tasks, options))
+    write_json(manifest_path, _manifest(tasks, options))
     finished = read_records(out, names)
     for name in names:
         folder = inside(out, TASKS_DIR, name)
@@ -313,7 +278,7 @@ class _Scheduler:
         self.names = [t.name for t in tasks]
         self.records = read_records(options.out, self.names)
         self.queue = deque(
-            TaskJob(TaskData.of(t), options.out / TASKS_DIR / t.name, options.settings)
+            TaskRun(TaskData.of(t), options.out / TASKS_DIR / t.name, options.settings)
             for t in tasks
             if t.name in pending
         )
@@ -352,7 +317,7 @@ class _Scheduler:
             executor.submit(job)
             self.progress.running.append(job.name)
 
-    def _ended(self, outcome: JobOutcome) -> None:
+    def _ended(self, outcome: TaskOutcome) -> None:
         if outcome.name in self.progress.running:
             self.progress.running.remove(outcome.name)
         if outcome.record is None:
@@ -363,17 +328,17 @@ class _Scheduler:
         path = self.options.out / TASKS_DIR / outcome.name / RESULT_FILE
         if not path.is_file():  # a Ray task on another node, or an error outside any run
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(path, outcome.record)
+            write_json(path, outcome.record.to_json())
         self.records[outcome.name] = outcome.record
         self.progress.count(outcome.record)
         self.progress.ended_here += 1
-        write_json_atomic(self.options.out / SUMMARY_FILE, self.summary())
+        write_json(self.options.out / SUMMARY_FILE, self.summary().to_json())
 
     def _spend(self) -> None:
         prompt = completion = 0
         for record in self.records.values():
-            prompt += int(record["tokens"]["prompt"])
-            completion += int(record["tokens"]["completion"])
+            prompt += record.prompt_tokens
+            completion += record.completion_tokens
         for name in self.progress.running:
             live = _live_tokens(self.options.out / TASKS_DIR / name)
             prompt, completion = prompt + live[0], completion + live[1]
@@ -402,20 +367,17 @@ class _Scheduler:
         else:
             self.progress.state = "interrupted: waiting for running tasks (interrupt again to cut)"
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> BatchSummary:
         options = self.options
-        summary = summarize(self.names, self.records, options.settings.tries)
-        return {
-            **summary,
-            "stopped_by_budget": self.stopped_by_budget,
-            "interrupted": self.interrupted,
-            "budget": {"tokens": options.budget_tokens, "cost": options.budget_cost},
-            "model": options.settings.model_name,
-            "executor": options.executor,
-            "workers": options.workers,
-            "wall": round(time.monotonic() - self.progress.started, 3),
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        return BatchSummary.over(self.names, self.records, options.settings.tries).but(
+            stopped_by_budget=self.stopped_by_budget,
+            interrupted=self.interrupted,
+            budget={"tokens": options.budget_tokens, "cost": options.budget_cost},
+            model=options.settings.model_name,
+            executor=options.executor,
+            workers=options.workers,
+            wall=round(time.monotonic() - self.progress.started, 3),
+        )
 
 
 def _live_tokens(folder: Path) -> tuple[int, int]:
@@ -467,8 +429,8 @@ def _one_model(
 
 def run_batch(
     tasks: Sequence[Task], options: BatchOptions, observer: Observer | None = None
-) -> dict[str, Any]:
-    """Run the tasks not yet finished in the run dir; return (and write) the summary."""
+) -> BatchSummary:
+    """Run the tasks not yet finished in the batch folder; return (and write) the summary."""
     if not tasks:
         raise UsageError("no tasks to run")
     if options.workers < 1 or options.settings.tries < 1:
@@ -490,5 +452,5 @@ def run_batch(
         scheduler.progress.state = "done"
         scheduler.observer(scheduler.progress)
         summary = scheduler.summary()
-        write_json_atomic(options.out / SUMMARY_FILE, summary)
+        write_json(options.out / SUMMARY_FILE, summary.to_json())
     return summary

@@ -33,7 +33,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agent.batch.job import LOCK_FILE, RESULT_FILE, write_json_atomic
+from agent.atomic import write_json
+from agent.batch.ledger import TaskRecord
+from agent.batch.task_run import LOCK_FILE, RESULT_FILE
 from agent.errors import ShippingError
 from agent.run.record import RUNS_DIR
 
@@ -61,7 +63,7 @@ class Parcel:
     """One task's outputs on their way to the head. `record` None: the task was cut."""
 
     name: str
-    record: dict[str, Any] | None
+    record: TaskRecord | None
     archive: bytes = b""
     """A gzipped tar of the task's folder (empty: nothing to unpack)."""
     node: str = ""
@@ -126,32 +128,29 @@ def _rebased(value: Any, old: str, new: str) -> Any:
 def _rebase_run_results(folder: Path, head: str) -> None:
     for path in folder.glob(f"try-*/{RUNS_DIR.as_posix()}/*/result.json"):
         data = json.loads(path.read_text(encoding="utf-8"))
-        write_json_atomic(path, _rebased(data, str(folder), head))
+        write_json(path, _rebased(data, str(folder), head))
 
 
-def pack_task(
-    folder: Path, record: dict[str, Any], head_folder: Path, limit: int, node: str
-) -> Parcel:
+def pack_task(folder: Path, record: TaskRecord, head_folder: Path, limit: int, node: str) -> Parcel:
     """The parcel of a finished task run in `folder` on this node, for `head_folder`."""
     head = str(head_folder)
-    record = _rebased(record, str(folder), head)
+    record = TaskRecord.from_json(_rebased(record.to_json(), str(folder), head))
     _rebase_run_results(folder, head)
     try:
         archive = _archive(folder, limit, lambda name: True)
     except ShippingError:
         archive = _records_only(folder, limit)
-        record = {
-            **record,
-            "status": "error",
-            "error": (
+        record = record.but(
+            status="error",
+            error=(
                 f"its outputs packed to more than {limit / _MIB:g} MiB, the most a task "
                 f"ships back from a cluster node (raise --ship-limit-mb): its project stayed "
                 f"in {folder} on node {node}"
                 + ("" if archive else "; not even its run records fit")
             ),
-        }
-    return Parcel(record["name"], {**record, "node": node, "shipped_bytes": len(archive)},
-                  archive, node)  # fmt: skip
+        )
+    shipped = record.but(node=node, shipped_bytes=len(archive))
+    return Parcel(record.name, shipped, archive, node)
 
 
 def _records_only(folder: Path, limit: int) -> bytes:
@@ -181,7 +180,7 @@ def land(parcel: Parcel, dest: Path) -> None:
         os.replace(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    write_json_atomic(dest / RESULT_FILE, parcel.record)
+    write_json(dest / RESULT_FILE, parcel.record.to_json())
 
 
 def _extract(parcel: Parcel, staging: Path) -> None:
@@ -229,6 +228,8 @@ def _fsync_tree(root: Path) -> None:
             os.close(fd)
 
 
-def with_record(parcel: Parcel, **extra: Any) -> Parcel:
-    """The parcel with `extra` keys added to its record."""
-    return replace(parcel, record={**(parcel.record or {}), **extra})
+def with_record(parcel: Parcel, **changes: Any) -> Parcel:
+    """The parcel with `changes` made to its record (a cut task's parcel stays as it is)."""
+    if parcel.record is None:
+        return parcel
+    return replace(parcel, record=parcel.record.but(**changes))

@@ -1,8 +1,8 @@
 """One task of a batch as a worker runs it: its tries, and its record.
 
-    outcome = run_job(TaskJob(task=TaskData.of(task), out=folder, settings=settings))
+    outcome = run_task(TaskRun(task=TaskData.of(task), out=folder, settings=settings))
 
-A job runs inside a worker process (or a Ray task): it builds its own model
+A task's run happens inside a worker process (or a Ray task): it builds its own model
 client from the `ModelConfig` (clients are never pickled), runs up to
 `settings.tries` tries of `run_new`, each in `<out>/try-<i>/` with its own
 sandbox, and writes the task's record `<out>/result.json` atomically when it
@@ -10,31 +10,29 @@ ends. Try i+1 runs only when try i was red, and its spec carries what try i's
 last test run reported: counts, failing tests, and the failure output its last
 feedback prompt showed (as aider's benchmark feeds back the test output).
 
-While a job runs it holds an exclusive lock on `<out>/.lock`, so a resumed
+While a task runs it holds an exclusive lock on `<out>/.lock`, so a resumed
 batch never cleans up or reruns a task that a dying worker still holds.
 
-The record: name, status (passed, failed or error), passed_at (the try that
-went green, or null), tries (each try's RunResult, plus `try` and `out`),
-tokens {prompt, completion}, cost (from the price table; null when unknown),
-wall (seconds), error, finished (UTC time).
+The record is a `agent.batch.ledger.TaskRecord`: how the task ended (passed,
+failed or error), the try that went green, each try's `TryRecord`, tokens, cost,
+wall time.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agent.atomic import write_atomic
+from agent.atomic import write_json
+from agent.batch.ledger import TaskRecord, TryRecord
 from agent.errors import GreenloopError, UsageError
 from agent.model import (
     ChatModel,
@@ -47,7 +45,7 @@ from agent.model import (
 )
 from agent.new.scaffold import run_new
 from agent.run.prompts import failure
-from agent.run.record import RUNS_DIR, RunDir, RunResult, new_run_id, read_result, read_trajectory
+from agent.run.record import RUNS_DIR, RunDir, new_run_id, read_result, read_trajectory
 from agent.run.settings import EditFormatName, RunSettings
 from agent.show.page import write_page_quietly
 from agent.task import Task, TaskConfig
@@ -57,17 +55,14 @@ from sandbox.base import TestCase
 __all__ = [
     "LOCK_FILE",
     "RESULT_FILE",
-    "JobOutcome",
-    "JobSettings",
     "TaskBusy",
     "TaskData",
-    "TaskJob",
-    "error_record",
+    "TaskOutcome",
+    "TaskRun",
+    "TaskSettings",
     "previous_try_context",
-    "run_job",
+    "run_task",
     "task_lock",
-    "task_record",
-    "write_json_atomic",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,8 +114,8 @@ class TaskData:
 
 
 @dataclass(frozen=True)
-class JobSettings:
-    """What every job of a batch shares."""
+class TaskSettings:
+    """What every task of a batch shares (each try makes its own `RunSettings` from it)."""
 
     model: ModelConfig
     model_name: str
@@ -135,36 +130,31 @@ class JobSettings:
     ship_limit_mb: float = 64.0
     """The most a task may send back from a Ray node (records and project, gzipped)."""
     served: bool = False
-    """`model` is the batch's one model server (`agent.model.server`), priced at `price`."""
+    """`model` is the batch's one model server (`agent.model.serve`), priced at `price`."""
 
 
 @dataclass(frozen=True)
-class TaskJob:
-    """One task to run: its data, its folder in the batch's run dir, the shared settings."""
+class TaskRun:
+    """One task to run: its data, its folder in the batch's folder, the shared settings."""
 
     task: TaskData
     out: Path
-    settings: JobSettings
+    settings: TaskSettings
 
     @property
     def name(self) -> str:
-        """The task's name (its folder name under the run dir's tasks/)."""
+        """The task's name (its folder name under the batch folder's tasks/)."""
         return self.task.name
 
 
 @dataclass(frozen=True)
-class JobOutcome:
-    """How a job ended: with a record, cut (interrupted), or lost (its worker died)."""
+class TaskOutcome:
+    """How a task's run ended: with a record, cut (interrupted), or lost (its worker died)."""
 
     name: str
-    record: dict[str, Any] | None
+    record: TaskRecord | None
     cut: bool = False
     lost: str = ""
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON so readers see the old file, the new one, or none; never a torn one."""
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @contextmanager
@@ -193,7 +183,7 @@ def task_lock(folder: Path, wait: float = 0.0) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _model(settings: JobSettings) -> ChatModel:
+def _model(settings: TaskSettings) -> ChatModel:
     config = settings.model
     key = config.model_dump_json()
     if key not in _MODELS:
@@ -206,7 +196,7 @@ def _model(settings: JobSettings) -> ChatModel:
     return _MODELS[key]
 
 
-def run_job(job: TaskJob) -> JobOutcome:
+def run_task(job: TaskRun) -> TaskOutcome:
     """Run the task's tries and write its record; a cut (KeyboardInterrupt) writes none."""
     out = Path(job.out)
     with task_lock(out, wait=5.0):
@@ -214,25 +204,25 @@ def run_job(job: TaskJob) -> JobOutcome:
             tries = _run_tries(job)
         except KeyboardInterrupt:
             log.info("task %s was cut", job.name)
-            return JobOutcome(job.name, None, cut=True)
-        record = task_record(job.name, tries, job.settings.price)
-        write_json_atomic(out / RESULT_FILE, record)
-    return JobOutcome(job.name, record)
+            return TaskOutcome(job.name, None, cut=True)
+        record = TaskRecord.of_tries(job.name, tries, job.settings.price)
+        write_json(out / RESULT_FILE, record.to_json())
+    return TaskOutcome(job.name, record)
 
 
-def _run_tries(job: TaskJob) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
+def _run_tries(job: TaskRun) -> list[TryRecord]:
+    tries: list[TryRecord] = []
     context = ""
     for number in range(1, job.settings.tries + 1):
-        result = _one_try(job, number, context)
-        results.append(result)
-        if result["status"] != "red":
+        attempt = _one_try(job, number, context)
+        tries.append(attempt)
+        if attempt.result.status != "red":
             break
-        context = previous_try_context(number, result)
-    return results
+        context = previous_try_context(attempt)
+    return tries
 
 
-def _one_try(job: TaskJob, number: int, context: str) -> dict[str, Any]:
+def _one_try(job: TaskRun, number: int, context: str) -> TryRecord:
     settings = job.settings
     run_id = new_run_id()
     out = Path(job.out) / f"try-{number}"
@@ -247,28 +237,28 @@ def _one_try(job: TaskJob, number: int, context: str) -> dict[str, Any]:
         commit_partial=settings.commit_partial,
         edit_format=settings.edit_format,
     )
+    folder = f"try-{number}"
     try:
-        ran = run_new(job.task.to_task(context), model, options, None, write_page_quietly)
-        result = ran.to_dict()
+        result = run_new(job.task.to_task(context), model, options, None, write_page_quietly)
     except GreenloopError as exc:
         log.warning("task %s, try %d: %s", job.name, number, exc)
         run_dir = RunDir(out, run_id).path
-        result = (
-            read_result(run_dir) or RunResult(run_id, str(run_dir), settings.model_name).to_dict()
-        )
-        result.update(status="error", exit_reason="error", error=str(exc))
-    return {**result, "try": number, "out": f"try-{number}"}
+        saved = read_result(run_dir)
+        base = {"run_id": run_id, "run_dir": str(run_dir), "model": settings.model_name}
+        failed = {"status": "error", "exit_reason": "error", "error": str(exc)}
+        return TryRecord.from_json({**(saved or base), **failed, "try": number, "out": folder})
+    return TryRecord(number, folder, result)
 
 
-def previous_try_context(number: int, result: Mapping[str, Any]) -> str:
-    """What try `number` left for the next one: how it stopped and its last test run."""
-    events = read_trajectory(Path(result["run_dir"]) / "trajectory.jsonl")
+def previous_try_context(attempt: TryRecord) -> str:
+    """What a red try left for the next one: how it stopped and its last test run."""
+    events = read_trajectory(Path(attempt.result.run_dir) / "trajectory.jsonl")
     tests = [e for e in events if e.get("event") == "test"]
     lines = [
         "",
         "",
-        f"## Note: attempt {number} at this task failed",
-        f"It stopped with exit reason `{result.get('exit_reason')}`.",
+        f"## Note: attempt {attempt.number} at this task failed",
+        f"It stopped with exit reason `{attempt.result.exit_reason}`.",
     ]
     if tests:
         last = tests[-1]
@@ -297,38 +287,3 @@ def _failures_shown(failures: Sequence[Mapping[str, Any]]) -> str:
         for f in failures if isinstance(f, Mapping)
     ]  # fmt: skip
     return "\n".join(failure(c) for c in cases)[:_MAX_OUTPUT_CHARS]
-
-
-def task_record(name: str, tries: list[dict[str, Any]], price: Price | None) -> dict[str, Any]:
-    """A task's record from its tries' results."""
-    prompt = sum(int(t["tokens"]["prompt"]) for t in tries)
-    completion = sum(int(t["tokens"]["completion"]) for t in tries)
-    last = tries[-1]
-    status = {"green": "passed", "red": "failed"}.get(last["status"], "error")
-    passed_at = next((t["try"] for t in tries if t["status"] == "green"), None)
-    return {
-        "name": name,
-        "status": status,
-        "passed_at": passed_at,
-        "tries": tries,
-        "tokens": {"prompt": prompt, "completion": completion},
-        "cost": None if price is None else round(price.cost(prompt, completion), 6),
-        "wall": round(sum(float(t.get("wall", 0.0)) for t in tries), 3),
-        "error": str(last.get("error", "")),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def error_record(name: str, message: str) -> dict[str, Any]:
-    """The record of a task whose job failed outside any run (the scheduler writes it)."""
-    return {
-        "name": name,
-        "status": "error",
-        "passed_at": None,
-        "tries": [],
-        "tokens": {"prompt": 0, "completion": 0},
-        "cost": None,
-        "wall": 0.0,
-        "error": message,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }

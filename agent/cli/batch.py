@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,10 @@ from agent.cli.common import (
     say_endpoint,
 )
 from sandbox.base import SandboxKind
+
+if TYPE_CHECKING:
+    from agent.batch.ledger import BatchSummary
+    from agent.batch.task_run import TaskSettings
 
 
 def batch(
@@ -93,11 +97,11 @@ def batch(
         summary = run_batch(task_list, options, view)
     _md, page = write_report(run_dir)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary.to_json(), indent=2))
     _print_summary(summary, page)
-    if summary["interrupted"]:
+    if summary.interrupted:
         raise typer.Exit(130)
-    raise typer.Exit(0 if summary["passed"] == summary["total"] else 1)
+    raise typer.Exit(0 if summary.passed == summary.total else 1)
 
 
 def _check_options(
@@ -137,14 +141,14 @@ def _batch_settings(
     edit_format: EditFormatName,
     commit_partial: bool,
     tries: int,
-) -> Any:
-    from agent.batch.job import JobSettings
+) -> TaskSettings:
+    from agent.batch.task_run import TaskSettings
     from agent.model import describe_model, price_of
     from sandbox import SandboxConfig
 
     config, endpoint = model_config(model, base_url)
     say_endpoint(endpoint)
-    return JobSettings(
+    return TaskSettings(
         model=config,
         model_name=describe_model(config),
         tries=tries,
@@ -155,20 +159,20 @@ def _batch_settings(
     )
 
 
-def _print_summary(summary: dict[str, Any], page: Path) -> None:
-    pass_at = ", ".join(f"pass@{k} {v:.0%}" for k, v in enumerate(summary["pass_at"], 1))
-    cost = "unknown" if summary["cost"] is None else f"${summary['cost']:.4f}"
+def _print_summary(summary: BatchSummary, page: Path) -> None:
+    pass_at = ", ".join(f"pass@{k} {v:.0%}" for k, v in enumerate(summary.pass_at, 1))
+    cost = "unknown" if summary.cost is None else f"${summary.cost:.4f}"
     console.print(
-        f"{summary['done']}/{summary['total']} done: [green]{summary['passed']} passed[/], "
-        f"{summary['failed']} failed, {summary['errors']} errors; {pass_at}; "
-        f"{summary['tokens']:,} tokens, cost {cost}"
+        f"{summary.done}/{summary.total} done: [green]{summary.passed} passed[/], "
+        f"{summary.failed} failed, {summary.errors} errors; {pass_at}; "
+        f"{summary.tokens:,} tokens, cost {cost}"
     )
-    if summary["stopped_by_budget"]:
+    if summary.stopped_by_budget:
         console.print("[yellow]stopped by the budget:[/] tasks left are pending")
-    if summary["interrupted"]:
+    if summary.interrupted:
         console.print("[yellow]interrupted:[/] finished results are kept")
-    if summary["pending"]:
-        console.print(f"{summary['pending']} task(s) left: run again with --resume to finish")
+    if summary.pending:
+        console.print(f"{summary.pending} task(s) left: run again with --resume to finish")
     console.print(f"report: {page}")
 
 

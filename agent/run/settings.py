@@ -5,8 +5,8 @@
     result = run_new(task, chat, settings)
 
 The choices are enums, so the CLI (typer) validates them and the library gets
-a value it can use without checking it again. A batch shares `JobSettings`
-(`agent.batch.job`) across its tasks and makes one `RunSettings` per try.
+a value it can use without checking it again. A batch shares `TaskSettings`
+(`agent.batch.task_run`) across its tasks and makes one `RunSettings` per try.
 """
 
 from __future__ import annotations
