@@ -7,11 +7,13 @@ written from the host as a tar of regular files. Every exec is wrapped in an
 in-container `timeout -s KILL`; whatever outlives its command is killed by a
 reaper; if even that cannot run, the host restarts the container (a restart
 empties the workspace: callers that keep state there write it again).
+
+The container's arguments are made in `sandbox.docker_args`, the reaper is
+`sandbox.reaper`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
@@ -21,19 +23,20 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from types import TracebackType
 from typing import Any, Self
 
 import docker.errors
-from docker.types import LogConfig, Mount, Ulimit
 
 from sandbox.base import ExecResult, Suite, TestReport
-from sandbox.config import CA_PATH, SandboxConfig
+from sandbox.config import SandboxConfig
+from sandbox.docker_args import container_args
 from sandbox.errors import PathRejected, SandboxError
 from sandbox.image import docker_client, require_image
 from sandbox.output import HeadTail
 from sandbox.paths import check_name, check_names
+from sandbox.reaper import cgroup_value, reap, restart
 from sandbox.testrun import REPORT_CAP, REPORT_FD, run_pytest
 
 __all__ = ["LABEL", "DockerSandbox"]
@@ -43,9 +46,6 @@ log = logging.getLogger(__name__)
 LABEL = "greenloop.sandbox"
 _GRACE = 2.0
 _NO_EXIT_CODE = 255
-_SHM_MB = 16
-_KEEP = {"sleep", "docker-init", "tini"}
-_KEEP_PIDS = ("docker-init", "sleep")
 
 
 class DockerSandbox:
@@ -64,7 +64,7 @@ class DockerSandbox:
         image = require_image(self._client, self.config.image)
         try:
             self._container = self._client.containers.run(
-                image, **_container_args(self.config, self.name, self.labels())
+                image, **container_args(self.config, self.name, self.labels())
             )
         except docker.errors.APIError as exc:
             raise SandboxError(f"could not start the sandbox container: {exc}") from exc
@@ -243,7 +243,7 @@ class DockerSandbox:
                     log.warning("sandbox %s: a command ended with no exit code", self.name)
                     return _NO_EXIT_CODE
         log.warning("sandbox %s: a command outlived its timeout; restarting it", self.name)
-        self._restart()
+        restart(self.container)
         return None
 
     def _pump(self, exec_id: str, buf: HeadTail, channel: _Channel | None) -> None:
@@ -262,75 +262,15 @@ class DockerSandbox:
             log.warning("sandbox %s: output stream ended: %s", self.name, exc)
 
     def _reap(self) -> None:
-        """Kill whatever of a command outlived it (`&`, setsid, a fork bomb).
-
-        The container's own keep-alive runs as another uid, so `kill -9 -1` run as the
-        sandbox user ends every process of that user and nothing else. When even that
-        cannot start (a fork bomb holds every pid), the container is restarted: the
-        workspace volume survives, the processes do not.
-        """
-        if self._leftovers() == 0:
-            return
-        log.info("sandbox %s: processes outlived their command; killing them", self.name)
-        try:
-            exec_id = self._client.api.exec_create(
-                self.container.id, ["sh", "-c", "kill -9 -1"], user=f"{self.config.uid}"
-            )["Id"]
-            self._client.api.exec_start(exec_id)
-        except docker.errors.APIError as exc:
-            log.info("sandbox %s: reaper failed (%s)", self.name, exc)
-        for _ in range(20):
-            if self._leftovers() == 0:
-                return
-            time.sleep(0.05)
-        self._restart()
-
-    def _leftovers(self) -> int:
-        """Processes in the container beyond its init and keep-alive."""
-        count = self._cgroup_value("pids", "pids.current", default=-1)
-        if count >= 0:
-            return max(0, count - len(_KEEP_PIDS))
-        try:
-            procs = self.container.top(ps_args="-eo pid,comm").get("Processes") or []
-        except docker.errors.APIError:
-            return 0
-        return sum(1 for p in procs if p and p[-1] not in _KEEP)
-
-    def _restart(self) -> None:
-        with contextlib.suppress(docker.errors.APIError):
-            self.container.kill()
-        try:
-            self.container.wait(timeout=30)
-            self.container.start()
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"could not restart the sandbox after a timeout: {exc}") from exc
-
-    def _cgroup_value(self, controller: str, key: str, default: int) -> int:
-        """A counter of the container's cgroup read on the host (v1 or v2); `default` if unseen."""
-        cid = self.container.id
-        for path in (
-            Path(f"/sys/fs/cgroup/{controller}/docker/{cid}"),
-            Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope"),
-            Path(f"/sys/fs/cgroup/docker/{cid}"),
-        ):
-            name, _, field = key.partition(":")
-            try:
-                text = (path / name).read_text()
-            except OSError:
-                continue
-            if not field:
-                return int(text.split()[0])
-            for line in text.splitlines():
-                label, _, value = line.partition(" ")
-                if label == field:
-                    return int(value)
-        return default
+        """Kill whatever of a command outlived it (`sandbox.reaper`)."""
+        reap(self._client, self.container, uid=self.config.uid, name=self.name)
 
     def _oom_count(self) -> int:
         """OOM kills in the container's memory cgroup so far (engine's flag where unseen)."""
-        count = self._cgroup_value("memory", "memory.oom_control:oom_kill", default=-1)
+        cid = self.container.id
+        count = cgroup_value(cid, "memory", "memory.oom_control:oom_kill", default=-1)
         if count < 0:
-            count = self._cgroup_value("memory", "memory.events:oom_kill", default=-1)
+            count = cgroup_value(cid, "memory", "memory.events:oom_kill", default=-1)
         if count >= 0:
             return count
         self.container.reload()
@@ -341,68 +281,6 @@ class DockerSandbox:
     ) -> TestReport:
         """Run pytest, judged, in the workspace and parse the report."""
         return run_pytest(self, args, timeout, suite=suite)
-
-
-def _container_args(cfg: SandboxConfig, name: str, labels: dict[str, str]) -> dict[str, Any]:
-    """How the container is made: the locked-down settings of the module's docstring."""
-    volume_opts = {
-        "type": "tmpfs",
-        "device": "tmpfs",
-        "o": f"size={cfg.workspace_mb}m,uid={cfg.uid},gid={cfg.uid},mode=0755",
-    }
-    workspace = Mount(
-        target=cfg.workdir,
-        source=None,
-        type="volume",
-        labels=labels,
-        driver_config=docker.types.DriverConfig("local", volume_opts),
-    )
-    if cfg.workspace_volume is not None:
-        workspace = Mount(target=cfg.workdir, source=cfg.workspace_volume, type="volume")
-    fsize = cfg.fsize_mb * 1024 * 1024
-    # tmpfs pages count as the container's memory: give them room on top of memory_mb,
-    # so filling the disk stops the write instead of OOM-killing the keep-alive.
-    memory = cfg.memory_mb + cfg.workspace_mb + cfg.tmp_mb + _SHM_MB
-    return {
-        "command": ["sleep", "infinity"],
-        "name": name,
-        "detach": True,
-        "init": True,
-        # The keep-alive runs as a uid of its own, so the reaper cannot kill it.
-        "user": f"{cfg.uid + 1}:{cfg.uid + 1}",
-        "environment": dict(cfg.env),
-        "working_dir": cfg.workdir,
-        "hostname": "sandbox",
-        "network_mode": "bridge" if cfg.network else "none",
-        "read_only": True,
-        "tmpfs": {"/tmp": f"size={cfg.tmp_mb}m,mode=1777"},
-        "mounts": [workspace, *_extra_mounts(cfg)],
-        "mem_limit": f"{memory}m",
-        "memswap_limit": f"{memory}m",
-        "pids_limit": cfg.pids,
-        "nano_cpus": int(cfg.cpus * 1e9),
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "ulimits": [
-            Ulimit(name="nofile", soft=cfg.nofile, hard=cfg.nofile),
-            Ulimit(name="fsize", soft=fsize, hard=fsize),
-        ],
-        "shm_size": f"{_SHM_MB}m",
-        "log_config": LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-        "labels": labels,
-    }
-
-
-def _extra_mounts(cfg: SandboxConfig) -> list[Mount]:
-    """The shared (read-only) volume and the CA bundle, when the config names them."""
-    mounts = []
-    if cfg.shared_volume is not None:
-        mounts.append(
-            Mount(target=cfg.shared_dir, source=cfg.shared_volume, type="volume", read_only=True)
-        )
-    if cfg.ca_bundle is not None:
-        mounts.append(Mount(target=CA_PATH, source=cfg.ca_bundle, type="bind", read_only=True))
-    return mounts
 
 
 class _Channel:
