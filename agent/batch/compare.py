@@ -87,7 +87,7 @@ class Comparison:
 
 
 def _totals(data: ReportData, tasks: Sequence[str]) -> Totals:
-    records = read_records(data.run_dir, tasks)
+    records = read_records(data.batch_dir, tasks)
     done = [records[n] for n in tasks if n in records]
     reasons = Counter(t.result.exit_reason for r in done for t in r.tries)
     return Totals(
@@ -97,15 +97,15 @@ def _totals(data: ReportData, tasks: Sequence[str]) -> Totals:
     )
 
 
-def compare(run_dirs: Sequence[Path]) -> Comparison:
-    """Read each batch run dir (writing any trajectory page missing) and line them up."""
-    if len(run_dirs) < 2:
-        raise UsageError("name two or more batch run dirs to compare")
-    for run_dir in run_dirs:
-        if not (Path(run_dir) / MANIFEST_FILE).is_file():
-            raise UsageError(f"{run_dir} holds no batch ({MANIFEST_FILE}): name a batch --out")
-        write_missing_pages(Path(run_dir))
-    runs = [collect(Path(d)) for d in run_dirs]
+def compare(batch_dirs: Sequence[Path]) -> Comparison:
+    """Read each batch folder (writing any trajectory page missing) and line them up."""
+    if len(batch_dirs) < 2:
+        raise UsageError("name two or more batch folders to compare")
+    for batch_dir in batch_dirs:
+        if not (Path(batch_dir) / MANIFEST_FILE).is_file():
+            raise UsageError(f"{batch_dir} holds no batch ({MANIFEST_FILE}): name a batch --out")
+        write_missing_pages(Path(batch_dir))
+    runs = [collect(Path(d)) for d in batch_dirs]
     labels = [chr(ord("A") + i) if i < 26 else f"R{i + 1}" for i in range(len(runs))]
     names = [[r.name for r in run.rows] for run in runs]
     shared = set(names[0]).intersection(*names[1:])
@@ -133,7 +133,7 @@ def side_by_side(c: Comparison) -> list[tuple[str, list[str]]]:
     """(measure, one value per run) for the top table."""
     t = c.totals
     rows = [
-        ("run dir", [str(r.run_dir) for r in c.runs]),
+        ("batch folder", [str(r.batch_dir) for r in c.runs]),
         ("model", [x.summary.model for x in t]),
         ("tasks compared", [str(x.summary.total) for x in t]),
         ("passed", [f"{x.summary.passed} ({_pct(x.pass_rate)})" for x in t]),
@@ -186,7 +186,7 @@ def _md(text: object) -> str:
 
 def render_markdown(c: Comparison, out: Path) -> str:
     """The comparison as Markdown; links relative to `out`."""
-    heads = [f"{lab}: {r.run_dir.name}" for lab, r in zip(c.labels, c.runs, strict=True)]
+    heads = [f"{lab}: {r.batch_dir.name}" for lab, r in zip(c.labels, c.runs, strict=True)]
     lines = ["# greenloop: runs compared", "", _md(_left_out_note(c)), ""]
     lines += ["| | " + " | ".join(map(_md, heads)) + " |", "|---|" + "---|" * len(heads)]
     lines += [f"| {_md(m)} | " + " | ".join(map(_md, v)) + " |" for m, v in side_by_side(c)]
@@ -199,7 +199,9 @@ def render_markdown(c: Comparison, out: Path) -> str:
         cells = []
         for i, run in enumerate(c.runs):
             row = c.row(i, task)
-            links = " ".join(f"[{_md(lab)}]({_rel(run.run_dir / p, out)})" for lab, p in row.links)
+            links = " ".join(
+                f"[{_md(lab)}]({_rel(run.batch_dir / p, out)})" for lab, p in row.links
+            )
             cells.append(f"{_md(_state(row))} {row.tests} {links}".strip())
         flip = f"**FLIPPED** {c.flip(task)}" if c.flipped(task) else ""
         lines.append(f"| {_md(task)} | {flip} | " + " | ".join(cells) + " |")
@@ -224,7 +226,7 @@ def _task_row_html(c: Comparison, task: str, out: Path) -> str:
     for i, run in enumerate(c.runs):
         row = c.row(i, task)
         links = " ".join(
-            f'<a href="{escape(_rel(run.run_dir / p, out))}">{escape(lab)}</a>'
+            f'<a href="{escape(_rel(run.batch_dir / p, out))}">{escape(lab)}</a>'
             for lab, p in row.links
         )
         cells.append(
@@ -239,7 +241,7 @@ def _task_row_html(c: Comparison, task: str, out: Path) -> str:
 def render_html(c: Comparison, out: Path) -> str:
     """The comparison as one self-contained page; links relative to `out`."""
     heads = "".join(
-        f"<th>{lab}: {escape(clean(r.run_dir.name))}</th>"
+        f"<th>{lab}: {escape(clean(r.batch_dir.name))}</th>"
         for lab, r in zip(c.labels, c.runs, strict=True)
     )
     top = "".join(

@@ -1,7 +1,7 @@
 """Paths a batch's records name, kept inside the batch's run folder.
 
-    folder = inside(run_dir, "tasks", name)            # PathRejected if a link or outside
-    folder = try_folder(run_dir, name, attempt)        # a try's run record, checked
+    folder = inside(batch_dir, "tasks", name)            # PathRejected if a link or outside
+    folder = try_folder(batch_dir, name, attempt)        # a try's run record, checked
 
 A batch's run folder holds records (`result.json` per task, `tries[].out`,
 `run_id`) that `--resume` and `greenloop report` read back and act on: they
@@ -27,10 +27,10 @@ _PLAIN = re.compile(r"[A-Za-z0-9._-]+")
 _TRY = re.compile(r"try-[0-9]{1,4}")
 
 
-def inside(run_dir: Path, *parts: str) -> Path:
-    """`run_dir / parts...`, refused (PathRejected) when a part is not a plain name, is a
-    link, or leads outside `run_dir`. Parts that do not exist yet are fine."""
-    base = Path(run_dir)
+def inside(batch_dir: Path, *parts: str) -> Path:
+    """`batch_dir / parts...`, refused (PathRejected) when a part is not a plain name, is a
+    link, or leads outside `batch_dir`. Parts that do not exist yet are fine."""
+    base = Path(batch_dir)
     path = base
     for part in (p for chunk in parts for p in Path(chunk).parts):
         if part in (".", "..") or not _PLAIN.fullmatch(part):
@@ -50,7 +50,7 @@ def inside(run_dir: Path, *parts: str) -> Path:
     return path
 
 
-def try_folder(run_dir: Path, name: str, attempt: TryRecord) -> Path:
+def try_folder(batch_dir: Path, name: str, attempt: TryRecord) -> Path:
     """A try's run record folder, from its task's record; refused when the record names
     anything but its own `try-N` folder and run id."""
     out, run_id = attempt.out, attempt.result.run_id
@@ -59,4 +59,4 @@ def try_folder(run_dir: Path, name: str, attempt: TryRecord) -> Path:
             f"the record of task {name!r} names the try folder {out!r} and run {run_id!r}: "
             "a record names its own try-N folder; restore it or run the batch afresh"
         )
-    return inside(run_dir, "tasks", name, out, *RUNS_DIR.parts, run_id)
+    return inside(batch_dir, "tasks", name, out, *RUNS_DIR.parts, run_id)

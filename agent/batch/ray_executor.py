@@ -8,9 +8,9 @@ On the node (`run_on_node`): the node's Docker engine and sandbox image are
 checked first (a node without them fails its task with the fix, not a
 traceback); the job runs in a scratch folder of the node's own; its record
 and folder come back as a bounded `Parcel` (agent.batch.shipping); the scratch
-folder is removed. On the head (`RayExecutor`): the parcel lands in the run
-dir, atomically, before the outcome is reported; the head alone writes the
-run dir.
+folder is removed. On the head (`RayExecutor`): the parcel lands in the batch
+folder, atomically, before the outcome is reported; the head alone writes the
+batch folder.
 
 Each Ray task asks for what its sandbox is given: `cpus` CPUs and the
 container's memory (memory, workspace and /tmp tmpfs). The API key never

@@ -1,10 +1,10 @@
-"""`greenloop report RUN_DIR`: a batch's results as Markdown and as one self-contained HTML page.
+"""`greenloop report BATCH_DIR`: a batch's results as Markdown and as one self-contained HTML page.
 
-    data = collect(run_dir)              # records + summary -> ReportData
-    md, page = write_report(run_dir)     # RUN_DIR/report.md, RUN_DIR/report.html
+    data = collect(batch_dir)              # records + summary -> ReportData
+    md, page = write_report(batch_dir)     # BATCH_DIR/report.md, BATCH_DIR/report.html
 
 The page has no external resources: styles and the small table-sorting script
-are inline, and its links (to each try's trajectory page) are relative to the run dir.
+are inline, and its links (to each try's trajectory page) are relative to the batch folder.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class TaskRow:
     cost: float | None = None
     wall: float = 0.0
     links: tuple[tuple[str, str], ...] = ()
-    """(label, path relative to the run dir) of each try's trajectory page (or its JSONL)."""
+    """(label, path relative to the batch folder) of each try's trajectory page (or its JSONL)."""
     error: str = ""
     reruns: tuple[str, ...] = ()
     """Why the task was run again (its cluster node was lost), one line per rerun."""
@@ -65,7 +65,7 @@ class TaskRow:
 class ReportData:
     """Everything the report shows."""
 
-    run_dir: Path
+    batch_dir: Path
     summary: BatchSummary
     rows: list[TaskRow]
     exit_reasons: dict[str, int] = field(default_factory=dict)
@@ -99,35 +99,35 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def try_dir(run_dir: Path, name: str, attempt: TryRecord) -> str:
-    """A try's run dir, relative to the batch's run dir (checked: `agent.batch.inside`)."""
-    return try_folder(run_dir, name, attempt).relative_to(run_dir).as_posix()
+def try_dir(batch_dir: Path, name: str, attempt: TryRecord) -> str:
+    """A try's batch folder, relative to the batch folder (checked: `agent.batch.inside`)."""
+    return try_folder(batch_dir, name, attempt).relative_to(batch_dir).as_posix()
 
 
-def trajectory_link(run_dir: Path, name: str, attempt: TryRecord) -> str:
-    """A try's trajectory page relative to the run dir; the raw JSONL where no page exists."""
-    folder = try_dir(run_dir, name, attempt)
+def trajectory_link(batch_dir: Path, name: str, attempt: TryRecord) -> str:
+    """A try's trajectory page relative to the batch folder; the raw JSONL where no page exists."""
+    folder = try_dir(batch_dir, name, attempt)
     page = f"{folder}/{PAGE_FILE}"
-    return page if (run_dir / page).is_file() else f"{folder}/trajectory.jsonl"
+    return page if (batch_dir / page).is_file() else f"{folder}/trajectory.jsonl"
 
 
-def write_missing_pages(run_dir: Path) -> int:
+def write_missing_pages(batch_dir: Path) -> int:
     """Write the trajectory page of every finished try that has none (or an old one)."""
     written = 0
-    for name, record in read_records(run_dir).items():
+    for name, record in read_records(batch_dir).items():
         for attempt in record.tries:
-            folder = try_folder(run_dir, name, attempt)
+            folder = try_folder(batch_dir, name, attempt)
             if (folder / "trajectory.jsonl").is_file() and page_is_stale(folder):
                 written += write_page_quietly(folder) is not None
     return written
 
 
-def _row(run_dir: Path, name: str, record: TaskRecord | None) -> TaskRow:
+def _row(batch_dir: Path, name: str, record: TaskRecord | None) -> TaskRow:
     if record is None:
         return TaskRow(name=name, status="pending")
     tries = record.tries
     last = tries[-1].result if tries else None
-    links = tuple((f"try {t.number}", trajectory_link(run_dir, name, t)) for t in tries)
+    links = tuple((f"try {t.number}", trajectory_link(batch_dir, name, t)) for t in tries)
     return TaskRow(
         name=name,
         status=record.status,
@@ -145,23 +145,23 @@ def _row(run_dir: Path, name: str, record: TaskRecord | None) -> TaskRow:
     )
 
 
-def collect(run_dir: Path) -> ReportData:
-    """Read a batch's run dir: its manifest, summary and every finished task's record."""
-    run_dir = Path(run_dir)
-    manifest = _read_json(run_dir / MANIFEST_FILE)
+def collect(batch_dir: Path) -> ReportData:
+    """Read a batch folder: its manifest, summary and every finished task's record."""
+    batch_dir = Path(batch_dir)
+    manifest = _read_json(batch_dir / MANIFEST_FILE)
     if not manifest:
         raise UsageError(
-            f"{run_dir} holds no batch ({MANIFEST_FILE}): name a `greenloop batch` --out"
+            f"{batch_dir} holds no batch ({MANIFEST_FILE}): name a `greenloop batch` --out"
         )
     names = list(manifest.get("tasks", []))
-    records = read_records(run_dir, names)
-    saved = {"model": manifest.get("model", "?"), **_read_json(run_dir / SUMMARY_FILE)}
+    records = read_records(batch_dir, names)
+    saved = {"model": manifest.get("model", "?"), **_read_json(batch_dir / SUMMARY_FILE)}
     fresh = BatchSummary.over(names, records, int(manifest.get("tries", 1)))
     tries = [t.result for r in records.values() for t in r.tries]
     return ReportData(
-        run_dir=run_dir,
+        batch_dir=batch_dir,
         summary=BatchSummary.from_json(saved).recounted(fresh),
-        rows=[_row(run_dir, name, records.get(name)) for name in names],
+        rows=[_row(batch_dir, name, records.get(name)) for name in names],
         exit_reasons=dict(Counter(t.exit_reason for t in tries).most_common()),
         model_calls=sum(t.model_calls for t in tries),
         malformed=sum(t.malformed for t in tries),
@@ -249,9 +249,9 @@ def _md(text: str) -> str:
 
 
 def render_markdown(data: ReportData) -> str:
-    """The report as Markdown (links relative to the run dir)."""
+    """The report as Markdown (links relative to the batch folder)."""
     s = data.summary
-    out = [f"# greenloop batch report: {data.run_dir.name}", "", "| | |", "|---|---|"]
+    out = [f"# greenloop batch report: {data.batch_dir.name}", "", "| | |", "|---|---|"]
     out += [f"| {label} | {value} |" for label, value in _headline(data)]
     out += ["", "## pass@k", "", "| k | pass@k |", "|---|---|"]
     out += [f"| {k} | {_pct(v)} |" for k, v in enumerate(s.pass_at, start=1)]
@@ -319,7 +319,7 @@ def render_html(data: ReportData) -> str:
         for k, v in enumerate(s.pass_at, start=1)
     ]
     parts = [
-        f"<h1>greenloop batch report: {_esc(data.run_dir.name)}</h1>",
+        f"<h1>greenloop batch report: {_esc(data.batch_dir.name)}</h1>",
         f'<p><span class="big" id="pass-rate">{_pct(data.pass_rate)}</span> '
         f"passed ({s.passed} of {s.total} tasks)</p>",
         _table(["", ""], [[_esc(k), _esc(v)] for k, v in _headline(data)]),
@@ -339,18 +339,18 @@ def render_html(data: ReportData) -> str:
         parts += ["<h2>Errors</h2>", f"<ul>{items}</ul>"]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>greenloop report {_esc(data.run_dir.name)}</title>"
+        f"<title>greenloop report {_esc(data.batch_dir.name)}</title>"
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + f"\n<script>{_SCRIPT}</script>"
         "</body></html>\n"
     )
 
 
-def write_report(run_dir: Path) -> tuple[Path, Path]:
-    """Write `report.md` and `report.html` into the run dir (and any trajectory page
+def write_report(batch_dir: Path) -> tuple[Path, Path]:
+    """Write `report.md` and `report.html` into the batch folder (and any trajectory page
     missing); return their paths."""
-    write_missing_pages(Path(run_dir))
-    data = collect(run_dir)
-    md, page = Path(run_dir) / "report.md", Path(run_dir) / "report.html"
+    write_missing_pages(Path(batch_dir))
+    data = collect(batch_dir)
+    md, page = Path(batch_dir) / "report.md", Path(batch_dir) / "report.html"
     md.write_text(render_markdown(data), encoding="utf-8")
     page.write_text(render_html(data), encoding="utf-8")
     return md, page

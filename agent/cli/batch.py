@@ -1,4 +1,4 @@
-"""`greenloop batch TASKS` (many tasks, resumable) and `greenloop report RUN_DIR...`."""
+"""`greenloop batch TASKS` (many tasks, resumable) and `greenloop report BATCH_DIR...`."""
 
 from __future__ import annotations
 
@@ -80,9 +80,9 @@ def batch(
     settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
     settings = dataclasses.replace(settings, ship_limit_mb=ship_limit_mb)
     task_list = load_batch_tasks(tasks)
-    run_dir = out or Path("greenloop-batch") / new_run_id()
+    batch_dir = out or Path("greenloop-batch") / new_run_id()
     options = BatchOptions(
-        out=run_dir,
+        out=batch_dir,
         settings=settings,
         workers=workers,
         resume=resume,
@@ -93,9 +93,9 @@ def batch(
         grace=grace,
     )
     auto_prune(sandbox)
-    with BatchView(console, f"{len(task_list)} tasks from {tasks} -> {run_dir}") as view:
+    with BatchView(console, f"{len(task_list)} tasks from {tasks} -> {batch_dir}") as view:
         summary = run_batch(task_list, options, view)
-    _md, page = write_report(run_dir)
+    _md, page = write_report(batch_dir)
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
     _print_summary(summary, page)
@@ -177,24 +177,25 @@ def _print_summary(summary: BatchSummary, page: Path) -> None:
 
 
 def report(
-    run_dirs: Annotated[
-        list[Path], typer.Argument(help="A `greenloop batch` run dir; two or more: compared.")
+    batch_dirs: Annotated[
+        list[Path],
+        typer.Argument(help="A `greenloop batch` --out folder; two or more: compared."),
     ],
     show: Annotated[bool, typer.Option("--print", help="Also print the Markdown.")] = False,
     out: Annotated[
         Path, typer.Option(help="Where a comparison's compare.md and compare.html go.")
     ] = Path("."),
 ) -> None:
-    """Render a batch's results (RUN_DIR/report.md, report.html), or compare batch runs."""
-    if len(run_dirs) > 1:
+    """Render a batch's results (BATCH_DIR/report.md, report.html), or compare batch runs."""
+    if len(batch_dirs) > 1:
         from agent.batch.compare import check_comparison_out, compare, write_comparison
 
         check_comparison_out(out)  # before compare(), which writes missing trajectory pages
-        md, page = write_comparison(compare(run_dirs), out)
+        md, page = write_comparison(compare(batch_dirs), out)
     else:
         from agent.batch.report import write_report
 
-        md, page = write_report(run_dirs[0])
+        md, page = write_report(batch_dirs[0])
     if show:
         typer.echo(md.read_text())
     console.print(f"wrote {md} and {page}")
