@@ -1,4 +1,8 @@
-"""`greenloop doctor`: check each real part and name the command that fixes it."""
+"""`greenloop doctor`: check each real part and name the command that fixes it.
+
+A part that fails with one of our errors shows that error's own `fix`: the advice is
+written once, where the error is raised.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import docker.errors
-
-from agent.errors import GreenloopError
-from sandbox.image import BOOTSTRAP_FIX, IMAGE_REPO, docker_client, image_tag
+from agent.errors import GreenloopError, ImageMissing
+from sandbox.image import IMAGE_REPO, docker_client, image_tag, require_image
 
 __all__ = ["Check", "run_checks"]
 
@@ -28,12 +30,7 @@ def _engine() -> tuple[Check, Any]:
     try:
         client = docker_client()
     except GreenloopError as exc:
-        return Check(
-            "docker engine",
-            False,
-            exc.message,
-            exc.fix or "apt-get install docker.io && (dockerd &) — or set DOCKER_HOST",
-        ), None
+        return Check("docker engine", False, exc.message, exc.fix), None
     version = client.version().get("Version", "?")
     return Check("docker engine", True, f"answers, version {version}"), client
 
@@ -43,16 +40,11 @@ def _image(client: Any) -> Check:
         return Check("sandbox image", False, "no engine to ask", "start the Docker engine first")
     tag = image_tag()
     try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
+        require_image(client, tag)
+    except ImageMissing as exc:
         older = [t for img in client.images.list(name=IMAGE_REPO) for t in img.tags]
         detail = f"{tag} is not built" + (f" (older: {', '.join(older)})" if older else "")
-        return Check(
-            "sandbox image",
-            False,
-            detail,
-            f"greenloop sandbox build (no registry reachable: {BOOTSTRAP_FIX})",
-        )
+        return Check("sandbox image", False, detail, exc.fix)
     return Check("sandbox image", True, f"{tag} is present and current")
 
 

@@ -200,6 +200,17 @@ def test_doctor_check_reports_a_dead_endpoint_with_the_fix() -> None:
     assert url in fix and "GREENLOOP_BASE_URL" in fix
 
 
+def test_doctor_check_shows_the_errors_own_fix_once() -> None:
+    with FakeOpenAI([Reply()], api_key="right", models=["qwen2.5-coder"]) as srv:
+        config = ModelConfig(model="m", base_url=srv.base_url, api_key="wrong")
+        with pytest.raises(ModelAuthError) as info:
+            OpenAIChat(config).complete(HI)
+        ok, what, fix = check_model(config)
+    assert not ok and "rejected the API key" in what
+    assert fix == info.value.fix  # the advice written where the error is raised
+    assert "Fix:" not in what  # and not a second time beside it
+
+
 def test_extra_body_fields_go_with_every_request() -> None:
     with FakeOpenAI([Reply(text="a"), Reply(text="b")]) as srv:
         model = chat(srv, extra_body={"repeat_penalty": 1.0, "top_k": 40})

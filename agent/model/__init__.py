@@ -15,14 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from agent.errors import (
-    ConfigError,
-    ContextTooLong,
-    ModelAuthError,
-    ModelError,
-    ModelNotFound,
-    ModelUnavailable,
-)
+from agent.errors import ConfigError, ModelError, ModelUnavailable
 from agent.model.base import ChatModel, Completion, CompletionOpts, Message
 from agent.model.cassette import Cassette, RecordingModel, ReplayModel, request_key
 from agent.model.config import ModelConfig
@@ -119,9 +112,9 @@ def check_model(config: ModelConfig) -> tuple[bool, str, str]:
             return True, f"{what}: {len(model)} recorded calls", ""
         completion = model.complete(_PROBE, max_tokens=8, temperature=0.0)
     except ConfigError as e:
-        return False, f"no usable model: {e}", _config_fix(e)
+        return False, f"no usable model: {e.message}", _config_fix(e)
     except ModelError as e:
-        return False, f"{what}: did not answer: {e}", _model_fix(e, config)
+        return False, f"{what}: did not answer: {e.message}", _model_fix(e, config)
     reply = completion.text.strip().replace("\n", " ")[:40]
     return True, f"{what}: answered {reply!r} in {completion.latency:.1f}s", ""
 
@@ -131,16 +124,12 @@ def _config_fix(e: ConfigError) -> str:
 
 
 def _model_fix(e: ModelError, config: ModelConfig) -> str:
-    if isinstance(e, ModelAuthError):
-        return "set OPENAI_API_KEY to a key the endpoint accepts"
-    if isinstance(e, ModelNotFound):
-        return "set --model / GREENLOOP_MODEL to a model the endpoint serves"
-    if isinstance(e, ContextTooLong):
-        return "use a model with a larger context (or raise n_ctx for the embedded one)"
+    """The error's own fix; but an endpoint that did not answer the probe (sent once, with
+    a short timeout: the error's advice on retries and timeout does not apply) is named."""
     if isinstance(e, ModelUnavailable):
         return (
             f"start the server at {config.base_url}, or fix --base-url / GREENLOOP_BASE_URL"
             if config.base_url
             else "check the network and the endpoint's status"
         )
-    return "see the error above; `greenloop doctor` again after fixing it"
+    return e.fix or "see the error above; `greenloop doctor` again after fixing it"
