@@ -9,7 +9,7 @@ pytest config), injects one one-line bug at a time, and runs a real `greenloop f
 on it: the Docker sandbox, real git, and a scripted model that sends the fix. Per bug:
 
 - whether the buggy line is in the first prompt, as sent to the model, and whether
-  the repo map alone (the context before localization, `repomap.build_context`,
+  the repo map alone (the context before localization, `map_context.build_context`,
   rebuilt from the same failures) would have shown it;
 - the first prompt's tokens (characters / 4) against the budget;
 - the seconds localization took for the first prompt (its coverage run included),
@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import git
+from map_context import build_context
 
 from agent.fix.repair import run_fix
-from agent.fix.repomap import build_context, estimate_tokens
+from agent.fix.repomap import estimate_tokens
 from agent.fix.symbols import SymbolIndex
 from agent.model import ScriptedModel
 from agent.run.record import read_trajectory

@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from map_context import build_context
+
 from agent.fix.repomap import (
     TagCache,
-    build_context,
     estimate_tokens,
     rank,
     render_map,

@@ -11,7 +11,6 @@ from fixture_repos import big_repo_files, shop_files
 from agent.fix.repomap import (
     Definition,
     TagCache,
-    build_context,
     estimate_tokens,
     extract_tags,
     is_test_path,
@@ -141,25 +140,6 @@ def test_methods_are_shown_under_their_class() -> None:
     at = lines.index("shop/cart/cart.py:")
     assert "  class Cart:" in lines[at:]
     assert "    def total(self, percent: int = 0) -> int:" in lines[at:]
-
-
-@pytest.mark.parametrize("budget", [1500, 3000, 6000])
-def test_context_for_500_files_fits_and_shows_the_needed_definitions(budget: int) -> None:
-    files = big_repo_files(500)
-    test = files["tests/test_ledger.py"]
-    context = build_context(files, ["tests/test_ledger.py"], test, budget)
-    assert context.tokens <= budget
-    text = context.render()
-    assert "def balance(" in text and "def rate_for(" in text
-    assert set(context.full) >= {"ledger/accounts.py"}
-
-
-def test_the_map_leaves_out_test_functions_and_files_shown_whole() -> None:
-    files = shop_files(())
-    context = build_context(files, ["tests/test_cart.py", "shop/cart/cart.py"], "", 800)
-    assert "shop/cart/cart.py" in context.full
-    assert "shop/cart/cart.py:" not in context.map_text
-    assert "def test_" not in context.map_text
 
 
 def _write(root: Path, files: dict[str, str]) -> list[str]:

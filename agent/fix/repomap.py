@@ -25,9 +25,8 @@ from __future__ import annotations
 import builtins
 import logging
 import math
-import re
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -42,12 +41,10 @@ from agent.fix.tags import (
 )
 
 __all__ = [
-    "Context",
     "Definition",
     "FileTags",
     "Ranking",
     "TagCache",
-    "build_context",
     "estimate_tokens",
     "extract_tags",
     "is_test_path",
@@ -247,68 +244,3 @@ def render_map(
         else:
             high = middle - 1
     return best
-
-
-# ---------------------------------------------------------------- context
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a prompt shows of the repository: some files whole, the map for the rest."""
-
-    full: dict[str, str]
-    map_text: str
-
-    @property
-    def tokens(self) -> int:
-        return estimate_tokens(self.render())
-
-    def render(self) -> str:
-        parts = [f"{path}\n```python\n{text.rstrip()}\n```" for path, text in self.full.items()]
-        if self.map_text:
-            parts.append(
-                "Map of the rest of the repository (signatures of the most relevant "
-                "definitions, by file):\n" + self.map_text
-            )
-        return "\n\n".join(parts)
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def build_context(
-    files: Mapping[str, str],
-    pointed: Iterable[str],
-    mentioned_text: str,
-    budget: int,
-    *,
-    cache: TagCache | None = None,
-    max_full: int = 4,
-    full_share: float = 0.6,
-) -> Context:
-    """Choose the files to show whole and render the map, in at most `budget` tokens.
-
-    `pointed` are the files the failures point at (failing tests, traceback
-    frames), most relevant first: they seed the ranking and are shown whole
-    when they fit; then the best-ranked code files. `mentioned_text` (the
-    failing tests' code, tracebacks) names the identifiers that weigh ten times.
-    """
-    tags = tags_for_files(files, cache)
-    pointed = [p for p in dict.fromkeys(pointed) if p in files]
-    defined = {d.name for t in tags.values() for d in t.defs}
-    mentioned = set(_IDENT.findall(mentioned_text)) & defined
-    ranking = rank(tags, dict.fromkeys(pointed, 1.0), mentioned)
-    # what the focus uses (not what everything uses, like a types module)
-    ranked_code = [p for p in ranking.used if not is_test_path(p) and p not in pointed]
-    full: dict[str, str] = {}
-    used = 0
-    for path in [*pointed, *ranked_code[:max_full]]:
-        if len(full) >= max_full:
-            break
-        cost = estimate_tokens(Context({path: files[path]}, "").render()) + 1
-        if used + cost <= budget * full_share:
-            full[path] = files[path]
-            used += cost
-    header = estimate_tokens(Context({}, " ").render())
-    map_text = render_map(ranking, tags, budget - used - header - 1, exclude=full)
-    return Context(full, map_text)
