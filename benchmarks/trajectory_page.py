@@ -21,10 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.model import Completion, Message
 from agent.model.cassette import Cassette
-from agent.run.candidates import candidate_change
+from agent.run.candidates import TestRun, candidate_change
+from agent.run.events import Apply, ModelCall, ModeSwitch, Result
 from agent.run.record import RunDir
 from agent.show.page import render_text, write_page
 from agent.show.trajectory import load_run
+from sandbox.base import TestCase, TestReport
 
 
 def _build(root: Path, iterations: int, prompt_chars: int) -> RunDir:
@@ -43,42 +45,34 @@ def _build(root: Path, iterations: int, prompt_chars: int) -> RunDir:
         completion = Completion(reply, prompt_chars // 4, 40, "fake", 0.5)
         cassette.append("fake", prompt, {"temperature": 0.0}, completion)
         run.append(
-            "model",
-            purpose="feedback",
-            prompt_tokens=prompt_chars // 4,
-            completion_tokens=40,
-            latency=0.5,
-            finish_reason="stop",
-            cost=None,
-            reply=reply,
+            ModelCall(
+                purpose="feedback",
+                prompt_tokens=prompt_chars // 4,
+                completion_tokens=40,
+                latency=0.5,
+                finish_reason="stop",
+                cost=None,
+                reply=reply,
+            )
         )
-        run.append("apply", applied=1, failed=[], changed=["app.py"])
+        run.append(Apply(applied=1, failed=(), changed=("app.py",)))
         new = {"app.py": code["app.py"].replace(f"return x + {it}\n", f"return x - {it}\n", 1)}
-        run.append("candidate", iteration=it, **candidate_change(code, new))
+        run.append(candidate_change(code, new, iteration=it))
         code = new
-        failures = [
-            {
-                "id": f"tests/test_app.py::test_{k}",
-                "outcome": "failed",
-                "message": f"assert {k} == {k + 1}",
-                "traceback": "frame\n" * 40,
-            }
-            for k in range(5)
-        ]
-        run.append(
-            "test",
-            iteration=it,
-            passed=10,
-            failed=5,
-            errors=0,
-            timed_out=False,
-            failing=[f["id"] for f in failures],
-            failures=failures,
-            note="",
+        report = TestReport(
+            tests=(
+                *(TestCase(f"tests/test_app.py::test_ok_{k}", "passed") for k in range(10)),
+                *(
+                    TestCase(f"tests/test_app.py::test_{k}", "failed", f"assert {k} == {k + 1}",
+                             "frame\n" * 40)
+                    for k in range(5)
+                ),
+            ),
             duration=1.0,
-        )
-        run.append("mode", mode="feedback", improved=False, iteration=it)
-    run.append("result", status="red", exit_reason="iterations")
+        )  # fmt: skip
+        run.append(TestRun.of(report, green=False, iteration=it))
+        run.append(ModeSwitch(mode="feedback", improved=False, iteration=it))
+    run.append(Result(status="red", exit_reason="iterations"))
     run.close()
     return run
 

@@ -28,7 +28,9 @@ from agent.batch.scheduler import BatchOptions, load_batch_tasks, read_records, 
 from agent.batch.task_run import TaskBusy, TaskSettings, previous_try_context, task_lock
 from agent.errors import UsageError
 from agent.model import ModelConfig, price_of
+from agent.run.candidates import TestRun
 from agent.run.record import RunDir, RunResult
+from sandbox.base import TestCase, TestReport
 from sandbox.docker import LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,24 +151,15 @@ def test_a_held_task_lock_is_busy_for_another_holder(tmp_path: Path) -> None:
 
 def test_the_next_try_hears_how_the_last_one_failed(tmp_path: Path) -> None:
     with RunDir(tmp_path, "r1") as run:
-        run.append(
-            "test",
-            iteration=1,
-            passed=1,
-            failed=2,
-            errors=0,
+        report = TestReport(
+            tests=(
+                TestCase("tests/test_x.py::test_ok", "passed"),
+                TestCase("tests/test_x.py::test_a", "failed", "assert 2 == 3", "E   assert 2 == 3"),
+                TestCase("tests/test_x.py::test_b", "failed"),
+            ),
             timed_out=True,
-            failing=["tests/test_x.py::test_a", "tests/test_x.py::test_b"],
-            failures=[
-                {
-                    "id": "tests/test_x.py::test_a",
-                    "outcome": "failed",
-                    "message": "assert 2 == 3",
-                    "traceback": "E   assert 2 == 3",
-                }
-            ],
-            note="",
         )
+        run.append(TestRun.of(report, green=False, iteration=1))
     result = RunResult(run.run_id, str(run.path), "fake", status="red", exit_reason="stuck")
     text = previous_try_context(TryRecord(1, "try-1", result))
     for part in (

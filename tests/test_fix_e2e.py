@@ -125,7 +125,7 @@ def test_a_reply_that_edits_a_test_is_refused(shop: Path, sandbox_image: str) ->
     assert "NOT applied" in script.prompts[1] and "tests/test_cart.py" in script.prompts[1]
     fixed = git.Repo(shop).commit(result.branch)
     assert [d.a_path for d in fixed.parents[0].diff(fixed)] == ["shop/cart/pricing.py"]
-    events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl", strict=True)
     assert any(e["event"] == "apply" and e["failed"] for e in events)
 
 

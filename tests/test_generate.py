@@ -35,21 +35,24 @@ def test_a_written_file_gets_the_specs_imports_back_and_loses_its_self_import() 
     from agent.new.plan import Plan, PlannedFile
     from agent.new.requirements import extract_requirements
     from agent.run.budget import Budget, Caller
+    from agent.run.events import Event, ImportsRestored, SelfImportDropped
     from agent.task import TaskConfig
 
     spec = "```python\nfrom typing import List\n\n\ndef total(xs: List[int]) -> int:\n```\n"
     tests = {"tests/test_s.py": "from solution import total\n\ndef test_t():\n    total([1])\n"}
     reply = "```python\nfrom solution import total\n\ndef total(xs: List[int]) -> int:\n"
     reply += "    return sum(xs)\n```\n"
-    events: list[tuple[str, dict[str, object]]] = []
+    events: list[Event] = []
     model = ScriptedModel([reply])
-    ask = Caller(model, Budget(TaskConfig()), lambda event, **f: events.append((event, f)))
+    ask = Caller(model, Budget(TaskConfig()), events.append)
     plan = Plan(files=[PlannedFile(path="solution.py", interface=["total(arg1)"])])
     files = Generator(ask, spec, plan, tests, extract_requirements(tests))(0.0)
     assert files["solution.py"] == (
         "from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n"
     )
-    recorded = {e: f["lines"] for e, f in events if e.endswith(("restored", "dropped"))}
+    recorded = {
+        e.name: list(e.lines) for e in events if isinstance(e, ImportsRestored | SelfImportDropped)
+    }
     assert recorded == {
         "self_import_dropped": ["from solution import total"],
         "imports_restored": ["from typing import List"],
@@ -69,7 +72,7 @@ def _generator(spec: str, replies: list[str], interface: list[str]) -> tuple[Any
     tests = {"tests/test_s.py": "from solution import total\n\ndef test_t():\n    total([1])\n"}
     events: list[str] = []
     model = ScriptedModel(replies)
-    ask = Caller(model, Budget(TaskConfig()), lambda event, **f: events.append(event))
+    ask = Caller(model, Budget(TaskConfig()), lambda event: events.append(event.name))
     plan = Plan(files=[PlannedFile(path="solution.py", interface=interface)])
     return Generator(ask, spec, plan, tests, extract_requirements(tests)), model, events
 

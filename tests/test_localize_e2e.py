@@ -48,7 +48,7 @@ def _fix(root: Path, replies: list[str], image: str) -> tuple[FixResult, list[st
 
 
 def _events(result: FixResult, kind: str) -> list[dict[str, Any]]:
-    events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl", strict=True)
     return [e for e in events if e["event"] == kind]
 
 

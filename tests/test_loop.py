@@ -13,8 +13,10 @@ from agent.model import ScriptedModel
 from agent.new.job import NewJob
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
+from agent.run.codec import read_events
+from agent.run.events import Apply, Event, Malformed, ModeSwitch, Restart, Tampered
 from agent.run.loop import Loop, LoopOutcome, Policy
-from agent.run.record import RunDir, RunResult, read_result, read_trajectory, recorded_run, unusable
+from agent.run.record import RunDir, RunResult, read_result, recorded_run, unusable
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, Suite, TestCase, TestReport
@@ -73,12 +75,12 @@ class Run:
         self.model = ScriptedModel(feedback)
         self.samples = list(fresh)
         self.sandbox = FakeSandbox()
-        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[Event] = []
         self.config = TaskConfig(**{"max_iterations": 6, "stuck_after": 2, **config})
         self.budget = Budget(self.config)
 
-    def record(self, event: str, **data: Any) -> None:
-        self.events.append((event, data))
+    def record(self, event: Event) -> None:
+        self.events.append(event)
 
     def fresh(self, temperature: float, seed: int) -> dict[str, str]:
         assert temperature > 0  # restarts sample; the first candidate is not drawn here
@@ -95,7 +97,7 @@ class Run:
         return loop.run({"m.py": first})
 
     def modes(self) -> list[str]:
-        return [d["mode"] for e, d in self.events if e == "mode"]
+        return [e.mode for e in self.events if isinstance(e, ModeSwitch)]
 
 
 def test_green_on_the_first_candidate_asks_nothing() -> None:
@@ -119,15 +121,15 @@ def test_feedback_that_stops_paying_turns_to_restarts_and_back_on_a_new_best() -
     # first best -> feedback; its edit is no better -> restart; the sample is a new best
     # -> feedback again, which goes green
     assert run.modes() == ["feedback", "restart", "feedback"]
-    assert [e for e, _ in run.events].count("restart") == 1
+    assert sum(isinstance(e, Restart) for e in run.events) == 1
 
 
 def test_a_reply_with_no_edit_turns_to_restarts_at_once() -> None:
     run = Run(["I would check the divisibility.", _edit("HALF", "GOOD")], [code("HALF")])
     outcome = run(code("BAD"))
     assert outcome.exit_reason == "green"
-    restarts = [d for e, d in run.events if e == "restart"]
-    assert len(restarts) == 1 and restarts[0]["temperature"] > 0
+    restarts = [e for e in run.events if isinstance(e, Restart)]
+    assert len(restarts) == 1 and restarts[0].temperature > 0
 
 
 def test_the_best_candidate_is_kept_when_later_ones_are_worse() -> None:
@@ -151,8 +153,8 @@ def test_edits_that_change_nothing_count_as_malformed() -> None:
     run = Run([miss] * 5, [code("BAD")], max_malformed=2, stuck_after=5)
     outcome = run(code("BAD"))
     assert outcome.exit_reason == "malformed" and run.budget.malformed == 2
-    applies = [d for e, d in run.events if e == "apply"]
-    assert applies and applies[0]["failed"]  # the precise failure is fed back
+    applies = [e for e in run.events if isinstance(e, Apply)]
+    assert applies and applies[0].failed  # the precise failure is fed back
 
 
 def test_the_same_code_again_is_stuck() -> None:
@@ -179,7 +181,7 @@ def test_a_tampered_report_stops_the_run_and_is_never_the_best() -> None:
     outcome = run(code("BAD"))
     assert (outcome.green, outcome.exit_reason) == (False, "tampered")
     assert outcome.best is not None and "FORGE" not in outcome.best.files["m.py"]
-    assert any(e == "tampered" for e, _ in run.events)
+    assert any(isinstance(e, Tampered) for e in run.events)
 
 
 @pytest.mark.parametrize("reply", ["", "```python\n```"])
@@ -201,7 +203,7 @@ def test_the_result_counts_every_unusable_reply_its_trajectory_holds(tmp_path: P
         record.count_from(budget)
 
         def fresh(temperature: float, seed: int) -> dict[str, str]:
-            record("malformed", path="m.py", reply="no code here")
+            record(Malformed(path="m.py", reply="no code here"))
             return {"m.py": ""}
 
         loop = Loop(
@@ -212,8 +214,8 @@ def test_the_result_counts_every_unusable_reply_its_trajectory_holds(tmp_path: P
             record,
         )
         outcome = loop.run({"m.py": code("BAD")})
-    events = read_trajectory(run_dir.trajectory_path)
-    unusable_events = sum(unusable(e["event"], e) for e in events)
+    events = read_events(run_dir.trajectory_path, strict=True)
+    unusable_events = sum(unusable(e.event) for e in events)
     saved = read_result(run_dir.path)
     assert outcome.exit_reason == "malformed" and saved is not None
     assert saved["malformed"] == unusable_events == result.malformed

@@ -18,6 +18,8 @@ from agent.model import Message, ScriptedModel
 from agent.new.job import NewJob
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
+from agent.run.candidates import Candidates, ConfirmAlone
+from agent.run.events import Event, ModeSwitch, Restart
 from agent.run.loop import FEEDBACK_TRIAL, Loop, LoopOutcome, Policy
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
@@ -137,16 +139,16 @@ def run_loop(
     first: int = 0,
     candidates: int = 3,
     **config: Any,
-) -> tuple[LoopOutcome, list[tuple[str, dict[str, Any]]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
+) -> tuple[LoopOutcome, list[Event]]:
+    events: list[Event] = []
     task_config = TaskConfig(**config)
-    ask = Caller(model, Budget(task_config), lambda event, **data: events.append((event, data)))
+    ask = Caller(model, Budget(task_config), events.append)
     loop = Loop(
         NewJob("Write solution.py.", {}, fresh_by_seed(ask), expected_tests(TESTS)),
         ask,
         Bench(sandbox, TESTS, together=sandbox.test_together),
         Policy(task_config, candidates),
-        lambda event, **data: events.append((event, data)),
+        events.append,
     )
     return loop.run({"solution.py": code(first, "first")}), events
 
@@ -162,10 +164,10 @@ def test_restart_tests_several_fresh_samples_at_once_and_keeps_the_best() -> Non
     assert outcome.candidates == 4
     assert outcome.iterations == 3  # the first, the three together, the green alone
     assert outcome.ways == {"feedback": {"tried": 1, "paid": 0}, "restart": {"tried": 1, "paid": 1}}
-    restarts = [data for event, data in events if event == "restart"]
-    assert restarts[0]["seeds"] == [1, 2, 3]
-    results = next(data["results"] for event, data in events if event == "candidates")
-    assert [(r["seed"], r["passed"]) for r in results] == [(1, 1), (2, 3), (3, 2)]
+    restarts = [e for e in events if isinstance(e, Restart)]
+    assert restarts[0].seeds == (1, 2, 3)
+    results = next(e.results for e in events if isinstance(e, Candidates))
+    assert [(r.seed, r.passed) for r in results] == [(1, 1), (2, 3), (3, 2)]
 
 
 def test_the_same_seeds_give_the_same_run() -> None:
@@ -186,8 +188,8 @@ def test_a_green_seen_only_together_must_pass_alone() -> None:
     outcome, events = run_loop(model, sandbox, max_iterations=4)
     assert not outcome.green
     assert outcome.exit_reason in ("iterations", "stuck")
-    confirms = [data for event, data in events if event == "confirm_alone"]
-    assert confirms and not any(c["green"] for c in confirms)
+    confirms = [e for e in events if isinstance(e, ConfirmAlone)]
+    assert confirms and not any(c.green for c in confirms)
 
 
 def test_feedback_that_pays_is_kept_and_no_restart_is_drawn() -> None:
@@ -207,7 +209,7 @@ def test_feedback_that_never_pays_is_not_asked_again_after_a_restart_improves() 
     outcome, events = run_loop(model, FakeSandbox(), max_iterations=5)
     assert outcome.ways["feedback"]["tried"] == FEEDBACK_TRIAL
     assert outcome.ways["restart"]["paid"] == 2
-    modes = [data["mode"] for event, data in events if event == "mode"]
+    modes = [e.mode for e in events if isinstance(e, ModeSwitch)]
     assert modes[-1] == "restart"
 
 

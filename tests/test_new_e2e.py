@@ -21,6 +21,7 @@ from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
 from agent.new.scaffold import run_new
+from agent.run.codec import read_events
 from agent.run.record import RunResult, read_result, read_trajectory, unusable
 from agent.run.settings import RunSettings
 from agent.task import load_task
@@ -128,7 +129,8 @@ def test_malformed_replies_until_the_budget(
     # whose samples held code (one charge, however many samples it drew). The result
     # counts every unusable reply the trajectory holds, and names the charge apart.
     assert result.malformed_charged == 3
-    assert result.malformed == sum(unusable(e["event"], e) for e in trajectory) == 6
+    typed = read_events(Path(result.run_dir) / "trajectory.jsonl", strict=True)
+    assert result.malformed == sum(unusable(e.event) for e in typed) == 6
     assert result.commit is None and result.branch is None
     assert [h.name for h in git.Repo(out_repo).heads] == ["main"]
 

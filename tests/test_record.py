@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agent.run.candidates import TestRun
+from agent.run.events import Syntax
 from agent.run.record import FixResult, RunDir, recorded_run
 from sandbox.base import TestCase, TestCounts, TestReport
 
@@ -13,9 +15,13 @@ def test_a_test_event_becomes_typed_counts_and_the_same_json(tmp_path: Path) -> 
     run = RunDir(tmp_path, "r1")
     seen: list[str] = []
     result = FixResult(run_id="r1", run_dir=str(run.path), model="fake")
-    with recorded_run(run, result, lambda event, data: seen.append(event)) as record:
-        record("test", iteration=1, passed=2, failed=1, errors=0, timed_out=True)
-        record("syntax", path="a.py")
+    report = TestReport(
+        tests=(TestCase("t::a", "passed"), TestCase("t::b", "passed"), TestCase("t::c", "failed")),
+        timed_out=True,
+    )
+    with recorded_run(run, result, lambda event: seen.append(event.name)) as record:
+        record(TestRun.of(report, green=False, iteration=1))
+        record(Syntax(path="a.py", problems=("1:1 invalid syntax",)))
     assert result.tests == TestCounts(passed=2, failed=1, errors=0)
     assert (result.iterations, result.history, result.timeouts) == (1, [2], 1)
     assert result.syntax_errors == 1

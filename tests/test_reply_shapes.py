@@ -19,6 +19,7 @@ from agent.new.generate import Generator, make_plan
 from agent.new.plan import Plan, PlannedFile, plan_schema
 from agent.new.requirements import extract_requirements
 from agent.run.budget import Budget, Caller
+from agent.run.events import Event, PlanSkipped
 from agent.run.replies import BODY_STOPS, FENCE_STOP, edit_reply, file_reply
 from agent.task import TaskConfig
 
@@ -41,13 +42,13 @@ class Events:
     """The trajectory a Caller writes, kept in memory."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
+        self.items: list[Event] = []
 
-    def __call__(self, event: str, **fields: Any) -> None:
-        self.items.append((event, fields))
+    def __call__(self, event: Event) -> None:
+        self.items.append(event)
 
-    def named(self, event: str) -> list[dict[str, Any]]:
-        return [fields for name, fields in self.items if name == event]
+    def named(self, name: str) -> list[Event]:
+        return [event for event in self.items if event.name == name]
 
 
 def _model(srv: FakeOpenAI, **settings: Any) -> OpenAIChat:
@@ -192,7 +193,8 @@ def test_no_plan_is_asked_when_the_tests_imply_it_and_the_trajectory_says_why() 
     assert (asked, source) == (0, "tests")
     assert [(f.path, f.interface) for f in plan.files] == [("calc.py", ["def add(a, b)"])]
     [skipped] = events.named("plan_skipped")
-    assert "calc.py (add)" in skipped["reason"] and "no other file" in skipped["reason"]
+    assert isinstance(skipped, PlanSkipped)
+    assert "calc.py (add)" in skipped.reason and "no other file" in skipped.reason
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agent.fix.context import MAX_PASSING, Localizer
+from agent.run.events import Event, Localized
 from sandbox.spectrum import collect_spectrum
 
 pytestmark = pytest.mark.docker
@@ -70,15 +71,17 @@ def test_a_big_suite_runs_the_failing_tests_and_a_bounded_sample_of_the_passing(
     docker_sandbox.write({**CODE, **suite})
     report = docker_sandbox.run_tests(["tests/test_many.py"], timeout=120)
     assert report.passed == 300 and report.failed == 1
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     localizer = Localizer(docker_sandbox, original={"calc.py": CODE["calc.py"]}, tests=suite,
-                          timeout=60, record=lambda kind, **data: events.append(data))  # fmt: skip
+                          timeout=60, record=events.append)  # fmt: skip
     context = localizer({"calc.py": CODE["calc.py"]}, report, budget=1500)
     assert "    return add(*xs) // len(xs)" in context.text
-    coverage = events[0]["coverage"]
+    [localized] = events
+    assert isinstance(localized, Localized)
+    coverage = localized.coverage
     assert (
         coverage["passing_sampled"] == [MAX_PASSING, 300] and coverage["tests"] == MAX_PASSING + 1
     )
     assert coverage["ran"] and coverage["cap_seconds"] == 60 and coverage["seconds"] < 60
-    mean = next(s for s in events[0]["shown"] if s["name"] == "mean")
+    mean = next(s for s in localized.shown if s["name"] == "mean")
     assert mean["signals"]["dynamic"] == 1.0

@@ -27,7 +27,10 @@ from task_script import TaskScript
 
 from agent.batch.live_view import BatchView
 from agent.batch.scheduler import BatchProgress
+from agent.run.candidates import TestRun
+from agent.run.events import Files, PlanChosen
 from agent.run.live_view import RunView
+from sandbox.base import TestCase, TestReport
 
 ROOT = Path(__file__).resolve().parents[1]
 GREENLOOP = Path(sys.executable).with_name("greenloop")
@@ -163,15 +166,18 @@ def test_the_run_view_strips_control_characters_and_markup_from_run_text() -> No
     out = io.StringIO()
     view = RunView(Console(file=out, force_terminal=False, width=200), "task " + HOSTILE)
     with view:
-        view("plan", {"source": "model", "plan": {"files": [{"path": "a.py" + HOSTILE}]}})
-        view("test", {"iteration": 1, "passed": 1, "failed": 1, "errors": 0, "note": HOSTILE})
+        view(PlanChosen(source="model", plan={"files": [{"path": "a.py" + HOSTILE}]}))
+        report = TestReport(
+            tests=(TestCase("t::a", "passed"), TestCase("t::b", "failed")), note=HOSTILE
+        )
+        view(TestRun.of(report, green=False, iteration=1))
     text = out.getvalue()
     assert "\x1b" not in text and "\x07" not in text and "\x08" not in text
     assert "test run 1: 1/2 passing (red [bold]markup[/bold] done)" in text
     live = io.StringIO()
     shown = RunView(Console(file=live, force_terminal=True, width=200, color_system=None), HOSTILE)
     with shown:
-        shown("files", {"paths": ["x.py" + HOSTILE]})
+        shown(Files(paths=("x.py" + HOSTILE,), tests=()))
     screen = live.getvalue()
     assert "[bold]markup[/bold]" in screen and "owned" not in screen and "\x1b[2J" not in screen
 

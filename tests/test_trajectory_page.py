@@ -8,12 +8,14 @@ then a search/replace fix. Its page is read back and opened in headless Chromium
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chromium import headless, require_chromium, save_screenshot
@@ -26,13 +28,15 @@ from agent.fix.repair import run_fix
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import RecordingModel
 from agent.new.scaffold import run_new
-from agent.run.candidates import candidate_change
+from agent.run.candidates import TestRun, candidate_change
+from agent.run.events import Result
 from agent.run.record import RUNS_DIR, RunDir, read_trajectory
 from agent.run.settings import RunSettings
 from agent.show.page import render_html, render_text, write_page, write_page_quietly
 from agent.show.trajectory import load_run
 from agent.task import TaskConfig, load_task
 from sandbox import SandboxConfig
+from sandbox.base import TestCase, TestReport
 
 ROOT = Path(__file__).resolve().parents[1]
 GREENLOOP = Path(sys.executable).with_name("greenloop")
@@ -228,17 +232,29 @@ def test_show_names_the_fix_for_a_folder_without_a_run(tmp_path: Path) -> None:
     assert shown.returncode == 2 and "holds no run record" in shown.stderr
 
 
+def _write_lines(path: Path, *events: dict[str, Any]) -> None:
+    """Lines the writer would not write (another tool's, an older greenloop's), appended."""
+    with path.open("a") as fh:
+        fh.writelines(json.dumps({"ts": "2025-01-31T14:25:01.000+00:00", **e}) + "\n"
+                      for e in events)  # fmt: skip
+
+
 def test_unknown_events_damaged_lines_and_no_cassette_are_shown_not_fatal(tmp_path: Path) -> None:
     run = RunDir(tmp_path, "odd-run")
-    run.append("context", shown=["a.py::f", "b.py::g"], why={"a.py::f": "called by the test"})
-    run.append("tampered", path="tests/test_x.py", detail="x" * 500 + HOSTILE)
-    run.append("model", purpose="feedback", prompt_tokens=5, completion_tokens=2, reply=HOSTILE)
-    run.append("test", iteration="not a number", passed="many")
-    run.append("apply", applied=1, failed=[], changed=["a.py"], chosen_from="candidate 3 of 4")
-    run.close()
+    run.path.mkdir(parents=True)
+    _write_lines(
+        run.trajectory_path,
+        {"event": "context", "shown": ["a.py::f", "b.py::g"], "why": {"a.py::f": "called"}},
+        {"event": "tampered", "path": "tests/test_x.py", "detail": "x" * 500 + HOSTILE},
+        {"event": "model", "purpose": "feedback", "prompt_tokens": 5, "completion_tokens": 2,
+         "reply": HOSTILE},
+        {"event": "test", "iteration": "not a number", "passed": "many"},
+        {"event": "apply", "applied": 1, "failed": [], "changed": ["a.py"],
+         "chosen_from": "candidate 3 of 4"},
+    )  # fmt: skip
     with run.trajectory_path.open("a") as fh:
         fh.write('{"event": "torn\n[1, 2]\n')
-    run.append("result", status="red", exit_reason="iterations")
+    run.append(Result(status="red", exit_reason="iterations"))
     run.close()
     page = write_page(run.path).read_text()
     shown = [
@@ -263,17 +279,13 @@ def test_unknown_events_damaged_lines_and_no_cassette_are_shown_not_fatal(tmp_pa
 
 def test_a_candidate_is_kept_as_its_diff_against_the_last_one(tmp_path: Path) -> None:
     before = {"a.py": "x = 1\n", "gone.py": "y\n"}
-    change = candidate_change(before, {"a.py": "x = 2\n", "new.py": "z"})
-    assert (change["added"], change["changed"], change["removed"]) == (
-        ["new.py"],
-        ["a.py"],
-        ["gone.py"],
-    )
-    diff = change["diff"]
+    change = candidate_change(before, {"a.py": "x = 2\n", "new.py": "z"}, iteration=2)
+    assert (change.added, change.changed, change.removed) == (("new.py",), ("a.py",), ("gone.py",))
+    diff = change.diff
     assert "-x = 1\n+x = 2\n" in diff and "+++ b/new.py\n@@ -0,0 +1 @@\n+z\n" in diff
     assert "--- a/gone.py\n+++ /dev/null" in diff and "\\ No newline at end of file" in diff
     run = RunDir(tmp_path, "diff-run")
-    run.append("candidate", iteration=2, **change)
+    run.append(change)
     run.close()
     page = render_html(load_run(run.path))
     assert "candidate 2: 1 added, 1 changed, 1 removed" in page
@@ -296,10 +308,12 @@ def test_a_trajectory_written_before_the_layers_moved_still_reads() -> None:
 def test_a_test_run_is_coloured_by_the_green_the_job_stored(tmp_path: Path) -> None:
     """A fix run whose only failure is a flaky test is green by its job's rule: the page
     shows the stored verdict instead of deciding again (older records keep the old rule)."""
+    report = TestReport(tests=(*(TestCase(f"t.py::test_{i}", "passed") for i in range(3)),
+                               TestCase("t.py::test_flaky", "failed")))  # fmt: skip
     with RunDir(tmp_path, "flaky") as run:
-        common = {"passed": 3, "failed": 1, "errors": 0, "failing": ["t.py::test_flaky"]}
-        run.append("test", iteration=1, green=True, **common)
-        run.append("test", iteration=2, **common)
+        run.append(TestRun.of(report, green=True, iteration=1))
+    common = {"passed": 3, "failed": 1, "errors": 0, "failing": ["t.py::test_flaky"]}
+    _write_lines(run.trajectory_path, {"event": "test", "iteration": 2, **common})
     text = render_text(load_run(run.path))
     marks = [line[:1] for line in text.splitlines() if "3 passed" in line]
     assert marks == ["+", "!"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.run.candidates import Confirm
+from agent.run.events import Event
 from agent.run.loop import Candidate, LoopOutcome
 from agent.run.verdict import NOT_RUN, confirm, expected_tests, missing_tests, with_missing
 from sandbox.base import TestCase, TestReport
@@ -52,10 +54,8 @@ def test_confirm_keeps_green_only_when_the_fresh_run_holds() -> None:
     green = TestReport(tests=(_case("t.py::test_a"),))
     red = TestReport(tests=(_case("t.py::test_a", "failed"),))
     forged = TestReport(tests=(_case("t.py::test_a"),), tampered="a canary passed")
-    events: list[tuple[str, dict[str, Any]]] = []
-
-    def record(event: str, **data: Any) -> None:
-        events.append((event, data))
+    events: list[Event] = []
+    record = events.append
 
     def judge(report: TestReport) -> bool:
         return report.green
@@ -64,4 +64,6 @@ def test_confirm_keeps_green_only_when_the_fresh_run_holds() -> None:
     assert confirm(_outcome(green), lambda files: red, judge, record).exit_reason == "unconfirmed"
     tampered = confirm(_outcome(green), lambda files: forged, judge, record)
     assert (tampered.green, tampered.exit_reason) == (False, "tampered")
-    assert [e for e, _ in events] == ["confirm"] * 3 and events[2][1]["tampered"]
+    assert all(isinstance(e, Confirm) for e in events) and len(events) == 3
+    assert [e.green for e in events if isinstance(e, Confirm)] == [True, False, False]
+    assert isinstance(events[2], Confirm) and events[2].tampered

@@ -27,7 +27,7 @@ from agent.fix.excerpts import FixContext, fix_context
 from agent.fix.localize import failing_tests, localize
 from agent.fix.repomap import TagCache
 from agent.fix.symbols import SymbolIndex
-from agent.run.events import Record
+from agent.run.events import Localized, Record
 from sandbox.base import TestReport
 from sandbox.spectrum import Spectrum, SpectrumHost, collect_spectrum
 
@@ -86,7 +86,7 @@ class Localizer:
     ) -> None:
         self.sandbox, self.original, self.tests = sandbox, dict(original), dict(tests)
         self.flaky, self.timeout = frozenset(flaky), timeout
-        self.record = record or (lambda *a, **k: None)
+        self.record: Record = record or (lambda event: None)
         self.cache = cache
         self._spectra: dict[str, Spectrum] = {}
         self._sampled = (0, 0)
@@ -106,15 +106,16 @@ class Localizer:
         tests = failing_tests(index, failing)[:_SHOWN_TESTS]
         context = fix_context(everything, suspects, tests, budget, cache=self.cache)
         self.record(
-            "localize",
-            failing=len(failing),
-            tests=[f"{t.path}::{t.name.replace('.', '::')}" for t in tests],
-            shown=context.shown,
-            whole=context.whole,
-            edited={p: lines[:20] for p, lines in edited.items()},
-            coverage=self._describe(spectrum, reused),
-            tokens={"context": context.tokens, "map": context.map_tokens, "budget": budget},
-            seconds=round(time.monotonic() - started, 3),
+            Localized(
+                failing=len(failing),
+                tests=tuple(f"{t.path}::{t.name.replace('.', '::')}" for t in tests),
+                shown=tuple(context.shown),
+                whole=tuple(context.whole),
+                edited={p: lines[:20] for p, lines in edited.items()},
+                coverage=self._describe(spectrum, reused),
+                tokens={"context": context.tokens, "map": context.map_tokens, "budget": budget},
+                seconds=round(time.monotonic() - started, 3),
+            )
         )
         return context
 

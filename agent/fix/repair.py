@@ -43,6 +43,7 @@ from agent.fix.repomap import TagCache, is_test_path
 from agent.model import ChatModel
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
+from agent.run.events import BaselineRun, Commit, NotCommitted
 from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import Loop, LoopOutcome, Policy
 from agent.run.record import (
@@ -239,13 +240,14 @@ def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
     record.result.flaky = sorted(baseline.flaky)
     record.result.tests = report.counts
     record(
-        "baseline",
-        passed=report.passed,
-        failed=report.failed,
-        errors=report.errors,
-        targets=sorted(baseline.targets),
-        flaky=sorted(baseline.flaky),
-        note=report.note,
+        BaselineRun(
+            passed=report.passed,
+            failed=report.failed,
+            errors=report.errors,
+            targets=tuple(sorted(baseline.targets)),
+            flaky=tuple(sorted(baseline.flaky)),
+            note=report.note,
+        )
     )
 
 
@@ -347,12 +349,12 @@ def _commit(
         save_files(root, changed)
         ok, refused = gitops.committable(repo, sorted(changed))
         if refused:
-            record("not_committed", files=refused)
+            record(NotCommitted(files=refused))
         result.commit = gitops.commit_files(
             repo, ok, f"greenloop fix: {len(result.fixed)} failing test(s) pass", _trailers(result)
         )
         result.branch = branch
-    record("commit", branch=branch, sha=result.commit, files=ok)
+    record(Commit(branch=branch, sha=result.commit, files=tuple(ok)))
 
 
 def _trailers(result: FixResult) -> dict[str, str]:

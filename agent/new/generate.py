@@ -51,6 +51,18 @@ from agent.new.speccode import (
     restore_imports,
 )
 from agent.run.budget import Caller, LimitsExceeded
+from agent.run.events import (
+    DefinitionsRestored,
+    ImportsRestored,
+    InvalidPlan,
+    Malformed,
+    MisnamedBlock,
+    PlanSkipped,
+    Rejected,
+    SelfImportDropped,
+    Syntax,
+    SyntaxTrimmed,
+)
 from agent.run.replies import FILE_MAX, body_reply, file_reply, plan_reply, rewrite_reply
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
@@ -73,7 +85,7 @@ def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tu
     implied = implied_plan(spec, reqs, has_tests)
     if implied is not None:
         plan, reason = implied
-        ask.record("plan_skipped", reason=reason)
+        ask.record(PlanSkipped(reason=reason))
         return plan, "tests"
     messages = plan_prompt(spec, reqs, has_tests)
     shape = plan_reply(sum(len(m.names) + 1 for m in reqs.modules))
@@ -83,7 +95,7 @@ def make_plan(ask: Caller, spec: str, reqs: Requirements, has_tests: bool) -> tu
         try:
             plan = without_example(enforce_requirements(parse_plan(reply), reqs), spec)
         except PlanInvalid as exc:
-            ask.record("plan_invalid", attempt=attempt, error=str(exc))
+            ask.record(InvalidPlan(attempt=attempt, error=str(exc)))
             messages = [
                 *messages,
                 Message.assistant(reply),
@@ -142,7 +154,7 @@ class Generator:
         try:
             check_path(target.path)
         except PathRejected as exc:
-            self.ask.record("rejected", path=target.path, reason=str(exc))
+            self.ask.record(Rejected(path=target.path, reason=str(exc)))
             raise LimitsExceeded("unsafe-path", str(exc)) from exc
         required = self.reqs.for_path(target.path)
         text = requirements_text(self.reqs) if required else ""
@@ -185,10 +197,11 @@ class Generator:
             problems = check_python(source) if target.path.endswith(".py") else []
             if not problems:
                 return source
-            self.ask.record("syntax", path=target.path, problems=[str(p) for p in problems])
+            self.ask.record(Syntax(path=target.path, problems=tuple(str(p) for p in problems)))
             trimmed = trim_to_parseable(source, problems)
             if trimmed is not None:
-                self.ask.record("syntax_trimmed", path=target.path, kept_lines=trimmed.count("\n"))
+                kept = trimmed.count("\n")
+                self.ask.record(SyntaxTrimmed(path=target.path, kept_lines=kept))
                 return trimmed
             if attempt == tries:
                 break
@@ -212,13 +225,13 @@ class Generator:
         module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
         source, dropped = drop_self_imports(source, module)
         if dropped:
-            self.ask.record("self_import_dropped", path=path, lines=dropped)
+            self.ask.record(SelfImportDropped(path=path, lines=tuple(dropped)))
         source, defined = restore_definitions(source, self.spec_code.definitions)
         if defined:
-            self.ask.record("definitions_restored", path=path, names=defined)
+            self.ask.record(DefinitionsRestored(path=path, names=tuple(defined)))
         restored, added = restore_imports(source, self.spec_code.imports)
         if added:
-            self.ask.record("imports_restored", path=path, lines=added)
+            self.ask.record(ImportsRestored(path=path, lines=tuple(added)))
         return restored
 
     def _extract(self, reply: str, path: str, charge: bool = True) -> str:
@@ -228,9 +241,9 @@ class Generator:
         if source is None and path.endswith(".py"):
             source = misnamed_block(reply, names)
             if source is not None:
-                self.ask.record("misnamed_block", path=path)
+                self.ask.record(MisnamedBlock(path=path))
         if source is None:
-            self.ask.record("malformed", path=path, reply=reply[:500])
+            self.ask.record(Malformed(path=path, reply=reply[:500]))
             if charge:
                 self.ask.budget.bad_reply()
             return ""

@@ -27,6 +27,7 @@ from agent.new.job import NewJob
 from agent.new.requirements import extract_requirements
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
+from agent.run.events import Commit, Files, NotCommitted, PlanChosen, Refused
 from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import Loop, LoopOutcome, Policy
 from agent.run.record import (
@@ -122,14 +123,14 @@ def _generate_and_loop(
     reqs = extract_requirements(task.tests, known_files=list(task.starter))
     plan, source = make_plan(ask, task.spec, reqs, task.has_tests)
     record.result.plan_source = source
-    record("plan", source=source, plan=plan.model_dump())
+    record(PlanChosen(source=source, plan=plan.model_dump()))
     generate = Generator(ask, task.spec, plan, task.tests, reqs)
     with open_sandbox(sandbox_cfg) as sandbox:
         files = {**task.starter, **generate(0.0)}
         tests = _screened_tests(generate.all_tests(), task, record)
         expected = expected_tests(tests)
         record.result.tests_generated = not task.has_tests
-        record("files", paths=sorted(files), tests=sorted(tests))
+        record(Files(paths=tuple(sorted(files)), tests=tuple(sorted(tests))))
         job = NewJob(task.spec, task.starter, generate, expected)
         bench = Bench(sandbox, tests, test_args=pytest_args(task.config.test_command),
                       timeout=task.config.timeout, trusted=task.starter)  # fmt: skip
@@ -146,7 +147,7 @@ def _screened_tests(tests: dict[str, str], task: Task, record: _Recorder) -> dic
         return tests
     clean, refused = keep_trusted(tests, task.starter)
     if refused:
-        record("refused", files=refused, iteration=0)
+        record(Refused(files=refused, iteration=0))
     return clean
 
 
@@ -188,18 +189,18 @@ def _commit(
         ok, refused = gitops.committable(repo, sorted(files))
         gitops.refuse_secrets({p: files[p] for p in ok})
         if refused:
-            record("not_committed", files=refused)
+            record(NotCommitted(files=refused))
         with gitops.work_on_branch(repo, branch, stay=True, dirty_fix=_DIRTY_OUT_FIX):
             save_files(out_dir(task, settings), {rel: files[rel] for rel in ok})
             result.commit = gitops.commit_files(repo, ok, message, trailers)
     except GreenloopError as exc:
         result.commit = None
         result.exit_reason, result.error = "not-committed", str(exc)
-        record("not_committed", error=str(exc))
+        record(NotCommitted(error=str(exc)))
         return
     result.status, result.exit_reason = verdict
     result.branch = branch
-    record("commit", branch=branch, sha=result.commit, files=ok)
+    record(Commit(branch=branch, sha=result.commit, files=tuple(ok)))
 
 
 def _title(result: RunResult, task: Task) -> str:

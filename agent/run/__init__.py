@@ -4,11 +4,12 @@
     job.py           Job: what a command brings to the loop (feedback, fresh, green)
     budget.py        Budget (the one counter: tokens, cost, calls, malformed) and Caller
     record.py        the run folder, the result (new's and fix's), the Recorder
-    events.py        EventName (every trajectory event) and the Record callable
+    events.py        the events, one frozen dataclass a kind, and the Record callable
+    codec.py         the trajectory's one writer and reader (format line, strict or lenient)
     settings.py      RunSettings, and the option choices as enums
     prompts.py       what new's and fix's prompts share: the system prompt, a failure
     replies.py       how long each kind of reply may run, and its stop sequences
-    candidates.py    what the trajectory keeps of each candidate
+    candidates.py    the events of each candidate and test run (TestRun.of: a report's)
     verdict.py       every expected test ran; green confirmed in a fresh sandbox
     finish.py        the outcome into the result, the best files kept, the commit trailers
     live_view.py     the terminal view of one run

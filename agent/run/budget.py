@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.model import ChatModel, Completion, Message
-from agent.run.events import Record
+from agent.run.events import ModelCall, Record
 from agent.task import TaskConfig
 
 __all__ = ["Budget", "Caller", "LimitsExceeded"]
@@ -73,14 +73,15 @@ class Caller:
     def __call__(self, messages: list[Message], purpose: str, **opts: Any) -> str:
         completion = self.model.complete(messages, **opts)
         self.record(
-            "model",
-            purpose=purpose,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            latency=round(completion.latency, 3),
-            finish_reason=completion.finish_reason,
-            cost=completion.cost,
-            reply=completion.text,
+            ModelCall(
+                purpose=purpose,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                latency=round(completion.latency, 3),
+                finish_reason=completion.finish_reason,
+                cost=completion.cost,
+                reply=completion.text,
+            )
         )
         self.budget.charge(completion)
         return completion.text

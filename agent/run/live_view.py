@@ -8,15 +8,13 @@ model and the sandbox said is shown without control characters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from agent.run.events import EventName
+from agent.run.candidates import TestRun
+from agent.run.events import Event, Files, ModelCall, ModeSwitch, PlanChosen, Restart
 from agent.textclean import one_line
 
 __all__ = ["RunView"]
@@ -50,42 +48,40 @@ class RunView:
             self.live.update(self.render())
             self.live.__exit__(None, None, None)
 
-    def __call__(self, event: EventName, data: Mapping[str, Any]) -> None:
-        line = self._observe(event, data)
+    def __call__(self, event: Event) -> None:
+        line = self._observe(event)
         if self.live is not None:
             self.live.update(self.render())
         elif line:
             self._line(line)
 
-    def _observe(self, event: EventName, data: Mapping[str, Any]) -> str:
+    def _observe(self, event: Event) -> str:
         """Take the event in; the plain line that tells it ("" for none)."""
-        if event == "plan":
-            files = data.get("plan", {}).get("files", [])
-            self.plan = [one_line(f"{f['path']} ({data.get('source')})", 120) for f in files]
+        if isinstance(event, PlanChosen):
+            files = event.plan.get("files", [])
+            self.plan = [one_line(f"{f['path']} ({event.source})", 120) for f in files]
             self.last = "writing files"
             return f"plan: {', '.join(self.plan)}"
-        if event == "files":
-            self.files = [one_line(p, 120) for p in data.get("paths", [])]
+        if isinstance(event, Files):
+            self.files = [one_line(p, 120) for p in event.paths]
             self.last = "testing"
             return f"files: {', '.join(self.files)}"
-        if event == "model":
-            prompt, completion = (
-                int(data.get("prompt_tokens", 0)),
-                int(data.get("completion_tokens", 0)),
-            )
+        if isinstance(event, ModelCall):
+            prompt, completion = event.prompt_tokens, event.completion_tokens
             self.tokens[0] += prompt
             self.tokens[1] += completion
-            self.last = f"model: {one_line(data.get('purpose'), 80)}"
-            return f"{self.last} ({prompt}+{completion} tokens, {data.get('latency', '?')} s)"
-        if event == "test":
-            self.iteration = int(data["iteration"])
-            total = int(data["passed"]) + int(data["failed"]) + int(data["errors"])
-            self.passing = f"{data['passed']}/{total}"
+            self.last = f"model: {one_line(event.purpose, 80)}"
+            return f"{self.last} ({prompt}+{completion} tokens, {event.latency} s)"
+        if isinstance(event, TestRun):
+            self.iteration = event.iteration
+            total = event.passed + event.failed + event.errors
+            self.passing = f"{event.passed}/{total}"
             self.last = "tests ran"
-            note = f" ({one_line(data['note'], 160)})" if data.get("note") else ""
+            note = f" ({one_line(event.note, 160)})" if event.note else ""
             return f"test run {self.iteration}: {self.passing} passing{note}"
-        if event in ("mode", "restart"):
-            self.last = f"next: {one_line(data.get('mode', 'restart'), 40)}"
+        if isinstance(event, ModeSwitch | Restart):
+            mode = event.mode if isinstance(event, ModeSwitch) else "restart"
+            self.last = f"next: {one_line(mode, 40)}"
             return self.last
         return ""
 

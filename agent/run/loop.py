@@ -29,8 +29,8 @@ from typing import Literal
 from agent.edits import FORMATS, EditFormat, apply_reply, render_failures
 from agent.run.bench import Bench, digest
 from agent.run.budget import Caller, LimitsExceeded
-from agent.run.candidates import TestRun, candidate_change
-from agent.run.events import Record
+from agent.run.candidates import Candidates, ConfirmAlone, TestRun, candidate_change
+from agent.run.events import Apply, ModeSwitch, Record, Refused, Repeat, Restart, Tampered
 from agent.run.job import Job
 from agent.run.replies import edit_reply
 from agent.run.samples import draw_at_once, report_summary
@@ -158,7 +158,7 @@ class Loop:
     def judge(self, candidate: Candidate) -> None:
         """Keep the best; stop on green, tampered or stuck; choose feedback or restart next."""
         if candidate.report.tampered:
-            self.record("tampered", iteration=candidate.iteration, why=candidate.report.tampered)
+            self.record(Tampered(iteration=candidate.iteration, why=candidate.report.tampered))
             raise LimitsExceeded("tampered", candidate.report.tampered)
         improved = self.best is None or candidate.score > self.best.score
         if improved:
@@ -172,7 +172,7 @@ class Loop:
         if self.iteration >= self.config.max_iterations:
             raise LimitsExceeded("iterations", f"{self.iteration} test runs")
         self.mode = "feedback" if improved and self._feedback_may_pay() else "restart"
-        self.record("mode", mode=self.mode, improved=improved, iteration=self.iteration)
+        self.record(ModeSwitch(mode=self.mode, improved=improved, iteration=self.iteration))
 
     def _feedback_may_pay(self) -> bool:
         feedback = self.ways["feedback"]
@@ -194,14 +194,14 @@ class Loop:
         """`files` without the runner files the model may not write (unless allowed)."""
         kept, refused = self.bench.screen(files)
         if refused:
-            self.record("refused", files=refused, iteration=self.iteration)
+            self.record(Refused(files=refused, iteration=self.iteration))
         return kept
 
     def _repeat(
         self, files: dict[str, str], report: TestReport, origin: Origin, seed: int | None
     ) -> Candidate:
         self._repeats += 1
-        self.record("repeat", repeats=self._repeats, iteration=self.iteration)
+        self.record(Repeat(repeats=self._repeats, iteration=self.iteration))
         return Candidate(dict(files), report, self.iteration, origin, seed)
 
     def _tested_alone(self, files: dict[str, str], origin: Origin, seed: int | None) -> Candidate:
@@ -214,7 +214,7 @@ class Loop:
     def _run_alone(self, files: Mapping[str, str]) -> TestReport:
         """One test run of `files` in the cleaned workspace: the verdict that counts."""
         self.iteration += 1
-        self.record("candidate", iteration=self.iteration, **candidate_change(self._last, files))
+        self.record(candidate_change(self._last, files, iteration=self.iteration))
         self._last = dict(files)
         report = self.job.expected(self.bench.run_alone(files, self._focus()))
         self._record_test(report)
@@ -225,8 +225,7 @@ class Loop:
         return self.best.report.failing_ids if self.best is not None else frozenset()
 
     def _record_test(self, report: TestReport) -> None:
-        run = TestRun.of(report, green=self.job.is_green(report))
-        self.record("test", iteration=self.iteration, **run.fields())
+        self.record(TestRun.of(report, green=self.job.is_green(report), iteration=self.iteration))
 
     def feedback(self, best: Candidate) -> dict[str, str] | None:
         """Ask for edits to the best candidate from its failures; apply what applies."""
@@ -242,17 +241,18 @@ class Loop:
         )
         if not applied.usable:
             self._refused = "Your reply had no edit in the required format."
-            self.record("apply", applied=0, failed=[], malformed=True)
+            self.record(Apply(applied=0, failed=(), malformed=True))
             self.ask.budget.bad_reply()
             self.mode = "restart"  # feedback that gives nothing is not paying off
             return None
         result = applied.result
         self._refused = render_failures(result.failed) if result.failed else ""
         self.record(
-            "apply",
-            applied=len(result.applied),
-            failed=[{"path": f.path, "reason": f.reason} for f in result.failed],
-            changed=sorted(result.changed),
+            Apply(
+                applied=len(result.applied),
+                failed=tuple({"path": f.path, "reason": f.reason} for f in result.failed),
+                changed=tuple(sorted(result.changed)),
+            )
         )
         if not result.changed:
             self.ask.budget.bad_reply()
@@ -275,7 +275,7 @@ class Loop:
         self._seed = seeds[-1]
         self.ways["restart"]["tried"] += 1
         self.record(
-            "restart", iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=seeds
+            Restart(iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=tuple(seeds))
         )
         drawn, stop = draw_at_once(self.job.fresh, seeds, RESTART_TEMPERATURE)
         drawn = [(seed, self._screen(f)) for seed, f in drawn if any(t.strip() for t in f.values())]
@@ -316,11 +316,8 @@ class Loop:
         ]
         for candidate in tested:
             self.bench.remember(candidate.files, candidate.report)
-        self.record(
-            "candidates",
-            iteration=self.iteration,
-            results=[report_summary(c.report, c.seed, self.job.is_green(c.report)) for c in tested],
-        )
+        results = [report_summary(c.report, c.seed, self.job.is_green(c.report)) for c in tested]
+        self.record(Candidates(iteration=self.iteration, results=tuple(results)))
         tampered = [c for c in tested if c.report.tampered]
         if tampered:
             return tampered[0]
@@ -329,5 +326,5 @@ class Loop:
             return best
         confirmed = self._run_alone(best.files)  # its own clean run: the verdict that counts
         self.bench.remember(best.files, confirmed)
-        self.record("confirm_alone", seed=best.seed, green=self.job.is_green(confirmed))
+        self.record(ConfirmAlone(seed=best.seed, green=self.job.is_green(confirmed)))
         return Candidate(best.files, confirmed, self.iteration, "restart", best.seed)

@@ -3,13 +3,14 @@
     run = RunDir(root, run_id)                                   # .greenloop/runs/<run-id>/
     with recorded_run(run, RunResult(run_id, str(run.path), model), observer) as record:
         record.count_from(budget)                                # the one counter
-        record("test", iteration=1, passed=3, failed=1, errors=0)  # trajectory + result + observer
+        record(TestRun.of(report, green=True, iteration=1))      # trajectory + result + observer
 
 The folder:
 
-    trajectory.jsonl  one JSON object per line, appended as events happen; each
-                      line is written with one `write` and fsynced, so a process
-                      killed at any moment leaves every earlier line readable
+    trajectory.jsonl  one JSON object per line, appended as events happen (the
+                      format line first: `agent.run.codec`); each line is written
+                      with one `write` and fsynced, so a process killed at any
+                      moment leaves every earlier line readable
     result.json       the result, replaced atomically (tmp file + os.replace):
                       absent or complete, never torn; written from the start, after
                       every test run and at the end in `finally`
@@ -19,15 +20,14 @@ Nothing is created until the first write. Model calls, tokens and cost are count
 once, by the run's `Budget`. Unusable replies are counted from the events, once: a
 `malformed` event (a reply with no code) or an `apply` event that changed nothing is
 one each, so `result.malformed` is what the trajectory holds; the budget's own charge
-(a restart whose samples all held no code charges once) is `malformed_charged`. Event
-names are an `agent.run.events.EventName`, so a misspelt one fails mypy.
+(a restart whose samples all held no code charges once) is `malformed_charged`. Events
+are the frozen dataclasses of `agent.run.events` and `agent.run.candidates`, written and
+read by `agent.run.codec`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import os
 import re
 import secrets
@@ -37,20 +37,21 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePath
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from agent.atomic import sync_folder, write_atomic
 from agent.errors import GreenloopError, PathRejected
 from agent.run.budget import Budget, LimitsExceeded
-from agent.run.events import EventName, Observer, Record
+from agent.run.candidates import TestRun
+from agent.run.codec import FORMAT_LINE, Unknown, dumps, encode, read_trajectory
+from agent.run.events import Apply, Event, Malformed, Observer, Record, Result, Syntax
 from sandbox.base import TestCounts
 from sandbox.paths import safe_path
 
 __all__ = [
     "RUNS_DIR",
-    "EventName",
     "FixResult",
     "Observer",
     "Record",
@@ -68,8 +69,6 @@ __all__ = [
     "unusable",
 ]
 
-log = logging.getLogger(__name__)
-
 RUNS_DIR = Path(".greenloop") / "runs"
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -82,28 +81,6 @@ def is_run_id(text: str) -> bool:
 def new_run_id() -> str:
     """A run id that sorts by start time: `20250131T142501Z-3fa9c2` (UTC + 6 random hex)."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def _jsonable(value: object) -> object:
-    """How events' values that json cannot take are written."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    model_dump = getattr(value, "model_dump", None)  # pydantic models
-    if callable(model_dump):
-        return model_dump(mode="json")
-    return repr(value)
-
-
-def _dumps(obj: Mapping[str, Any], *, indent: int | None = None) -> str:
-    return json.dumps(obj, default=_jsonable, ensure_ascii=False, indent=indent)
 
 
 class RunDir:
@@ -146,19 +123,18 @@ class RunDir:
             sync_folder(self.path.parent)
         return self.path
 
-    def append(self, event: str, **data: Any) -> None:
-        """Append one event line `{"ts", "event", **data}`, then flush it to disk."""
-        clash = {"ts", "event"} & data.keys()
-        if clash:
-            raise ValueError(f"event data may not use the reserved keys {sorted(clash)}")
-        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
-        line = (_dumps({**record, **data}) + "\n").encode("utf-8")
+    def append(self, event: Event) -> None:
+        """Append the event's line (the format line first, in a new file), then flush it
+        to disk."""
+        line = encode(event, datetime.now(UTC).isoformat(timespec="milliseconds"))
         with self._lock:
             if self._fd is None:
                 self.ensure()
                 self._fd = os.open(
                     self.trajectory_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
                 )
+                if os.fstat(self._fd).st_size == 0:
+                    line = FORMAT_LINE + line
             view = memoryview(line)
             while view:
                 written = os.write(self._fd, view)
@@ -168,7 +144,7 @@ class RunDir:
     def write_result(self, result: Mapping[str, Any]) -> Path:
         """Write `result.json` atomically: readers see the old file, the new one, or none."""
         self.ensure()
-        return write_atomic(self.result_path, _dumps(result, indent=2) + "\n")
+        return write_atomic(self.result_path, dumps(result, indent=2) + "\n")
 
     def close(self) -> None:
         """Close the trajectory file; a later append reopens it."""
@@ -190,35 +166,6 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
-
-
-def read_trajectory(path: Path) -> list[dict[str, Any]]:
-    """Every complete event in a trajectory file, in order.
-
-    A torn last line (the writer was killed mid-write) is skipped with a
-    warning; a bad line anywhere else means the file was damaged and raises
-    ValueError naming the line. A missing file reads as no events.
-    """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    lines = raw.split(b"\n")
-    events: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            if number == len(lines):
-                log.warning("%s: skipping a torn last line (%d bytes)", path, len(line))
-                break
-            raise ValueError(f"{path}:{number} is not a JSON line: {exc}") from exc
-        if not isinstance(event, dict):
-            raise ValueError(f"{path}:{number} is not a JSON object")
-        events.append(event)
-    return events
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
@@ -310,22 +257,22 @@ class Recorder(Generic[R]):
         r.model_calls, r.malformed_charged, r.cost = b.calls, b.malformed, b.cost
         r.tokens = {"prompt": b.prompt_tokens, "completion": b.completion_tokens}
 
-    def __call__(self, event: EventName, /, **data: Any) -> None:
-        self.run.append(event, **data)
+    def __call__(self, event: Event) -> None:
+        self.run.append(event)
         r = self.result
         self._sync_counts()
-        if event == "syntax":
+        if isinstance(event, Syntax):
             r.syntax_errors += 1
-        elif unusable(event, data):
+        elif unusable(event):
             r.malformed += 1
-        elif event == "test":
-            r.iterations = int(data["iteration"])
-            r.tests = TestCounts(int(data["passed"]), int(data["failed"]), int(data["errors"]))
-            r.history.append(r.tests.passed)
-            r.timeouts += bool(data.get("timed_out"))
+        elif isinstance(event, TestRun):
+            r.iterations = event.iteration
+            r.tests = TestCounts(event.passed, event.failed, event.errors)
+            r.history.append(event.passed)
+            r.timeouts += event.timed_out
             self.save()
         if self.observer is not None:
-            self.observer(event, data)
+            self.observer(event)
 
     def save(self) -> None:
         self._sync_counts()
@@ -333,10 +280,10 @@ class Recorder(Generic[R]):
         self.run.write_result(self.result.to_dict())
 
 
-def unusable(event: str, data: Mapping[str, Any]) -> bool:
+def unusable(event: Event | Unknown) -> bool:
     """Whether an event is an unusable reply: one with no code, or edits that changed
     nothing (the one rule `result.malformed` and the batch report count by)."""
-    return event == "malformed" or (event == "apply" and not data.get("changed"))
+    return isinstance(event, Malformed) or (isinstance(event, Apply) and not event.changed)
 
 
 def save_files(folder: Path, files: Mapping[str, str]) -> None:
@@ -397,7 +344,7 @@ def recorded_run(
         result.status, result.exit_reason, result.error = "error", "error", str(exc)
         raise
     finally:
-        record("result", status=result.status, exit_reason=result.exit_reason)
+        record(Result(status=result.status, exit_reason=result.exit_reason))
         record.save()
         run.close()
         if finished is not None:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from agent.run.budget import LimitsExceeded
-from agent.run.candidates import TestRun
+from agent.run.candidates import CandidateResult, TestRun
 from sandbox.base import Sandbox, Suite, TestReport
 
 __all__ = ["Drawn", "Fresh", "Together", "draw_at_once", "report_summary"]
@@ -53,9 +53,7 @@ def draw_at_once(
     return drawn, (stops[0] if stops else None)
 
 
-def report_summary(report: TestReport, seed: int | None, green: bool) -> dict[str, object]:
+def report_summary(report: TestReport, seed: int | None, green: bool) -> CandidateResult:
     """What the trajectory keeps of one candidate tested with others: its seed and its
     test run (`agent.run.candidates.TestRun`), without the failures' text."""
-    fields = TestRun.of(report, green=green).fields()
-    del fields["failures"]
-    return {"seed": seed, **fields}
+    return CandidateResult.of(TestRun.of(report, green=green), seed)

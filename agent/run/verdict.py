@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from agent.run.candidates import TestRun
+from agent.run.candidates import Confirm, TestRun
 from agent.run.events import Record
 from sandbox import SandboxConfig, open_sandbox, pyast
 from sandbox.base import Sandbox, TestCase, TestReport
@@ -114,7 +114,7 @@ def confirm(
         return outcome
     report = rerun(outcome.best.files)
     green = not report.tampered and is_green(report)
-    record("confirm", **TestRun.of(report, green=green).fields())
+    record(Confirm.of(TestRun.of(report, green=green)))
     if green:
         return outcome
     reason = "tampered" if report.tampered else "unconfirmed"

@@ -6,8 +6,9 @@
 Each event becomes a `Block`: a title, a few facts, list items (refused edits
 with their reasons, failing tests) and folds (prompt, reply, traceback, diff),
 which the HTML page and the plain-text rendering both draw. The record is read
-leniently: a damaged line or an event of a kind this module does not know
-(other parts of greenloop add kinds) is shown as it is, never an error.
+leniently, by the one reader (`agent.run.codec`), each event as its JSON object:
+a damaged line, an event of a kind this module does not draw, or one whose
+fields do not fit (an older record) is shown as it is, never an error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from agent.errors import ConfigError, UsageError
 from agent.model.cassette import Cassette, CassetteEntry
+from agent.run.codec import read_trajectory
 from agent.run.record import RUNS_DIR, read_result
 
 __all__ = ["Block", "Fold", "RunRecord", "blocks", "find_run", "load_run", "mapping"]
@@ -85,26 +87,6 @@ def find_run(path: Path) -> Path:
     return found[-1]
 
 
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    """Every line of a trajectory; one that is not a JSON object becomes an `unreadable` event."""
-    try:
-        raw = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    events: list[dict[str, Any]] = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            event = None
-        if not isinstance(event, dict):
-            event = {"event": "unreadable", "line": number, "text": line}
-        events.append(event)
-    return events
-
-
 def _pair(events: list[dict[str, Any]], entries: list[CassetteEntry]) -> dict[int, CassetteEntry]:
     """Match each `model` event to its cassette entry by the reply, in order."""
     unused = list(range(len(entries)))
@@ -123,7 +105,7 @@ def _pair(events: list[dict[str, Any]], entries: list[CassetteEntry]) -> dict[in
 def load_run(path: Path) -> RunRecord:
     """Read a run dir (see `find_run`): trajectory, cassette (if any) and result."""
     run = find_run(path)
-    events = _read_events(run / "trajectory.jsonl")
+    events = read_trajectory(run / "trajectory.jsonl")
     try:
         result = read_result(run) or {}
     except (ValueError, OSError) as exc:
@@ -187,7 +169,8 @@ def _model(run: RunRecord, index: int, d: Mapping[str, Any], call: int) -> Block
 
 
 def _old_green(d: Mapping[str, Any]) -> bool:
-    """Green as a trajectory written before test events stored the job's verdict reads."""
+    """Green where the record stores no verdict (a baseline; a test run written before
+    test events stored the job's)."""
     return _n(d, "passed") > 0 and not (_n(d, "failed") or _n(d, "errors") or d.get("timed_out"))
 
 
