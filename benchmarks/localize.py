@@ -34,7 +34,7 @@ from typing import Any
 import git
 from map_context import build_context
 
-from agent.fix.repair import run_fix
+from agent.fix.repair import prepare_fix, run_fix
 from agent.fix.repomap import estimate_tokens
 from agent.fix.symbols import SymbolIndex
 from agent.model import ScriptedModel
@@ -208,7 +208,7 @@ def _fix(root: Path, reply: str, args: argparse.Namespace) -> tuple[Any, Scripte
                           sandbox=SandboxConfig(image=args.image), config=limits,
                           context_tokens=args.budget)  # fmt: skip
     started = time.monotonic()
-    result = run_fix(root, model, options)
+    result = run_fix(prepare_fix(root, options), model)
     return result, model, time.monotonic() - started
 
 

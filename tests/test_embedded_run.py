@@ -18,7 +18,7 @@ import git
 import pytest
 
 from agent.model import ModelConfig, make_model
-from agent.new.scaffold import run_new
+from agent.new.scaffold import prepare_new, run_new
 from agent.run.record import read_result, read_trajectory
 from agent.run.settings import RunSettings
 from agent.task import load_task
@@ -43,7 +43,7 @@ def test_embedded_model_goes_green_on_the_first_rung(tmp_path: Path, sandbox_ima
         out=tmp_path / "out", run_id="add", model_name=model.name,
         sandbox=SandboxConfig(image=sandbox_image),
     )  # fmt: skip
-    result = run_new(load_task(ROOT / "tasks" / "00-add"), model, options)
+    result = run_new(prepare_new(load_task(ROOT / "tasks" / "00-add"), options), model)
     assert (result.status, result.tests.passed) == ("green", 2), result.exit_reason
     commit = git.Repo(tmp_path / "out").commit(result.branch)
     assert "Tests: 2 passed" in str(commit.message)
@@ -63,7 +63,7 @@ def test_embedded_model_runs_fizzbuzz_end_to_end(
         out=tmp_path / "out", run_id="embedded", model_name=model.name,
         sandbox=SandboxConfig(image=sandbox_image),
     )  # fmt: skip
-    result = run_new(load_task(task_dir), model, options)
+    result = run_new(prepare_new(load_task(task_dir), options), model)
     assert result.exit_reason in NAMED
     assert result.status in ("green", "red")
     assert result.iterations >= 1 and result.model_calls >= 1  # no plan asked: tests imply it

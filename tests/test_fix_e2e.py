@@ -28,7 +28,7 @@ from fixture_repos import (
 from scripted_agent import Script, search_replace
 
 from agent.errors import UsageError
-from agent.fix.repair import run_fix
+from agent.fix.repair import prepare_fix, run_fix
 from agent.fix.repomap import estimate_tokens
 from agent.model import ModelConfig, OpenAIChat
 from agent.run.record import FixResult, read_trajectory
@@ -54,7 +54,7 @@ def _fix(root: Path, replies: list[str], image: str, **kw: Any) -> tuple[FixResu
             config=BUDGETS,
             **kw,
         )
-        return run_fix(root, model, options), script
+        return run_fix(prepare_fix(root, options), model), script
 
 
 def _state(root: Path) -> tuple[str | None, str, str, dict[str, bytes]]:

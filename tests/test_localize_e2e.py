@@ -16,7 +16,7 @@ from fixture_repos import make_repo
 from localize_repos import almanac_files, almanac_fix, buggy_line
 from scripted_agent import Script, search_replace
 
-from agent.fix.repair import run_fix
+from agent.fix.repair import prepare_fix, run_fix
 from agent.fix.repomap import estimate_tokens
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import Cassette, RecordingModel
@@ -41,7 +41,7 @@ def _fix(root: Path, replies: list[str], image: str) -> tuple[FixResult, list[st
         options = RunSettings(run_id=run_id, model_name="fake", config=LIMITS,
                               sandbox=SandboxConfig(image=image),
                               context_tokens=BUDGET)  # fmt: skip
-        result = run_fix(root, RecordingModel(model, cassette), options)
+        result = run_fix(prepare_fix(root, options), RecordingModel(model, cassette))
     prompts = [m.content for e in Cassette(cassette).entries() for m in e.messages
                if m.role == "user"]  # fmt: skip
     return result, prompts

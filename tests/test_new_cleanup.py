@@ -25,7 +25,7 @@ from fizzbuzz_case import GOOD
 from scripted_agent import Script, fenced
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new.scaffold import run_new
+from agent.new.scaffold import prepare_new, run_new
 from agent.run.record import RunResult, read_result
 from agent.run.settings import RunSettings
 from agent.task import load_task
@@ -127,7 +127,7 @@ def _run(task_dir: Path, out: Path, script: Script, image: str) -> RunResult:
             model_name="fake",
             sandbox=SandboxConfig(image=image),
         )
-        return run_new(load_task(task_dir), model, options)
+        return run_new(prepare_new(load_task(task_dir), options), model)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -20,7 +20,7 @@ from fizzbuzz_case import BUGGY, FIX, GOOD, PLAN, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
 from agent.model import ModelConfig, OpenAIChat
-from agent.new.scaffold import run_new
+from agent.new.scaffold import prepare_new, run_new
 from agent.run.codec import read_events
 from agent.run.record import RunResult, read_result, read_trajectory, unusable
 from agent.run.settings import RunSettings
@@ -52,7 +52,7 @@ def _run(task_dir: Path, out: Path, script: Script, sandbox_image: str, **kw: An
             sandbox=SandboxConfig(image=sandbox_image),
             **kw,
         )
-        return run_new(load_task(task_dir), model, options)
+        return run_new(prepare_new(load_task(task_dir), options), model)
 
 
 def _tip(out: Path, ref: str) -> str:
@@ -208,7 +208,7 @@ import sys, time
 from pathlib import Path
 from fake_openai import FakeOpenAI, Reply
 from agent.model import ModelConfig, OpenAIChat
-from agent.new.scaffold import run_new
+from agent.new.scaffold import prepare_new, run_new
 from agent.run.settings import RunSettings
 from agent.task import load_task
 from sandbox import SandboxConfig
@@ -224,7 +224,7 @@ with FakeOpenAI(slow) as srv:
     model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
     opts = RunSettings(out=Path(sys.argv[2]), run_id="killed", model_name="fake",
                        sandbox=SandboxConfig(image=sys.argv[4]))
-    run_new(load_task(Path(sys.argv[1])), model, opts)
+    run_new(prepare_new(load_task(Path(sys.argv[1])), opts), model)
 """
 
 

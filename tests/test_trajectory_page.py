@@ -24,10 +24,10 @@ from fixture_repos import fix_reply, make_repo, shop_files
 from fizzbuzz_case import BUGGY, FIX, PLAN, fizzbuzz_task
 from scripted_agent import Script, fenced, search_replace
 
-from agent.fix.repair import run_fix
+from agent.fix.repair import prepare_fix, run_fix
 from agent.model import ModelConfig, OpenAIChat
 from agent.model.cassette import RecordingModel
-from agent.new.scaffold import run_new
+from agent.new.scaffold import prepare_new, run_new
 from agent.run.candidates import TestRun, candidate_change
 from agent.run.events import Result
 from agent.run.record import RUNS_DIR, RunDir, read_trajectory
@@ -65,7 +65,7 @@ def red_then_green(tmp_path_factory: pytest.TempPathFactory, sandbox_image: str)
         options = RunSettings(
             out=out, run_id=run_id, model_name="fake", sandbox=SandboxConfig(image=sandbox_image)
         )
-        result = run_new(load_task(task), model, options, None, write_page_quietly)
+        result = run_new(prepare_new(load_task(task), options), model, None, write_page_quietly)
     assert (result.status, result.iterations) == ("green", 2)
     return Path(result.run_dir)
 
@@ -199,7 +199,7 @@ def test_a_fix_run_writes_its_page_with_the_baseline_and_the_diff(
             sandbox=SandboxConfig(image=sandbox_image),
             config=config,
         )
-        result = run_fix(shop, model, options, None, write_page_quietly)
+        result = run_fix(prepare_fix(shop, options), model, None, write_page_quietly)
     assert result.status == "green"
     page = (Path(result.run_dir) / "trajectory.html").read_text()
     _in_order(

@@ -20,9 +20,9 @@ from fixture_repos import fix_reply, make_repo, shop_files
 from fizzbuzz_case import LIMITS, fizzbuzz_task, user_repo
 from scripted_agent import Script, fenced, search_replace
 
-from agent.fix.repair import run_fix
+from agent.fix.repair import prepare_fix, run_fix
 from agent.model import ModelConfig, OpenAIChat
-from agent.new.scaffold import run_new
+from agent.new.scaffold import prepare_new, run_new
 from agent.run.record import FixResult, RunResult, read_trajectory
 from agent.run.settings import RunSettings
 from agent.task import TaskConfig, load_task
@@ -243,7 +243,7 @@ def _new(task_dir: Path, out: Path, script: Script, image: str) -> RunResult:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
         options = RunSettings(out=out, run_id=f"t{time.monotonic_ns()}", model_name="fake",
                               sandbox=SandboxConfig(image=image))  # fmt: skip
-        return run_new(load_task(task_dir), model, options)
+        return run_new(prepare_new(load_task(task_dir), options), model)
 
 
 def _nothing_committed(out: Path, result: RunResult) -> None:
@@ -402,7 +402,7 @@ def _fix(root: Path, replies: list[str], image: str, **kw: Any) -> FixResult:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
         options = RunSettings(run_id=f"t{time.monotonic_ns()}", model_name="fake",
                               sandbox=SandboxConfig(image=image), config=BUDGETS, **kw)  # fmt: skip
-        return run_fix(root, model, options)
+        return run_fix(prepare_fix(root, options), model)
 
 
 @pytest.fixture()

@@ -43,9 +43,9 @@ from agent.model import (
     RecordingModel,
     make_model,
 )
-from agent.new.scaffold import run_new
+from agent.new.scaffold import prepare_new, run_new
 from agent.run.prompts import failure
-from agent.run.record import RUNS_DIR, RunDir, new_run_id, read_result, read_trajectory
+from agent.run.record import RunDir, new_run_id, read_result, read_trajectory
 from agent.run.settings import EditFormatName, RunSettings
 from agent.show.page import write_page_quietly
 from agent.task import Task, TaskConfig
@@ -224,29 +224,28 @@ def _run_tries(job: TaskRun) -> list[TryRecord]:
 
 def _one_try(job: TaskRun, number: int, context: str) -> TryRecord:
     settings = job.settings
-    run_id = new_run_id()
-    out = Path(job.out) / f"try-{number}"
-    model = _model(settings)
-    if settings.record_cassettes:
-        model = RecordingModel(model, out.resolve() / RUNS_DIR / run_id / "cassette.jsonl")
+    folder = f"try-{number}"
+    run = RunDir(Path(job.out) / folder, new_run_id())
     options = RunSettings(
-        out=out,
-        run_id=run_id,
+        out=run.root,
+        run_id=run.run_id,
         model_name=settings.model_name,
-        sandbox=settings.sandbox.model_copy(update={"run_id": run_id}),
+        sandbox=settings.sandbox,
         commit_partial=settings.commit_partial,
         edit_format=settings.edit_format,
     )
-    folder = f"try-{number}"
     try:
-        result = run_new(job.task.to_task(context), model, options, None, write_page_quietly)
+        prepared = prepare_new(job.task.to_task(context), options)
+        model = _model(settings)
+        if settings.record_cassettes:
+            model = RecordingModel(model, run.cassette_path.resolve())
+        result = run_new(prepared, model, None, write_page_quietly)
     except GreenloopError as exc:
         log.warning("task %s, try %d: %s", job.name, number, exc)
-        run_dir = RunDir(out, run_id).path
-        saved = read_result(run_dir)
-        base = {"run_id": run_id, "run_dir": str(run_dir), "model": settings.model_name}
+        base = {"run_id": run.run_id, "run_dir": str(run.path), "model": settings.model_name}
         failed = {"status": "error", "exit_reason": "error", "error": str(exc)}
-        return TryRecord.from_json({**(saved or base), **failed, "try": number, "out": folder})
+        saved = read_result(run.path) or base
+        return TryRecord.from_json({**saved, **failed, "try": number, "out": folder})
     return TryRecord(number, folder, result)
 
 

@@ -53,51 +53,42 @@ def fix(
 ) -> None:
     """Make a repository's failing tests pass, on a new branch; your branch stays as it is."""
     from agent import git as gitops
-    from agent.fix.repair import detect_test_command, run_fix
+    from agent.fix.repair import prepare_fix, run_fix
     from agent.model import make_model
-    from agent.run.record import RUNS_DIR, new_run_id
+    from agent.run.record import new_run_id
     from agent.run.settings import RunSettings
     from agent.show.page import write_page_quietly
-    from agent.task import TaskConfig
     from sandbox import SandboxConfig
 
     _check_commands(test_cmd, setup_cmd)
-    git_repo = gitops.open_repo(repo)
-    root = Path(str(git_repo.working_tree_dir))
-    head = gitops.head_sha(git_repo)  # no commit yet: a usage error before anything else
-    gitops.refuse_leftovers(git_repo, "greenloop/fix-")
-    for ref, sha, on in gitops.leftover_stashes(git_repo):
-        console.print(
-            f"[yellow]warning:[/] {ref} holds uncommitted work a killed greenloop run set aside "
-            f"on {shown_text(on)}; to restore it: git switch {shown_text(on)} && "
-            f"git stash apply --index {sha} && git stash drop {ref}",
-            soft_wrap=True,
-        )
-    if not allow_dirty:
-        gitops.ensure_clean(git_repo)
-    base = gitops.current_branch(git_repo) or head[:12]
-    command, why = detect_test_command(root, test_cmd)
-    console.print(f"test command: [bold]{escape(command)}[/] ({escape(why)})")
     run_id = new_run_id()
-    record = None if replay else root / RUNS_DIR / run_id / "cassette.jsonl"
-    config, endpoint = model_config(model, base_url, replay=replay, record=record)
-    chat = make_model(config)
-    say_endpoint(endpoint)
     settings = RunSettings(
         run_id=run_id,
-        model_name=chat.name,
-        test_command=command,
+        model_name="",  # named below, once the client is made
+        test_command=test_cmd,
         setup_command=setup_cmd,
         allow_test_edits=allow_test_edits,
         allow_dirty=allow_dirty,
-        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),
-        config=TaskConfig(test_command=command),
+        sandbox=SandboxConfig(kind=sandbox),
         context_tokens=context_tokens,
         edit_format=edit_format,
     )
+    _warn_of_stashes(repo)
+    prepared = prepare_fix(repo, settings)
+    head = prepared.snapshot.sha
+    base = gitops.current_branch(prepared.repo) or head[:12]
+    console.print(
+        f"test command: [bold]{escape(prepared.test_command)}[/] ({escape(prepared.why)})"
+    )
+    record = None if replay else prepared.common.run.cassette_path.resolve()
+    config, endpoint = model_config(model, base_url, replay=replay, record=record)
+    chat = make_model(config)
+    say_endpoint(endpoint)
+    prepared = prepared.named(chat.name)
     auto_prune(sandbox)
+    root = prepared.root
     result = run_shown(
-        lambda view: run_fix(root, chat, settings, view, write_page_quietly), as_json, f"fix {root}"
+        lambda view: run_fix(prepared, chat, view, write_page_quietly), as_json, f"fix {root}"
     )
     if result.exit_reason == "nothing-to-fix":
         console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
@@ -114,6 +105,19 @@ def fix(
             soft_wrap=True,
         )
     raise typer.Exit(0 if result.status == "green" else 1)
+
+
+def _warn_of_stashes(repo: Path) -> None:
+    """Name the work a killed run set aside, and how to restore it (before any refusal)."""
+    from agent import git as gitops
+
+    for ref, sha, on in gitops.leftover_stashes(gitops.open_repo(repo)):
+        console.print(
+            f"[yellow]warning:[/] {ref} holds uncommitted work a killed greenloop run set aside "
+            f"on {shown_text(on)}; to restore it: git switch {shown_text(on)} && "
+            f"git stash apply --index {sha} && git stash drop {ref}",
+            soft_wrap=True,
+        )
 
 
 def _check_commands(test_cmd: str | None, setup_cmd: str | None) -> None:

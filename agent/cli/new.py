@@ -55,8 +55,8 @@ def new(
 ) -> None:
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
     from agent.model import make_model
-    from agent.new.scaffold import check_out_dir, run_new
-    from agent.run.record import RUNS_DIR, new_run_id
+    from agent.new.scaffold import prepare_new, run_new
+    from agent.run.record import new_run_id
     from agent.run.settings import RunSettings
     from agent.show.page import write_page_quietly
     from agent.task import load_task, override_config
@@ -68,26 +68,25 @@ def new(
     if overrides:
         budgets = override_config(task.config, overrides, "--max-iterations/--max-tokens")
         task = dataclasses.replace(task, config=budgets)
-    out = out or Path("greenloop-out") / task.name
-    run_id = new_run_id()
-    record = None if replay else out.resolve() / RUNS_DIR / run_id / "cassette.jsonl"
-    config, endpoint = model_config(model, base_url, replay=replay, record=record)
-    check_out_dir(task, out)
-    chat = make_model(config)
-    say_endpoint(endpoint)
     settings = RunSettings(
         out=out,
-        run_id=run_id,
-        model_name=chat.name,
-        sandbox=SandboxConfig(kind=sandbox, run_id=run_id),
+        run_id=new_run_id(),
+        model_name="",  # named below, once the client is made
+        sandbox=SandboxConfig(kind=sandbox),
         commit_partial=commit_partial,
         edit_format=edit_format,
     )
+    prepared = prepare_new(task, settings)
+    record = None if replay else prepared.common.run.cassette_path.resolve()
+    config, endpoint = model_config(model, base_url, replay=replay, record=record)
+    chat = make_model(config)
+    say_endpoint(endpoint)
+    prepared = prepared.named(chat.name)
     auto_prune(sandbox)
     result = run_shown(
-        lambda view: run_new(task, chat, settings, view, write_page_quietly),
+        lambda view: run_new(prepared, chat, view, write_page_quietly),
         as_json,
-        f"{task.name} -> {out}",
+        f"{task.name} -> {prepared.out}",
     )
     if result.error:
         console.print(f"[red]error:[/] {shown_text(result.error)}", soft_wrap=True)

@@ -1,7 +1,7 @@
 """`greenloop fix`: make an existing repository's failing tests pass, on a branch.
 
-    command, why = detect_test_command(root)         # said to the user before anything runs
-    result = run_fix(root, model, RunSettings(...))  # baseline, loop, commit
+    prepared = prepare_fix(root, RunSettings(...))   # the repository checked, HEAD read
+    result = run_fix(prepared, model)                # baseline, loop, commit
 
 The user's work comes first. A dirty tree is refused unless `allow_dirty`. The
 run reads the files of HEAD (never the working tree) and works on a copy in
@@ -24,6 +24,7 @@ of the rest, within `context_tokens`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ from agent.run.budget import Budget, Caller
 from agent.run.events import BaselineRun, Commit, NotCommitted
 from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import Loop, LoopOutcome, Policy
+from agent.run.prepared import PreparedRun
 from agent.run.record import (
     RUNS_DIR,
     FixResult,
@@ -65,7 +67,7 @@ from sandbox.packages import THIRD_PARTY
 from sandbox.setup import RepoSandbox
 from sandbox.testrun import pytest_args
 
-__all__ = ["detect_test_command", "run_fix"]
+__all__ = ["PreparedFix", "detect_test_command", "prepare_fix", "run_fix"]
 
 log = logging.getLogger(__name__)
 
@@ -149,28 +151,58 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
 # ---------------------------------------------------------------- the run
 
 
+@dataclass(frozen=True)
+class PreparedFix:
+    """A `fix` run, checked and resolved (`prepare_fix`): the repository and HEAD's files."""
+
+    repo: Repo
+    snapshot: _Snapshot
+    test_command: str
+    why: str
+    """How the test command was found (said to the user)."""
+    settings: RunSettings
+    """The command's own options: setup command, test edits, dirty tree, context tokens."""
+    common: PreparedRun
+
+    @property
+    def root(self) -> Path:
+        return Path(str(self.repo.working_tree_dir))
+
+    def named(self, model_name: str) -> PreparedFix:
+        return dataclasses.replace(self, common=self.common.named(model_name))
+
+
+def prepare_fix(root: Path, settings: RunSettings) -> PreparedFix:
+    """Check the repository (a commit, no leftover fix branch, clean unless allowed, no
+    tracked records), find the test command (the settings', else detected), read HEAD."""
+    repo = gitops.open_repo(root)
+    root = Path(str(repo.working_tree_dir))
+    gitops.head_sha(repo)  # no commit yet: a usage error before anything else
+    gitops.refuse_leftovers(repo, "greenloop/fix-")
+    if not settings.allow_dirty:
+        gitops.ensure_clean(repo)
+    command, why = detect_test_command(root, settings.test_command)
+    snapshot = _snapshot(repo, settings.allow_test_edits)
+    _refuse_tracked_records(snapshot)
+    check_records_home(root)
+    limits = settings.config.model_copy(update={"test_command": command})
+    common = PreparedRun.of(RunDir(root, settings.run_id), settings, limits, command)
+    return PreparedFix(repo, snapshot, command, why, settings, common)
+
+
 def run_fix(
-    root: Path,
+    prepared: PreparedFix,
     model: ChatModel,
-    settings: RunSettings,
     observer: Observer | None = None,
     finished: Callable[[Path], object] | None = None,
 ) -> FixResult:
     """Baseline, loop to green in the sandbox, commit on the fix branch; also on disk.
     `finished(run folder)` runs when the record is complete, whatever happened."""
-    repo = gitops.open_repo(root)
-    root = Path(str(repo.working_tree_dir))
-    gitops.refuse_leftovers(repo, "greenloop/fix-")
-    if not settings.allow_dirty:
-        gitops.ensure_clean(repo)
-    snapshot = _snapshot(repo, settings.allow_test_edits)
-    _refuse_tracked_records(snapshot)
-    check_records_home(root)
-    exclude_run_records(root)
-    run = RunDir(root, settings.run_id)
-    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
+    exclude_run_records(prepared.root)
+    run = prepared.common.run
+    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=prepared.common.model_name)
     with recorded_run(run, result, observer, finished) as record:
-        _run(repo, snapshot, model, settings, record)
+        _run(prepared, model, record)
     return result
 
 
@@ -191,9 +223,9 @@ def _refuse_tracked_records(snapshot: _Snapshot) -> None:
 
 
 @contextmanager
-def _sandbox(snapshot: _Snapshot, settings: RunSettings) -> Iterator[tuple[Sandbox, SandboxConfig]]:
+def _sandbox(run: PreparedFix) -> Iterator[tuple[Sandbox, SandboxConfig]]:
     """The test sandbox, and its config (for the fresh one that confirms a green result)."""
-    config = settings.sandbox.model_copy(update={"run_id": settings.run_id})
+    snapshot, settings, config = run.snapshot, run.settings, run.common.sandbox
     if settings.setup_command:
         from sandbox.setup import prepared
 
@@ -209,30 +241,25 @@ def _encode(snapshot: _Snapshot) -> dict[str, bytes]:
     return {p: t.encode() for p, t in {**snapshot.code, **snapshot.tests}.items()}
 
 
-def _run(
-    repo: Repo,
-    snapshot: _Snapshot,
-    model: ChatModel,
-    settings: RunSettings,
-    record: Recorder[FixResult],
-) -> None:
+def _run(prepared: PreparedFix, model: ChatModel, record: Recorder[FixResult]) -> None:
     result: FixResult = record.result
-    args = pytest_args(settings.test_command)
-    with _sandbox(snapshot, settings) as (sandbox, config):
+    snapshot, common = prepared.snapshot, prepared.common
+    args, timeout = list(common.test_args), common.limits.timeout
+    with _sandbox(prepared) as (sandbox, config):
         sandbox.write({**snapshot.code, **snapshot.tests})
-        baseline = run_baseline(sandbox, args, settings.config.timeout)
+        baseline = run_baseline(sandbox, args, timeout)
         _note_baseline(baseline, record)
         if _stop_before_model(baseline, snapshot, result):
             return
-        budget = Budget(settings.config)
+        budget = Budget(common.limits)
         record.count_from(budget)
-        outcome = _loop(sandbox, snapshot, baseline, model, settings, record, budget)
-        rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, settings.config.timeout,
+        outcome = _loop(sandbox, prepared, baseline, model, record, budget)
+        rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, timeout,
                             wrap=lambda inner: RepoSandbox(inner, snapshot.other),
-                            allow_runner=settings.allow_test_edits,
+                            allow_runner=prepared.settings.allow_test_edits,
                             expected=baseline.targets)  # fmt: skip
         outcome = confirm(outcome, rerun, partial(fix_green, baseline), record)
-    _finish(repo, snapshot, baseline, outcome, settings, record)
+    _finish(prepared, baseline, outcome, record)
 
 
 def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
@@ -282,25 +309,25 @@ def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResul
 
 def _loop(
     sandbox: Sandbox,
-    snapshot: _Snapshot,
+    prepared: PreparedFix,
     baseline: Baseline,
     model: ChatModel,
-    settings: RunSettings,
     record: Recorder[FixResult],
     budget: Budget,
 ) -> LoopOutcome:
+    snapshot, settings, common = prepared.snapshot, prepared.settings, prepared.common
     ask = Caller(model, budget, record)
     cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
     localizer = Localizer(sandbox, original=snapshot.code, tests=snapshot.tests,
-                          flaky=baseline.flaky, timeout=settings.config.timeout,
+                          flaky=baseline.flaky, timeout=common.limits.timeout,
                           record=record, cache=cache)  # fmt: skip
     prompt = FixPrompt(baseline, settings.context_tokens, localizer)
     job = FixJob(ask, prompt, baseline, snapshot.code, snapshot.tests,
-                 FORMATS[settings.edit_format], settings.allow_test_edits)  # fmt: skip
-    bench = Bench(sandbox, snapshot.tests, test_args=pytest_args(settings.test_command),
-                  timeout=settings.config.timeout, trusted=snapshot.code,
+                 FORMATS[common.edit_format], settings.allow_test_edits)  # fmt: skip
+    bench = Bench(sandbox, snapshot.tests, test_args=list(common.test_args),
+                  timeout=common.limits.timeout, trusted=snapshot.code,
                   allow_runner=settings.allow_test_edits)  # fmt: skip
-    policy = Policy(settings.config, edit_format=settings.edit_format)
+    policy = Policy(common.limits, edit_format=common.edit_format)
     loop = Loop(job, ask, bench, policy, record)
     loop.seed(dict(snapshot.code), baseline.report)
     try:
@@ -310,42 +337,33 @@ def _loop(
 
 
 def _finish(
-    repo: Repo,
-    snapshot: _Snapshot,
-    baseline: Baseline,
-    outcome: LoopOutcome,
-    settings: RunSettings,
-    record: Recorder[FixResult],
+    prepared: PreparedFix, baseline: Baseline, outcome: LoopOutcome, record: Recorder[FixResult]
 ) -> None:
     result: FixResult = record.result
     best = note_outcome(result, outcome)
     if best is None:
         return
     result.fixed = fixed_targets(baseline.targets, best.report)
-    changed = {p: t for p, t in best.files.items() if snapshot.code.get(p) != t}
+    changed = {p: t for p, t in best.files.items() if prepared.snapshot.code.get(p) != t}
     keep_best(result, changed)
     if outcome.green and changed:
-        _commit(repo, snapshot, changed, settings, record)
+        _commit(prepared, changed, record)
 
 
-def _commit(
-    repo: Repo,
-    snapshot: _Snapshot,
-    changed: Mapping[str, str],
-    settings: RunSettings,
-    record: Recorder[FixResult],
-) -> None:
+def _commit(prepared: PreparedFix, changed: Mapping[str, str], record: Recorder[FixResult]) -> None:
     result: FixResult = record.result
+    repo, snapshot = prepared.repo, prepared.snapshot
     if gitops.head_sha(repo) != snapshot.sha:
         raise GitError(
             f"HEAD moved during the run (it was {snapshot.sha[:10]}): the fix was not "
             f"committed; it is saved in {result.run_dir}/best"
         )
-    branch = f"greenloop/fix-{settings.run_id}"
+    branch = f"greenloop/fix-{prepared.common.run_id}"
     root = Path(str(repo.working_tree_dir))
     # No keep_paths: `.greenloop/` is ignored through .git/info/exclude, so it is never the
     # user's work, and naming an ignored path in `git stash push`'s pathspec makes git refuse.
-    with gitops.work_on_branch(repo, branch, allow_dirty=settings.allow_dirty, keep_paths=()):
+    dirty = prepared.settings.allow_dirty
+    with gitops.work_on_branch(repo, branch, allow_dirty=dirty, keep_paths=()):
         save_files(root, changed)
         ok, refused = gitops.committable(repo, sorted(changed))
         if refused:

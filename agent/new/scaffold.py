@@ -1,7 +1,7 @@
 """`greenloop new`: a spec (and its tests) in, a green project committed on a branch out.
 
-    check_out_dir(task, out)                   # bad input: raise before touching anything
-    result = run_new(task, model, settings)    # plan, generate, loop, commit
+    prepared = prepare_new(task, settings)     # bad input: raise before touching anything
+    result = run_new(prepared, model)          # plan, generate, loop, commit
 
 The run writes `.greenloop/runs/<run-id>/` in the out dir as it goes: the
 trajectory after every step, `result.json` from the start (so a killed run
@@ -14,8 +14,10 @@ committed (`agent.run.verdict`); a tampered report ends the run, never committed
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from agent.run.budget import Budget, Caller
 from agent.run.events import Commit, Files, NotCommitted, PlanChosen, Refused
 from agent.run.finish import keep_best, note_outcome, run_trailers
 from agent.run.loop import Loop, LoopOutcome, Policy
+from agent.run.prepared import PreparedRun
 from agent.run.record import (
     Observer,
     Recorder,
@@ -45,9 +48,8 @@ from agent.task import Task
 from sandbox import open_sandbox
 from sandbox.paths import refuse_bidi
 from sandbox.runner_files import keep_trusted
-from sandbox.testrun import pytest_args
 
-__all__ = ["check_out_dir", "out_dir", "pytest_args", "run_new"]
+__all__ = ["PreparedNew", "check_out_dir", "prepare_new", "run_new"]
 
 log = logging.getLogger(__name__)
 
@@ -78,48 +80,59 @@ def check_out_dir(task: Task, out: Path) -> None:
         )
     if (out / ".git").exists():
         gitops.ensure_clean(gitops.open_repo(out), fix=_DIRTY_OUT_FIX)
-    pytest_args(task.config.test_command)
 
 
-def out_dir(task: Task, settings: RunSettings) -> Path:
-    """The project folder: `settings.out`, or greenloop-out/<task name>."""
-    return settings.out or Path("greenloop-out") / task.name
+@dataclass(frozen=True)
+class PreparedNew:
+    """A `new` run, checked and resolved (`prepare_new`)."""
+
+    task: Task
+    out: Path
+    """The project folder (a git repository, made if new); the run's record is inside."""
+    commit_partial: bool
+    common: PreparedRun
+
+    def named(self, model_name: str) -> PreparedNew:
+        return dataclasses.replace(self, common=self.common.named(model_name))
+
+
+def prepare_new(task: Task, settings: RunSettings) -> PreparedNew:
+    """Check the out folder and the test command, resolve the run: before anything is touched.
+    The out folder is `settings.out`, or greenloop-out/<task name>."""
+    out = settings.out or Path("greenloop-out") / task.name
+    check_out_dir(task, out)
+    run = RunDir(out, settings.run_id)
+    common = PreparedRun.of(run, settings, task.config, task.config.test_command)
+    return PreparedNew(task, out, settings.commit_partial, common)
 
 
 def run_new(
-    task: Task,
+    prepared: PreparedNew,
     model: ChatModel,
-    settings: RunSettings,
     observer: Observer | None = None,
     finished: Callable[[Path], object] | None = None,
 ) -> RunResult:
     """Plan, generate, loop to green in the sandbox, commit; the result is also on disk.
     `finished(run folder)` runs when the record is complete, whatever happened (the CLI
     and the batch write the trajectory page with it)."""
-    out = out_dir(task, settings)
-    check_out_dir(task, out)
-    repo = gitops.open_or_init(out)
-    exclude_run_records(out)
-    run = RunDir(out, settings.run_id)
-    result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=settings.model_name)
+    repo = gitops.open_or_init(prepared.out)
+    exclude_run_records(prepared.out)
+    run = prepared.common.run
+    result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=prepared.common.model_name)
     with recorded_run(run, result, observer, finished) as record:
-        outcome, tests = _generate_and_loop(task, model, settings, record)
-        _finish(result, outcome, tests, task, repo, settings, record)
+        outcome, tests = _generate_and_loop(prepared, model, record)
+        _finish(result, outcome, tests, prepared, repo, record)
     return result
 
 
 def _generate_and_loop(
-    task: Task, model: ChatModel, settings: RunSettings, record: _Recorder
+    prepared: PreparedNew, model: ChatModel, record: _Recorder
 ) -> tuple[LoopOutcome, dict[str, str]]:
-    budget = Budget(task.config)
+    task, common = prepared.task, prepared.common
+    budget = Budget(common.limits)
     record.count_from(budget)
     ask = Caller(model, budget, record)
-    limits = task.config.limits
-    sandbox_cfg = settings.sandbox.model_copy(
-        update={"run_id": settings.run_id}
-        | ({"memory_mb": limits.memory_mb} if limits.memory_mb else {})
-        | ({"pids": limits.pids} if limits.pids else {})
-    )
+    sandbox_cfg = common.sandbox
     reqs = extract_requirements(task.tests, known_files=list(task.starter))
     plan, source = make_plan(ask, task.spec, reqs, task.has_tests)
     record.result.plan_source = source
@@ -132,11 +145,11 @@ def _generate_and_loop(
         record.result.tests_generated = not task.has_tests
         record(Files(paths=tuple(sorted(files)), tests=tuple(sorted(tests))))
         job = NewJob(task.spec, task.starter, generate, expected)
-        bench = Bench(sandbox, tests, test_args=pytest_args(task.config.test_command),
-                      timeout=task.config.timeout, trusted=task.starter)  # fmt: skip
-        policy = Policy(task.config, task.config.candidates, settings.edit_format)
+        bench = Bench(sandbox, tests, test_args=list(common.test_args),
+                      timeout=common.limits.timeout, trusted=task.starter)  # fmt: skip
+        policy = Policy(common.limits, common.limits.candidates, common.edit_format)
         outcome = Loop(job, ask, bench, policy, record).run(files)
-    rerun = fresh_rerun(sandbox_cfg, task.starter, tests, bench.test_args, task.config.timeout,
+    rerun = fresh_rerun(sandbox_cfg, task.starter, tests, bench.test_args, common.limits.timeout,
                         expected=expected)  # fmt: skip
     return confirm(outcome, rerun, job.is_green, record), tests
 
@@ -155,9 +168,8 @@ def _finish(
     result: RunResult,
     outcome: LoopOutcome,
     tests: Mapping[str, str],
-    task: Task,
+    prepared: PreparedNew,
     repo: Any,
-    settings: RunSettings,
     record: _Recorder,
 ) -> None:
     best = note_outcome(result, outcome)
@@ -165,22 +177,21 @@ def _finish(
         return
     files = {**best.files, **tests}
     keep_best(result, files)
-    if outcome.green or (settings.commit_partial and outcome.exit_reason != "tampered"):
-        _commit(result, files, task, repo, settings, record)
+    if outcome.green or (prepared.commit_partial and outcome.exit_reason != "tampered"):
+        _commit(result, files, prepared, repo, record)
 
 
 def _commit(
     result: RunResult,
     files: Mapping[str, str],
-    task: Task,
+    prepared: PreparedNew,
     repo: Any,
-    settings: RunSettings,
     record: _Recorder,
 ) -> None:
     """Check everything, then commit on the run branch; on any failure the out folder is
     as it was (the branch is gone, the user's checkout back) and the result says why."""
-    branch = f"greenloop/{settings.run_id}"
-    message, trailers = f"greenloop: {_title(result, task)}", _trailers(result)
+    branch = f"greenloop/{prepared.common.run_id}"
+    message, trailers = f"greenloop: {_title(result, prepared.task)}", _trailers(result)
     verdict = result.status, result.exit_reason
     # Until the commit exists, a kill or Ctrl-C must not leave "green" in result.json.
     result.status, result.exit_reason = "error", "interrupted"
@@ -191,7 +202,7 @@ def _commit(
         if refused:
             record(NotCommitted(files=refused))
         with gitops.work_on_branch(repo, branch, stay=True, dirty_fix=_DIRTY_OUT_FIX):
-            save_files(out_dir(task, settings), {rel: files[rel] for rel in ok})
+            save_files(prepared.out, {rel: files[rel] for rel in ok})
             result.commit = gitops.commit_files(repo, ok, message, trailers)
     except GreenloopError as exc:
         result.commit = None

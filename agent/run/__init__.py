@@ -7,6 +7,7 @@
     events.py        the events, one frozen dataclass a kind, and the Record callable
     codec.py         the trajectory's one writer and reader (format line, strict or lenient)
     settings.py      RunSettings, and the option choices as enums
+    prepared.py      PreparedRun: a run resolved once (record folder, sandbox, test args, budgets)
     prompts.py       what new's and fix's prompts share: the system prompt, a failure
     replies.py       how long each kind of reply may run, and its stop sequences
     candidates.py    the events of each candidate and test run (TestRun.of: a report's)

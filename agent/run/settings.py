@@ -39,8 +39,8 @@ class RunSettings:
     config: TaskConfig = field(default_factory=TaskConfig)
     """fix: budgets (iterations, malformed replies, tokens, wall clock) and the test timeout;
     new reads them from its task."""
-    test_command: str = "python -m pytest -q"
-    """fix: the repository's test command."""
+    test_command: str | None = None
+    """fix: the repository's test command (None: pytest, when the repository shows it)."""
     setup_command: str | None = None
     """fix: runs first, in its own container with network (e.g. `pip install -e .`)."""
     allow_test_edits: bool = False
