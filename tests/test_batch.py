@@ -364,7 +364,7 @@ def test_ray_gives_the_same_summary_as_the_local_pool(tmp_path: Path, sandbox_im
                 summaries[executor] = run_batch(tasks, options)
             finally:
                 ray.shutdown()
-    local, remote = ({k: s[k] for k in keys} for s in (summaries["local"], summaries["ray"]))
+    local, remote = ({k: s.to_json()[k] for k in keys} for s in summaries.values())
     assert remote == local
     assert (local["total"], local["pass_at"]) == (2, [0.5, 1.0])
-    assert summaries["ray"]["executor"] == "ray"
+    assert summaries["ray"].executor == "ray"

@@ -74,8 +74,8 @@ def test_the_flipped_task_is_marked_and_totals_match_the_summaries(
     for total, run in zip(c.totals, (runs["A"], runs["B"]), strict=True):
         saved = _summary(run)
         for key in ("total", "passed", "failed", "errors", "pass_at", "tokens", "cost"):
-            assert total[key] == saved[key], key
-    assert (c.totals[0]["passed"], c.totals[1]["passed"]) == (2, 1)
+            assert total.summary.to_json()[key] == saved[key], key
+    assert (c.totals[0].summary.passed, c.totals[1].summary.passed) == (2, 1)
     md_path, page_path = write_comparison(c, tmp_path)
     md, page = md_path.read_text(), page_path.read_text()
     flipped = next(line for line in md.splitlines() if line.startswith(f"| {FLIPPER} "))
@@ -99,7 +99,7 @@ def test_different_task_sets_compare_the_shared_tasks_and_say_what_was_left_out(
         "A": [FLIPPER],
         "B": [],
     }  # labels follow the order named
-    assert c.totals[0]["total"] == 1 and c.totals[0]["passed"] == 1
+    assert c.totals[0].summary.total == 1 and c.totals[0].summary.passed == 1
     text = render_markdown(c, tmp_path)
     assert f"1 tasks are in every run and compared; 1 left out (only in A: {FLIPPER})." in text
 

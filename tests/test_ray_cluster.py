@@ -119,10 +119,10 @@ def _assert_on_the_head(run: Path, names: list[str]) -> None:
             for path in attempt.result.files:
                 assert (project / path).is_file(), f"{name}: {path} stayed on the node"
             head = subprocess.run(
-                ["git", "-C", str(project), "rev-parse", attempt["branch"]],
+                ["git", "-C", str(project), "rev-parse", str(attempt.result.branch)],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
-            assert head.stdout.strip() == attempt["commit"]
+            assert head.stdout.strip() == attempt.result.commit
     assert not list((run / INCOMING_DIR).iterdir()), "a landing was left half done"
 
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -24,6 +24,9 @@ from agent.cli.common import (
     shown_text,
 )
 from sandbox.base import SandboxKind
+
+if TYPE_CHECKING:
+    from git import Repo
 
 
 def fix(
@@ -73,8 +76,7 @@ def fix(
         context_tokens=context_tokens,
         edit_format=edit_format,
     )
-    _warn_of_stashes(repo)
-    prepared = prepare_fix(repo, settings)
+    prepared = prepare_fix(repo, settings, warn=_warn_of_stashes)
     head = prepared.snapshot.sha
     base = gitops.current_branch(prepared.repo) or head[:12]
     console.print(
@@ -107,11 +109,11 @@ def fix(
     raise typer.Exit(0 if result.status == "green" else 1)
 
 
-def _warn_of_stashes(repo: Path) -> None:
-    """Name the work a killed run set aside, and how to restore it (before any refusal)."""
+def _warn_of_stashes(repo: Repo) -> None:
+    """Name the work a killed run set aside, and how to restore it."""
     from agent import git as gitops
 
-    for ref, sha, on in gitops.leftover_stashes(gitops.open_repo(repo)):
+    for ref, sha, on in gitops.leftover_stashes(repo):
         console.print(
             f"[yellow]warning:[/] {ref} holds uncommitted work a killed greenloop run set aside "
             f"on {shown_text(on)}; to restore it: git switch {shown_text(on)} && "

@@ -172,13 +172,19 @@ class PreparedFix:
         return dataclasses.replace(self, common=self.common.named(model_name))
 
 
-def prepare_fix(root: Path, settings: RunSettings) -> PreparedFix:
+def prepare_fix(
+    root: Path, settings: RunSettings, warn: Callable[[Repo], object] | None = None
+) -> PreparedFix:
     """Check the repository (a commit, no leftover fix branch, clean unless allowed, no
-    tracked records), find the test command (the settings', else detected), read HEAD."""
+    tracked records), find the test command (the settings', else detected), read HEAD.
+    `warn(repo)` runs once the repository is known to be one a run could start in, before
+    its tree is judged (the CLI names the work a killed run set aside there)."""
     repo = gitops.open_repo(root)
     root = Path(str(repo.working_tree_dir))
     gitops.head_sha(repo)  # no commit yet: a usage error before anything else
     gitops.refuse_leftovers(repo, "greenloop/fix-")
+    if warn is not None:
+        warn(repo)
     if not settings.allow_dirty:
         gitops.ensure_clean(repo)
     command, why = detect_test_command(root, settings.test_command)
