@@ -175,6 +175,40 @@ def test_the_next_try_hears_how_the_last_one_failed(tmp_path: Path) -> None:
         assert part in text
 
 
+class _Holder:
+    """An executor that only keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Any] = []
+
+    def submit(self, job: Any) -> None:
+        self.jobs.append(job)
+
+    def running(self) -> int:
+        return len(self.jobs)
+
+
+def test_a_task_starts_from_what_the_ways_forward_paid_in_the_finished_ones(
+    tmp_path: Path,
+) -> None:
+    from agent.batch.scheduler import _Scheduler, _Signals
+
+    tasks = load_batch_tasks(TASKS)[:3]
+    done = {"feedback": {"tried": 3, "paid": 0}, "restart": {"tried": 2, "paid": 1}}
+    for task in tasks[:2]:
+        result = RunResult("r1", "", "fake", status="red", ways=done)
+        record = TaskRecord.of_tries(task.name, [TryRecord(1, "try-1", result)], None)
+        folder = tmp_path / "tasks" / task.name
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(record.to_json()))
+    options = BatchOptions(out=tmp_path, settings=_settings("http://127.0.0.1:9/v1"))
+    scheduler = _Scheduler(tasks, [tasks[2].name], options, lambda progress: None)
+    holder = _Holder()
+    scheduler._fill(holder, _Signals())  # type: ignore[arg-type]
+    (job,) = holder.jobs
+    assert job.prior == {"feedback": {"tried": 6, "paid": 0}, "restart": {"tried": 4, "paid": 2}}
+
+
 # --- with the real sandbox -------------------------------------------------------------
 
 

@@ -20,7 +20,8 @@ from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
 from agent.run.candidates import Candidates, ConfirmAlone
 from agent.run.events import Event, ModeSwitch, Restart
-from agent.run.loop import FEEDBACK_TRIAL, Loop, LoopOutcome, Policy
+from agent.run.loop import STALL_AFTER, Loop, LoopOutcome, Policy
+from agent.run.moves import TRIAL, Moves, Ways, pooled
 from agent.run.verdict import expected_tests
 from agent.task import TaskConfig
 from sandbox.base import ExecResult, Suite, TestCase, TestReport
@@ -138,6 +139,7 @@ def run_loop(
     sandbox: FakeSandbox,
     first: int = 0,
     candidates: int = 3,
+    prior: Ways | None = None,
     **config: Any,
 ) -> tuple[LoopOutcome, list[Event]]:
     events: list[Event] = []
@@ -147,7 +149,7 @@ def run_loop(
         NewJob("Write solution.py.", {}, fresh_by_seed(ask), expected_tests(TESTS)),
         ask,
         Bench(sandbox, TESTS, together=sandbox.test_together),
-        Policy(task_config, candidates),
+        Policy(task_config, candidates, prior=prior),
         events.append,
     )
     return loop.run({"solution.py": code(first, "first")}), events
@@ -207,7 +209,7 @@ def test_feedback_that_never_pays_is_not_asked_again_after_a_restart_improves() 
     # Every restart improves a little (seed 3k+1 passes k tests), feedback never gives an edit.
     model = ScriptedModel(responder({1: 1, 4: 2}))
     outcome, events = run_loop(model, FakeSandbox(), max_iterations=5)
-    assert outcome.ways["feedback"]["tried"] == FEEDBACK_TRIAL
+    assert outcome.ways["feedback"]["tried"] == TRIAL
     assert outcome.ways["restart"]["paid"] == 2
     modes = [e.mode for e in events if isinstance(e, ModeSwitch)]
     assert modes[-1] == "restart"
@@ -246,3 +248,68 @@ def test_restarts_that_bring_no_code_at_all_count_once_each() -> None:
     # The feedback reply (1) and two restarts of three empty samples (1 each) spend it.
     assert outcome.exit_reason == "malformed"
     assert outcome.ways["restart"]["tried"] == 2
+
+
+# --- the policy: the budget goes where it pays ---------------------------------------
+
+
+_LINE = re.compile(r"^PASSES = (\d).*$", re.MULTILINE)
+
+
+def _stepwise_feedback() -> Any:
+    """Feedback that raises the pass count by one each time; fresh samples pass nothing."""
+
+    def reply(messages: Sequence[Message]) -> str:
+        text = messages[-1].content
+        if _SEED.search(text):
+            return "```python\nPASSES = 0  # fresh\n```\n"
+        line = _LINE.search(text)
+        assert line is not None, "the feedback prompt shows the code"
+        new = f"PASSES = {int(line.group(1)) + 1}  # fed"
+        return f"solution.py\n<<<<<<< SEARCH\n{line.group(0)}\n=======\n{new}\n>>>>>>> REPLACE\n"
+
+    return reply
+
+
+def test_when_feedback_pays_and_samples_do_not_the_budget_goes_to_feedback() -> None:
+    outcome, _ = run_loop(ScriptedModel(_stepwise_feedback()), FakeSandbox(), max_iterations=12)
+    assert outcome.green and outcome.best is not None and outcome.best.origin == "feedback"
+    assert outcome.ways["feedback"] == {"tried": 3, "paid": 3}
+    assert outcome.ways["restart"]["tried"] == 0
+
+
+def test_when_samples_pay_and_feedback_does_not_the_budget_goes_to_samples() -> None:
+    # Seeds 3k+1 pass k+1 tests (one more each restart); feedback gives edits that change
+    # nothing the tests see.
+    lame = "solution.py\n<<<<<<< SEARCH\nPASSES\n=======\nPASSES\n>>>>>>> REPLACE\n"
+    model = ScriptedModel(responder({1: 1, 4: 2, 7: 3}, feedback=lame))
+    outcome, _ = run_loop(model, FakeSandbox(), max_iterations=12)
+    assert outcome.green and outcome.best is not None and outcome.best.origin == "restart"
+    assert outcome.ways["restart"] == {"tried": 3, "paid": 3}
+    assert outcome.ways["feedback"]["tried"] <= TRIAL  # its trial, then no more
+
+
+def test_when_neither_pays_the_run_ends_early_and_gives_its_time_back() -> None:
+    model = ScriptedModel(responder({}))  # no sample passes anything; feedback gives no edit
+    outcome, _ = run_loop(model, FakeSandbox(), first=1, max_iterations=12)
+    assert not outcome.green and outcome.exit_reason == "no-progress"
+    assert outcome.iterations < 12 and all(w["tried"] for w in outcome.ways.values())
+
+
+def test_the_batch_prior_sends_a_new_task_where_the_others_found_pay() -> None:
+    # Earlier tasks of the batch: feedback never paid, restarts often did.
+    prior = pooled([{"feedback": {"tried": 20, "paid": 0}, "restart": {"tried": 10, "paid": 6}}])
+    model = ScriptedModel(responder({1: 3}))
+    outcome, events = run_loop(model, FakeSandbox(), max_iterations=6, prior=prior)
+    assert outcome.green and outcome.ways["feedback"]["tried"] == 0
+    assert next(e.mode for e in events if isinstance(e, ModeSwitch)) == "restart"
+
+
+def test_a_prior_counts_for_at_most_a_few_tries_against_the_run_own() -> None:
+    moves = Moves({"feedback": {"tried": 1000, "paid": 0}, "restart": {"tried": 0, "paid": 0}})
+    assert moves.choose(improved=False, last=None) == "restart"
+    for _ in range(STALL_AFTER):
+        moves.tried("restart")
+    moves.tried("feedback")
+    moves.paid("feedback")
+    assert moves.choose(improved=False, last=None) == "feedback"

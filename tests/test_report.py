@@ -59,7 +59,17 @@ def _make_run(tmp_path: Path, flags: dict[str, Any] | None = None) -> Path:
         ],
         "beta": [
             _try(run, "beta", 1, "red", "malformed", malformed=2, syntax_errors=1, **calls),
-            _try(run, "beta", 2, "green", "green", iterations=2, wall=3.0, **calls),
+            _try(
+                run,
+                "beta",
+                2,
+                "green",
+                "green",
+                iterations=2,
+                wall=3.0,
+                **calls,
+                ways={"feedback": {"tried": 1, "paid": 0}, "restart": {"tried": 2, "paid": 1}},
+            ),
         ],
         "gamma": [
             _try(run, "gamma", 1, "red", "stuck", timeouts=1, iterations=2, **calls),
@@ -89,6 +99,7 @@ def test_markdown_has_pass_at_k_rates_and_a_row_per_task(tmp_path: Path) -> None
         "| green | 2 |",
         "| stuck | 1 |",
         "| cost | $0.0055 |",
+        "| ways forward | feedback paid 0 of 1; restart paid 1 of 2 |",
     ):
         assert line in text, line
     beta = next(line for line in text.splitlines() if line.startswith("| beta "))

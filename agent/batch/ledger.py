@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Self, cast
 
 from agent.model import Price
+from agent.run.moves import Ways
 from agent.run.record import RunResult
 from sandbox.base import TestCounts
 
@@ -98,6 +99,11 @@ class TaskRecord:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def ways(self) -> list[Ways]:
+        """Each try's tries and pays per way forward (`RunResult.ways`)."""
+        return [t.result.ways for t in self.tries]
 
     @classmethod
     def of_tries(cls, name: str, tries: Sequence[TryRecord], price: Price | None) -> Self:

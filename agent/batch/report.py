@@ -22,6 +22,7 @@ from agent.batch.inside import try_folder
 from agent.batch.ledger import BatchSummary, TaskRecord, TryRecord
 from agent.batch.scheduler import MANIFEST_FILE, SUMMARY_FILE, read_records
 from agent.errors import UsageError
+from agent.run.moves import pooled
 from agent.show.page import PAGE_FILE, page_is_stale, write_page_quietly
 from agent.textclean import clean
 
@@ -75,6 +76,9 @@ class ReportData:
     syntax_errors: int = 0
     test_runs: int = 0
     timeouts: int = 0
+    ways: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per way forward, over every try: requests tried, and how many raised the best (what
+    the batch's policy learned from, `agent.run.moves`)."""
 
     @property
     def pass_rate(self) -> float:
@@ -168,6 +172,7 @@ def collect(batch_dir: Path) -> ReportData:
         syntax_errors=sum(t.syntax_errors for t in tries),
         test_runs=sum(t.iterations for t in tries),
         timeouts=sum(t.timeouts for t in tries),
+        ways=pooled([t.ways for t in tries]),
     )
 
 
@@ -205,9 +210,16 @@ def _headline(data: ReportData) -> list[tuple[str, str]]:
         ("malformed-reply rate", f"{data.rate(data.malformed)} of {data.model_calls} model calls"),
         ("syntax-error rate", f"{data.rate(data.syntax_errors)} of {data.model_calls} model calls"),
         ("timeouts", f"{data.timeouts} of {data.test_runs} test runs"),
+        ("ways forward", _ways_text(data.ways)),
         ("wall per task", _wall_text(walls)),
         ("state", "; ".join(notes) or "complete"),
     ]
+
+
+def _ways_text(ways: dict[str, dict[str, int]]) -> str:
+    """How often each way forward was tried and raised the best, e.g. "feedback 2 of 9"."""
+    shown = [f"{way} paid {c['paid']} of {c['tried']}" for way, c in ways.items() if c["tried"]]
+    return "; ".join(shown) or "-"
 
 
 def _wall_text(walls: Sequence[float]) -> str:

@@ -53,6 +53,7 @@ from agent.batch.task_run import (
 )
 from agent.errors import UsageError
 from agent.model.serve.server import ModelServer
+from agent.run.moves import pooled
 from agent.run.record import RUNS_DIR
 from agent.task import SPEC_FILE, Task, load_task, load_tasks_jsonl
 
@@ -313,9 +314,13 @@ class _Scheduler:
                 self.progress.state = "budget spent: no new tasks"
                 self.queue.clear()
                 return
-            job = self.queue.popleft()
+            job = replace(self.queue.popleft(), prior=self.prior())
             executor.submit(job)
             self.progress.running.append(job.name)
+
+    def prior(self) -> dict[str, dict[str, int]]:
+        """What each way forward paid in the tasks finished so far: where the next starts."""
+        return pooled([ways for r in self.records.values() for ways in r.ways])
 
     def _ended(self, outcome: TaskOutcome) -> None:
         if outcome.name in self.progress.running:

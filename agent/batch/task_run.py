@@ -44,6 +44,7 @@ from agent.model import (
     make_model,
 )
 from agent.new.scaffold import prepare_new, run_new
+from agent.run.moves import Ways
 from agent.run.prompts import failure
 from agent.run.record import RunDir, new_run_id, read_result, read_trajectory
 from agent.run.settings import EditFormatName, RunSettings
@@ -140,6 +141,8 @@ class TaskRun:
     task: TaskData
     out: Path
     settings: TaskSettings
+    prior: Ways | None = None
+    """What each way forward paid in the batch's tasks finished before this one started."""
 
     @property
     def name(self) -> str:
@@ -233,6 +236,7 @@ def _one_try(job: TaskRun, number: int, context: str) -> TryRecord:
         sandbox=settings.sandbox,
         commit_partial=settings.commit_partial,
         edit_format=settings.edit_format,
+        prior=job.prior,
     )
     try:
         prepared = prepare_new(job.task.to_task(context), options)

@@ -147,7 +147,7 @@ def _generate_and_loop(
         job = NewJob(task.spec, task.starter, generate, expected)
         bench = Bench(sandbox, tests, test_args=list(common.test_args),
                       timeout=common.limits.timeout, trusted=task.starter)  # fmt: skip
-        policy = Policy(common.limits, common.limits.candidates, common.edit_format)
+        policy = Policy(common.limits, common.limits.candidates, common.edit_format, common.prior)
         outcome = Loop(job, ask, bench, policy, record).run(files)
     rerun = fresh_rerun(sandbox_cfg, task.starter, tests, bench.test_args, common.limits.timeout,
                         expected=expected)  # fmt: skip

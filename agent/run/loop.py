@@ -3,10 +3,13 @@
     step() = test -> (green? stop) -> feedback edits | fresh restart
 
 Strong models use test feedback well; small ones gain nothing from it and real
-ground from fresh samples (see DESIGN.md). So the loop starts with feedback,
-turns to restarts when feedback stops raising the pass count, goes back to
-feedback when a restart sets a new best, and always keeps the best candidate:
-a run never ends worse than its best state. Stops are exceptions with names.
+ground from fresh samples (see DESIGN.md). So the way forward is learned, not
+fixed (`agent.run.moves`): a way that just raised the best is taken again, else
+the way likelier to pay, from this run's tries and what the batch's finished
+tasks saw. Feedback comes first on a tie. A run that gets no better in
+`STALL_AFTER` rounds, both ways tried, ends early and gives its time back. The best
+candidate is always kept: a run never ends worse than its best state. Stops are
+exceptions with names.
 What differs between `new` and `fix` (the feedback request, a fresh sample, what
 counts as green, the tests expected) comes in a `Job` (`agent.run.job`).
 
@@ -14,9 +17,7 @@ A restart draws `candidates` fresh samples at once (each with its own seed,
 recorded), tests them together in one sandbox exec (each in its own folder),
 and keeps the best; a green found that way is confirmed alone before it counts.
 The outcome says which way forward paid: how often each was tried and how
-often it raised the best. A way that never pays stops being chosen: feedback
-that has not raised the pass count in `FEEDBACK_TRIAL` tries is not asked
-again after a restart improves.
+often it raised the best (`RunResult.ways`, the batch's prior for its next tasks).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from agent.run.budget import Caller, LimitsExceeded
 from agent.run.candidates import Candidates, ConfirmAlone, TestRun, candidate_change
 from agent.run.events import Apply, ModeSwitch, Record, Refused, Repeat, Restart, Tampered
 from agent.run.job import Job
+from agent.run.moves import MOVES, Move, Moves, Ways
 from agent.run.replies import edit_reply
 from agent.run.samples import draw_at_once, report_summary
 from agent.task import TaskConfig
@@ -41,11 +43,12 @@ __all__ = ["Candidate", "Green", "Loop", "LoopOutcome", "Policy"]
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["feedback", "restart"]
+Mode = Move
 Origin = Literal["first", "feedback", "restart"]
 RESTART_TEMPERATURE = 0.8
-FEEDBACK_TRIAL = 2
-"""Feedback requests that must raise the pass count at least once to keep being asked."""
+STALL_AFTER = 4
+"""Test rounds in a row without a better candidate, both ways tried, that end a run early:
+it gives its time back (to the batch's other tasks) instead of spending its budget."""
 
 
 class Green(Exception):
@@ -90,6 +93,8 @@ class Policy:
     candidates: int = 1
     """Fresh samples per restart, tested at once (1: one sample, alone)."""
     edit_format: str = "search-replace"
+    prior: Ways | None = None
+    """What each way forward paid in the batch's finished tasks (`agent.run.moves`)."""
 
 
 class Loop:
@@ -110,7 +115,11 @@ class Loop:
         self._unapplied = 0
         self._repeats = 0
         self.tested = 0
-        self.ways = {w: {"tried": 0, "paid": 0} for w in ("feedback", "restart")}
+        self.moves = Moves(policy.prior)
+        self.ways = self.moves.counts
+        self._stall = 0
+        self._fed: Candidate | None = None
+        """The best candidate that last had its feedback."""
         self._origin: Origin = "first"
         self._seed = 0
         self._last: dict[str, str] = {}
@@ -171,12 +180,14 @@ class Loop:
             raise LimitsExceeded("stuck", f"the same code and failures {self._repeats} times")
         if self.iteration >= self.config.max_iterations:
             raise LimitsExceeded("iterations", f"{self.iteration} test runs")
-        self.mode = "feedback" if improved and self._feedback_may_pay() else "restart"
+        self._stall = 0 if improved else self._stall + 1
+        if self._stall >= STALL_AFTER and all(self.ways[m]["tried"] for m in MOVES):
+            raise LimitsExceeded(
+                "no-progress", f"{self._stall} rounds of both ways without a better candidate"
+            )
+        last = None if candidate.origin == "first" else candidate.origin
+        self.mode = self.moves.choose(improved, last, fed=self.best is self._fed)
         self.record(ModeSwitch(mode=self.mode, improved=improved, iteration=self.iteration))
-
-    def _feedback_may_pay(self) -> bool:
-        feedback = self.ways["feedback"]
-        return feedback["paid"] > 0 or feedback["tried"] < FEEDBACK_TRIAL
 
     def test(self, files: dict[str, str]) -> Candidate:
         """Write the candidate and the pristine acceptance tests, then run them.
@@ -232,6 +243,7 @@ class Loop:
         messages = self.job.feedback(
             best.files, best.report, self.format.instructions, self._refused
         )
+        self._fed = best
         self.ways["feedback"]["tried"] += 1
         reply = self.ask(
             messages, "feedback", temperature=0.0, **edit_reply(best.files, self.format.name)

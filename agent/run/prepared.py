@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from agent.choices import EditFormatName
+from agent.run.moves import Ways
 from agent.run.record import RunDir
 from agent.run.settings import RunSettings
 from agent.task import TaskConfig
@@ -42,6 +43,8 @@ class PreparedRun:
     limits: TaskConfig
     """The budgets (iterations, malformed replies, tokens, wall clock) and the test timeout."""
     edit_format: EditFormatName
+    prior: Ways | None = None
+    """What each way forward paid in the batch's finished tasks (`agent.run.moves`)."""
 
     @property
     def run_id(self) -> str:
@@ -54,7 +57,7 @@ class PreparedRun:
         pids = {"pids": limits.limits.pids} if limits.limits.pids else {}
         sandbox = settings.sandbox.model_copy(update={"run_id": run.run_id} | memory | pids)
         return cls(run, settings.model_name, sandbox, tuple(pytest_args(command)), limits,
-                   settings.edit_format)  # fmt: skip
+                   settings.edit_format, settings.prior)  # fmt: skip
 
     def named(self, model_name: str) -> Self:
         """This run, its model described as `model_name` (known once the client is made)."""

@@ -11,6 +11,7 @@ a value it can use without checking it again. A batch shares `TaskSettings`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,3 +50,6 @@ class RunSettings:
     """fix: set uncommitted work aside and restore it afterwards."""
     context_tokens: int = 6000
     """fix: most tokens one feedback prompt may take (estimated as characters / 4)."""
+    prior: Mapping[str, Mapping[str, int]] | None = None
+    """What each way forward (feedback, restart) paid in the batch's finished tasks: where
+    the loop starts looking (`agent.run.moves`); None outside a batch."""
