@@ -1,6 +1,7 @@
 """One run, shared by `greenloop new` and `greenloop fix`: the loop and what it stands on.
 
     loop.py          the red-to-green loop: test, then feedback edits or fresh samples
+    moves.py         which way forward pays (this run's tries and the batch's), learned
     job.py           Job: what a command brings to the loop (feedback, fresh, green)
     budget.py        Budget (the one counter: tokens, cost, calls, malformed) and Caller
     record.py        the run folder, the result (new's and fix's), the Recorder
