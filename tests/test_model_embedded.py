@@ -340,3 +340,10 @@ def test_the_plan_schema_becomes_a_llama_grammar_of_its_own(has_tests: bool) -> 
 
     grammar = LlamaGrammar.from_json_schema(json.dumps(plan_schema(has_tests, 3)), verbose=False)
     assert "files-item-path" in grammar._grammar  # the schema's own rules, not generic JSON
+
+
+def test_greedy_replies_are_kept_from_looping_and_sampled_ones_are_left_alone() -> None:
+    # The penalty on repeated tokens stops greedy loops, and breaks sampled code (it
+    # repeats its own indentation and names): see embedded.REPEAT_PENALTY.
+    assert embedded.repeat_penalty(0.0) == embedded.REPEAT_PENALTY > 1.0
+    assert embedded.repeat_penalty(0.8) == embedded.repeat_penalty(0.2) == 1.0
