@@ -4,9 +4,11 @@
 
 Strong models use test feedback well; small ones gain nothing from it and real
 ground from fresh samples (see DESIGN.md). So the way forward is learned, not
-fixed (`agent.run.moves`): a way that just raised the best is taken again, else
-the way likelier to pay, from this run's tries and what the batch's finished
-tasks saw. Feedback comes first on a tie. A run that gets no better in
+fixed (`agent.run.moves`): feedback that just raised the best is asked again, a
+best that already had its feedback gets fresh samples, and otherwise the way
+likelier to pay is taken, judged from this run's tries and what the batch's
+finished tasks saw (a way tried less than twice gets the benefit of the doubt,
+feedback comes first on a tie). A run that gets no better in
 `STALL_AFTER` rounds, both ways tried, ends early and gives its time back. The best
 candidate is always kept: a run never ends worse than its best state. Stops are
 exceptions with names.
@@ -117,6 +119,7 @@ class Loop:
         self.tested = 0
         self.moves = Moves(policy.prior)
         self.ways = self.moves.counts
+        """Per way forward: requests tried, and how many raised the best (this run's own)."""
         self._stall = 0
         self._fed: Candidate | None = None
         """The best candidate that last had its feedback."""
@@ -173,7 +176,7 @@ class Loop:
         if improved:
             self.best = candidate
             if candidate.origin != "first":
-                self.ways[candidate.origin]["paid"] += 1
+                self.moves.paid(candidate.origin)
         if self.job.is_green(candidate.report):
             raise Green
         if self._repeats >= self.config.stuck_after:
@@ -244,7 +247,7 @@ class Loop:
             best.files, best.report, self.format.instructions, self._refused
         )
         self._fed = best
-        self.ways["feedback"]["tried"] += 1
+        self.moves.tried("feedback")
         reply = self.ask(
             messages, "feedback", temperature=0.0, **edit_reply(best.files, self.format.name)
         )
@@ -285,7 +288,7 @@ class Loop:
         self._unapplied = 0
         seeds = [self._seed + i + 1 for i in range(self.candidates)]
         self._seed = seeds[-1]
-        self.ways["restart"]["tried"] += 1
+        self.moves.tried("restart")
         self.record(
             Restart(iteration=self.iteration, temperature=RESTART_TEMPERATURE, seeds=tuple(seeds))
         )
