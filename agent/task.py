@@ -61,6 +61,7 @@ CAPS: Mapping[str, float] = MappingProxyType(
         "max_iterations": 100,
         "max_malformed": 100,
         "max_tokens": 10_000_000,
+        "max_calls": 10_000,
         "max_cost": 1_000.0,
         "wall_seconds": 24 * 3600.0,
         "stuck_after": 100,
@@ -98,6 +99,10 @@ class TaskConfig(BaseModel):
     """Model replies that cannot be parsed or applied before giving up."""
     max_tokens: int = Field(default=60_000, ge=1, le=CAPS["max_tokens"])
     """Total token budget, prompt and completion, over the whole run."""
+    max_calls: int | None = Field(default=None, ge=1, le=CAPS["max_calls"])
+    """Model calls over the whole run (the plan, each file, each feedback request, each fresh
+    sample); None means no limit. What a run costs a small model is its calls, not its test
+    runs: a restart of four samples is four calls and one test run."""
     max_cost: float | None = Field(default=None, gt=0, le=CAPS["max_cost"], allow_inf_nan=False)
     """Cost budget in US dollars; None means no cost limit (tokens still apply)."""
     wall_seconds: float = Field(default=600, gt=0, le=CAPS["wall_seconds"], allow_inf_nan=False)

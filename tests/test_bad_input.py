@@ -503,6 +503,7 @@ def test_a_file_the_model_names_with_a_bidi_control_is_refused_and_said_so(
         ("wall_seconds = 1e9\n", "wall_seconds"),
         ("max_iterations = 1000\n", "max_iterations"),
         ("max_tokens = 99999999999\n", "max_tokens"),
+        ("max_calls = 100000\n", "max_calls"),
         ("max_malformed = 5000\n", "max_malformed"),
         ("stuck_after = 1000\n", "stuck_after"),
         ("max_cost = 1e6\n", "max_cost"),

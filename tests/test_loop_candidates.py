@@ -313,3 +313,13 @@ def test_a_prior_counts_for_at_most_a_few_tries_against_the_run_own() -> None:
     moves.tried("feedback")
     moves.paid("feedback")
     assert moves.choose(improved=False, last=None) == "feedback"
+
+
+def test_a_call_budget_ends_the_run_at_its_last_call_and_keeps_the_best() -> None:
+    # A restart's four samples start together: the budget counts each as it begins, so a
+    # restart that would pass the budget draws only what is left, and that is tested.
+    model = ScriptedModel(responder({2: 2}))
+    outcome, _ = run_loop(model, FakeSandbox(), first=1, candidates=4, max_calls=3,
+                          max_iterations=20, max_malformed=20)  # fmt: skip
+    assert outcome.exit_reason == "calls" and len(model.calls) == 3
+    assert outcome.best is not None and outcome.best.report.passed == 2  # seed 2 was drawn

@@ -51,6 +51,9 @@ def new(
     max_tokens: Annotated[
         int | None, typer.Option(help="Token budget (overrides task.toml).", min=1)
     ] = None,
+    max_calls: Annotated[
+        int | None, typer.Option(help="Model calls at most (overrides task.toml).", min=1)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
@@ -63,10 +66,13 @@ def new(
     from sandbox import SandboxConfig
 
     task = load_task(spec)
-    overrides = {"max_iterations": max_iterations, "max_tokens": max_tokens}
+    overrides = {"max_iterations": max_iterations, "max_tokens": max_tokens,
+                 "max_calls": max_calls}  # fmt: skip
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
-        budgets = override_config(task.config, overrides, "--max-iterations/--max-tokens")
+        budgets = override_config(
+            task.config, overrides, "--max-iterations/--max-tokens/--max-calls"
+        )
         task = dataclasses.replace(task, config=budgets)
     settings = RunSettings(
         out=out,

@@ -40,6 +40,8 @@ class Budget:
     cost: float | None = 0.0
     malformed: int = 0
     calls: int = 0
+    asked: int = 0
+    """Calls begun (parallel ones included), for `max_calls`."""
 
     def charge(self, completion: Completion) -> None:
         self.calls += 1
@@ -58,6 +60,14 @@ class Budget:
         if time.monotonic() - self.started > cfg.wall_seconds:
             raise LimitsExceeded("wall", f"{cfg.wall_seconds} s passed")
 
+    def before_call(self) -> None:
+        """Refuse a call beyond `max_calls` (the calls of a restart start together, so each
+        is counted as it begins)."""
+        limit = self.config.max_calls
+        if limit is not None and self.asked >= limit:
+            raise LimitsExceeded("calls", f"{limit} model calls made")
+        self.asked += 1
+
     def bad_reply(self) -> None:
         self.malformed += 1
         if self.malformed >= self.config.max_malformed:
@@ -71,6 +81,7 @@ class Caller:
         self.model, self.budget, self.record = model, budget, record
 
     def __call__(self, messages: list[Message], purpose: str, **opts: Any) -> str:
+        self.budget.before_call()
         completion = self.model.complete(messages, **opts)
         self.record(
             ModelCall(
