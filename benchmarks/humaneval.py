@@ -2,6 +2,7 @@
 naive baseline a user would write, side by side in one run.
 
     python benchmarks/humaneval.py [--first 40] [--count 10] [--out DIR] [--rate-requests 8]
+    python benchmarks/humaneval.py --out DIR --first 40 --count 80 --resume   # after a kill
 
 Problems 0-39 are HELD OUT for acceptance: this script never reads, runs or
 prints them, and refuses any id below 40 (exit 2).
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -132,10 +134,12 @@ def naive_code(reply: str) -> str:
 
 
 def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError):
-        return False
+    with warnings.catch_warnings():  # a reply's "1_000abc" warns before it fails
+        warnings.simplefilter("ignore", SyntaxWarning)
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError):
+            return False
     return True
 
 
@@ -156,14 +160,22 @@ def _passes(solution: str, problem: dict[str, Any]) -> bool:
     return done.returncode == 0
 
 
-def naive(items: list[dict[str, Any]], samples: int, save: Path) -> dict[str, Any]:
+def naive(
+    items: list[dict[str, Any]], samples: int, save: Path, resume: bool = False
+) -> dict[str, Any]:
     """The naive baseline over `items`, one entry per sample; what it has so far is in
-    `save` after each problem."""
+    `save` after each problem. With `resume`, the problems `save` holds are kept, and
+    their walls."""
     model = EmbeddedChat(ModelConfig(model="local"))
     model.load()
     record: dict[str, Any] = {"samples": samples, "problems": {}, "wall": 0.0}
+    if resume and save.is_file():
+        record = _load(save)
+    done_before = float(record["wall"])
     started = time.monotonic()
     for problem in items:
+        if problem["task_id"] in record["problems"]:
+            continue
         problem_started = time.monotonic()
         ask = [Message.user(f"{NAIVE_ASK}\n\n```python\n{problem['prompt'].rstrip()}\n```")]
         tried: list[dict[str, Any]] = []
@@ -197,7 +209,7 @@ def naive(items: list[dict[str, Any]], samples: int, save: Path) -> dict[str, An
                 break
         wall = round(time.monotonic() - problem_started, 2)
         record["problems"][problem["task_id"]] = {"wall": wall, "samples": tried}
-        record["wall"] = time.monotonic() - started
+        record["wall"] = done_before + time.monotonic() - started
         _save(save, record)
     return record
 
@@ -325,6 +337,9 @@ def _arguments() -> argparse.Namespace:
         "--rate-requests", type=int, default=0, help="measure tokens/s with N requests (0: skip)"
     )
     parser.add_argument("--before", action="store_true", help="also 2 in-process copies")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the naive problems --out already holds"
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument(
@@ -343,7 +358,7 @@ def main() -> None:
             task_folder(problem, out / "problems")
         print(f"{len(items)} problems ({min(ids)}-{max(ids)}) in {out / 'problems'}", flush=True)
         if not args.skip_baseline:
-            naive(items, args.samples, out / "naive.json")
+            naive(items, args.samples, out / "naive.json", args.resume)
             print(f"naive done: {out / 'naive.json'}", flush=True)
         if not args.skip_batch:
             loop = batch(out / "problems", out / "batch")
