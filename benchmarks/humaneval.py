@@ -20,7 +20,8 @@ prints them, and refuses any id below 40 (exit 2).
    problem's own `check()` in a plain subprocess (no sandbox); a problem is solved
    at its first passing sample. (Code that does not parse is not run: it would fail.)
 3. `greenloop batch` over the folders with its defaults (2 workers, the Docker
-   sandbox, the embedded model behind one shared server).
+   sandbox, the embedded model behind one shared server) and the baseline's budget:
+   `--max-calls` as many model calls a problem as the baseline may draw samples.
 4. With `--rate-requests N`: tokens per second of one model server with 1, 2, 4
    and 8 callers at once; with `--before`, also two in-process copies at once.
 
@@ -217,14 +218,15 @@ def naive(
 # -- greenloop batch ----------------------------------------------------------------------
 
 
-def batch(tasks: Path, out: Path) -> dict[str, Any]:
-    """`greenloop batch` over `tasks` with its defaults: its summary and its wall."""
+def batch(tasks: Path, out: Path, calls: int) -> dict[str, Any]:
+    """`greenloop batch` over `tasks` with its defaults and `calls` model calls a task:
+    its summary and its wall."""
     exe = Path(sys.executable).parent / "greenloop"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GREENLOOP_"))}
     env["PYTHONPATH"] = str(ROOT)
     started = time.monotonic()
     proc = subprocess.run(
-        [str(exe), "batch", str(tasks), "--out", str(out), "--json"],
+        [str(exe), "batch", str(tasks), "--out", str(out), "--json", "--max-calls", str(calls)],
         capture_output=True,
         text=True,
         check=False,
@@ -331,7 +333,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--first", type=int, default=HELD_OUT, help="first problem id (>= 40)")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--ids", type=int, nargs="*", help="these problem ids (each >= 40)")
-    parser.add_argument("--samples", type=int, default=8, help="naive samples per problem")
+    parser.add_argument(
+        "--samples", type=int, default=8, help="naive samples, and greenloop's calls, a problem"
+    )
     parser.add_argument("--out", type=Path, default=None, help="keep the run here")
     parser.add_argument(
         "--rate-requests", type=int, default=0, help="measure tokens/s with N requests (0: skip)"
@@ -361,7 +365,7 @@ def main() -> None:
             naive(items, args.samples, out / "naive.json", args.resume)
             print(f"naive done: {out / 'naive.json'}", flush=True)
         if not args.skip_batch:
-            loop = batch(out / "problems", out / "batch")
+            loop = batch(out / "problems", out / "batch", args.samples)
             _save(out / "batch.json", {**loop, "ids": ids})
             print(f"batch done: {json.dumps(loop['tasks'])}", flush=True)
     base = naive_figures(_load(out / "naive.json")) if (out / "naive.json").is_file() else {}

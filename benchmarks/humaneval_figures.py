@@ -13,7 +13,8 @@ JSON lines, the first one possibly the format line), read by event name as
 A code reply is one that must hold code (naive: every sample; greenloop: the
 `file:` and `syntax:` calls; a feedback reply holds edits). It does not parse when
 it holds no code (greenloop: `malformed`) or its code fails `ast.parse`
-(greenloop: `syntax`). A candidate is tested when its code parses (greenloop tests
+(greenloop: `syntax`); it fails the syntax gate when it does and greenloop kept no
+parseable head of it (`syntax_trimmed`). A candidate is tested when its code parses (greenloop tests
 only what passed its syntax gate, a trimmed head included); the per-sample pass
 rate is passing candidates over those tested.
 """
@@ -46,6 +47,8 @@ class Figures:
     no_code: int = 0
     unparseable: int = 0
     """Code replies whose code fails `ast.parse` (no-code replies not counted here)."""
+    trimmed: int = 0
+    """Of those, greenloop's: the ones whose parseable head its syntax gate kept and tested."""
     tested: int = 0
     passed: int = 0
     prompt_tokens: int = 0
@@ -66,8 +69,11 @@ class Figures:
 
     @property
     def bad_share(self) -> float:
-        """Code replies with no code or code that does not parse, over code replies."""
-        return (self.no_code + self.unparseable) / self.code_replies if self.code_replies else 0.0
+        """Code replies that fail the syntax gate (no code, or code that does not parse and
+        has no parseable head to keep), over code replies. The naive baseline has no gate:
+        its unparseable replies all fail."""
+        failed = self.no_code + self.unparseable - self.trimmed
+        return failed / self.code_replies if self.code_replies else 0.0
 
     @property
     def pass_rate(self) -> float:
@@ -126,6 +132,8 @@ def _trajectory_figures(fig: Figures, path: Path, first: bool) -> None:
             fig.capped += event.get("finish_reason") == "length"
         elif kind == "syntax":
             fig.unparseable += 1
+        elif kind == "syntax_trimmed":
+            fig.trimmed += 1
         elif kind == "malformed":
             fig.no_code += 1
         elif kind == "test":
@@ -188,7 +196,7 @@ def _cells(fig: Figures) -> list[str]:
         f"{fig.wall:.0f}",
         str(fig.calls),
         f"{fig.passed}/{fig.tested} {fig.pass_rate:.1%}",
-        f"{fig.no_code}+{fig.unparseable}/{fig.code_replies} {fig.bad_share:.1%}",
+        f"{fig.no_code}+{fig.unparseable}-{fig.trimmed}/{fig.code_replies} {fig.bad_share:.1%}",
         f"{fig.per_call:.2f}",
     ]
 
@@ -196,7 +204,10 @@ def _cells(fig: Figures) -> list[str]:
 def print_tables(naive: Mapping[str, Figures], loop: Mapping[str, Figures], wall: float) -> None:
     """Per problem, then in total: both sides on one line each. `wall`: the batch's own
     wall (its tasks' walls overlap, two workers at once)."""
-    head = "solved | wall s | calls | pass/tested | no code+unparsed/code replies | s/call"
+    head = (
+        "solved | wall s | calls | pass/tested "
+        "| failed the gate: no code+unparsed-trimmed/code replies | s/call"
+    )
     print(f"\n| problem | side | {head} | notes |")
     print("|---|---|" + "---|" * 7)
     sides = (("naive", _by_number(naive)), ("greenloop", _by_number(loop)))

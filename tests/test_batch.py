@@ -402,3 +402,21 @@ def test_ray_gives_the_same_summary_as_the_local_pool(tmp_path: Path, sandbox_im
     assert remote == local
     assert (local["total"], local["pass_at"]) == (2, [0.5, 1.0])
     assert summaries["ray"].executor == "ray"
+
+
+@pytest.mark.docker
+def test_max_calls_bounds_every_task_of_the_batch(tmp_path: Path, sandbox_image: str) -> None:
+    # 00-add answered wrong first: with one model call a task, its first red candidate
+    # is all it gets, and the run says the calls ran out
+    folder = tmp_path / "one"
+    shutil.copytree(TASKS / "00-add", folder / "00-add")
+    script = TaskScript.from_folders(folder, SOLUTIONS, wrong=["00-add"])
+    run = tmp_path / "run"
+    with FakeOpenAI(script) as srv:
+        proc = _cli_batch(folder, run, srv.base_url, "--max-calls", "1")
+        _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    (run_dir,) = _run_dirs(run, "00-add")
+    result = json.loads((run_dir / "result.json").read_text())
+    assert (result["status"], result["exit_reason"]) == ("red", "calls")
+    assert script.asked["00-add"] == 1

@@ -17,10 +17,18 @@ from agent.errors import ModelError
 from agent.model import ModelConfig, OpenAIChat
 from agent.new.generate import Generator, make_plan
 from agent.new.plan import Plan, PlannedFile, plan_schema
+from agent.new.prompts import code_to_complete
 from agent.new.requirements import extract_requirements
 from agent.run.budget import Budget, Caller
 from agent.run.events import Event, PlanSkipped
-from agent.run.replies import BODY_STOPS, FENCE_STOP, edit_reply, file_reply
+from agent.run.replies import (
+    BODY_STOPS,
+    FENCE_STOP,
+    body_reply,
+    code_tokens,
+    edit_reply,
+    file_reply,
+)
 from agent.task import TaskConfig
 
 SPEC = "# Add\n\nWrite `calc.py` with one function:\n\n```python\ndef add(a, b):\n```\n"
@@ -81,8 +89,9 @@ def test_a_file_reply_stops_after_its_closing_fence_and_is_sized_from_the_spec()
     assert files == {"calc.py": "def add(a, b):\n    return a + b\n"}
     # the spec shows the skeleton: completing it also ends where top-level tries begin
     assert sent["stop"] == [FENCE_STOP, *BODY_STOPS]
-    assert sent["max_tokens"] == file_reply(SPEC, target.interface)["max_tokens"]
-    assert sent["max_tokens"] < 1536  # what every file reply was allowed before
+    # sized from the skeleton it completes, not from the whole spec around it
+    assert sent["max_tokens"] == body_reply(code_to_complete(SPEC, target))["max_tokens"]
+    assert sent["max_tokens"] <= file_reply(SPEC, target.interface)["max_tokens"]
 
 
 def test_file_cap_grows_with_the_spec_and_stays_bounded() -> None:
@@ -90,6 +99,16 @@ def test_file_cap_grows_with_the_spec_and_stays_bounded() -> None:
     larger = file_reply("x = 1\n" * 400, ["def f(a)"] * 10)["max_tokens"]
     huge = file_reply("x = 1\n" * 100_000)["max_tokens"]
     assert small < larger < huge == 2048
+
+
+def test_a_completed_skeleton_gets_its_own_size_and_room_for_its_bodies() -> None:
+    one = 'def f(xs: list) -> int:\n    """' + "Explain the function. " * 30 + '"""\n'
+    shape = body_reply(one)
+    assert code_tokens(one) + 160 <= shape["max_tokens"] < 2 * code_tokens(one) + 200
+    assert body_reply(one * 20)["max_tokens"] > shape["max_tokens"]
+    assert body_reply("def f():\n    pass\n")["max_tokens"] == 256
+    assert body_reply(one * 1000)["max_tokens"] == 2048
+    assert shape["stop"] == [FENCE_STOP, *BODY_STOPS]
 
 
 def test_an_edit_reply_is_bounded_by_the_file_it_edits() -> None:

@@ -26,6 +26,7 @@ from sandbox.base import SandboxKind
 if TYPE_CHECKING:
     from agent.batch.ledger import BatchSummary
     from agent.batch.task_run import TaskSettings
+    from agent.task import Task
 
 
 def batch(
@@ -66,6 +67,10 @@ def batch(
     ] = False,
     edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    max_calls: Annotated[
+        int | None,
+        typer.Option(min=1, help="Model calls each task may make (overrides its task.toml)."),
+    ] = None,
 ) -> None:
     """Run every task in parallel, each in its own sandbox; resumable; writes a report.
 
@@ -80,6 +85,8 @@ def batch(
     settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
     settings = dataclasses.replace(settings, ship_limit_mb=ship_limit_mb)
     task_list = load_batch_tasks(tasks)
+    if max_calls is not None:
+        task_list = [_with_calls(t, max_calls) for t in task_list]
     batch_dir = out or Path("greenloop-batch") / new_run_id()
     options = BatchOptions(
         out=batch_dir,
@@ -102,6 +109,13 @@ def batch(
     if summary.interrupted:
         raise typer.Exit(130)
     raise typer.Exit(0 if summary.passed == summary.total else 1)
+
+
+def _with_calls(task: Task, max_calls: int) -> Task:
+    from agent.task import override_config
+
+    config = override_config(task.config, {"max_calls": max_calls}, "--max-calls")
+    return dataclasses.replace(task, config=config)
 
 
 def _check_options(

@@ -168,7 +168,7 @@ class Generator:
             # phrasings solve different problems (`completion_messages`).
             bare = temperature > 0 and seed % 2 == 1
             messages = completion_messages(self.spec, self.plan, target, code, bare=bare)
-            shape = body_reply(self.spec, target.interface)
+            shape = body_reply(code)
         else:
             messages = file_messages(self.spec, self.plan, target, tests, text)
             shape = file_reply(self.spec, target.interface)
