@@ -44,6 +44,7 @@ from agent.run.events import (
     Repeat,
     Restart,
     Result,
+    Resumed,
     SelfImportDropped,
     Syntax,
     SyntaxTrimmed,
@@ -92,6 +93,7 @@ SAMPLES: list[Event] = [
     Commit(branch="greenloop/r1", sha="abc123", files=("a.py",)),
     NotCommitted(files={"big.bin": "too large"}),
     Result(status="red", exit_reason="iterations"),
+    Resumed(earlier="trajectory.killed-1.jsonl", recorded_calls=3),
 ]  # fmt: skip
 MORE_SHAPES: list[Event] = [
     Apply(applied=0, failed=(), malformed=True),

@@ -1,7 +1,7 @@
 """The layers contract: imports point down, never up, never sideways within a layer.
 
-    cli > doctor > batch > new | fix | show > run > edits | model | git > leaves > errors
-        > sandbox
+    cli > mcp > commands > doctor > batch > new | fix | show > run > edits | model | git
+        > leaves > errors > sandbox
 
 Read from the source with `ast` (every `import`, at the top or inside a function), so a
 function-local import that climbs back up is caught as well. `leaves` are the small
@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("agent.cli",),
+    ("agent.mcp",),
+    ("agent.commands",),
     ("agent.doctor",),
     ("agent.batch",),
     ("agent.new", "agent.fix", "agent.show"),

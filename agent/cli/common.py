@@ -31,46 +31,44 @@ SandboxOpt = Annotated[
     SandboxKind, typer.Option(help="docker (isolated) or local (NOT isolation).")
 ]
 EditFormatOpt = Annotated[EditFormatName, typer.Option(help="search-replace or whole.")]
+ResumeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Continue a killed run: its folder (<place>/.greenloop/runs/<id>). The model "
+        "calls it made are replayed, not paid again."
+    ),
+]
 
 
 def model_config(
-    model: str | None, base_url: str | None, replay: Path | None = None, record: Path | None = None
+    model: str | None,
+    base_url: str | None,
+    replay: Path | None = None,
+    record: Path | None = None,
 ) -> tuple[Any, str]:
-    """Model settings and where requests go: CLI > env > the user's config file > defaults.
+    """Model settings and where requests go (`agent.commands.model.model_config`); its
+    warnings on the console."""
+    from agent.commands.model import model_config as resolve
 
-    Never the folder's own `greenloop.toml`: a cloned repository could name a
-    server there and receive the user's API key (the warning names the fix).
-    """
-    import os
+    return resolve(model, base_url, warn=warn, replay=replay, record=record)
 
-    from agent.model import ModelConfig
-    from agent.model.cassette import check_cassette
-    from agent.model.config import (
-        endpoint_line,
-        load_user_file,
-        repo_model_keys,
-        setting_origin,
-        user_config_path,
-    )
 
-    ignored = repo_model_keys(Path.cwd())
-    if ignored:
-        console.print(
-            f"[yellow]warning:[/] ignoring \\[model] {shown_text(', '.join(ignored))} in "
-            "./greenloop.toml: a folder's own file may not choose the model or its endpoint; "
-            f"put your settings in {escape(str(user_config_path(os.environ)))} or pass --base-url",
-            soft_wrap=True,
-        )
-    file, path = load_user_file(os.environ)
-    cli = {"model": model, "base_url": base_url, "replay": replay, "record": record}
-    config = ModelConfig.resolve(cli, os.environ, file)
-    if config.replay is not None:
-        check_cassette(config.replay)  # before anything else is read or written
-    return config, endpoint_line(config, setting_origin("base_url", cli, os.environ, path))
+def warn(text: str) -> None:
+    console.print(f"[yellow]warning:[/] {shown_text(text)}", soft_wrap=True)
 
 
 def say_endpoint(line: str) -> None:
     console.print(f"endpoint: {shown_text(line)}", soft_wrap=True)
+
+
+def say_resumed(started: Any) -> None:
+    """On a resume: how many model calls the killed run's cassette answered."""
+    resuming = started.resuming
+    if resuming is not None:
+        console.print(
+            f"resumed: {resuming.replayed} of the killed run's {resuming.recorded} model calls "
+            f"replayed, {resuming.live} made live"
+        )
 
 
 def run_shown(run: Callable[[Any], Any], as_json: bool, title: str) -> Any:

@@ -15,13 +15,15 @@ from agent.cli.common import (
     BaseUrlOpt,
     EditFormatOpt,
     ModelOpt,
+    ResumeOpt,
     SandboxOpt,
     auto_prune,
     console,
-    model_config,
     run_shown,
     say_endpoint,
+    say_resumed,
     shown_text,
+    warn,
 )
 from sandbox.base import SandboxKind
 
@@ -52,46 +54,36 @@ def fix(
         int, typer.Option(min=1, help="Most tokens one prompt may take.")
     ] = 6000,
     edit_format: EditFormatOpt = EditFormatName.SEARCH_REPLACE,
+    resume: ResumeOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Make a repository's failing tests pass, on a new branch; your branch stays as it is."""
     from agent import git as gitops
-    from agent.fix.repair import prepare_fix, run_fix
-    from agent.model import make_model
-    from agent.run.record import new_run_id
-    from agent.run.settings import RunSettings
+    from agent.commands.fix import FixOptions, started_fix
+    from agent.fix.repair import run_fix
     from agent.show.page import write_page_quietly
-    from sandbox import SandboxConfig
 
     _check_commands(test_cmd, setup_cmd)
-    run_id = new_run_id()
-    settings = RunSettings(
-        run_id=run_id,
-        model_name="",  # named below, once the client is made
-        test_command=test_cmd,
-        setup_command=setup_cmd,
-        allow_test_edits=allow_test_edits,
-        allow_dirty=allow_dirty,
-        sandbox=SandboxConfig(kind=sandbox),
-        context_tokens=context_tokens,
-        edit_format=edit_format,
-    )
-    prepared = prepare_fix(repo, settings, warn=_warn_of_stashes)
-    head = prepared.snapshot.sha
-    base = gitops.current_branch(prepared.repo) or head[:12]
-    console.print(
-        f"test command: [bold]{escape(prepared.test_command)}[/] ({escape(prepared.why)})"
-    )
-    record = None if replay else prepared.common.run.cassette_path.resolve()
-    config, endpoint = model_config(model, base_url, replay=replay, record=record)
-    chat = make_model(config)
-    say_endpoint(endpoint)
-    prepared = prepared.named(chat.name)
-    auto_prune(sandbox)
-    root = prepared.root
-    result = run_shown(
-        lambda view: run_fix(prepared, chat, view, write_page_quietly), as_json, f"fix {root}"
-    )
+    opts = FixOptions(
+        repo=repo, test_cmd=test_cmd, setup_cmd=setup_cmd, allow_test_edits=allow_test_edits,
+        allow_dirty=allow_dirty, model=model, base_url=base_url, replay=replay, sandbox=sandbox,
+        context_tokens=context_tokens, edit_format=edit_format,
+    )  # fmt: skip
+    with started_fix(opts, warn, resume, stashes=_warn_of_stashes) as (prepared, started):
+        head = prepared.snapshot.sha
+        base = gitops.current_branch(prepared.repo) or head[:12]
+        console.print(
+            f"test command: [bold]{escape(prepared.test_command)}[/] ({escape(prepared.why)})"
+        )
+        say_endpoint(started.endpoint)
+        auto_prune(prepared.common.sandbox.kind)
+        root = prepared.root
+        result = run_shown(
+            lambda view: run_fix(prepared, started.chat, view, write_page_quietly),
+            as_json,
+            f"fix {root}",
+        )
+    say_resumed(started)
     if result.exit_reason == "nothing-to-fix":
         console.print("[green]nothing to fix:[/] the tests already pass; no branch was made")
     if result.flaky:

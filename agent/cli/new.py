@@ -6,7 +6,6 @@ The run itself: `agent.new.scaffold` (plan, generate, confirm, commit), which dr
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -17,21 +16,25 @@ from agent.cli.common import (
     BaseUrlOpt,
     EditFormatOpt,
     ModelOpt,
+    ResumeOpt,
     SandboxOpt,
     auto_prune,
     console,
-    model_config,
     run_shown,
     say_endpoint,
+    say_resumed,
     shown_text,
+    warn,
 )
+from agent.errors import UsageError
 from sandbox.base import SandboxKind
 
 
 def new(
     spec: Annotated[
-        Path, typer.Argument(help="A spec .md file, or a task folder (spec.md, tests/).")
-    ],
+        Path | None,
+        typer.Argument(help="A spec .md file, or a task folder (spec.md, tests/)."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Project folder (a git repo; made if new).")
     ] = None,
@@ -54,46 +57,33 @@ def new(
     max_calls: Annotated[
         int | None, typer.Option(help="Model calls at most (overrides task.toml).", min=1)
     ] = None,
+    resume: ResumeOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Scaffold a project from a spec: plan, write, test in the sandbox, loop to green, commit."""
-    from agent.model import make_model
-    from agent.new.scaffold import prepare_new, run_new
-    from agent.run.record import new_run_id
-    from agent.run.settings import RunSettings
+    from agent.commands.new import NewOptions, started_new
+    from agent.new.scaffold import run_new
     from agent.show.page import write_page_quietly
-    from agent.task import load_task, override_config
-    from sandbox import SandboxConfig
 
-    task = load_task(spec)
-    overrides = {"max_iterations": max_iterations, "max_tokens": max_tokens,
-                 "max_calls": max_calls}  # fmt: skip
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if overrides:
-        budgets = override_config(
-            task.config, overrides, "--max-iterations/--max-tokens/--max-calls"
+    if (spec is None) == (resume is None):
+        raise UsageError(
+            "give a spec, or --resume with a killed run's folder (not both)",
+            fix="greenloop new tasks/00-add, or greenloop new --resume <out>/.greenloop/runs/<id>",
         )
-        task = dataclasses.replace(task, config=budgets)
-    settings = RunSettings(
-        out=out,
-        run_id=new_run_id(),
-        model_name="",  # named below, once the client is made
-        sandbox=SandboxConfig(kind=sandbox),
-        commit_partial=commit_partial,
-        edit_format=edit_format,
-    )
-    prepared = prepare_new(task, settings)
-    record = None if replay else prepared.common.run.cassette_path.resolve()
-    config, endpoint = model_config(model, base_url, replay=replay, record=record)
-    chat = make_model(config)
-    say_endpoint(endpoint)
-    prepared = prepared.named(chat.name)
-    auto_prune(sandbox)
-    result = run_shown(
-        lambda view: run_new(prepared, chat, view, write_page_quietly),
-        as_json,
-        f"{task.name} -> {prepared.out}",
-    )
+    opts = NewOptions(
+        spec=spec or Path("."), out=out, model=model, base_url=base_url, replay=replay,
+        sandbox=sandbox, commit_partial=commit_partial, edit_format=edit_format,
+        max_iterations=max_iterations, max_tokens=max_tokens, max_calls=max_calls,
+    )  # fmt: skip
+    with started_new(opts, warn, resume) as (prepared, started):
+        say_endpoint(started.endpoint)
+        auto_prune(prepared.common.sandbox.kind)
+        result = run_shown(
+            lambda view: run_new(prepared, started.chat, view, write_page_quietly),
+            as_json,
+            f"{prepared.task.name} -> {prepared.out}",
+        )
+    say_resumed(started)
     if result.error:
         console.print(f"[red]error:[/] {shown_text(result.error)}", soft_wrap=True)
     raise typer.Exit(0 if result.status == "green" else 1)

@@ -17,7 +17,13 @@ import logging
 
 from agent.errors import ConfigError, ModelError, ModelUnavailable
 from agent.model.base import ChatModel, Completion, CompletionOpts, Message
-from agent.model.cassette import Cassette, RecordingModel, ReplayModel, request_key
+from agent.model.cassette import (
+    Cassette,
+    RecordingModel,
+    ReplayModel,
+    ResumingModel,
+    request_key,
+)
 from agent.model.config import ModelConfig
 from agent.model.embedded import EmbeddedChat, default_gguf
 from agent.model.openai_chat import OpenAIChat
@@ -37,6 +43,7 @@ __all__ = [
     "PriceTable",
     "RecordingModel",
     "ReplayModel",
+    "ResumingModel",
     "ScriptedModel",
     "check_model",
     "default_gguf",

@@ -6,6 +6,8 @@ cassette by a stable hash of the request (the messages and the options the
 caller passed), with no model at all; a request that is not there raises
 `ReplayMiss` showing the closest recorded request and where it differs.
 The same request recorded several times (sampling) replays in recorded order.
+`ResumingModel` continues a killed run: what its cassette holds is answered from
+it, anything else goes to the live model.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import threading
 from collections import deque
@@ -33,6 +36,7 @@ __all__ = [
     "CassetteEntry",
     "RecordingModel",
     "ReplayModel",
+    "ResumingModel",
     "check_cassette",
     "request_key",
 ]
@@ -212,31 +216,45 @@ class RecordingModel:
         return completion
 
 
+class _Recorded:
+    """A cassette's completions by request, each served once, in recorded order."""
+
+    def __init__(self, entries: Sequence[CassetteEntry]) -> None:
+        self._queues: dict[str, deque[Completion]] = {}
+        self._served: dict[str, int] = {}
+        for entry in entries:
+            self._queues.setdefault(entry.key, deque()).append(entry.completion)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> tuple[Completion | None, int]:
+        """The next recorded completion of this request (None when none is left), and how
+        many of them were served before."""
+        with self._lock:
+            served = self._served.get(key, 0)
+            queue = self._queues.get(key)
+            if not queue:
+                return None, served
+            self._served[key] = served + 1
+            return queue.popleft(), served
+
+
 class ReplayModel:
     """Answers from a cassette: the recorded completion, identical, for the same request."""
 
     def __init__(self, cassette: Cassette | Path | str) -> None:
         self.cassette = cassette if isinstance(cassette, Cassette) else Cassette(cassette)
         self._entries = self.cassette.entries()
-        self._queues: dict[str, deque[Completion]] = {}
-        self._served: dict[str, int] = {}
-        for entry in self._entries:
-            self._queues.setdefault(entry.key, deque()).append(entry.completion)
+        self._recorded = _Recorded(self._entries)
         recorded = next((e.model for e in self._entries if e.model), "empty")
         self.name: str = f"replay:{recorded}"
-        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
-        key = request_key(messages, opts)
-        with self._lock:
-            queue = self._queues.get(key)
-            if queue:
-                self._served[key] = self._served.get(key, 0) + 1
-                return queue.popleft()
-            served = self._served.get(key, 0)
+        completion, served = self._recorded.take(request_key(messages, opts))
+        if completion is not None:
+            return completion
         if served:
             raise ReplayMiss(
                 f"request asked {served + 1} times under replay of {self.cassette.path}, "
@@ -255,6 +273,64 @@ class ReplayModel:
         best = max(self._entries, key=lambda e: _similarity(e.messages, messages))
         index = self._entries.index(best) + 1
         return f"{head}\nclosest recorded call (#{index}): {_difference(best, messages, opts)}"
+
+
+_VOLATILE = re.compile(r"0x[0-9a-fA-F]+|\d+")
+"""What a test run's output holds that no code decides: object addresses, durations, counts
+of a random seed... (every number, to be safe: the rest of the request must match)."""
+
+
+def _loose_key(messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
+    """The request's key with its numbers and addresses set aside."""
+    loose = [Message(m.role, _VOLATILE.sub("#", m.content)) for m in messages]
+    return request_key(loose, opts)
+
+
+class ResumingModel:
+    """A killed run's cassette first, then the live model: a request the cassette holds
+    (not yet served) is answered from it, for nothing; any other goes to `inner`.
+
+    A resumed run asks what the killed one asked, in the same order where it matters,
+    until it passes the point of the kill: from there every request is new. The test
+    output a request quotes can differ in what no code decides (`<Cart object at
+    0x7f0c...>`, "in 0.53s"), so a request the cassette does not hold exactly is matched
+    with its numbers set aside, in recorded order. `replayed` and `live` count the two
+    kinds of answer."""
+
+    def __init__(self, inner: ChatModel, earlier: Cassette | Path | str) -> None:
+        self.inner = inner
+        cassette = earlier if isinstance(earlier, Cassette) else Cassette(earlier)
+        self._entries = cassette.entries()
+        self.recorded = len(self._entries)
+        """How many calls the killed run's cassette holds."""
+        self._exact: dict[str, deque[int]] = {}
+        self._loose: dict[str, deque[int]] = {}
+        for i, entry in enumerate(self._entries):
+            self._exact.setdefault(entry.key, deque()).append(i)
+            self._loose.setdefault(_loose_key(entry.messages, entry.opts), deque()).append(i)
+        self._served: set[int] = set()
+        self.name: str = inner.name
+        self.replayed = 0
+        self.live = 0
+        self._lock = threading.Lock()
+
+    def _take(self, messages: Sequence[Message], opts: Mapping[str, Any]) -> Completion | None:
+        with self._lock:
+            for queues, key in ((self._exact, request_key(messages, opts)),
+                                (self._loose, _loose_key(messages, opts))):  # fmt: skip
+                queue = queues.get(key, deque())
+                while queue:
+                    index = queue.popleft()
+                    if index not in self._served:
+                        self._served.add(index)
+                        self.replayed += 1
+                        return self._entries[index].completion
+            self.live += 1
+            return None
+
+    def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
+        completion = self._take(messages, opts)
+        return completion if completion is not None else self.inner.complete(messages, **opts)
 
 
 def _similarity(recorded: Sequence[Message], asked: Sequence[Message]) -> tuple[int, bool, float]:

@@ -63,6 +63,7 @@ from agent.run.events import (
     Repeat,
     Restart,
     Result,
+    Resumed,
     SelfImportDropped,
     Syntax,
     SyntaxTrimmed,
@@ -95,7 +96,7 @@ EVENTS: dict[str, type[Event]] = {
         Syntax, SyntaxTrimmed, MisnamedBlock, SelfImportDropped, ImportsRestored,
         DefinitionsRestored, BaselineRun, Localized, TestRun, CandidateChange,
         Candidates, ConfirmAlone, Apply, Malformed, ModeSwitch, Restart, Repeat,
-        Tampered, Confirm, Commit, NotCommitted, Result,
+        Tampered, Confirm, Commit, NotCommitted, Result, Resumed,
     )
 }  # fmt: skip
 """Each kind of event by the name its lines hold."""

@@ -47,6 +47,7 @@ __all__ = [
     "Repeat",
     "Restart",
     "Result",
+    "Resumed",
     "SelfImportDropped",
     "Syntax",
     "SyntaxTrimmed",
@@ -61,7 +62,7 @@ EventName = Literal[
     "baseline", "localize", "test", "candidate", "candidates", "confirm_alone",
     "apply", "malformed",
     "mode", "restart", "repeat", "tampered", "confirm",
-    "commit", "not_committed", "result",
+    "commit", "not_committed", "result", "resumed",
 ]  # fmt: skip
 """Every kind of event a run's trajectory holds."""
 
@@ -318,6 +319,17 @@ class NotCommitted(Event):
     name: ClassVar[EventName] = "not_committed"
     files: dict[str, str] | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resumed(Event):
+    """The run was killed and starts again (`agent.run.resume`): the killed run's
+    trajectory is kept as `earlier`, and the model calls its cassette holds are
+    answered from it."""
+
+    name: ClassVar[EventName] = "resumed"
+    earlier: str
+    recorded_calls: int
 
 
 @dataclass(frozen=True, kw_only=True)
