@@ -166,6 +166,11 @@ class TestReport:
                 for t in (*self.tests, *self.collection_errors)
             ],
             "collection_errors": [asdict(c) for c in self.collection_errors],
+            "failures": [
+                {"id": t.id, "outcome": t.outcome, "message": t.message, "traceback": t.traceback}
+                for t in (*self.tests, *self.collection_errors)
+                if t.outcome in ("failed", "error")
+            ],
         }
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from agent.cli import batch, doctor, fix, new, sandbox, show
+from agent.cli import batch, doctor, fix, mcp, new, sandbox, show
 from agent.cli.common import console, shown_text
 from agent.errors import GreenloopError
 
@@ -47,6 +47,7 @@ app.command()(fix.fix)
 app.command()(batch.batch)
 app.command()(batch.report)
 app.command()(show.show)
+app.command(help=mcp.HELP)(mcp.mcp)
 
 
 def main() -> None:

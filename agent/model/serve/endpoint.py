@@ -2,6 +2,7 @@
 server answers with (`agent.model.serve.server`).
 
     serve(model, alias="SmolLM2-135M-Instruct", fd=listening_socket_fd, key=api_key)
+    with Endpoint(model, alias="client", key=api_key) as url: ...   # on a thread, loopback
 
 `GET /v1/models` and `POST /v1/chat/completions` (no streaming), behind a bearer
 key. Each request runs on a thread of its own, so requests that arrive together
@@ -16,6 +17,7 @@ import hmac
 import json
 import math
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -26,7 +28,7 @@ from typing import Any
 from agent.errors import ContextTooLong, ModelError
 from agent.model.base import ChatModel, Completion, CompletionOpts, Message
 
-__all__ = ["serve"]
+__all__ = ["Endpoint", "serve"]
 
 _MAX_BODY = 16 << 20
 _ROLES = ("system", "user", "assistant")
@@ -110,6 +112,27 @@ def serve(model: ChatModel, *, alias: str, fd: int, key: str) -> None:
     server.serve_forever()
 
 
+class Endpoint:
+    """The endpoint on a loopback port of its own, answered on a thread of this process
+    until the block ends; `url` is its base URL (`.../v1`)."""
+
+    def __init__(self, model: ChatModel, *, alias: str, key: str) -> None:
+        fields = {"model": model, "alias": alias, "key": key, "says_model": True}
+        handler = type("Handler", (_Handler,), fields)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class _Handler(BaseHTTPRequestHandler):
     """The two routes; `serve` makes a subclass that names the model, its alias and key."""
 
@@ -117,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
     model: ChatModel
     alias: str
     key: str
+    says_model = False
+    """Name the model that answered in each reply (else the alias)."""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -148,7 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ModelError as e:
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, _error(str(e)))
             return
-        self._send(HTTPStatus.OK, _completion(reply, self.alias))
+        named = reply.model if self.says_model and reply.model else self.alias
+        self._send(HTTPStatus.OK, _completion(reply, named))
 
     def _body(self) -> dict[str, Any]:
         size = int(self.headers.get("Content-Length") or 0)
