@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,7 @@ from fizzbuzz_case import BUGGY, FIX, GOOD, fizzbuzz_task, user_repo
 from mcp import Client, types
 from mcp.client.stdio import StdioServerParameters
 from scripted_agent import Script, fenced
+from task_script import TaskScript
 
 from agent.run.record import read_result
 from sandbox.docker import LABEL
@@ -286,10 +289,43 @@ def test_model_client_without_sampling_says_so(tmp_path: Path) -> None:
 
 
 def test_the_help_says_how_to_wire_it_into_an_editor() -> None:
-    import subprocess
-
     shown = subprocess.run([EXE, "mcp", "--help"], capture_output=True, text=True, check=True)
     config = '{"mcpServers": {"greenloop": {"command": "greenloop", "args": ["mcp"]}}}'
     assert config in shown.stdout and "sampling" in shown.stdout
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert '"greenloop": {"command": "greenloop", "args": ["mcp"]}' in readme
+
+
+@pytestmark_docker
+def test_batch_report_and_show_through_the_tools(tmp_path: Path, sandbox_image: str) -> None:
+    root = Path(__file__).resolve().parents[1]
+    tasks = tmp_path / "tasks"
+    for name in ("00-add", "01-fizzbuzz"):
+        shutil.copytree(root / "tasks" / name, tasks / name)
+    script = TaskScript.from_folders(tasks, root / "tests" / "fixtures" / "task_solutions")
+    out = tmp_path / "batch"
+    seen: dict[str, Any] = {}
+    progress: list[str] = []
+
+    async def noted(value: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    with FakeOpenAI(script) as srv:
+
+        async def use(client: Client) -> None:
+            args = {"tasks": str(tasks), "out": str(out), "model": "fake",
+                    "base_url": srv.base_url}  # fmt: skip
+            seen["batch"] = _structured(
+                await client.call_tool("batch", args, progress_callback=noted)
+            )
+            seen["report"] = _structured(await client.call_tool("report", {"batch_dir": str(out)}))
+            run = next(out.glob("tasks/00-add/try-1/.greenloop/runs/*"))
+            seen["show"] = _structured(await client.call_tool("show", {"run_dir": str(run)}))
+
+        _with_server(use, cwd=tmp_path)
+    summary = seen["batch"]["summary"]
+    assert (summary["total"], summary["passed"]) == (2, 2)
+    assert Path(seen["batch"]["report_html"]).is_file()
+    assert Path(seen["report"]["report_md"]).read_text().count("00-add") >= 1
+    assert "result: green" in seen["show"]["text"]
+    assert any("task(s) done" in p for p in progress), progress

@@ -231,4 +231,5 @@ def test_a_resume_is_refused_when_head_moved_and_the_run_is_kept(
         err = refused.communicate(timeout=120)[1]
     assert refused.returncode == 2
     assert "cannot resume: HEAD changed since it started" in err
-    assert (folder / "trajectory.jsonl").is_file() and (folder / "cassette.jsonl").is_file()
+    # refused before anything moved: the killed run's record is where it was
+    assert (folder / "trajectory.jsonl").is_file() and not list(folder.glob("*.killed-*"))

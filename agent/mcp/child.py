@@ -77,7 +77,8 @@ class Outcome:
 
 @dataclass
 class Session:
-    """A running child, its model bridge and what its progress said last."""
+    """A running child, its model bridge and what its progress said last. `watch`: the
+    runs folder of its place (`.greenloop/runs`), or a batch folder's `tasks`."""
 
     proc: subprocess.Popen[bytes]
     out: IO[bytes]
@@ -136,6 +137,13 @@ class Session:
 
     def progress(self) -> str | None:
         """What the run did since the last look, as one line (None: nothing new)."""
+        if self.watch is not None and self.watch.name == "tasks":  # a batch folder's tasks
+            done = sum(1 for _ in self.watch.glob("*/result.json"))
+            said = f"{done} task(s) done"
+            if not done or said == self.said:
+                return None
+            self.said = said
+            return said
         trajectory = self._trajectory()
         if trajectory is None:
             return None

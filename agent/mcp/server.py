@@ -223,7 +223,7 @@ def make_server(default_model: str | None = None) -> MCPServer:
         args = ["batch", _path(tasks), "--out", str(folder), "--json",
                 *_options(workers=workers, tries=tries, max_calls=max_calls,
                           base_url=base_url, resume=resume)]  # fmt: skip
-        done = await run(ctx, args, None, True, model)
+        done = await run(ctx, args, folder / "tasks", True, model)
         if isinstance(done, InputRequiredResult):
             return done
         return BatchOutcome(summary=done.json(), report_md=str(folder / "report.md"),
