@@ -329,3 +329,33 @@ def test_batch_report_and_show_through_the_tools(tmp_path: Path, sandbox_image: 
     assert Path(seen["report"]["report_md"]).read_text().count("00-add") >= 1
     assert "result: green" in seen["show"]["text"]
     assert any("task(s) done" in p for p in progress), progress
+
+
+def test_http_serves_the_same_tools_on_loopback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([EXE, "mcp", "--http", "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    names: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+
+        async def main() -> None:
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                names.extend(t.name for t in (await client.list_tools()).tools)
+
+        anyio.run(main)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert "sandbox_test" in names and "fix" in names
