@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -225,7 +226,7 @@ def _stop_abandoned() -> None:
             del _sessions[token]
             if session.pending is not None:
                 session.pending.fail("the client stopped answering")
-            session.interrupt()
+            threading.Thread(target=session.interrupt, daemon=True).start()
 
 
 async def drive(session: Session, ctx: Context[Any, Any]) -> Outcome | InputRequiredResult:
