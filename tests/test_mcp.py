@@ -167,7 +167,8 @@ def test_fix_on_a_real_repository_leaves_the_users_branch(
     with FakeOpenAI(Script("{}", {}, [fix_reply("discount")])) as srv:
 
         async def use(client: Client) -> None:
-            args = {"repo": str(shop), "model": "fake", "base_url": srv.base_url}
+            args = {"repo": str(shop), "model": "fake", "base_url": srv.base_url,
+                    "test_cmd": "python -m pytest -q tests"}  # fmt: skip
             results.append(_structured(await client.call_tool("fix", args)))
 
         _with_server(use, cwd=tmp_path)

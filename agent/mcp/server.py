@@ -102,7 +102,8 @@ def _path(text: str) -> str:
 
 
 def _options(**given: Any) -> list[str]:
-    """CLI options from keyword values: None left out, True as a flag, False as --no-."""
+    """CLI options from keyword values: None and False left out (the CLI's defaults), True
+    as a flag, any other value joined to its flag (`--test-cmd=-x` stays one option)."""
     args: list[str] = []
     for name, value in given.items():
         flag = "--" + name.replace("_", "-")
@@ -113,7 +114,7 @@ def _options(**given: Any) -> list[str]:
         elif value is False:
             continue
         else:
-            args += [flag, str(value)]
+            args.append(f"{flag}={value}")
     return args
 
 
