@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.markup import escape
 
 from agent.choices import EditFormatName
 from sandbox.base import SandboxKind
+
+if TYPE_CHECKING:
+    from agent.commands.started import Started
 
 console = Console(stderr=True)
 """The one console: everything but --json output goes to stderr."""
@@ -61,7 +64,7 @@ def say_endpoint(line: str) -> None:
     console.print(f"endpoint: {shown_text(line)}", soft_wrap=True)
 
 
-def say_resumed(started: Any) -> None:
+def say_resumed(started: Started) -> None:
     """On a resume: how many model calls the killed run's cassette answered."""
     resuming = started.resuming
     if resuming is not None:

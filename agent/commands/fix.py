@@ -15,10 +15,16 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.choices import EditFormatName
-from agent.commands.started import ModelChoice, Started, Warn, digest, start
+from agent.commands.started import (
+    ModelChoice,
+    Started,
+    Warn,
+    digest,
+    resumed_options,
+    start,
+)
 from agent.fix.repair import PreparedFix, prepare_fix
-from agent.run.record import new_run_id
-from agent.run.resume import RunInputs, resumable
+from agent.run.resume import RunInputs
 from agent.run.settings import RunSettings
 from sandbox import SandboxConfig
 from sandbox.base import SandboxKind
@@ -75,12 +81,7 @@ def started_fix(
     `resume` (a killed run's folder) the options are that run's (the model ones given
     here win), and it is refused when finished or when HEAD or a command changed.
     `stashes(repo)` names work a killed run set aside (`prepare_fix`)."""
-    resumed, run_id = None, new_run_id()
-    if resume is not None:
-        resumed, run = resumable(resume, "fix")
-        chosen = {k: v for k, v in (("model", opts.model), ("base_url", opts.base_url)) if v}
-        opts = FixOptions.model_validate({**resumed.options, **chosen})
-        run_id = run.run_id
+    opts, resumed, run_id = resumed_options("fix", opts, resume)
     settings = RunSettings(
         run_id=run_id, model_name="",  # named once the client is made
         test_command=opts.test_cmd, setup_command=opts.setup_cmd,

@@ -1,6 +1,6 @@
 """The model settings of a command, and where its requests go.
 
-    config, endpoint = model_config("gpt-4o-mini", None, warn=print)
+config, endpoint = model_config("gpt-4o-mini", None, warn=print)
 """
 
 from __future__ import annotations

@@ -16,10 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent import git as gitops
 from agent.choices import EditFormatName
-from agent.commands.started import ModelChoice, Started, Warn, digest, start
+from agent.commands.started import (
+    ModelChoice,
+    Started,
+    Warn,
+    digest,
+    resumed_options,
+    start,
+)
 from agent.new.scaffold import PreparedNew, prepare_new
-from agent.run.record import new_run_id
-from agent.run.resume import RunInputs, resumable
+from agent.run.resume import RunInputs
 from agent.run.settings import RunSettings
 from agent.task import Task, load_task, override_config
 from sandbox import SandboxConfig
@@ -82,12 +88,7 @@ def started_new(
     """The run prepared and ready, its place held until the block ends. With `resume`
     (a killed run's folder) the options are that run's (the model ones given here
     win), and it is refused when finished or when an input changed since."""
-    resumed, run_id = None, new_run_id()
-    if resume is not None:
-        resumed, run = resumable(resume, "new")
-        chosen = {k: v for k, v in (("model", opts.model), ("base_url", opts.base_url)) if v}
-        opts = NewOptions.model_validate({**resumed.options, **chosen})
-        run_id = run.run_id
+    opts, resumed, run_id = resumed_options("new", opts, resume)
     task = _task(opts)
     settings = RunSettings(
         out=opts.out, run_id=run_id, model_name="",  # named once the client is made

@@ -15,25 +15,30 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from agent.commands.model import model_config
 from agent.errors import UsageError
 from agent.model import ChatModel, ResumingModel, make_model
 from agent.model.cassette import RecordingModel
 from agent.run.events import Resumed
-from agent.run.record import RunDir
+from agent.run.record import RunDir, new_run_id
 from agent.run.resume import (
     Command,
     RunInputs,
     hold_place,
+    resumable,
     save_inputs,
     set_aside,
     unfinished_runs,
 )
 
-__all__ = ["ModelChoice", "Started", "digest", "start"]
+__all__ = ["ModelChoice", "Started", "digest", "resumed_options", "start"]
 
 Warn = Callable[[str], object]
+Options = TypeVar("Options", bound=BaseModel)
 
 
 def digest(value: object) -> str:
@@ -45,6 +50,19 @@ def digest(value: object) -> str:
     else:
         data = json.dumps(value, sort_keys=True, default=str).encode()
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def resumed_options(
+    command: Command, opts: Options, resume: Path | None
+) -> tuple[Options, RunInputs | None, str]:
+    """The options to run with, the killed run's inputs and the run id: for a new run,
+    `opts`, none and a fresh id; with `resume` (a killed run's folder), that run's own
+    options (the `model` and `base_url` given now win), its inputs and its id."""
+    if resume is None:
+        return opts, None, new_run_id()
+    resumed, run = resumable(resume, command)
+    chosen = {k: v for k in ("model", "base_url") if (v := getattr(opts, k))}
+    return type(opts).model_validate({**resumed.options, **chosen}), resumed, run.run_id
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,11 @@ from mcp_types.version import is_version_at_least
 
 from agent.mcp.sampling import Ask, ClientModel, completion_of
 from agent.model.serve.endpoint import Endpoint
+from agent.run.candidates import Candidates, Confirm, TestRun
+from agent.run.codec import Entry, read_events
+from agent.run.events import BaselineRun, ModelCall
 
-__all__ = ["GRACE", "Outcome", "Session", "drive"]
+__all__ = ["GRACE", "BatchProgress", "Outcome", "Progress", "RunProgress", "Session", "drive"]
 
 GRACE = 60.0
 """Seconds a cancelled run gets to clean up, as `greenloop batch --grace` gives tasks."""
@@ -76,28 +79,76 @@ class Outcome:
         return "\n".join(said or lines[-5:]) or f"greenloop exited with {self.code}"
 
 
+class RunProgress:
+    """What a `new` or `fix` run did so far, from the trajectory of the run folder it
+    made (or resumed) under `runs` since the call began; read again only when it grew."""
+
+    def __init__(self, runs: Path) -> None:
+        self.runs = runs
+        self.since = time.time() - 1
+        self._size = -1
+
+    def look(self) -> str | None:
+        fresh = [p for p in self.runs.glob("*/trajectory.jsonl") if p.stat().st_mtime >= self.since]
+        if not fresh:
+            return None
+        trajectory = max(fresh, key=lambda p: p.stat().st_mtime)
+        size = trajectory.stat().st_size
+        if size == self._size:
+            return None
+        self._size = size
+        return _summary(read_events(trajectory, strict=False))
+
+
+def _summary(entries: list[Entry]) -> str | None:
+    """Test runs, the last one's counts, model calls and tokens (None: nothing yet)."""
+    tests, calls, tokens, last = 0, 0, 0, "none yet"
+    for entry in entries:
+        event = entry.event
+        if isinstance(event, ModelCall):
+            calls, tokens = calls + 1, tokens + event.prompt_tokens + event.completion_tokens
+        elif isinstance(event, TestRun | BaselineRun | Confirm):
+            tests += 1
+            last = f"{event.passed} passed, {event.failed} failed, {event.errors} errors"
+        elif isinstance(event, Candidates):
+            tests += 1
+    if not (tests or calls):
+        return None
+    return f"{tests} test run(s), last {last}; {calls} model call(s), {tokens:,} tokens"
+
+
+class BatchProgress:
+    """How many of a batch's tasks are done (their `result.json` under `tasks`)."""
+
+    def __init__(self, tasks: Path) -> None:
+        self.tasks = tasks
+
+    def look(self) -> str | None:
+        done = sum(1 for _ in self.tasks.glob("*/result.json"))
+        return f"{done} task(s) done" if done else None
+
+
+Progress = RunProgress | BatchProgress
+
+
 @dataclass
 class Session:
-    """A running child, its model bridge and what its progress said last. `watch`: the
-    runs folder of its place (`.greenloop/runs`), or a batch folder's `tasks`."""
+    """A running child, its model bridge, where its progress is read and what it said
+    last."""
 
     proc: subprocess.Popen[bytes]
     out: IO[bytes]
     err: IO[bytes]
-    watch: Path | None
+    watch: Progress | None
     model: ClientModel | None
     closing: ExitStack
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     pending: Ask | None = None
     last_seen: float = field(default_factory=time.monotonic)
     said: str = ""
-    said_tests: str = "none yet"
-    started: float = field(default_factory=time.time)
-    _offset: int = 0
-    _counts: dict[str, int] = field(default_factory=lambda: {"tests": 0, "calls": 0, "tokens": 0})
 
     @classmethod
-    def start(cls, args: list[str], watch: Path | None, client_model: bool) -> Session:
+    def start(cls, args: list[str], watch: Progress | None, client_model: bool) -> Session:
         """Start `greenloop <args>`; with `client_model`, its model is the MCP client's."""
         closing = ExitStack()
         env = dict(os.environ)
@@ -138,60 +189,11 @@ class Session:
 
     def progress(self) -> str | None:
         """What the run did since the last look, as one line (None: nothing new)."""
-        if self.watch is not None and self.watch.name == "tasks":  # a batch folder's tasks
-            done = sum(1 for _ in self.watch.glob("*/result.json"))
-            said = f"{done} task(s) done"
-            if not done or said == self.said:
-                return None
-            self.said = said
-            return said
-        trajectory = self._trajectory()
-        if trajectory is None:
-            return None
-        with trajectory.open("rb") as f:
-            f.seek(self._offset)
-            data = f.read()
-        whole = data[: data.rfind(b"\n") + 1]
-        self._offset += len(whole)
-        for line in whole.splitlines():
-            self._count(line)
-        counts = self._counts
-        if not any(counts.values()):
-            return None
-        said = (f"{counts['tests']} test run(s), last {self.said_tests}; "
-                f"{counts['calls']} model call(s), {counts['tokens']:,} tokens")  # fmt: skip
-        if said == self.said:
+        said = self.watch.look() if self.watch is not None else None
+        if said is None or said == self.said:
             return None
         self.said = said
         return said
-
-    def _count(self, line: bytes) -> None:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            return
-        if not isinstance(event, dict):
-            return
-        kind = event.get("event")
-        if kind == "model":
-            self._counts["calls"] += 1
-            self._counts["tokens"] += int(event.get("prompt_tokens", 0)) + int(
-                event.get("completion_tokens", 0)
-            )
-        elif kind in ("test", "baseline", "confirm"):
-            self._counts["tests"] += 1
-            self.said_tests = (f"{event.get('passed', 0)} passed, {event.get('failed', 0)} "
-                               f"failed, {event.get('errors', 0)} errors")  # fmt: skip
-        elif kind == "candidates":
-            self._counts["tests"] += 1
-
-    def _trajectory(self) -> Path | None:
-        """The trajectory of the run folder the child made (or resumed) under `watch`."""
-        if self.watch is None or not self.watch.is_dir():
-            return None
-        fresh = [p for p in self.watch.glob("*/trajectory.jsonl")
-                 if p.stat().st_mtime >= self.started - 1]  # fmt: skip
-        return max(fresh, key=lambda p: p.stat().st_mtime) if fresh else None
 
 
 def _modern(ctx: Context[Any, Any]) -> bool:

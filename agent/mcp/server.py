@@ -12,6 +12,7 @@ are the user's: absolute, or relative to the folder the server was started in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +23,15 @@ from mcp_types import InputRequiredResult
 from pydantic import BaseModel, Field
 
 from agent.git.runner import run_git
-from agent.mcp.child import Outcome, Session, drive, resumed
+from agent.mcp.child import (
+    BatchProgress,
+    Outcome,
+    Progress,
+    RunProgress,
+    Session,
+    drive,
+    resumed,
+)
 from agent.run.record import RUNS_DIR
 
 __all__ = ["RunOutcome", "TestOutcome", "make_server"]
@@ -122,13 +131,13 @@ def make_server(default_model: str | None = None) -> MCPServer:
     """The server and its tools; `default_model` answers runs that name no model."""
     server = MCPServer("greenloop", instructions=INSTRUCTIONS)
 
-    async def run(ctx: Ctx, args: list[str], watch: Path | None = None, asks_model: bool = False,
-                  model: str | None = None) -> Outcome | InputRequiredResult:  # fmt: skip
-        """Run greenloop with `args` to its end (a command that `asks_model` with the model
-        chosen), or to the client's next sampling request."""
+    async def with_model(
+        ctx: Ctx, args: list[str], watch: Progress, model: str | None
+    ) -> Outcome | InputRequiredResult:
+        """Run greenloop with `args` and the model chosen (the call's, else the server's)
+        to its end, or to the client's next sampling request; a call that answers one
+        drives the waiting run on."""
         session = resumed(ctx)
-        if session is None and not asks_model:
-            session = Session.start(args, watch, client_model=False)
         if session is None:
             chosen = model or default_model
             if chosen == "client" and not _can_sample(ctx):
@@ -140,6 +149,17 @@ def make_server(default_model: str | None = None) -> MCPServer:
             session = Session.start(args, watch, client_model=chosen == "client")
         return await drive(session, ctx)
 
+    async def in_place(
+        ctx: Ctx, command: str, place: Path, args: Callable[[], list[str]], resume: str | None,
+        model: str | None, base_url: str | None,
+    ) -> RunOutcome | InputRequiredResult:  # fmt: skip
+        """A `new` or `fix` run in `place` (`args()`: its own arguments), or the killed
+        one `resume` names, to its outcome."""
+        own = ["--resume", _path(resume)] if resume is not None else args()
+        given = [command, *own, *_options(base_url=base_url), "--json"]
+        done = await with_model(ctx, given, RunProgress(place / RUNS_DIR), model)
+        return done if isinstance(done, InputRequiredResult) else _run_outcome(done, place)
+
     @server.tool()
     async def sandbox_test(
         folder: Annotated[str, Field(description="A project folder with a pytest suite.")],
@@ -149,9 +169,8 @@ def make_server(default_model: str | None = None) -> MCPServer:
         """Run a folder's tests in a fresh locked-down sandbox (a copy: the folder is not
         changed) and return the structured report: each test's outcome, the failures with
         their tracebacks, whether it is green, and whether the report was tampered with."""
-        done = await run(ctx, ["sandbox", "test", _path(folder), "--json",
-                               "--timeout", str(timeout)])  # fmt: skip
-        assert isinstance(done, Outcome)
+        args = ["sandbox", "test", _path(folder), "--json", "--timeout", str(timeout)]
+        done = await _finished(ctx, args, checked=False)  # exit 1: red, reported all the same
         return TestOutcome.model_validate(done.json())
 
     @server.tool()
@@ -171,15 +190,13 @@ def make_server(default_model: str | None = None) -> MCPServer:
         commit on a new branch of the out folder. Returns the status, branch, commit, the
         diff and the run folder (its record)."""
         folder = Path(_path(out))
-        if resume is not None:
-            args = ["new", "--resume", _path(resume)]
-        else:
-            args = ["new", _spec(spec, spec_text, folder), "--out", str(folder)]
-            args += _options(max_iterations=max_iterations, max_calls=max_calls,
-                             commit_partial=commit_partial)  # fmt: skip
-        args += [*_options(base_url=base_url), "--json"]
-        done = await run(ctx, args, folder / RUNS_DIR, True, model)
-        return done if isinstance(done, InputRequiredResult) else _run_outcome(done, folder)
+
+        def args() -> list[str]:
+            return [_spec(spec, spec_text, folder), "--out", str(folder),
+                    *_options(max_iterations=max_iterations, max_calls=max_calls,
+                              commit_partial=commit_partial)]  # fmt: skip
+
+        return await in_place(ctx, "new", folder, args, resume, model, base_url)
 
     @server.tool()
     async def fix(
@@ -197,14 +214,12 @@ def make_server(default_model: str | None = None) -> MCPServer:
         working tree stay as they are. Returns the status, branch, commit, the diff and
         the run folder."""
         root = Path(_path(repo))
-        if resume is not None:
-            args = ["fix", "--resume", _path(resume)]
-        else:
-            args = ["fix", str(root), *_options(test_cmd=test_cmd, setup_cmd=setup_cmd,
+
+        def args() -> list[str]:
+            return [str(root), *_options(test_cmd=test_cmd, setup_cmd=setup_cmd,
                     allow_test_edits=allow_test_edits, allow_dirty=allow_dirty)]  # fmt: skip
-        args += [*_options(base_url=base_url), "--json"]
-        done = await run(ctx, args, root / RUNS_DIR, True, model)
-        return done if isinstance(done, InputRequiredResult) else _run_outcome(done, root)
+
+        return await in_place(ctx, "fix", root, args, resume, model, base_url)
 
     @server.tool()
     async def batch(
@@ -224,7 +239,7 @@ def make_server(default_model: str | None = None) -> MCPServer:
         args = ["batch", _path(tasks), "--out", str(folder), "--json",
                 *_options(workers=workers, tries=tries, max_calls=max_calls,
                           base_url=base_url, resume=resume)]  # fmt: skip
-        done = await run(ctx, args, folder / "tasks", True, model)
+        done = await with_model(ctx, args, BatchProgress(folder / "tasks"), model)
         if isinstance(done, InputRequiredResult):
             return done
         return BatchOutcome(summary=done.json(), report_md=str(folder / "report.md"),
@@ -236,10 +251,7 @@ def make_server(default_model: str | None = None) -> MCPServer:
     ) -> Report:
         """Render a batch's report (report.md, report.html) from its results."""
         folder = Path(_path(batch_dir))
-        done = await run(ctx, ["report", str(folder)])
-        assert isinstance(done, Outcome)
-        if done.code != 0:
-            raise ToolError(done.error())
+        await _finished(ctx, ["report", str(folder)])
         return Report(report_md=str(folder / "report.md"),
                       report_html=str(folder / "report.html"))  # fmt: skip
 
@@ -250,13 +262,20 @@ def make_server(default_model: str | None = None) -> MCPServer:
         full: Annotated[bool, Field(description="Every prompt, nothing cut.")] = False,
     ) -> Trajectory:
         """A run's trajectory as text: plan, model calls, test runs, edits, the result."""
-        done = await run(ctx, ["show", _path(run_dir), "--print", *_options(full=full)])
-        assert isinstance(done, Outcome)
-        if done.code != 0:
-            raise ToolError(done.error())
+        done = await _finished(ctx, ["show", _path(run_dir), "--print", *_options(full=full)])
         return Trajectory(text=done.stdout)
 
     return server
+
+
+async def _finished(ctx: Ctx, args: list[str], checked: bool = True) -> Outcome:
+    """Run greenloop with `args`, a command that asks no model, to its end; when
+    `checked`, a ToolError with its message unless it exited 0."""
+    done = await drive(Session.start(args, None, client_model=False), ctx)
+    assert isinstance(done, Outcome)  # no model, so no sampling request
+    if checked and done.code != 0:
+        raise ToolError(done.error())
+    return done
 
 
 def _can_sample(ctx: Ctx) -> bool:

@@ -21,7 +21,7 @@ import re
 import stat
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,25 +217,41 @@ class RecordingModel:
 
 
 class _Recorded:
-    """A cassette's completions by request, each served once, in recorded order."""
+    """A cassette's completions, each served once, found by one or more keys in turn
+    (`keyings`: how an entry's key is made for each), in recorded order."""
 
-    def __init__(self, entries: Sequence[CassetteEntry]) -> None:
-        self._queues: dict[str, deque[Completion]] = {}
-        self._served: dict[str, int] = {}
-        for entry in entries:
-            self._queues.setdefault(entry.key, deque()).append(entry.completion)
+    def __init__(
+        self, entries: Sequence[CassetteEntry], keyings: Sequence[Callable[[CassetteEntry], str]]
+    ) -> None:
+        self._entries = entries
+        self._tables: list[dict[str, deque[int]]] = [{} for _ in keyings]
+        for index, entry in enumerate(entries):
+            for table, keying in zip(self._tables, keyings, strict=True):
+                table.setdefault(keying(entry), deque()).append(index)
+        self._served: set[int] = set()
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> tuple[Completion | None, int]:
-        """The next recorded completion of this request (None when none is left), and how
-        many of them were served before."""
+    def take(self, keys: Sequence[str]) -> Completion | None:
+        """The first recorded completion not yet served under the first key that has one
+        (keys in the order of the keyings); None when there is none."""
         with self._lock:
-            served = self._served.get(key, 0)
-            queue = self._queues.get(key)
-            if not queue:
-                return None, served
-            self._served[key] = served + 1
-            return queue.popleft(), served
+            for table, key in zip(self._tables, keys, strict=True):
+                queue = table.get(key, deque())
+                while queue:
+                    index = queue.popleft()
+                    if index not in self._served:
+                        self._served.add(index)
+                        return self._entries[index].completion
+        return None
+
+    def served(self, key: str) -> int:
+        """How many completions recorded under this exact request were served."""
+        with self._lock:
+            return sum(1 for i in self._served if self._entries[i].key == key)
+
+
+def _exact(entry: CassetteEntry) -> str:
+    return entry.key
 
 
 class ReplayModel:
@@ -244,7 +260,7 @@ class ReplayModel:
     def __init__(self, cassette: Cassette | Path | str) -> None:
         self.cassette = cassette if isinstance(cassette, Cassette) else Cassette(cassette)
         self._entries = self.cassette.entries()
-        self._recorded = _Recorded(self._entries)
+        self._recorded = _Recorded(self._entries, [_exact])
         recorded = next((e.model for e in self._entries if e.model), "empty")
         self.name: str = f"replay:{recorded}"
 
@@ -252,9 +268,11 @@ class ReplayModel:
         return len(self._entries)
 
     def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
-        completion, served = self._recorded.take(request_key(messages, opts))
+        key = request_key(messages, opts)
+        completion = self._recorded.take([key])
         if completion is not None:
             return completion
+        served = self._recorded.served(key)
         if served:
             raise ReplayMiss(
                 f"request asked {served + 1} times under replay of {self.cassette.path}, "
@@ -286,6 +304,10 @@ def _loose_key(messages: Sequence[Message], opts: Mapping[str, Any]) -> str:
     return request_key(loose, opts)
 
 
+def _loose_entry(entry: CassetteEntry) -> str:
+    return _loose_key(entry.messages, entry.opts)
+
+
 class ResumingModel:
     """A killed run's cassette first, then the live model: a request the cassette holds
     (not yet served) is answered from it, for nothing; any other goes to `inner`.
@@ -300,36 +322,23 @@ class ResumingModel:
     def __init__(self, inner: ChatModel, earlier: Cassette | Path | str) -> None:
         self.inner = inner
         cassette = earlier if isinstance(earlier, Cassette) else Cassette(earlier)
-        self._entries = cassette.entries()
-        self.recorded = len(self._entries)
+        entries = cassette.entries()
+        self.recorded = len(entries)
         """How many calls the killed run's cassette holds."""
-        self._exact: dict[str, deque[int]] = {}
-        self._loose: dict[str, deque[int]] = {}
-        for i, entry in enumerate(self._entries):
-            self._exact.setdefault(entry.key, deque()).append(i)
-            self._loose.setdefault(_loose_key(entry.messages, entry.opts), deque()).append(i)
-        self._served: set[int] = set()
+        self._recorded = _Recorded(entries, [_exact, _loose_entry])
         self.name: str = inner.name
         self.replayed = 0
         self.live = 0
         self._lock = threading.Lock()
 
-    def _take(self, messages: Sequence[Message], opts: Mapping[str, Any]) -> Completion | None:
-        with self._lock:
-            for queues, key in ((self._exact, request_key(messages, opts)),
-                                (self._loose, _loose_key(messages, opts))):  # fmt: skip
-                queue = queues.get(key, deque())
-                while queue:
-                    index = queue.popleft()
-                    if index not in self._served:
-                        self._served.add(index)
-                        self.replayed += 1
-                        return self._entries[index].completion
-            self.live += 1
-            return None
-
     def complete(self, messages: Sequence[Message], **opts: Unpack[CompletionOpts]) -> Completion:
-        completion = self._take(messages, opts)
+        keys = [request_key(messages, opts), _loose_key(messages, opts)]
+        completion = self._recorded.take(keys)
+        with self._lock:
+            if completion is None:
+                self.live += 1
+            else:
+                self.replayed += 1
         return completion if completion is not None else self.inner.complete(messages, **opts)
 
 
