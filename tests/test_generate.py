@@ -114,6 +114,7 @@ def test_a_completed_skeleton_ends_where_top_level_tries_begin() -> None:
     opts = model.calls[0].opts
     assert opts.get("seed") == 2 and opts.get("temperature") == 0.8
     assert {"\n```\n", "\nassert ", "\nprint("} <= set(opts.get("stop", ()))
+    assert opts.get("code") == "python"  # a model that can guide its lines by it does
 
 
 def test_a_sample_with_no_code_charges_nothing_the_first_file_does() -> None:
@@ -182,6 +183,7 @@ def test_a_correction_gets_no_more_room_than_the_file_was_given() -> None:
     generate(0.0)
     asked, corrected = (c.opts["max_tokens"] for c in model.calls)
     assert corrected <= asked
+    assert [c.opts.get("code") for c in model.calls] == ["python", "python"]
     from agent.run.replies import rewrite_reply
 
     source = broken.split("\n", 1)[1].rsplit("```", 1)[0]

@@ -31,8 +31,9 @@ from agent.model import (
     embedded,
     make_model,
 )
-from agent.model.batched import Engine, Sampling
+from agent.model.batched import REDRAWS, Engine, Sampling
 from agent.model.embedded import no_amx_extra_buffers
+from agent.model.guide import Judged, Move
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -173,6 +174,77 @@ def test_stop_strings_end_the_reply_before_them() -> None:
     assert free.text.startswith(cut.text)
     capped = model.complete(ask, temperature=0.0, max_tokens=3)
     assert capped.finish_reason == "length" and capped.completion_tokens == 3
+
+
+class _FirstLine:
+    """A guide that puts `first` in place of the reply's first line (or of its end)."""
+
+    def __init__(self, first: str, *, at_end: bool = False) -> None:
+        self.first, self.at_end = first, at_end
+
+    def line(self, text: str) -> Judged:
+        if self.at_end or text.startswith(self.first):
+            return Judged(Move.KEEP)
+        return Judged(Move.REPLACE, replace=self.first)
+
+    def end(self, text: str) -> Judged:
+        if not self.at_end or self.first in text:
+            return Judged(Move.KEEP)
+        return Judged(Move.REPLACE, replace=self.first)
+
+
+class _NoLetter:
+    """A guide that draws again every line holding `letter`."""
+
+    def __init__(self, letter: str) -> None:
+        self.letter, self.judged = letter, 0
+
+    def line(self, text: str) -> Judged:
+        self.judged += 1
+        last = text[: text.rfind("\n")].rsplit("\n", 1)[-1]
+        return Judged(Move.REDRAW if self.letter in last else Move.KEEP)
+
+    def end(self, text: str) -> Judged:
+        return Judged(Move.KEEP)
+
+
+def test_a_guided_line_is_taken_back_and_the_reply_goes_on_from_its_mend() -> None:
+    llama = _llama(n_ctx=256, n_batch=64)
+    engine = Engine(llama, n_ctx=1024)
+    prompt = llama.tokenize(b"Count from 1 to 20, one number per line.\n", False, True)
+    first = "# counted\n"
+    head = engine.complete(prompt, Sampling(guide=_FirstLine(first)), 40, ())
+    ends = _FirstLine("# done\n", at_end=True)
+    tail = engine.complete(prompt, Sampling(guide=ends), 60, ("\n\n",))
+    plain = engine.complete(prompt, Sampling(), 40, ())
+    engine.close()
+    kept = len(llama.tokenize(head.text.encode(), False, False))
+    llama.close()
+    # greedy replies are mended too: the mend is put in, then the model goes on after it
+    assert head.text.startswith(first) and len(head.text) > len(first)
+    assert head.completion_tokens > kept - 2
+    assert plain.text != head.text
+    # a reply whose end is mended goes on past it, to its next end
+    assert "\n# done\n" in tail.text and tail.finish_reason == "stop"
+
+
+def test_a_sampled_line_is_drawn_again_and_a_greedy_one_is_not() -> None:
+    llama = _llama(n_ctx=256, n_batch=64)
+    engine = Engine(llama, n_ctx=1024)
+    prompt = llama.tokenize(b"List ten animals, one per line.\n", False, True)
+    plain = engine.complete(prompt, Sampling(), 60, ())
+    greedy = engine.complete(prompt, Sampling(guide=_NoLetter("e")), 60, ())
+    guide = _NoLetter("e")
+    sampled = engine.complete(prompt, Sampling(temperature=0.8, seed=5, guide=guide), 60, ())
+    engine.close()
+    # a greedy draw would come out the same: it is kept as it is
+    assert greedy.text == plain.text and greedy.completion_tokens == plain.completion_tokens
+    kept = len(llama.tokenize(sampled.text.encode(), False, False))
+    llama.close()
+    # the lines taken back were decoded, and are paid for; no more than REDRAWS of them
+    assert sampled.completion_tokens > kept + 2
+    assert guide.judged > sampled.text.count("\n")
+    assert guide.judged - sampled.text.count("\n") <= REDRAWS + 1
 
 
 def test_a_request_over_the_context_is_refused_with_its_fix() -> None:

@@ -78,6 +78,19 @@ def test_the_options_reach_the_model(endpoint: tuple[str, ScriptedModel]) -> Non
     }
 
 
+def test_a_replys_code_language_reaches_greenloops_own_server_only(
+    endpoint: tuple[str, ScriptedModel],
+) -> None:
+    """The batch's workers name the language so the server guides decoding; a client of
+    any other endpoint sends no field it would not know."""
+    url, model = endpoint
+    _client(url).complete(ASK, code="python")
+    assert "code" not in model.calls[-1].opts
+    own = ModelConfig(model="tiny", base_url=url, api_key=KEY, max_retries=0, guided_code=True)
+    OpenAIChat(own).complete(ASK, code="python")
+    assert model.calls[-1].opts["code"] == "python"
+
+
 def test_a_caller_without_the_key_is_refused(endpoint: tuple[str, ScriptedModel]) -> None:
     url, model = endpoint
     with pytest.raises(ModelAuthError):

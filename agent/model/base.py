@@ -88,6 +88,9 @@ class CompletionOpts(TypedDict, total=False):
     """A JSON schema the reply must match: decoding is constrained to it where the backend
     can (llama.cpp grammars, `response_format: json_schema`); elsewhere it is not sent, and
     the caller parses the reply as it would without one."""
+    code: str
+    """The language of the code block the reply carries ("python"): the embedded model
+    guides its decoding line by line (`agent.model.guide`); other backends ignore it."""
 
 
 @runtime_checkable

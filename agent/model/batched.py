@@ -12,6 +12,11 @@ while others decode joins at the next step.
 Prompts are kept (`agent.model.prompt_cache`): a request copies the longest prefix it
 shares with an evaluated prompt and evaluates only the rest.
 
+A reply asked with a `Sampling.guide` is guided line by line (`agent.model.guide`): a line
+that breaks its block is taken back (its cells removed from the cache) and drawn again,
+a rambling docstring is closed in its place. A reply's cost counts every token decoded,
+the ones taken back too.
+
 Sampling is llama-cpp-python's chain for `create_chat_completion` (repeat penalty,
 grammar, top-k 40, typical 1, top-p 0.95, min-p 0.05, temperature, then a seeded
 draw), so a seed draws what it draws there. Only this engine's thread touches the
@@ -31,12 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ModelError
 from agent.model.base import Completion
+from agent.model.guide import LONG_LINE, Guide, Judged, Move
 from agent.model.prompt_cache import KEPT_BYTES, Kept, PromptCache
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-__all__ = ["Engine", "Sampling"]
+__all__ = ["REDRAWS", "Engine", "Sampling"]
 
 SLOTS = 8
 """Sequences decoded together at most (a batch's 2 workers x 4 candidates)."""
@@ -52,6 +58,24 @@ class Sampling:
     seed: int | None = None
     repeat_penalty: float = 1.0
     json_schema: Mapping[str, Any] | None = None
+    guide: Guide | None = None
+    """Judges the reply's lines as they end (`agent.model.guide`)."""
+
+
+REDRAWS_A_LINE = 3
+REDRAWS = 12
+"""Lines a reply may take back, in a row and in all (bounded: each costs decode steps)."""
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """Where a line began: what to restore to take it back."""
+
+    pos: int
+    pending: int
+    text: str
+    """The reply as it was (a stop cut since may have taken this line's newline too)."""
+    generated: int
 
 
 @dataclass
@@ -74,6 +98,13 @@ class _Request:
     )
     reply: Completion | None = None
     error: BaseException | None = None
+    guide: Guide | None = None
+    greedy: bool = True
+    mark: _Mark | None = None
+    forced: list[int] = field(default_factory=list)
+    decoded: int = 0
+    redrawn: int = 0
+    in_a_row: int = 0
 
     @property
     def need(self) -> int:
@@ -161,6 +192,8 @@ class Engine:
             max_tokens=budget,
             stops=tuple(s for s in stops if s),
             submitted=time.monotonic(),
+            guide=sampling.guide,
+            greedy=sampling.temperature == 0,
         )
         with self._cond:
             if self._closed:
@@ -230,6 +263,7 @@ class Engine:
         prefix = request.prompt[:-1]
         request.pos = len(prefix)
         request.pending = request.prompt[-1]
+        request.mark = _Mark(request.pos, request.pending, "", 0)
         if not prefix:
             return
         request.kept = self.prompts.lend(prefix)
@@ -247,24 +281,68 @@ class Engine:
         self._ctx.decode(self._batch)
         self.steps += 1
         for r in list(self._active):
-            token = r.sampler.sample(self._ctx, r.row)
+            token = r.forced.pop(0) if r.forced else r.sampler.sample(self._ctx, r.row)
             r.pos += 1
             if self._low.llama_vocab_is_eog(self._model.vocab, token):
-                self._finish(r, reason="stop")
+                if not self._guided_end(r):
+                    self._finish(r, reason="stop")
                 continue
             r.generated += 1
+            r.decoded += 1
             seen = len(r.text)
             r.text += r.decoder.decode(self._model.detokenize([token], special=False))
+            r.pending = token
             # a stop not found before can only end in what this token added
             found = (r.text.find(s, max(0, seen - len(s) + 1)) for s in r.stops)
             cut = min((i for i in found if i >= 0), default=-1)
             if cut >= 0:
                 r.text = r.text[:cut]
-                self._finish(r, reason="stop")
-            elif r.generated >= r.max_tokens:
+                if not self._guided_end(r):
+                    self._finish(r, reason="stop")
+            elif r.generated >= r.max_tokens or r.decoded >= 2 * r.max_tokens:
                 self._finish(r, reason="length")
-            else:
-                r.pending = token
+            elif r.guide is not None and not r.forced:
+                self._guided_line(r, seen)
+
+    # -- guided code (`agent.model.guide`) --------------------------------------------
+
+    def _guided_line(self, r: _Request, seen: int) -> None:
+        """At a line's end (or a line too long), keep it or take it back."""
+        assert r.guide is not None and r.mark is not None
+        ended = "\n" in r.text[seen:]
+        if not ended and len(r.text) - len(r.mark.text) < LONG_LINE:
+            return
+        if self._redo(r, r.guide.line(r.text)):
+            return
+        if ended:
+            r.mark = _Mark(r.pos, r.pending, r.text, r.generated)
+            r.in_a_row = 0
+
+    def _guided_end(self, r: _Request) -> bool:
+        """At the reply's end: True where its last line was taken back (it goes on)."""
+        return r.guide is not None and self._redo(r, r.guide.end(r.text))
+
+    def _redo(self, r: _Request, judged: Judged) -> bool:
+        """Take the line since `r.mark` back, to draw it again or put a closer in its
+        place; False where the judgement keeps it, or no redraw is left."""
+        assert r.mark is not None
+        if judged.move is Move.KEEP or r.redrawn >= REDRAWS:
+            return False
+        if judged.move is Move.REDRAW and (r.greedy or r.in_a_row >= REDRAWS_A_LINE):
+            return False  # a greedy draw comes out the same
+        mark = r.mark
+        self._ctx.kv_cache_seq_rm(r.seq, mark.pos, -1)
+        r.pos, r.pending, r.generated = mark.pos, mark.pending, mark.generated
+        r.text = mark.text
+        r.decoder.reset()
+        r.redrawn += 1
+        r.in_a_row += 1
+        if judged.move is Move.REPLACE:
+            begun = r.text[r.text.rfind("\n") + 1 :]  # the indent already kept
+            closer = judged.replace
+            closer = closer[len(begun) :] if closer.startswith(begun) else closer
+            r.forced = list(self._model.tokenize(closer.encode(), add_bos=False, special=False))
+        return True
 
     def _finish(
         self,
@@ -287,7 +365,7 @@ class Engine:
             request.reply = Completion(
                 text=request.text,
                 prompt_tokens=len(request.prompt),
-                completion_tokens=request.generated,
+                completion_tokens=request.decoded,
                 model=self.name,
                 latency=time.monotonic() - request.submitted,
                 finish_reason=reason,

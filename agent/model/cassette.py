@@ -113,6 +113,8 @@ def _normal_opts(opts: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = int(opts[name])
     if opts.get("stop"):
         out["stop"] = [str(s) for s in opts["stop"]]
+    if opts.get("code"):
+        out["code"] = str(opts["code"])
     if opts.get("json_schema"):
         # through JSON, so a recorded schema and the asked one compare as equals
         out["json_schema"] = json.loads(json.dumps(opts["json_schema"], sort_keys=True))

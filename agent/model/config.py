@@ -91,6 +91,9 @@ class ModelConfig(BaseModel):
     extra_body: dict[str, float | int | str | bool] | None = None
     """Fields sent with every request to an OpenAI-compatible endpoint beside the standard
     ones: a server's own sampling options, e.g. {"repeat_penalty": 1.0} for llama.cpp's."""
+    guided_code: bool = False
+    """The endpoint is greenloop's own model server (`greenloop batch` starts one), which
+    takes a reply's code language as `greenloop_code` and guides its decoding by it."""
     n_ctx: int = Field(default=8192, ge=256)
     """Context window of the embedded model, in tokens."""
     threads: int | None = Field(default=None, ge=1)

@@ -24,6 +24,7 @@ from agent.errors import ConfigError, ContextTooLong, ModelError
 from agent.model.base import Completion, CompletionOpts, Message
 from agent.model.batched import Engine, Sampling
 from agent.model.config import ModelConfig
+from agent.model.guide import guide_for
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -224,6 +225,7 @@ class EmbeddedChat:
             seed=opts.get("seed", cfg.seed),
             repeat_penalty=repeat_penalty(temperature),
             json_schema=opts.get("json_schema") or None,
+            guide=guide_for(opts.get("code")),
         )
         try:
             return loaded.engine.complete(

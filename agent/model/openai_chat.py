@@ -185,8 +185,11 @@ class OpenAIChat:
             out["seed"] = seed
         if opts.get("stop"):
             out["stop"] = list(opts["stop"])
-        if cfg.extra_body:
-            out["extra_body"] = dict(cfg.extra_body)
+        extra: dict[str, Any] = dict(cfg.extra_body or {})
+        if cfg.guided_code and opts.get("code"):
+            extra["greenloop_code"] = opts["code"]
+        if extra:
+            out["extra_body"] = extra
         schema = opts.get("json_schema")
         form = self.schema_format
         if schema and form == "json_schema":

@@ -63,7 +63,14 @@ from agent.run.events import (
     Syntax,
     SyntaxTrimmed,
 )
-from agent.run.replies import FILE_MAX, body_reply, file_reply, plan_reply, rewrite_reply
+from agent.run.replies import (
+    FILE_MAX,
+    body_reply,
+    file_reply,
+    guided,
+    plan_reply,
+    rewrite_reply,
+)
 from agent.syntax import SyntaxProblem, check_python, render_problems
 
 __all__ = ["Generator", "make_plan"]
@@ -173,7 +180,11 @@ class Generator:
             messages = file_messages(self.spec, self.plan, target, tests, text)
             shape = file_reply(self.spec, target.interface)
         reply = self.ask(
-            messages, f"file:{target.path}", temperature=temperature, seed=seed, **shape
+            messages,
+            f"file:{target.path}",
+            temperature=temperature,
+            seed=seed,
+            **guided(shape, target.path),
         )
         # A sample (temperature > 0) that does not parse is not mended: another sample
         # costs less than a correction, and a small model's corrections rarely parse.
@@ -210,7 +221,9 @@ class Generator:
             )
             shape = rewrite_reply(source)
             shape["max_tokens"] = min(shape["max_tokens"], room)
-            reply = self.ask(fix, f"syntax:{target.path}", temperature=0.0, **shape)
+            reply = self.ask(
+                fix, f"syntax:{target.path}", temperature=0.0, **guided(shape, target.path)
+            )
             mended = self._extract(reply, target.path)
             if mended.strip() == source.strip():
                 break  # the same code again: asking once more would get it a third time

@@ -14,7 +14,7 @@ the interface it implements; an edit, a multiple of the files it may edit
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 __all__ = [
     "BODY_STOPS",
@@ -24,6 +24,7 @@ __all__ = [
     "code_tokens",
     "edit_reply",
     "file_reply",
+    "guided",
     "plan_reply",
     "rewrite_reply",
 ]
@@ -46,6 +47,17 @@ class ReplyOpts(TypedDict):
 
     max_tokens: int
     stop: list[str]
+    code: NotRequired[str]
+
+
+_LANGUAGES = {".py": "python"}
+
+
+def guided(shape: ReplyOpts, path: str) -> ReplyOpts:
+    """`shape` for a reply that carries file `path` whole: its language named, so a model
+    that can guide its decoding by it does (`agent.model.guide`)."""
+    language = next((lang for ext, lang in _LANGUAGES.items() if path.endswith(ext)), None)
+    return {**shape, "code": language} if language else shape
 
 
 def code_tokens(*texts: str) -> int:

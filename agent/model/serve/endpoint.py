@@ -8,7 +8,8 @@ server answers with (`agent.model.serve.server`).
 key. Each request runs on a thread of its own, so requests that arrive together
 reach the model together: the embedded model decodes them in one batch. Options
 the model takes are passed on (`temperature`, `max_tokens`, `seed`, `stop`, and a
-schema as `response_format`); others are ignored, as OpenAI-compatible servers do.
+schema as `response_format`, a reply's code language as `greenloop_code`); others
+are ignored, as OpenAI-compatible servers do.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def _request(body: Mapping[str, Any]) -> tuple[list[Message], CompletionOpts]:
     schema = _schema(body.get("response_format"))
     if schema:
         opts["json_schema"] = schema
+    code = body.get("greenloop_code")
+    if isinstance(code, str) and code:
+        opts["code"] = code
     return messages, opts
 
 

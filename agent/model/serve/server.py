@@ -92,6 +92,7 @@ class ModelServer:
                 "api_key": self._key,
                 "timeout": max(self.config.timeout, _CLIENT_TIMEOUT),
                 "max_retries": 1,
+                "guided_code": True,
                 "record": None,
                 "replay": None,
             }
