@@ -209,6 +209,37 @@ def test_a_task_starts_from_what_the_ways_forward_paid_in_the_finished_ones(
     assert job.prior == {"feedback": {"tried": 6, "paid": 0}, "restart": {"tried": 4, "paid": 2}}
 
 
+def test_under_a_wall_budget_each_task_gets_its_share_and_early_ends_give_time_back(
+    tmp_path: Path,
+) -> None:
+    from agent.batch.scheduler import _Scheduler, _Signals
+
+    tasks = load_batch_tasks(TASKS)[:3]
+    names = [t.name for t in tasks]
+    settings = _settings("http://127.0.0.1:9/v1")
+
+    def walls(workers: int, budget: float, spent: float = 0.0, ask: int = 3) -> list[float]:
+        options = BatchOptions(
+            out=tmp_path / f"w{workers}-{spent}", settings=settings, workers=workers,
+            budget_wall=budget,
+        )  # fmt: skip
+        scheduler = _Scheduler(tasks, names[-ask:], options, lambda progress: None)
+        scheduler.started -= spent
+        holder = _Holder()
+        scheduler._fill(holder, _Signals())  # type: ignore[arg-type]
+        return [job.task.config.wall_seconds for job in holder.jobs]
+
+    (alone,) = walls(1, 300)
+    assert 99 < alone <= 100  # the time left over the three tasks, one at a time
+    assert all(199 < w <= 200 for w in walls(2, 300))  # two at once: twice the share
+    assert all(w == 1.0 for w in walls(1, 300, spent=299.5))  # a second at least
+    # the first task ended after 10 s instead of its 100: the next two share what it left
+    (after,) = walls(1, 300, spent=10, ask=2)
+    assert 144 < after <= 145
+    assert walls(1, 300, spent=301) == []  # spent: nothing starts
+    assert walls(1, 10**6)[0] == tasks[0].config.wall_seconds  # never past the task's own
+
+
 # --- with the real sandbox -------------------------------------------------------------
 
 

@@ -95,6 +95,11 @@ class BatchOptions:
     """Prompt plus completion tokens the whole batch may spend."""
     budget_cost: float | None = None
     """US dollars the whole batch may spend (needs a model with a known price)."""
+    budget_wall: float | None = None
+    """Seconds this run of the batch may take. Each task starts with its share of the time
+    left (the time left times the workers, over the tasks not finished), at most its own
+    `wall_seconds`: a task that ends early (green, or no progress) leaves its time to the
+    rest. Once it is spent no task starts."""
     executor: str = "local"
     ray_address: str | None = None
     grace: float = 60.0
@@ -287,6 +292,7 @@ class _Scheduler:
         for record in self.records.values():
             self.progress.count(record)
         self.stopped_by_budget = False
+        self.started = time.monotonic()
         self.interrupted = False
         self.cut = False
         self.on_cut: Callable[[], None] = lambda: None
@@ -309,14 +315,25 @@ class _Scheduler:
                 self.interrupted = True
                 self.progress.state = "interrupted: no new tasks"
                 return
-            if self._over_budget():
+            share = self._wall_share(executor.running())
+            if self._over_budget() or (share is not None and share <= 0):
                 self.stopped_by_budget = True
                 self.progress.state = "budget spent: no new tasks"
                 self.queue.clear()
                 return
             job = replace(self.queue.popleft(), prior=self.prior())
+            if share is not None:
+                job = replace(job, task=_within(job.task, share))
             executor.submit(job)
             self.progress.running.append(job.name)
+
+    def _wall_share(self, running: int) -> float | None:
+        """The seconds the next task may take under `budget_wall` (None: no such budget)."""
+        budget = self.options.budget_wall
+        if budget is None:
+            return None
+        left = self.started + budget - time.monotonic()
+        return left * self.options.workers / (len(self.queue) + running) if left > 0 else 0.0
 
     def prior(self) -> dict[str, dict[str, int]]:
         """What each way forward paid in the tasks finished so far: where the next starts."""
@@ -383,6 +400,12 @@ class _Scheduler:
             workers=options.workers,
             wall=round(time.monotonic() - self.progress.started, 3),
         )
+
+
+def _within(task: TaskData, seconds: float) -> TaskData:
+    """`task` with at most `seconds` of wall time (a whole second at least)."""
+    wall = max(1.0, min(task.config.wall_seconds, seconds))
+    return replace(task, config=task.config.model_copy(update={"wall_seconds": wall}))
 
 
 def _live_tokens(folder: Path) -> tuple[int, int]:

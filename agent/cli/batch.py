@@ -47,6 +47,14 @@ def batch(
     budget_cost: Annotated[
         float | None, typer.Option(min=0, help="Start no task once the batch spent these US$.")
     ] = None,
+    budget_wall: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Seconds this run may take: each task gets its share of the time left, a "
+            "task that ends early leaves its time to the rest, and none starts past it.",
+        ),
+    ] = None,
     executor: Annotated[
         ExecutorName, typer.Option(help="local (process pool) or ray.")
     ] = ExecutorName.LOCAL,
@@ -81,7 +89,7 @@ def batch(
     from agent.batch.scheduler import BatchOptions, load_batch_tasks, run_batch
     from agent.run.record import new_run_id
 
-    _check_options(executor, ray_address, grace, budget_cost, ship_limit_mb, out)
+    _check_options(executor, ray_address, grace, budget_cost, ship_limit_mb, out, budget_wall)
     settings = _batch_settings(model, base_url, sandbox, edit_format, commit_partial, tries)
     settings = dataclasses.replace(settings, ship_limit_mb=ship_limit_mb)
     task_list = load_batch_tasks(tasks)
@@ -95,6 +103,7 @@ def batch(
         resume=resume,
         budget_tokens=budget_tokens,
         budget_cost=budget_cost,
+        budget_wall=budget_wall,
         executor=executor,
         ray_address=ray_address,
         grace=grace,
@@ -125,6 +134,7 @@ def _check_options(
     budget_cost: float | None,
     ship_limit_mb: float,
     out: Path | None,
+    budget_wall: float | None = None,
 ) -> None:
     """Refuse what typer's ranges let through (NaN, inf) and options that do not go together."""
     from agent.errors import UsageError
@@ -138,6 +148,8 @@ def _check_options(
     numbers = {"--grace": (grace, 0.0, "60"), "--ship-limit-mb": (ship_limit_mb, 1.0, "64")}
     if budget_cost is not None:
         numbers["--budget-cost"] = (budget_cost, 0.0, "5")
+    if budget_wall is not None:
+        numbers["--budget-wall"] = (budget_wall, 1.0, "3600")
     for flag, (value, low, example) in numbers.items():
         if not (math.isfinite(value) and value >= low):
             raise UsageError(
