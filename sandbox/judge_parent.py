@@ -22,7 +22,10 @@ judge that was killed leaves a lost run, never a verdict).
 """
 
 import sys
+from typing import Any
 
+_io: Any = None
+"""`sandbox.judge_io`, made from its source (argv[1]) when the judge starts."""
 _CAP = 24 << 20
 _LINGER = 2.0
 
@@ -30,25 +33,29 @@ _LINGER = 2.0
 def main() -> None:
     import json
     import os
+    import types
 
-    _undumpable()
+    global _io
+    _io = types.ModuleType("greenloop_judge_io")
+    exec(compile(sys.argv[1], "greenloop_judge_io", "exec"), _io.__dict__)
+    _io.undumpable()
     channel = os.dup(3)
     os.close(3)
-    child_source, maker_source = sys.argv[1], sys.argv[2]
-    spec, args = json.loads(sys.argv[3]), sys.argv[4:]
-    pristine, why = _pristine(spec.get("tests") or {})
+    child_source, maker_source = sys.argv[2], sys.argv[3]
+    spec, args = json.loads(sys.argv[4]), sys.argv[5:]
+    pristine, why = _io.pristine(spec.get("tests") or {})
     if why:
-        _send(channel, _document(1, lost=why))
+        _io.send(channel, _document(1, lost=why))
         return
     focus = [str(f) for f in spec.get("focus") or ()]
     made = _disguise(maker_source, pristine, args, focus) if pristine else None
     try:
         doc = _judged(child_source, spec, args, made)
     finally:
-        _write(pristine)
+        _io.write(pristine)
     if made is not None:
         doc["disguise"] = {k: made[k] for k in ("renamed", "mutants", "canaries", "relaxed")}
-    _send(channel, doc)
+    _io.send(channel, doc)
 
 
 def _judged(
@@ -62,7 +69,7 @@ def _judged(
 
     files = made["files"] if made is not None else {}
     assert isinstance(files, dict)
-    _write(files)
+    _io.write(files)
     hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in files.items()}
     nonce = os.urandom(16).hex()
     read_end, write_end = os.pipe()
@@ -121,43 +128,6 @@ def _spawn(child_source: str, report_fd: int, settings: bytes) -> int:
     return pid
 
 
-def _pristine(hashes: dict[str, str]) -> tuple[dict[str, str], str]:
-    """The test files on disk, checked against the hashes of the pristine tests."""
-    import hashlib
-
-    files: dict[str, str] = {}
-    for path, digest in hashes.items():
-        try:
-            text = _read(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            return {}, f"the test file {path} cannot be read ({exc}): write the tests again"
-        if hashlib.sha256(text.encode()).hexdigest() != digest:
-            return {}, f"the test file {path} on disk is not the pristine one: write it again"
-        files[path] = text
-    return files, ""
-
-
-def _read(path: str) -> str:
-    import os
-
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read().decode("utf-8")
-
-
-def _write(files: dict[str, str]) -> None:
-    """Write files in place, never through a link (a test file replaced by one is refused)."""
-    import os
-
-    for path, text in files.items():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except OSError:
-            continue
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode())
-
-
 def _disguise(
     source: str, tests: dict[str, str], args: list[str], focus: list[str]
 ) -> dict[str, object]:
@@ -212,26 +182,6 @@ def _verdict(data: bytes, over: bool, nonce: str, rc: int) -> dict[str, object]:
 def _document(rc: int, lost: str = "") -> dict[str, object]:
     """The judge's document with nothing judged yet (`lost`: why nothing will be)."""
     return {"rc": rc, "junit": None, "hits": [], "forged": "", "lost": lost}
-
-
-def _send(channel: int, doc: dict[str, object]) -> None:
-    import json
-    import os
-
-    data = json.dumps({"judge": 1, **doc}).encode()
-    while data:
-        data = data[os.write(channel, data) :]
-    os.close(channel)
-
-
-def _undumpable() -> None:
-    """prctl(PR_SET_DUMPABLE, 0): /proc/<pid>/fd, mem and environ become root's."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def judge_argv(
     hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in (tests or {}).items()}
     spec = json.dumps({"watch": sorted(watch), "tests": hashes, "focus": sorted(focus)})
     return [
-        "python3", "-S", "-P", "-c", _program("judge_parent.py"), _program("judge_child.py"),
+        "python3", "-S", "-P", "-c", _program("judge_parent.py"), _program("judge_io.py"),
+        _program("judge_child.py"),
         _program("disguise_make.py"), spec, *pytest_flags(None, args),
     ]  # fmt: skip
 
