@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.errors import GreenloopError, ImageMissing
-from sandbox.image import IMAGE_REPO, docker_client, image_tag, require_image
+from sandbox.image import PYTHON_IMAGE, ImageSpec, docker_client, image_tag, require_image
+from sandbox.toolchains import NAMES, toolchain
 
 __all__ = ["Check", "run_checks"]
 
@@ -24,6 +25,9 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    needed: bool = True
+    """False for a part only some work needs (another language's image): missing, it is
+    shown with its fix, and greenloop still works."""
 
 
 def _engine() -> tuple[Check, Any]:
@@ -35,23 +39,27 @@ def _engine() -> tuple[Check, Any]:
     return Check("docker engine", True, f"answers, version {version}"), client
 
 
-def _image(client: Any) -> Check:
+def _image(client: Any, spec: ImageSpec = PYTHON_IMAGE) -> Check:
+    """The toolchain's image: Python's is needed, the others only for their languages."""
+    name = "sandbox image" if spec is PYTHON_IMAGE else f"{spec.toolchain} image"
+    needed = spec is PYTHON_IMAGE
     if client is None:
-        return Check("sandbox image", False, "no engine to ask", "start the Docker engine first")
-    tag = image_tag()
+        return Check(name, False, "no engine to ask", "start the Docker engine first", needed)
+    tag = image_tag(spec=spec)
     try:
-        require_image(client, tag)
+        require_image(client, tag, spec)
     except ImageMissing as exc:
-        older = [t for img in client.images.list(name=IMAGE_REPO) for t in img.tags]
+        older = [t for img in client.images.list(name=spec.repo) for t in img.tags]
         detail = f"{tag} is not built" + (f" (older: {', '.join(older)})" if older else "")
-        return Check("sandbox image", False, detail, exc.fix)
-    return Check("sandbox image", True, f"{tag} is present and current")
+        return Check(name, False, detail, exc.fix, needed)
+    return Check(name, True, f"{tag} is present and current", needed=needed)
 
 
 def run_checks(model_check: Callable[[], tuple[bool, str, str]] | None = None) -> list[Check]:
-    """Engine, image and (when given) model; each check says what fixes it."""
+    """Engine, each toolchain's image and (when given) model; each says what fixes it."""
     engine, client = _engine()
-    checks = [engine, _image(client)]
+    images = [toolchain(name).image for name in NAMES]
+    checks = [engine, *(_image(client, spec) for spec in images)]
     if model_check is not None:
         ok, detail, fix = model_check()
         checks.append(Check("model", ok, detail, fix))

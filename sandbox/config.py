@@ -19,8 +19,10 @@ class SandboxConfig(BaseModel):
 
     kind: SandboxKind = SandboxKind.DOCKER
     """`docker` isolates; `local` is a subprocess with rlimits, not isolation (opt-in)."""
+    toolchain: str = "python"
+    """Whose tests run here (`sandbox.toolchains`): its image, runner and judge."""
     image: str | None = None
-    """Image to run; None means the image `greenloop sandbox build` made."""
+    """Image to run; None means the image `greenloop sandbox build` made for the toolchain."""
     run_id: str = "adhoc"
     """Written into the container's labels, so prune can find what a run left behind."""
     network: bool = False

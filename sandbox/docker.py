@@ -37,7 +37,8 @@ from sandbox.image import docker_client, require_image
 from sandbox.output import HeadTail
 from sandbox.paths import check_name, check_names
 from sandbox.reaper import cgroup_value, reap, restart
-from sandbox.testrun import REPORT_CAP, REPORT_FD, run_pytest
+from sandbox.testrun import REPORT_CAP, REPORT_FD
+from sandbox.toolchains import toolchain
 
 __all__ = ["LABEL", "DockerSandbox"]
 
@@ -61,7 +62,9 @@ class DockerSandbox:
 
     def __enter__(self) -> Self:
         self._client = self._client or docker_client()
-        image = require_image(self._client, self.config.image)
+        image = require_image(
+            self._client, self.config.image, toolchain(self.config.toolchain).image
+        )
         try:
             self._container = self._client.containers.run(
                 image, **container_args(self.config, self.name, self.labels())
@@ -279,8 +282,11 @@ class DockerSandbox:
     def run_tests(
         self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
     ) -> TestReport:
-        """Run pytest, judged, in the workspace and parse the report."""
-        return run_pytest(self, args, timeout, suite=suite)
+        """Run the toolchain's tests, judged, in the workspace and parse the report."""
+        chain = toolchain(self.config.toolchain)
+        return chain.run_tests(
+            self, args, timeout, root=self.config.workdir, suite=suite or Suite()
+        )
 
 
 class _Channel:

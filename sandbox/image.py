@@ -25,7 +25,9 @@ from sandbox.errors import ImageMissing, SandboxError
 
 __all__ = [
     "BASE_PACKAGES",
+    "PYTHON_IMAGE",
     "BuildResult",
+    "ImageSpec",
     "bootstrap_base",
     "build_image",
     "docker_client",
@@ -48,8 +50,31 @@ BASE_PACKAGES = (
     "ca-certificates",
 )
 """What the bootstrapped base holds; its tag carries a hash of this list, so a change rebuilds."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One toolchain's sandbox image: its Dockerfile, its tag's name, the base a
+    registry gives, and what a base bootstrapped from Debian's packages holds."""
+
+    repo: str = IMAGE_REPO
+    dockerfile: str = ""
+    """Relative to the checkout's root (or the installed share folder); "" is the root's
+    own `Dockerfile` (Python's)."""
+    default_base: str = DEFAULT_BASE
+    packages: tuple[str, ...] = BASE_PACKAGES
+    suite: str | None = None
+    """The Debian suite to bootstrap (None: the host's own, else bookworm)."""
+    toolchain: str = "python"
+
+    @property
+    def build_command(self) -> str:
+        flag = "" if self.toolchain == "python" else f" --toolchain {self.toolchain}"
+        return f"greenloop sandbox build{flag}"
+
+
+PYTHON_IMAGE = ImageSpec()
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-BOOTSTRAP_FIX = "greenloop sandbox build --bootstrap"
 
 
 @dataclass(frozen=True)
@@ -77,11 +102,12 @@ def docker_client() -> Any:
     return client
 
 
-def dockerfile_path() -> Path:
-    """The sandbox Dockerfile: the checkout's root, else the installed copy."""
+def dockerfile_path(spec: ImageSpec = PYTHON_IMAGE) -> Path:
+    """The toolchain's Dockerfile: in the checkout, else the installed copy."""
+    name = spec.dockerfile or "Dockerfile"
     candidates = [
-        Path(__file__).resolve().parents[1] / "Dockerfile",
-        Path(sys.prefix) / "share" / "greenloop" / "Dockerfile",
+        Path(__file__).resolve().parents[1] / name,
+        Path(sys.prefix) / "share" / "greenloop" / name,
     ]
     for path in candidates:
         if path.is_file():
@@ -89,15 +115,15 @@ def dockerfile_path() -> Path:
     raise SandboxError("the sandbox Dockerfile is missing: reinstall greenloop")
 
 
-def image_tag(dockerfile: Path | None = None) -> str:
+def image_tag(dockerfile: Path | None = None, spec: ImageSpec = PYTHON_IMAGE) -> str:
     """`greenloop-sandbox:<hash>`: a change to the Dockerfile (or to the bootstrapped
     base's package list) gives a new tag."""
-    text = (dockerfile or dockerfile_path()).read_bytes() + _packages_key().encode()
-    return f"{IMAGE_REPO}:{hashlib.sha256(text).hexdigest()[:12]}"
+    text = (dockerfile or dockerfile_path(spec)).read_bytes() + _packages_key(spec).encode()
+    return f"{spec.repo}:{hashlib.sha256(text).hexdigest()[:12]}"
 
 
-def _packages_key() -> str:
-    return hashlib.sha256(",".join(BASE_PACKAGES).encode()).hexdigest()[:8]
+def _packages_key(spec: ImageSpec = PYTHON_IMAGE) -> str:
+    return hashlib.sha256(",".join(spec.packages).encode()).hexdigest()[:8]
 
 
 def _has_image(client: Any, ref: str) -> bool:
@@ -108,13 +134,14 @@ def _has_image(client: Any, ref: str) -> bool:
     return True
 
 
-def require_image(client: Any, image: str | None = None) -> str:
-    """The image to run: given, or the current build; ImageMissing names the fix."""
-    ref = image or image_tag()
+def require_image(client: Any, image: str | None = None, spec: ImageSpec = PYTHON_IMAGE) -> str:
+    """The image to run: given, or the toolchain's current build; ImageMissing names the fix."""
+    ref = image or image_tag(spec=spec)
     if not _has_image(client, ref):
+        command = spec.build_command
         raise ImageMissing(
-            f"sandbox image {ref} is not built",
-            fix=f"greenloop sandbox build (or `{BOOTSTRAP_FIX}` where no registry is reachable)",
+            f"the {spec.toolchain} sandbox image {ref} is not built",
+            fix=f"{command} (or `{command} --bootstrap` where no registry is reachable)",
         )
     return ref
 
@@ -130,8 +157,8 @@ def _suite() -> str:
     return "bookworm"
 
 
-def _bootstrap_tar(suite: str, out: Path) -> None:
-    include = ",".join(BASE_PACKAGES)
+def _bootstrap_tar(suite: str, out: Path, packages: tuple[str, ...]) -> None:
+    include = ",".join(packages)
     if shutil.which("mmdebstrap"):
         cmd = ["mmdebstrap", "--variant=minbase", f"--include={include}", suite, str(out)]
         _run_tool(cmd)
@@ -157,17 +184,19 @@ def _run_tool(cmd: list[str]) -> None:
         raise SandboxError(f"{cmd[0]} failed (exit {proc.returncode}):\n{tail}")
 
 
-def bootstrap_base(client: Any, suite: str | None = None, force: bool = False) -> str:
+def bootstrap_base(
+    client: Any, suite: str | None = None, force: bool = False, spec: ImageSpec = PYTHON_IMAGE
+) -> str:
     """Make `greenloop-base:<suite>-<packages hash>` from Debian's packages; reuse it if there."""
-    suite = suite or _suite()
-    tag = f"{suite}-{_packages_key()}"
+    suite = suite or spec.suite or _suite()
+    tag = f"{suite}-{_packages_key(spec)}"
     ref = f"{BASE_REPO}:{tag}"
     if not force and _has_image(client, ref):
         log.info("reusing base image %s", ref)
         return ref
     with tempfile.TemporaryDirectory(prefix="greenloop-bootstrap-") as tmp:
         tar = Path(tmp) / "base.tar"
-        _bootstrap_tar(suite, tar)
+        _bootstrap_tar(suite, tar, spec.packages)
         try:
             client.api.import_image_from_file(
                 str(tar), repository=BASE_REPO, tag=tag, changes=['CMD ["/bin/sh"]']
@@ -183,16 +212,17 @@ def build_image(
     base: str | None = None,
     bootstrap: bool = False,
     force: bool = False,
+    spec: ImageSpec = PYTHON_IMAGE,
 ) -> BuildResult:
-    """Build the sandbox image (reused when the tag exists, unless `force`)."""
-    tag = image_tag()
+    """Build the toolchain's sandbox image (reused when the tag exists, unless `force`)."""
+    tag = image_tag(spec=spec)
     if bootstrap:
-        base = bootstrap_base(client, force=False)
-    base = base or DEFAULT_BASE
+        base = bootstrap_base(client, force=False, spec=spec)
+    base = base or spec.default_base
     if not force and _has_image(client, tag):
         return BuildResult(tag=tag, base=base, built=False, bootstrapped=bootstrap)
     with tempfile.TemporaryDirectory(prefix="greenloop-build-") as ctx:
-        shutil.copy(dockerfile_path(), Path(ctx) / "Dockerfile")
+        shutil.copy(dockerfile_path(spec), Path(ctx) / "Dockerfile")
         ca = Path(ctx) / "host-ca.crt"
         ca.write_bytes(HOST_CA_BUNDLE.read_bytes() if HOST_CA_BUNDLE.is_file() else b"")
         try:
@@ -204,18 +234,17 @@ def build_image(
                 forcerm=True,
                 labels={"greenloop.image": "sandbox"},
             )
-        except docker.errors.BuildError as exc:
-            raise _build_failure(base, exc) from exc
-        except docker.errors.APIError as exc:
-            raise _build_failure(base, exc) from exc
+        except (docker.errors.BuildError, docker.errors.APIError) as exc:
+            raise _build_failure(base, exc, spec) from exc
     return BuildResult(tag=tag, base=base, built=True, bootstrapped=bootstrap)
 
 
-def _build_failure(base: str, exc: Exception) -> SandboxError:
+def _build_failure(base: str, exc: Exception, spec: ImageSpec) -> SandboxError:
     text = str(exc)
     if not base.startswith(BASE_REPO):
         return SandboxError(
             f"building the sandbox image on {base} failed: {text[-1500:]}\n"
-            f"If the base image cannot be pulled (no registry reachable), run `{BOOTSTRAP_FIX}`."
+            "If the base image cannot be pulled (no registry reachable), run "
+            f"`{spec.build_command} --bootstrap`."
         )
     return SandboxError(f"building the sandbox image on {base} failed: {text[-1500:]}")

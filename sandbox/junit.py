@@ -35,9 +35,11 @@ __all__ = [
     "MAX_XML_BYTES",
     "TB_MAX_BYTES",
     "TB_MAX_LINES",
+    "Unusable",
     "parse_junit",
     "pytest_command",
     "pytest_flags",
+    "safe_parse",
     "trim_traceback",
 ]
 
@@ -57,7 +59,7 @@ _NOISE = ("/_pytest/", "/pluggy/", "<frozen importlib", "/importlib/__init__.py"
 _CUT = "[... {n} earlier frame(s) dropped by greenloop ...]"
 
 
-class _Unusable(ValueError):
+class Unusable(ValueError):
     """The XML cannot be used; the message goes into `TestReport.note`."""
 
 
@@ -93,8 +95,8 @@ def parse_junit(xml: bytes | str, *, root: str = "", max_bytes: int = MAX_XML_BY
     from paths in messages and tracebacks so they read project-relative.
     """
     try:
-        top = _safe_parse(xml, max_bytes)
-    except _Unusable as exc:
+        top = safe_parse(xml, max_bytes)
+    except Unusable as exc:
         return TestReport(note=f"unusable JUnit XML: {exc}")
     tests: dict[str, TestCase] = {}
     collection: list[TestCase] = []
@@ -115,27 +117,28 @@ def parse_junit(xml: bytes | str, *, root: str = "", max_bytes: int = MAX_XML_BY
     )
 
 
-def _safe_parse(xml: bytes | str, max_bytes: int) -> ET.Element:
+def safe_parse(xml: bytes | str, max_bytes: int = MAX_XML_BYTES) -> ET.Element:
+    """The root of untrusted JUnit XML, or `Unusable` saying why not."""
     if len(xml) > max_bytes:
-        raise _Unusable(f"{len(xml)} bytes is over the {max_bytes}-byte cap")
+        raise Unusable(f"{len(xml)} bytes is over the {max_bytes}-byte cap")
     if isinstance(xml, bytes):
         try:
             text = xml.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _Unusable(f"not UTF-8 ({exc.reason})") from None
+            raise Unusable(f"not UTF-8 ({exc.reason})") from None
     else:
         text = xml
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise _Unusable("the file is empty")
+        raise Unusable("the file is empty")
     # A str is fed to expat as UTF-8 whatever the XML declaration says, so this
     # scan sees exactly what the parser would: no declaration can slip past it.
     if _DECLARATION.search(text):
-        raise _Unusable("DOCTYPE/ENTITY declarations are refused")
+        raise Unusable("DOCTYPE/ENTITY declarations are refused")
     try:
         return ET.fromstring(text)
     except ET.ParseError as exc:
-        raise _Unusable(f"malformed XML ({exc})") from None
+        raise Unusable(f"malformed XML ({exc})") from None
 
 
 def _testcase(element: ET.Element, root: str) -> tuple[TestCase, bool]:

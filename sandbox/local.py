@@ -56,7 +56,8 @@ from sandbox.config import SandboxConfig
 from sandbox.errors import PathRejected, SandboxError
 from sandbox.output import HeadTail
 from sandbox.paths import check_files, safe_path
-from sandbox.testrun import JUNIT_DIR, REPORT_CAP, REPORT_FD, run_pytest
+from sandbox.testrun import JUNIT_DIR, REPORT_CAP, REPORT_FD
+from sandbox.toolchains import toolchain
 
 __all__ = ["MARKER_VAR", "LocalSandbox"]
 
@@ -213,8 +214,9 @@ class LocalSandbox:
     def run_tests(
         self, args: Sequence[str] = (), timeout: float = 120.0, suite: Suite | None = None
     ) -> TestReport:
-        """Run pytest, judged, in the workspace and parse the report."""
-        return run_pytest(self, args, timeout, root=str(self.root), suite=suite)
+        """Run the toolchain's tests, judged, in the workspace and parse the report."""
+        chain = toolchain(self.config.toolchain)
+        return chain.run_tests(self, args, timeout, root=str(self.root), suite=suite or Suite())
 
     # -- internals ---------------------------------------------------------------
 
@@ -301,11 +303,18 @@ class _PipeReader:
         return None if self.over else bytes(self.data)
 
 
+def _address_space(config: SandboxConfig) -> int:
+    """How many times `memory_mb` a process may map: V8 reserves address space it never
+    touches (per isolate, and node's loader hooks run a second one), so node under a cap
+    sized for what it uses dies at start (SIGTRAP). Python maps what it uses."""
+    return 8 if config.toolchain == "javascript" else 1
+
+
 def _set_limits(config: SandboxConfig, timeout: float) -> None:
     """In the child, before exec: the rlimits (never above the current hard limits)."""
     limits = (
         (resource.RLIMIT_CPU, math.ceil(timeout) + 1),
-        (resource.RLIMIT_AS, config.memory_mb * _MB),
+        (resource.RLIMIT_AS, config.memory_mb * _MB * _address_space(config)),
         (resource.RLIMIT_NPROC, config.pids),
         (resource.RLIMIT_FSIZE, config.fsize_mb * _MB),
         (resource.RLIMIT_NOFILE, config.nofile),

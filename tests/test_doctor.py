@@ -37,3 +37,12 @@ def test_a_missing_image_shows_the_errors_own_fix() -> None:
     check = _image(_Client())
     assert not check.ok and check.fix == info.value.fix
     assert "is not built" in check.detail and ":older" in check.detail
+
+
+def test_another_languages_image_is_shown_with_its_fix_but_not_needed() -> None:
+    from sandbox.toolchains import toolchain
+
+    check = _image(_Client(), toolchain("javascript").image)
+    assert check.name == "javascript image" and not check.ok and not check.needed
+    assert "greenloop sandbox build --toolchain javascript" in check.fix
+    assert _image(_Client()).needed

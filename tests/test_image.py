@@ -31,5 +31,5 @@ def test_bootstrap_without_a_tool_names_the_fix(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # neither mmdebstrap nor debootstrap here
     with pytest.raises(SandboxError, match="apt-get install mmdebstrap"):
-        _bootstrap_tar("bookworm", tmp_path / "base.tar")
+        _bootstrap_tar("bookworm", tmp_path / "base.tar", ("python3",))
     assert not (tmp_path / "base.tar").exists()

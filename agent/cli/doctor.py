@@ -14,7 +14,7 @@ from agent.cli.common import (
 
 
 def doctor(model: ModelOpt = None, base_url: BaseUrlOpt = None) -> None:
-    """Check the engine, the sandbox image and the model; print the fix for each missing part."""
+    """Check the engine, each sandbox image and the model; print the fix for each missing part."""
     from agent.doctor import Check, run_checks
     from agent.errors import ConfigError
     from agent.model import check_model
@@ -36,7 +36,7 @@ def doctor(model: ModelOpt = None, base_url: BaseUrlOpt = None) -> None:
     for column in ("part", "state", "detail", "fix"):
         table.add_column(column)
     for check in checks:
-        state = "[green]ok[/]" if check.ok else "[red]missing[/]"
+        state = "[green]ok[/]" if check.ok else "[red]missing[/]" if check.needed else "absent"
         table.add_row(check.name, state, check.detail, check.fix)
     Console().print(table)
-    raise typer.Exit(0 if all(c.ok for c in checks) else 1)
+    raise typer.Exit(0 if all(c.ok or not c.needed for c in checks) else 1)

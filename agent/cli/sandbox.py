@@ -24,12 +24,17 @@ def sandbox_build(
     ] = False,
     base: Annotated[str | None, typer.Option(help="Base image (default python:3.12-slim).")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when the image exists.")] = False,
+    toolchain: Annotated[str, typer.Option(help="Whose image: python or javascript.")] = "python",
 ) -> None:
-    """Build the sandbox image, tagged with a hash of its Dockerfile."""
+    """Build a toolchain's sandbox image, tagged with a hash of its Dockerfile."""
     from sandbox.image import build_image, docker_client
+    from sandbox.toolchains import toolchain as toolchain_named
 
-    with console.status("building the sandbox image (bootstrapping can take minutes)..."):
-        result = build_image(docker_client(), base=base, bootstrap=bootstrap, force=force)
+    spec = toolchain_named(toolchain).image
+    with console.status(f"building the {toolchain} sandbox image (bootstrapping takes minutes)..."):
+        result = build_image(
+            docker_client(), base=base, bootstrap=bootstrap, force=force, spec=spec
+        )
     if result.built:
         console.print(f"[green]built[/] {result.tag} (base {result.base})")
     else:
@@ -55,16 +60,20 @@ def sandbox_prune(
 
 
 def sandbox_test(
-    directory: Annotated[Path, typer.Argument(help="Project folder with a pytest suite.")],
+    directory: Annotated[Path, typer.Argument(help="Project folder with its tests.")],
     timeout: Annotated[float, typer.Option(help="Seconds the test run may take.")] = 120.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     sandbox: SandboxOpt = SandboxKind.DOCKER,
+    toolchain: Annotated[
+        str | None,
+        typer.Option(help="python or javascript (default: told by the folder's test files)."),
+    ] = None,
 ) -> None:
     """Copy DIR into a fresh sandbox, run its tests, print the report; exit 0 only when green."""
     from agent.errors import UsageError
     from sandbox import SandboxConfig, open_sandbox
     from sandbox.paths import collect_files
-    from sandbox.testrun import folder_suite
+    from sandbox.toolchains import detect
 
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a folder: name the project folder to test")
@@ -72,8 +81,10 @@ def sandbox_test(
         raise UsageError(f"--timeout {timeout}: give a number of seconds above 0, e.g. 120")
     auto_prune(sandbox)
     files = collect_files(directory)
-    suite = folder_suite(files)
-    with open_sandbox(SandboxConfig(kind=sandbox, run_id="sandbox-test")) as sb:
+    chain = detect(files, toolchain)
+    suite = chain.folder_suite(files)
+    config = SandboxConfig(kind=sandbox, run_id="sandbox-test", toolchain=chain.name)
+    with open_sandbox(config) as sb:
         sb.write(files)
         report = sb.run_tests(timeout=timeout, suite=suite)
     if as_json:

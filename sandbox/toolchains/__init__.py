@@ -1,0 +1,110 @@
+"""Toolchains: what greenloop knows of one language's tests, one module each.
+
+    chain = toolchain("javascript")            # or detect(paths, language=...)
+    with open_sandbox(SandboxConfig(toolchain=chain.name)) as sb:
+        sb.write(files)
+        report = sb.run_tests(suite=chain.folder_suite(files))
+
+A toolchain names its sandbox image (`sandbox.image.ImageSpec`: its Dockerfile and
+the Debian packages of a bootstrapped base), tells its test files from the rest,
+makes a folder's suite (the pristine tests the judge checks and disguises, the
+files the model wrote that it watches), and runs the tests judged, their report
+coming home on the report channel (`REPORT_FD`), never through the workspace.
+
+| toolchain | runner | report |
+|---|---|---|
+| python | pytest, in `sandbox.judge_child` | JUnit XML |
+| javascript | node's test runner, a process per file | JUnit XML per file |
+
+Adding a language: a module here with a `Toolchain`, its Dockerfile, its tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
+
+from sandbox.base import Suite, TestReport
+from sandbox.errors import UsageError
+from sandbox.image import ImageSpec
+from sandbox.testrun import PytestHost
+
+__all__ = ["NAMES", "Toolchain", "detect", "toolchain"]
+
+NAMES = ("python", "javascript")
+
+
+class Toolchain(Protocol):
+    """One language's tests, run judged in its own sandbox image."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def image(self) -> ImageSpec: ...
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The source files' extensions, e.g. (".py",)."""
+        ...
+
+    @property
+    def manifests(self) -> tuple[str, ...]:
+        """Files at a repository's root that say it is this language's."""
+        ...
+
+    def is_test_file(self, path: str) -> bool:
+        """Whether the workspace path `path` is a test file the runner collects."""
+        ...
+
+    def folder_suite(self, files: Mapping[str, bytes]) -> Suite:
+        """A folder's own suite: its test files disguised, the others watched."""
+        ...
+
+    def run_tests(
+        self,
+        host: PytestHost,
+        args: Sequence[str],
+        timeout: float,
+        *,
+        root: str,
+        suite: Suite,
+    ) -> TestReport:
+        """Run the tests in `host`, judged; the report as the judge saw it."""
+        ...
+
+
+def toolchain(name: str) -> Toolchain:
+    """The toolchain called `name`; UsageError names the ones there are."""
+    if name == "python":
+        from sandbox.toolchains.python import PYTHON
+
+        return PYTHON
+    if name == "javascript":
+        from sandbox.toolchains.javascript import JAVASCRIPT
+
+        return JAVASCRIPT
+    raise UsageError(
+        f"no toolchain called {name!r}: set language in task.toml (or --toolchain) to one "
+        f"of {', '.join(NAMES)}"
+    )
+
+
+def detect(paths: Iterable[str], language: str | None = None) -> Toolchain:
+    """The toolchain of a folder or task: `language` when given, else the one whose test
+    files it holds, else the one whose manifest it has. None fits, or two do: UsageError
+    naming task.toml's `language`."""
+    if language:
+        return toolchain(language)
+    names = list(paths)
+    chains = [toolchain(n) for n in NAMES]
+    found = [c for c in chains if any(c.is_test_file(p) for p in names)]
+    if not found:
+        found = [c for c in chains if any(p in c.manifests for p in names)]
+    if len(found) == 1:
+        return found[0]
+    what = " and ".join(c.name for c in found) if found else "no language greenloop knows"
+    raise UsageError(
+        f"cannot tell the language of these tests (they look like {what}): set language "
+        f"in task.toml, or --toolchain, to one of {', '.join(NAMES)}"
+    )
