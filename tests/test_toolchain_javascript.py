@@ -168,3 +168,60 @@ def test_a_folder_tells_its_language_by_its_tests() -> None:
         detect(["README.md"])
     with pytest.raises(UsageError, match="one of python, javascript"):
         toolchain("cobol")
+
+
+def _document(*files: dict[str, Any]) -> bytes:
+    import base64
+    import json
+
+    for f in files:
+        f["xml"] = base64.b64encode(f["xml"].encode()).decode()
+    return json.dumps({"judge": 1, "files": list(files), "lost": ""}).encode()
+
+
+def _xml(*cases: str) -> str:
+    return f"<testsuites>{''.join(cases)}</testsuites>"
+
+
+def test_a_named_test_missing_from_the_report_is_an_error_and_a_stray_skip_is_tampered() -> None:
+    from sandbox.base import ExecResult
+    from sandbox.toolchains.javascript import NOT_RUN, judge
+
+    ok = ExecResult("", 0)
+    pristine = {"test/add.test.mjs": TESTS["test/add.test.mjs"]}
+    one = _xml('<testcase name="adds"/>')
+    report = judge(_document({"path": "test/add.test.mjs", "role": "test", "rc": 0, "xml": one}),
+                   ok, pristine=pristine)  # fmt: skip
+    assert not report.green
+    missing = [t for t in report.tests if t.outcome == "error"]
+    assert [(t.id, t.message) for t in missing] == [("test/add.test.mjs::adds negatives", NOT_RUN)]
+    skipped = _xml('<testcase name="adds"/>',
+                   '<testcase name="adds negatives"><skipped message="x"/></testcase>')  # fmt: skip
+    report = judge(_document({"path": "test/add.test.mjs", "role": "test", "rc": 0,
+                              "xml": skipped}), ok, pristine=pristine)  # fmt: skip
+    assert "skips none" in report.tampered
+    # a file that skips tests itself may have them reported skipped
+    own = {
+        "test/add.test.mjs": TESTS["test/add.test.mjs"].replace(
+            "test('adds negatives'", "test.skip('adds negatives'"
+        )
+    }
+    report = judge(_document({"path": "test/add.test.mjs", "role": "test", "rc": 0,
+                              "xml": skipped}), ok, pristine=own)  # fmt: skip
+    assert report.green and report.skipped == 1
+
+
+def test_the_inventory_reads_literal_names_nested_as_node_reports_them() -> None:
+    from sandbox.toolchains.js_inventory import inventory
+
+    source = (
+        "import test, { describe, it } from 'node:test';\n"
+        "test('adds', () => {});\n"
+        "describe('group', () => { it('inner', () => {}); it.skip(\"later\", () => {}); });\n"
+        "test('parent', async (t) => { await t.test(`sub`, () => {}); });\n"
+        "for (const x of [1, 2]) test(`case ${x}`, () => {});\n"
+        "test('it\\'s', () => {});\n"
+    )
+    assert inventory(source) == {"adds", "group > inner", "group > later", "parent > sub"}
+    typed = "import test from 'node:test';\ntest('typed', (): void => { const n: number = 1; });\n"
+    assert inventory(typed, typescript=True) == {"typed"}

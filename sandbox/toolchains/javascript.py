@@ -13,6 +13,8 @@ What makes a green here (the judge's document, read on the host):
 - every test file ran and its reporter wrote one whole JUnit document on a pipe of
   its own (a file that exits before its tests, or whose channel holds two documents,
   is an error, never a pass), and its exit code agrees with its report;
+- every test a file names with a literal string (read with tree-sitter) is in its
+  report (else an error), and none is skipped unless the file skips tests itself;
 - a copy of each test file with its assertions turned around fails where the file
   passes, and a canary's test that must fail fails (else the report is tampered).
 
@@ -38,6 +40,7 @@ from sandbox.base import ExecResult, Outcome, Suite, TestCase, TestReport
 from sandbox.image import ImageSpec
 from sandbox.junit import TB_MAX_BYTES, TB_MAX_LINES, Unusable, safe_parse
 from sandbox.testrun import PytestHost
+from sandbox.toolchains.js_inventory import inventory
 
 __all__ = ["JAVASCRIPT", "JS_IMAGE", "JavaScriptToolchain", "is_js_test"]
 
@@ -107,7 +110,7 @@ class JavaScriptToolchain:
         argv = ["python3", "-S", "-P", "-c", _program("node_judge.py"), _program("judge_io.py")]
         argv.append(json.dumps(spec))
         result, channel = host.run_report(argv, timeout)
-        report = judge(channel, result, root)
+        report = judge(channel, result, root, suite.tests)
         return replace(
             report, exec=result, timed_out=result.timed_out, oom_killed=result.oom_killed
         )
@@ -138,8 +141,15 @@ class _File:
     """Not what the judge wrote when its turn came: something rewrote it."""
 
 
-def judge(channel: bytes | None, result: ExecResult, root: str = "") -> TestReport:
-    """The report of a run from the judge's document; tampered where it cannot be true."""
+def judge(
+    channel: bytes | None,
+    result: ExecResult,
+    root: str = "",
+    pristine: Mapping[str, str] | None = None,
+) -> TestReport:
+    """The report of a run from the judge's document; tampered where it cannot be true.
+    Each test the `pristine` files name (`js_inventory`) must be in its file's report: one
+    that is not is an error, never a pass."""
     if result.timed_out or result.exit_code != 0:
         how = "timed out" if result.timed_out else f"exited with {result.exit_code}"
         return TestReport(duration=result.duration, note=f"the judge {how} before its verdict")
@@ -159,9 +169,36 @@ def judge(channel: bytes | None, result: ExecResult, root: str = "") -> TestRepo
     tests = [f for f in files if f.role == "test"]
     cases = tuple(c for f in tests for c in f.cases)
     errors = tuple(_file_error(f) for f in tests if f.problem)
-    report = TestReport(tests=cases, collection_errors=errors, duration=result.duration)
-    tampered = _tampered(tests, files)
+    missing = tuple(_missing(tests, pristine or {}))
+    report = TestReport(tests=cases + missing, collection_errors=errors, duration=result.duration)
+    tampered = _tampered(tests, files) or _skipped(tests, pristine or {})
     return replace(report, tampered=tampered) if tampered else report
+
+
+NOT_RUN = "this test did not run: something skipped, renamed or hid it"
+
+
+def _missing(tests: list[_File], pristine: Mapping[str, str]) -> Any:
+    """An error for each test a file names that its report lacks (a file that reported
+    nothing has its own error, which stands for its tests)."""
+    for f in tests:
+        if f.problem or f.path not in pristine:
+            continue
+        typescript = PurePosixPath(f.path).suffix in _TYPESCRIPT
+        reported = {c.id.partition("::")[2] for c in f.cases}
+        for name in sorted(inventory(pristine[f.path], typescript=typescript) - reported):
+            yield TestCase(id=f"{f.path}::{name}", outcome="error", message=NOT_RUN)
+
+
+def _skipped(tests: list[_File], pristine: Mapping[str, str]) -> str:
+    """A test reported skipped in a file that never skips one: the code under test did."""
+    for f in tests:
+        text = pristine.get(f.path)
+        if text is None or "skip" in text or "todo" in text:
+            continue
+        if any(c.outcome == "skipped" for c in f.cases):
+            return f"{f.path}: a test was skipped, and the file skips none"
+    return ""
 
 
 def _read_file(entry: Mapping[str, Any], root: str) -> _File:
