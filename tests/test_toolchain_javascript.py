@@ -225,3 +225,17 @@ def test_the_inventory_reads_literal_names_nested_as_node_reports_them() -> None
     assert inventory(source) == {"adds", "group > inner", "group > later", "parent > sub"}
     typed = "import test from 'node:test';\ntest('typed', (): void => { const n: number = 1; });\n"
     assert inventory(typed, typescript=True) == {"typed"}
+
+
+def test_only_files_that_import_nodes_runner_are_its_tests() -> None:
+    """A helper under test/ stays where the tests require it; a jest file (its globals)
+    is not node's to run (as in process-warning's own test folder)."""
+    files = {
+        "test/a.test.js": b"const { test } = require('node:test')\nconst h = require('./helper')\n",
+        "test/helper.js": b"module.exports = { withResolvers () {} }\n",
+        "test/jest.test.js": b"/* global test */\nif (globalThis.test) test('x', () => {})\n",
+        "index.js": b"module.exports = 1\n",
+    }
+    suite = toolchain("javascript").folder_suite(files)
+    assert set(suite.tests) == {"test/a.test.js"}
+    assert suite.watch == frozenset({"index.js"})

@@ -42,7 +42,7 @@ from sandbox.junit import TB_MAX_BYTES, TB_MAX_LINES, Unusable, safe_parse
 from sandbox.testrun import PytestHost
 from sandbox.toolchains.js_inventory import inventory
 
-__all__ = ["JAVASCRIPT", "JS_IMAGE", "JavaScriptToolchain", "is_js_test"]
+__all__ = ["JAVASCRIPT", "JS_IMAGE", "JavaScriptToolchain", "is_js_test", "uses_node_test"]
 
 JS_IMAGE = ImageSpec(
     repo="greenloop-sandbox-javascript",
@@ -56,7 +56,14 @@ _SOURCES = (".js", ".mjs", ".cjs", ".ts", ".mts")
 _TYPESCRIPT = (".ts", ".mts")
 _TEST_NAME = re.compile(r"(^test\.|^test-|[._-]test\.|\.spec\.)", re.IGNORECASE)
 _MESSAGE_MAX = 2000
+_NODE_TEST = re.compile(r"""(\bfrom|\brequire\s*\(|\bimport\s*\()\s*['"]node:test['"]""")
 _INTERNAL = re.compile(r"\(node:|\bat node:|node:internal|at async Promise\.all|runInAsyncScope")
+
+
+def uses_node_test(text: str) -> bool:
+    """Whether a file imports node's runner (`node:test`): a test file of node's, not a
+    helper beside the tests nor another runner's file (jest's, with its globals)."""
+    return bool(_NODE_TEST.search(text))
 
 
 def is_js_test(path: str) -> bool:
@@ -84,12 +91,13 @@ class JavaScriptToolchain:
         for path, data in files.items():
             if PurePosixPath(path).suffix not in _SOURCES or "node_modules" in path:
                 continue
-            if is_js_test(path):
-                try:
-                    tests[path] = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    continue
-            else:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if is_js_test(path) and uses_node_test(text):
+                tests[path] = text
+            elif not is_js_test(path):
                 watch.add(path)
         return Suite(tests, frozenset(watch))
 
