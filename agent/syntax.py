@@ -20,7 +20,14 @@ from tree_sitter import Language, Node, Parser
 
 from sandbox import pyast
 
-__all__ = ["SyntaxProblem", "check_python", "python_language", "python_parser", "render_problems"]
+__all__ = [
+    "SyntaxProblem",
+    "check_python",
+    "goes_on",
+    "python_language",
+    "python_parser",
+    "render_problems",
+]
 
 # The grammar still accepts Python 2 statements; Python 3 does not.
 _PY2_ONLY = {"print_statement": "Python 2 print statement", "exec_statement": "exec statement"}
@@ -47,6 +54,8 @@ _STATEMENT_HOLDERS = frozenset(
     ]
 )
 _SNIPPET_CHARS = 40
+_INCOMPLETE = 0x4000  # PyCF_ALLOW_INCOMPLETE_INPUT
+_NO_DEDENT = 0x200  # PyCF_DONT_IMPLY_DEDENT
 _local = threading.local()
 
 
@@ -147,6 +156,19 @@ def _compiler_problem(source: str) -> tuple[SyntaxProblem, bool] | None:
     except (ValueError, RecursionError, MemoryError) as exc:
         return SyntaxProblem(1, 1, str(exc)), False
     return None
+
+
+def goes_on(source: str) -> bool:
+    """Whether some continuation could make `source` parse: it parses already, or is cut
+    in an open bracket, string or block (Python's compiler in the "incomplete input"
+    mode `codeop` uses)."""
+    try:
+        compile(source, "<reply>", "exec", flags=_INCOMPLETE | _NO_DEDENT, dont_inherit=True)
+    except SyntaxError as e:
+        return e.msg == "incomplete input"
+    except ValueError:  # a null byte
+        return False
+    return True
 
 
 def render_problems(path: str, source: str, problems: list[SyntaxProblem]) -> str:

@@ -11,6 +11,8 @@ from agent.syntax import check_python
 from agent.task import TaskConfig
 
 GOOD_HEAD = "def fizzbuzz(n):\n    return str(n)\n"
+LOOPING = "def evens(n):\n    if n < 0:\n        return []\n    if n == 0:\n        return [0]\n"
+"""A function cut at the token cap as it repeats itself: its whole lines are kept."""
 
 
 @pytest.mark.parametrize(
@@ -20,8 +22,21 @@ GOOD_HEAD = "def fizzbuzz(n):\n    return str(n)\n"
         (GOOD_HEAD + "\nThis function returns the number as text.\n", GOOD_HEAD),
         ("def broken(:\n    pass\n", None),
         ("x = (1,\n", None),
+        (LOOPING + "        return [x for x in range(n) if x %", LOOPING),
+        (LOOPING + "    if n > 1:\n        return [x for", LOOPING),
+        (LOOPING + "    return (n + 1))\n    return n\n", None),
+        ('def f(n):\n    """Return n.\n\n    Example:\n    >>> f(1', None),
     ],
-    ids=["cut-off-test", "prose-after-code", "error-on-first-line", "nothing-before-error"],
+    ids=[
+        "cut-off-test",
+        "prose-after-code",
+        "error-on-first-line",
+        "nothing-before-error",
+        "function-cut-mid-line",
+        "function-cut-in-open-block",
+        "broken-mid-function",
+        "cut-in-its-docstring",
+    ],
 )
 def test_trim_to_parseable(source: str, expected: str | None) -> None:
     problems = check_python(source)

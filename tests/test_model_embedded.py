@@ -228,23 +228,31 @@ def test_a_guided_line_is_taken_back_and_the_reply_goes_on_from_its_mend() -> No
     assert "\n# done\n" in tail.text and tail.finish_reason == "stop"
 
 
-def test_a_sampled_line_is_drawn_again_and_a_greedy_one_is_not() -> None:
+def test_a_line_taken_back_is_drawn_again_in_greedy_and_sampled_replies() -> None:
     llama = _llama(n_ctx=256, n_batch=64)
     engine = Engine(llama, n_ctx=1024)
     prompt = llama.tokenize(b"List ten animals, one per line.\n", False, True)
     plain = engine.complete(prompt, Sampling(), 60, ())
-    greedy = engine.complete(prompt, Sampling(guide=_NoLetter("e")), 60, ())
+    greedy_guide = _NoLetter("e")
+    greedy = engine.complete(prompt, Sampling(guide=greedy_guide), 60, ())
+    again = engine.complete(prompt, Sampling(guide=_NoLetter("e")), 60, ())
     guide = _NoLetter("e")
     sampled = engine.complete(prompt, Sampling(temperature=0.8, seed=5, guide=guide), 60, ())
     engine.close()
-    # a greedy draw would come out the same: it is kept as it is
-    assert greedy.text == plain.text and greedy.completion_tokens == plain.completion_tokens
-    kept = len(llama.tokenize(sampled.text.encode(), False, False))
+    kept = {id(r): len(llama.tokenize(r.text.encode(), False, False)) for r in (greedy, sampled)}
     llama.close()
-    # the lines taken back were decoded, and are paid for; no more than REDRAWS of them
-    assert sampled.completion_tokens > kept + 2
-    assert guide.judged > sampled.text.count("\n")
-    assert guide.judged - sampled.text.count("\n") <= REDRAWS + 1
+    plain_lines = plain.text.split("\n")
+    assert any("e" in line for line in plain_lines[:-1])  # else the guide had no work
+    # a greedy reply's line taken back is drawn again sampled (a greedy draw would come
+    # out the same), seeded: the same reply every time; the lines before it are greedy's
+    first = next(i for i, line in enumerate(plain_lines) if "e" in line)
+    assert greedy.text.split("\n")[:first] == plain_lines[:first]
+    assert greedy.text != plain.text and greedy.text == again.text
+    assert greedy_guide.judged > greedy.text.count("\n")
+    for reply, judge in ((greedy, greedy_guide), (sampled, guide)):
+        # the lines taken back were decoded, and are paid for; no more than REDRAWS
+        assert reply.completion_tokens > kept[id(reply)] + 2
+        assert reply.text.count("\n") < judge.judged <= reply.text.count("\n") + REDRAWS + 1
 
 
 def test_a_request_over_the_context_is_refused_with_its_fix() -> None:

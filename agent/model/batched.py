@@ -65,6 +65,9 @@ class Sampling:
 REDRAWS_A_LINE = 3
 REDRAWS = 12
 """Lines a reply may take back, in a row and in all (bounded: each costs decode steps)."""
+REPAIR_TEMPERATURE = 0.8
+"""A greedy reply's line taken back is drawn again at this temperature (a greedy draw
+would come out the same), seeded by its redraw's number; the line after goes greedy."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class _Request:
     greedy: bool = True
     mark: _Mark | None = None
     forced: list[int] = field(default_factory=list)
+    repair: Any = None
+    """A greedy reply's sampler for the line it draws again (`REPAIR_TEMPERATURE`)."""
     decoded: int = 0
     redrawn: int = 0
     in_a_row: int = 0
@@ -281,7 +286,8 @@ class Engine:
         self._ctx.decode(self._batch)
         self.steps += 1
         for r in list(self._active):
-            token = r.forced.pop(0) if r.forced else r.sampler.sample(self._ctx, r.row)
+            sampler = r.sampler if r.repair is None else r.repair
+            token = r.forced.pop(0) if r.forced else sampler.sample(self._ctx, r.row)
             r.pos += 1
             if self._low.llama_vocab_is_eog(self._model.vocab, token):
                 if not self._guided_end(r):
@@ -317,6 +323,7 @@ class Engine:
         if ended:
             r.mark = _Mark(r.pos, r.pending, r.text, r.generated)
             r.in_a_row = 0
+            self._repaired(r)
 
     def _guided_end(self, r: _Request) -> bool:
         """At the reply's end: True where its last line was taken back (it goes on)."""
@@ -328,8 +335,8 @@ class Engine:
         assert r.mark is not None
         if judged.move is Move.KEEP or r.redrawn >= REDRAWS:
             return False
-        if judged.move is Move.REDRAW and (r.greedy or r.in_a_row >= REDRAWS_A_LINE):
-            return False  # a greedy draw comes out the same
+        if judged.move is Move.REDRAW and r.in_a_row >= REDRAWS_A_LINE:
+            return False
         mark = r.mark
         self._ctx.kv_cache_seq_rm(r.seq, mark.pos, -1)
         r.pos, r.pending, r.generated = mark.pos, mark.pending, mark.generated
@@ -337,12 +344,22 @@ class Engine:
         r.decoder.reset()
         r.redrawn += 1
         r.in_a_row += 1
+        self._repaired(r)
         if judged.move is Move.REPLACE:
             begun = r.text[r.text.rfind("\n") + 1 :]  # the indent already kept
             closer = judged.replace
             closer = closer[len(begun) :] if closer.startswith(begun) else closer
             r.forced = list(self._model.tokenize(closer.encode(), add_bos=False, special=False))
+        elif r.greedy:
+            repair = Sampling(temperature=REPAIR_TEMPERATURE, seed=r.redrawn)
+            r.repair = _sampler(self._internals, self._model, repair)
         return True
+
+    def _repaired(self, r: _Request) -> None:
+        """Back to the reply's own sampler (a greedy reply's line drawn again has ended)."""
+        if r.repair is not None:
+            r.repair.close()
+            r.repair = None
 
     def _finish(
         self,
@@ -359,6 +376,7 @@ class Engine:
         if request.kept is not None:
             self.prompts.give_back(request.kept)
         request.sampler.close()
+        self._repaired(request)
         if error is not None:
             request.error = error
         else:

@@ -71,7 +71,7 @@ from agent.run.replies import (
     plan_reply,
     rewrite_reply,
 )
-from agent.syntax import SyntaxProblem, check_python, render_problems
+from agent.syntax import SyntaxProblem, check_python, goes_on, render_problems
 
 __all__ = ["Generator", "make_plan"]
 
@@ -285,10 +285,15 @@ def misnamed_block(reply: str, names: Sequence[str]) -> str | None:
 
 
 def trim_to_parseable(source: str, problems: list[SyntaxProblem]) -> str | None:
-    """The source cut before the top-level statement holding the first error, if that parses.
+    """The source cut before the top-level statement holding the first error, if that
+    parses; else, for code cut off mid-statement, its longest parseable head of lines.
 
     A reply cut off at the token limit, or trailed by junk after the code, usually
     has a good head: keeping it costs nothing, asking the model again costs a call.
+    A function cut at the cap keeps the lines it had (measured on HumanEval 40-119: a
+    third of the replies failing the gate ran to their cap inside their one function,
+    most of them repeating themselves after a whole body). Code broken in its middle is
+    not cut: its tail was meant to run, and a correction may mend it.
     """
     lines = source.splitlines(keepends=True)
     first = max(1, min(p.line for p in problems))
@@ -296,6 +301,32 @@ def trim_to_parseable(source: str, problems: list[SyntaxProblem]) -> str | None:
     while cut > 0 and (not lines[cut].strip() or lines[cut][:1] in (" ", "\t", "#")):
         cut -= 1
     head = "".join(lines[:cut]).rstrip() + "\n"
-    if cut == 0 or not head.strip() or check_python(head):
+    if cut > 0 and head.strip() and not check_python(head):
+        return head
+    return _cut_off_head(lines)
+
+
+CUT_OFF_LINES = 400
+"""Heads of a cut-off file tried, longest first, before giving up."""
+
+
+def _cut_off_head(lines: list[str]) -> str | None:
+    """The longest head of whole lines that parses and keeps the last top-level
+    statement begun, where all but the last line could still go on (the file was cut,
+    not broken), or None."""
+    if len(lines) < 2 or not goes_on("".join(lines[:-1])):
         return None
-    return head
+    begun = max(
+        (i for i, line in enumerate(lines) if line.strip() and line[:1] not in (" ", "\t", "#")),
+        default=0,
+    )
+    for end in range(len(lines) - 1, max(begun, len(lines) - 1 - CUT_OFF_LINES), -1):
+        head = "".join(lines[:end]).rstrip() + "\n"
+        if not check_python(head):
+            return head
+    return None
+    for end in range(len(lines) - 1, max(0, len(lines) - 1 - CUT_OFF_LINES), -1):
+        head = "".join(lines[:end]).rstrip() + "\n"
+        if head.strip() and not check_python(head):
+            return head
+    return None
