@@ -325,8 +325,3 @@ def _cut_off_head(lines: list[str]) -> str | None:
         if not check_python(head):
             return head
     return None
-    for end in range(len(lines) - 1, max(0, len(lines) - 1 - CUT_OFF_LINES), -1):
-        head = "".join(lines[:end]).rstrip() + "\n"
-        if head.strip() and not check_python(head):
-            return head
-    return None
