@@ -22,7 +22,9 @@ from sandbox import pyast
 
 __all__ = [
     "SyntaxProblem",
+    "check_javascript",
     "check_python",
+    "check_source",
     "goes_on",
     "python_language",
     "python_parser",
@@ -121,6 +123,37 @@ def check_python(source: str, limit: int = 5) -> list[SyntaxProblem]:
     if first is not None and (problems or first[1]):
         problems = _merge(first[0], problems)
     return sorted(problems, key=lambda p: (p.line, p.column))[:limit]
+
+
+def check_javascript(source: str, typescript: bool = False, limit: int = 5) -> list[SyntaxProblem]:
+    """Parse JavaScript (or TypeScript) `source` with tree-sitter; its first problems."""
+    from sandbox.toolchains.js_inventory import parser_for
+
+    tree = parser_for(typescript).parse(source.encode("utf-8", "surrogatepass"))
+    problems: list[SyntaxProblem] = []
+    stack = [tree.root_node]
+    while stack and len(problems) < limit:
+        node = stack.pop()
+        if node.is_missing or node.is_error:
+            problem = _problem(node)
+            if problem is not None:
+                problems.append(problem)
+            continue
+        if node.has_error:
+            stack.extend(reversed(node.children))
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def check_source(path: str, source: str) -> list[SyntaxProblem]:
+    """The syntax problems of `source` as the file at `path` (its extension's language);
+    [] for a file greenloop does not parse."""
+    if path.endswith(".py"):
+        return check_python(source)
+    if path.endswith((".js", ".mjs", ".cjs")):
+        return check_javascript(source)
+    if path.endswith((".ts", ".mts")):
+        return check_javascript(source, typescript=True)
+    return []
 
 
 def _tree_sitter_problems(source: str, limit: int) -> list[SyntaxProblem]:

@@ -3,7 +3,8 @@
 A task is a folder::
 
     spec.md        what to build (required, non-empty Markdown)
-    tests/         the acceptance tests (optional; `.py` files only, at least one `test_*.py`)
+    tests/         the acceptance tests (optional; one language's: at least one `test_*.py`,
+                   or one `*.test.js|mjs|cjs|ts` that imports node:test, and their helpers)
     starter/       files the project begins from (optional; laid out as in the project)
     task.toml      test command, budgets and sandbox limits (optional; see `TaskConfig`)
 
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,6 +33,7 @@ from sandbox.testrun import check_command
 
 __all__ = [
     "CAPS",
+    "DEFAULT_TEST_COMMANDS",
     "MAX_SPEC_BYTES",
     "MAX_TEST_BYTES",
     "SPEC_FILE",
@@ -92,7 +94,12 @@ class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     test_command: str = "python -m pytest -q"
-    """Command that runs the acceptance tests, from the project root."""
+    """Command that runs the acceptance tests, from the project root (for javascript:
+    `node --test`, its default)."""
+    language: Literal["python", "javascript"] | None = None
+    """The language of the project and its tests (`sandbox.toolchains`); unset, it is told
+    by the test files (`.py`: python; `.js`, `.mjs`, `.cjs`, `.ts`: javascript, which
+    takes TypeScript too), and python when there are none."""
     max_iterations: int = Field(default=6, ge=1, le=CAPS["max_iterations"])
     """Test runs (feedback rounds and restarts together) before giving up."""
     max_malformed: int = Field(default=3, ge=1, le=CAPS["max_malformed"])
@@ -149,6 +156,11 @@ class Task:
         """True when the task brings its own acceptance tests."""
         return bool(self.tests)
 
+    @property
+    def language(self) -> str:
+        """The toolchain the task runs in: task.toml's `language`, else its tests'."""
+        return self.config.language or "python"
+
 
 def load_task(path: Path) -> Task:
     """Load a task folder, or a single Markdown spec file, from `path`.
@@ -202,7 +214,8 @@ def _load_folder(folder: Path) -> Task:
     spec = _read_spec(spec_path)
     toml_path = _entry(root, TASK_TOML)
     config = _read_config(toml_path) if toml_path is not None else TaskConfig()
-    tests = _read_tests(root)
+    tests = _read_tests(root, config.language)
+    config = with_language(config, tests, str(toml_path or root / TASK_TOML))
     starter = _read_starter(root)
     overlap = sorted(set(tests) & set(starter))
     if overlap:
@@ -345,26 +358,62 @@ def _subdir(root: Path, name: str) -> Path | None:
     return safe_path(root, name)
 
 
-def _read_tests(root: Path) -> dict[str, str]:
+_TEST_SOURCES = {"python": (".py",), "javascript": (".js", ".mjs", ".cjs", ".ts", ".mts")}
+
+
+def _read_tests(root: Path, language: str | None = None) -> dict[str, str]:
     base = _subdir(root, TESTS_DIR)
     if base is None:
         return {}
+    allowed = _TEST_SOURCES.get(language or "", tuple(x for v in _TEST_SOURCES.values() for x in v))
     tests: dict[str, str] = {}
     for rel, full in _walk(base):
-        if not rel.endswith(".py"):
+        if not rel.endswith(allowed):
             raise UsageError(
-                f"{full} is not a Python file: {TESTS_DIR}/ holds only .py test files; "
+                f"{full} is not a {language or 'Python or JavaScript'} file: {TESTS_DIR}/ "
+                f"holds only test files ({', '.join(allowed)}) and their helpers; "
                 f"move it to {STARTER_DIR}/ or out of the task"
             )
         tests[f"{TESTS_DIR}/{rel}"] = _read_text(full, MAX_TEST_BYTES, "a test file")
-    _require_test_file(tests, str(base))
     return tests
 
 
-def _require_test_file(tests: Mapping[str, str], where: str) -> None:
-    if tests and not any(Path(rel).name.startswith("test_") for rel in tests):
+def with_language(config: TaskConfig, tests: Mapping[str, str], where: str) -> TaskConfig:
+    """`config` with its language told by the tests when task.toml names none (and the
+    language's own test command when task.toml gives none); the tests checked to be that
+    language's. A mix, or tests of no language greenloop knows: UsageError naming
+    task.toml's `language`."""
+    from sandbox.toolchains import detect
+
+    language: str | None = config.language
+    if tests:
+        language = language or _by_extension(tests) or detect(list(tests)).name
+        _require_test_file(tests, language, where)
+    if language is None:
+        return config
+    update: dict[str, Any] = {"language": language}
+    if "test_command" not in config.model_fields_set:
+        update["test_command"] = DEFAULT_TEST_COMMANDS[language]
+    return config.model_copy(update=update)
+
+
+DEFAULT_TEST_COMMANDS = {"python": "python -m pytest -q", "javascript": "node --test"}
+
+
+def _by_extension(tests: Mapping[str, str]) -> str | None:
+    """The one language all the test folder's files are written in, if there is one."""
+    found = {lang for path in tests for lang, exts in _TEST_SOURCES.items() if path.endswith(exts)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _require_test_file(tests: Mapping[str, str], language: str, where: str) -> None:
+    from sandbox.toolchains import toolchain
+
+    chain = toolchain(language)
+    if not any(chain.is_test_file(rel) for rel in tests):
+        named = "test_*.py" if language == "python" else "*.test.js (or .mjs, .cjs, .ts)"
         raise UsageError(
-            f"{where} holds no test_*.py file: name the test files test_*.py "
+            f"{where}: the tests hold no {named} file: name the test files {named} "
             f"(or remove {TESTS_DIR}/ to have the tests generated)"
         )
 
@@ -443,7 +492,7 @@ def _jsonl_task(line: str, where: str, root: Path, source: Path) -> Task:
         )
     for rel, content in item.tests.items():
         _check_jsonl_test(rel, content, where, root)
-    _require_test_file(item.tests, where)
+    config = with_language(_validate_config(item.config, where), item.tests, where)
     for rel in item.starter:
         safe_path(root, rel)
     return Task(
@@ -452,7 +501,7 @@ def _jsonl_task(line: str, where: str, root: Path, source: Path) -> Task:
         spec=item.spec,
         tests=MappingProxyType(dict(item.tests)),
         starter=MappingProxyType(dict(item.starter)),
-        config=_validate_config(item.config, where),
+        config=config,
         source=source,
     )
 
@@ -462,10 +511,11 @@ def _check_jsonl_test(rel: str, content: str, where: str, root: Path) -> None:
         safe_path(root, rel)
     except PathRejected as exc:
         raise PathRejected(f"{where}: {exc}") from exc
-    if not (rel.startswith(f"{TESTS_DIR}/") and rel.endswith(".py")):
+    sources = tuple(x for v in _TEST_SOURCES.values() for x in v)
+    if not (rel.startswith(f"{TESTS_DIR}/") and rel.endswith(sources)):
         raise UsageError(
-            f"{where}: test path {rel!r} must be a .py file under {TESTS_DIR}/, "
-            f"e.g. {TESTS_DIR}/test_x.py"
+            f"{where}: test path {rel!r} must be a test file under {TESTS_DIR}/, "
+            f"e.g. {TESTS_DIR}/test_x.py or {TESTS_DIR}/x.test.js"
         )
     size = len(content.encode())
     if size > MAX_TEST_BYTES:

@@ -18,7 +18,8 @@ refused wherever they are written. Python source that reaches into the judge
 descriptors) is refused for what the write adds: a repository that already had
 such code keeps it. New files next to the protected tests are test edits. What
 the user's own project or task brings (the trusted files) stays; only the
-model's writes are refused.
+model's writes are refused. JavaScript's runner files and moves are
+`sandbox.toolchains.js_runner_files`'s.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from pathlib import PurePosixPath
 from sandbox.base import Suite
 from sandbox.disguise import is_test_module
 from sandbox.screen import judge_moves
+from sandbox.toolchains.javascript import is_js_test, uses_node_test
+from sandbox.toolchains.js_runner_files import js_runner_reason
 
 __all__ = [
     "added_test_reason",
@@ -147,6 +150,9 @@ def runner_reason(path: str, old: str | None, new: str | None, paths: Collection
     start = _SECTIONS.get(path)
     if start is not None and _section(old, start) != _section(new, start):
         return f"`{path}`: its pytest section configures the test runner"
+    js = js_runner_reason(path, old, new)
+    if js:
+        return js
     # A module the project already has keeps its name: only new ones may not shadow.
     names = _top_level_names(path, paths) if old is None else []
     shadow = next((n for n in names if _shadowed(n)), None)
@@ -169,7 +175,7 @@ def added_test_reason(path: str, existing: Collection[str], tests: Collection[st
         return ""
     pure = PurePosixPath(path)
     name = pure.name
-    is_test = name.startswith("test_") or name.endswith("_test.py")
+    is_test = name.startswith("test_") or name.endswith("_test.py") or is_js_test(path)
     in_folder = any(p in _TEST_FOLDERS for p in pure.parts[:-1]) or any(
         pure.as_posix().startswith(f + "/") for f in _test_folders(tests)
     )
@@ -188,7 +194,11 @@ def judged_suite(
     disguised (the protected ones and any the model may edit), the model's files watched,
     mutants made of the `focus` tests first."""
     everything = {**files, **tests}
-    modules = {p: t for p, t in everything.items() if is_test_module(p)}
+    modules = {
+        p: t
+        for p, t in everything.items()
+        if is_test_module(p) or (is_js_test(p) and uses_node_test(t))
+    }
     return Suite(modules, model_written(files, trusted, tests), frozenset(focus))
 
 

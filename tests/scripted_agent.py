@@ -70,5 +70,6 @@ class Script:
             self.asked.append("feedback")
             return Reply(text=_next(self.feedback or ["I cannot help."]))
 
+
 def _next(queue: list[str]) -> str:
     return queue.pop(0) if len(queue) > 1 else queue[0]

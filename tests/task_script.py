@@ -24,11 +24,14 @@ from scripted_agent import FILE_ASK, bare_ask_path
 RETRY_MARK = "attempt 1 at this task failed"
 
 
+_SOURCES = (".py", ".js", ".mjs", ".cjs", ".ts", ".mts")
+
+
 def _solution(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): p.read_text()
-        for p in sorted(folder.rglob("*.py"))
-        if "__pycache__" not in p.parts
+        for p in sorted(folder.rglob("*"))
+        if p.suffix in _SOURCES and "__pycache__" not in p.parts
     }
 
 

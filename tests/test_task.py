@@ -172,7 +172,7 @@ BAD_FOLDERS: list[tuple[str, dict[str, str | bytes], type[Exception], str]] = [
         "data file in tests",
         {"spec.md": "x", "tests/test_m.py": TEST, "tests/data.json": "{}"},
         UsageError,
-        "holds only .py test files; move it to starter/",
+        "and their helpers; move it to starter/",
     ),
     (
         "binary test",
@@ -326,7 +326,7 @@ BAD_LINES: list[tuple[str, object, type[Exception], str]] = [
         "test outside tests/",
         {**GOOD_LINE, "tests": {"test_m.py": TEST}},
         UsageError,
-        "must be a .py file under tests/",
+        "must be a test file under tests/",
     ),
     ("name with slash", {**GOOD_LINE, "name": "a/b"}, ConfigError, "plain folder name"),
     (

@@ -71,7 +71,7 @@ from agent.run.replies import (
     plan_reply,
     rewrite_reply,
 )
-from agent.syntax import SyntaxProblem, check_python, goes_on, render_problems
+from agent.syntax import SyntaxProblem, check_python, check_source, goes_on, render_problems
 
 __all__ = ["Generator", "make_plan"]
 
@@ -205,11 +205,12 @@ class Generator:
         a 1,036-token reply rewritten to 1,745 tokens, then to 2,048, 6 minutes of one
         task on 2 cores, none of it parsing)."""
         for attempt in range(tries + 1):
-            problems = check_python(source) if target.path.endswith(".py") else []
+            problems = check_source(target.path, source)
             if not problems:
                 return source
             self.ask.record(Syntax(path=target.path, problems=tuple(str(p) for p in problems)))
-            trimmed = trim_to_parseable(source, problems)
+            python = target.path.endswith(".py")
+            trimmed = trim_to_parseable(source, problems) if python else None
             if trimmed is not None:
                 kept = trimmed.count("\n")
                 self.ask.record(SyntaxTrimmed(path=target.path, kept_lines=kept))

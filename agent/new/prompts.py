@@ -11,11 +11,20 @@ import re
 from collections.abc import Mapping
 
 from agent.edits.extract import fenced_blocks
+from agent.languages import language_of
 from agent.model import Message
 from agent.new.plan import DEFAULT_TEST_COMMAND, EXAMPLE_PATH, Plan, PlannedFile
 from agent.new.requirements import Requirements, requirements_text
 from agent.new.speccode import read_spec_code
-from agent.run.prompts import MAX_FAILURES, SYSTEM, failing, failure, fence, pointed_at
+from agent.run.prompts import (
+    MAX_FAILURES,
+    SYSTEM,
+    failing,
+    failure,
+    fence,
+    pointed_at,
+    system_for,
+)
 from sandbox.base import TestReport
 
 __all__ = [
@@ -124,7 +133,7 @@ def file_messages(
     parts = [f"Spec:\n{spec.strip()}", f"Write the file `{target.path}`: {target.purpose}"]
     if target.interface:
         parts.append("It must define:\n" + "\n".join(f"- {s}" for s in target.interface))
-    start = _starting_point(spec, target)
+    start = _starting_point(spec, target) if target.path.endswith(".py") else ""
     if start:
         parts.append(start)
     if requirements:
@@ -138,17 +147,23 @@ def file_messages(
             break
         parts.append("The tests it must pass:\n" + fence(path, text[:budget]))
         budget -= len(text)
-    parts.append(f"Reply with the complete `{target.path}` in one ```python block.")
-    return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
+    parts.append(f"Reply with the complete `{target.path}` in one ```{_fence(target.path)} block.")
+    return [Message.system(system_for([target.path])), Message.user("\n\n".join(parts))]
+
+
+def _fence(path: str) -> str:
+    """The info string a reply carrying `path` is asked in (python, javascript, ...)."""
+    language = language_of(path)
+    return language.fence if language else "python"
 
 
 def syntax_fix_messages(path: str, source: str, problems: str) -> list[Message]:
     """Send a file that does not parse back, with the error's line."""
     return [
-        Message.system(SYSTEM),
+        Message.system(system_for([path])),
         Message.user(
             f"`{path}` has a syntax error:\n{problems}\n\n{fence(path, source)}\n\n"
-            f"Reply with the corrected complete `{path}` in one ```python block."
+            f"Reply with the corrected complete `{path}` in one ```{_fence(path)} block."
         ),
     ]
 
@@ -181,7 +196,7 @@ def feedback_messages(
         parts.append(f"Your previous edits were NOT applied:\n{refused}")
     parts.append("Fix the code so the tests pass. The tests may not be changed.")
     parts.append(edit_instructions)
-    return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
+    return [Message.system(system_for(files)), Message.user("\n\n".join(parts))]
 
 
 # ---------------------------------------------------------------- the plan

@@ -26,6 +26,7 @@ from agent.errors import GreenloopError, UsageError
 from agent.model import ChatModel
 from agent.new.generate import Generator, make_plan
 from agent.new.job import NewJob
+from agent.new.js_requirements import extract_js_requirements
 from agent.new.requirements import extract_requirements
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
@@ -100,6 +101,12 @@ def prepare_new(task: Task, settings: RunSettings) -> PreparedNew:
     """Check the out folder and the test command, resolve the run: before anything is touched.
     The out folder is `settings.out`, or greenloop-out/<task name>."""
     out = settings.out or Path("greenloop-out") / task.name
+    if task.language != "python" and not task.has_tests:
+        raise UsageError(
+            f"task {task.name} is {task.language} and has no tests: greenloop writes "
+            "acceptance tests in Python only; add them under tests/ (e.g. "
+            "tests/x.test.mjs, importing node:test)"
+        )
     check_out_dir(task, out)
     run = RunDir(out, settings.run_id)
     common = PreparedRun.of(run, settings, task.config, task.config.test_command)
@@ -133,7 +140,10 @@ def _generate_and_loop(
     record.count_from(budget)
     ask = Caller(model, budget, record)
     sandbox_cfg = common.sandbox
-    reqs = extract_requirements(task.tests, known_files=list(task.starter))
+    if task.language == "javascript":
+        reqs = extract_js_requirements(task.tests, known_files=list(task.starter))
+    else:
+        reqs = extract_requirements(task.tests, known_files=list(task.starter))
     plan, source = make_plan(ask, task.spec, reqs, task.has_tests)
     record.result.plan_source = source
     record(PlanChosen(source=source, plan=plan.model_dump()))

@@ -23,7 +23,7 @@ from agent.run.record import RunDir
 from agent.run.settings import RunSettings
 from agent.task import TaskConfig
 from sandbox.config import SandboxConfig
-from sandbox.testrun import pytest_args
+from sandbox.toolchains import toolchain
 
 __all__ = ["PreparedRun"]
 
@@ -39,7 +39,7 @@ class PreparedRun:
     sandbox: SandboxConfig
     """The sandbox config, with the run id (its containers' label) and the task's limits."""
     test_args: tuple[str, ...]
-    """The test command, parsed once (pytest's arguments)."""
+    """The test command, parsed once (the runner's arguments: pytest's, or node's files)."""
     limits: TaskConfig
     """The budgets (iterations, malformed replies, tokens, wall clock) and the test timeout."""
     edit_format: EditFormatName
@@ -55,8 +55,10 @@ class PreparedRun:
         """The prepared run from the command's settings, the budgets and the test command."""
         memory = {"memory_mb": limits.limits.memory_mb} if limits.limits.memory_mb else {}
         pids = {"pids": limits.limits.pids} if limits.limits.pids else {}
-        sandbox = settings.sandbox.model_copy(update={"run_id": run.run_id} | memory | pids)
-        return cls(run, settings.model_name, sandbox, tuple(pytest_args(command)), limits,
+        chain = toolchain(limits.language or "python")
+        update = {"run_id": run.run_id, "toolchain": chain.name} | memory | pids
+        sandbox = settings.sandbox.model_copy(update=update)
+        return cls(run, settings.model_name, sandbox, tuple(chain.test_args(command)), limits,
                    settings.edit_format, settings.prior)  # fmt: skip
 
     def named(self, model_name: str) -> Self:

@@ -5,23 +5,36 @@ owns its own prompts: `agent.new.prompts`, `agent.fix.prompt`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from agent.languages import language_of
 from sandbox.base import TestCase, TestReport
 
-__all__ = ["MAX_FAILURES", "SYSTEM", "failing", "failure", "fence", "pointed_at"]
+__all__ = ["MAX_FAILURES", "SYSTEM", "failing", "failure", "fence", "pointed_at", "system_for"]
 
 SYSTEM = (
     "You are an expert Python programmer. You write complete, working code "
     "that passes the given tests. Answer with code, no explanations."
 )
+
+
+def system_for(paths: Iterable[str]) -> str:
+    """The system prompt for a project of these files: `SYSTEM`, in their language."""
+    for path in paths:
+        language = language_of(path)
+        if language is not None:
+            return SYSTEM.replace("Python", language.name)
+    return SYSTEM
+
+
 MAX_FAILURES = 6
 """The most failures a prompt shows."""
 
 
 def fence(path: str, text: str) -> str:
-    """A file as a prompt shows it: its path, then its text in a python block."""
-    return f"{path}\n```python\n{text.rstrip()}\n```"
+    """A file as a prompt shows it: its path, then its text in a block of its language."""
+    language = language_of(path)
+    return f"{path}\n```{language.fence if language else 'python'}\n{text.rstrip()}\n```"
 
 
 def failure(case: TestCase) -> str:

@@ -24,6 +24,8 @@ from agent.run.events import Record
 from sandbox import SandboxConfig, open_sandbox, pyast
 from sandbox.base import Sandbox, TestCase, TestReport
 from sandbox.runner_files import judged_suite, keep_trusted
+from sandbox.toolchains.javascript import is_js_test, uses_node_test
+from sandbox.toolchains.js_inventory import inventory
 
 if TYPE_CHECKING:
     from agent.run.loop import LoopOutcome
@@ -62,9 +64,14 @@ def _test_names(tree: ast.Module) -> list[str]:
 
 def expected_tests(tests: Mapping[str, str]) -> frozenset[str]:
     """The node ids (without parameters) the test files define; a file that does not
-    parse expects itself (its collection error then stands for it)."""
+    parse expects itself (its collection error then stands for it). A JavaScript test
+    file's are `path::outer > name`, read as `sandbox.toolchains.js_inventory` reads them."""
     expected: set[str] = set()
     for path, text in tests.items():
+        if is_js_test(path) and uses_node_test(text):
+            typescript = path.endswith((".ts", ".mts"))
+            expected.update(f"{path}::{name}" for name in inventory(text, typescript=typescript))
+            continue
         if not path.endswith(".py"):
             continue
         try:

@@ -57,6 +57,11 @@ class Toolchain(Protocol):
         """Whether the workspace path `path` is a test file the runner collects."""
         ...
 
+    def test_args(self, command: str) -> list[str]:
+        """The runner's arguments in a task's test command; UsageError, naming the form
+        it takes, for another runner's."""
+        ...
+
     def folder_suite(self, files: Mapping[str, bytes]) -> Suite:
         """A folder's own suite: its test files disguised, the others watched."""
         ...

@@ -37,9 +37,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sandbox.base import ExecResult, Outcome, Suite, TestCase, TestReport
+from sandbox.errors import UsageError
 from sandbox.image import ImageSpec
 from sandbox.junit import TB_MAX_BYTES, TB_MAX_LINES, Unusable, safe_parse
-from sandbox.testrun import PytestHost
+from sandbox.testrun import PytestHost, check_command
 from sandbox.toolchains.js_inventory import inventory
 
 __all__ = ["JAVASCRIPT", "JS_IMAGE", "JavaScriptToolchain", "is_js_test", "uses_node_test"]
@@ -85,6 +86,20 @@ class JavaScriptToolchain:
     def is_test_file(self, path: str) -> bool:
         return is_js_test(path)
 
+    def test_args(self, command: str) -> list[str]:
+        """`node --test [files]`: the judge runs every test file, each in its own process,
+        so only the files named (if any) are kept."""
+        try:
+            words = check_command(command, "test command")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if words[:2] != ["node", "--test"] or any(w.startswith("-") for w in words[2:]):
+            raise UsageError(
+                f"test command {command!r} is not node's runner: set test_command in "
+                "task.toml to 'node --test' (optionally with test files)"
+            )
+        return words[2:]
+
     def folder_suite(self, files: Mapping[str, bytes]) -> Suite:
         tests: dict[str, str] = {}
         watch: set[str] = set()
@@ -110,7 +125,8 @@ class JavaScriptToolchain:
         root: str,
         suite: Suite,
     ) -> TestReport:
-        hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in suite.tests.items()}
+        tests = {p: t for p, t in suite.tests.items() if is_js_test(p) and uses_node_test(t)}
+        hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in tests.items()}
         typescript = any(
             PurePosixPath(p).suffix in _TYPESCRIPT for p in (*suite.tests, *suite.watch)
         )
@@ -118,7 +134,7 @@ class JavaScriptToolchain:
         argv = ["python3", "-S", "-P", "-c", _program("node_judge.py"), _program("judge_io.py")]
         argv.append(json.dumps(spec))
         result, channel = host.run_report(argv, timeout)
-        report = judge(channel, result, root, suite.tests)
+        report = judge(channel, result, root, tests)
         return replace(
             report, exec=result, timed_out=result.timed_out, oom_killed=result.oom_killed
         )

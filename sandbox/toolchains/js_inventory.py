@@ -16,14 +16,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-__all__ = ["inventory"]
+__all__ = ["inventory", "parser_for"]
 
 _CALLS = frozenset({"test", "it", "describe", "suite"})
 _FORMS = frozenset({"only", "skip", "todo"})
 
 
 @functools.cache
-def _parser(typescript: bool) -> Any:
+def parser_for(typescript: bool) -> Any:
+    """tree-sitter's parser for JavaScript, or for TypeScript."""
     from tree_sitter import Language, Parser
 
     if typescript:
@@ -37,7 +38,7 @@ def _parser(typescript: bool) -> Any:
 
 def inventory(text: str, *, typescript: bool = False) -> frozenset[str]:
     """The names (`outer > inner`) of the leaf tests `text` defines with literal names."""
-    tree = _parser(typescript).parse(text.encode())
+    tree = parser_for(typescript).parse(text.encode())
     leaves: list[tuple[str, ...]] = []
     _visit(tree.root_node, (), leaves)
     return frozenset(" > ".join(path) for path in leaves)

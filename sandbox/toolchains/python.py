@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from sandbox.base import Suite, TestReport
 from sandbox.disguise import is_test_module
 from sandbox.image import PYTHON_IMAGE, ImageSpec
-from sandbox.testrun import PytestHost, folder_suite, run_pytest
+from sandbox.testrun import PytestHost, folder_suite, pytest_args, run_pytest
 
 __all__ = ["PYTHON", "PythonToolchain"]
 
@@ -24,6 +24,9 @@ class PythonToolchain:
 
     def is_test_file(self, path: str) -> bool:
         return PurePosixPath(path).suffix == ".py" and is_test_module(path)
+
+    def test_args(self, command: str) -> list[str]:
+        return pytest_args(command)
 
     def folder_suite(self, files: Mapping[str, bytes]) -> Suite:
         return folder_suite(files)
