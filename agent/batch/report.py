@@ -46,6 +46,8 @@ class TaskRow:
     name: str
     status: str
     """passed, failed, error or pending."""
+    language: str = "-"
+    """The toolchain its tests ran in (its last try's)."""
     passed_at: int | None = None
     tries: int = 0
     tests: str = "-"
@@ -135,6 +137,7 @@ def _row(batch_dir: Path, name: str, record: TaskRecord | None) -> TaskRow:
     return TaskRow(
         name=name,
         status=record.status,
+        language="-" if last is None else last.language,
         passed_at=record.passed_at,
         tries=len(tries),
         tests="-" if last is None else f"{last.tests.passed}/{last.tests.total}",
@@ -231,13 +234,14 @@ def _wall_text(walls: Sequence[float]) -> str:
     )
 
 
-_COLUMNS = ("task", "status", "passed at", "tries", "tests", "iterations", "exit",
+_COLUMNS = ("task", "language", "status", "passed at", "tries", "tests", "iterations", "exit",
             "tokens", "cost", "wall (s)", "trajectories")  # fmt: skip
 
 
 def _cells(row: TaskRow) -> list[str]:
     return [
         row.name,
+        row.language,
         row.status,
         str(row.passed_at or "-"),
         str(row.tries),

@@ -125,7 +125,12 @@ def run_new(
     repo = gitops.open_or_init(prepared.out)
     exclude_run_records(prepared.out)
     run = prepared.common.run
-    result = RunResult(run_id=run.run_id, run_dir=str(run.path), model=prepared.common.model_name)
+    result = RunResult(
+        run_id=run.run_id,
+        run_dir=str(run.path),
+        model=prepared.common.model_name,
+        language=prepared.task.language,
+    )
     with recorded_run(run, result, observer, finished) as record:
         outcome, tests = _generate_and_loop(prepared, model, record)
         _finish(result, outcome, tests, prepared, repo, record)

@@ -201,6 +201,8 @@ class RunResult:
     commit: str | None = None
     plan_source: str = ""
     tests_generated: bool = False
+    language: str = "python"
+    """The toolchain the run's tests ran in (`sandbox.toolchains`)."""
     files: list[str] = field(default_factory=list)
     history: list[int] = field(default_factory=list)
     malformed: int = 0
