@@ -92,5 +92,6 @@ def test_a_model_that_ends_the_process_is_refused_and_never_committed(
     script = Script("", {"calc.mjs": [js("calc.mjs", cheat)] * 20})
     result = _run("07-js-add", tmp_path / "out", script, sandbox)
     assert result.status != "green" and result.commit is None, result
-    refused = [e for e in read_trajectory(Path(result.run_dir) / "trajectory.jsonl") if e["event"] == "refused"]
+    trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    refused = [e for e in trajectory if e["event"] == "refused"]
     assert refused and "ends the process" in str(refused[0])

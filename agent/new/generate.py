@@ -24,6 +24,7 @@ from agent.edits import check_path
 from agent.edits.extract import extract_file, fenced_blocks
 from agent.errors import PathRejected
 from agent.model import Message
+from agent.new.js_requirements import restore_exports
 from agent.new.plan import (
     Plan,
     PlanInvalid,
@@ -234,6 +235,8 @@ class Generator:
     def _restore_imports(self, path: str, source: str) -> str:
         """Drop the file's import of itself; put back what the spec gave and the file
         dropped: whole helper definitions, then imports, for names it uses and never binds."""
+        if path.endswith((".js", ".mjs", ".cjs", ".ts", ".mts")):
+            return self._restore_exports(path, source)
         if not path.endswith(".py"):
             return source
         module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
@@ -246,6 +249,19 @@ class Generator:
         restored, added = restore_imports(source, self.spec_code.imports)
         if added:
             self.ask.record(ImportsRestored(path=path, lines=tuple(added)))
+        return restored
+
+    def _restore_exports(self, path: str, source: str) -> str:
+        """Export what the tests import and the file defines but does not export."""
+        required = self.reqs.for_path(path)
+        if required is None or not source.strip():
+            return source
+        tests = [self.tests.get(t, "") for t in required.used_by]
+        commonjs = path.endswith(".cjs") or any("require(" in t for t in tests)
+        names = [n.name for n in required.names]
+        restored = restore_exports(path, source, names, commonjs=commonjs)
+        if restored != source:
+            self.ask.record(ImportsRestored(path=path, lines=(restored.rsplit("\n", 2)[-2],)))
         return restored
 
     def _extract(self, reply: str, path: str, charge: bool = True) -> str:

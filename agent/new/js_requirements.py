@@ -28,7 +28,7 @@ from agent.new.requirements import (
 )
 from sandbox.toolchains.js_inventory import parser_for
 
-__all__ = ["extract_js_requirements"]
+__all__ = ["extract_js_requirements", "restore_exports"]
 
 _TYPESCRIPT = (".ts", ".mts")
 _MAX_EXAMPLES = 3
@@ -228,3 +228,46 @@ def _walk(node: Any) -> Iterator[Any]:
         current = stack.pop()
         yield current
         stack.extend(reversed(current.children))
+
+
+def restore_exports(path: str, source: str, names: Collection[str], *, commonjs: bool) -> str:
+    """`source` with the required `names` it defines at the top level but does not export
+    exported at its end: a small model writes `function add(a, b)` and drops the `export`
+    the tests import it by (`export { add };`, or `module.exports` for CommonJS). A name
+    it does not define is left for the tests to report."""
+    tree = parser_for(path.endswith(_TYPESCRIPT)).parse(source.encode())
+    defined: set[str] = set()
+    exported: set[str] = set()
+    for node in tree.root_node.named_children:
+        target = node
+        if node.type == "export_statement":
+            target = node.child_by_field_name("declaration") or node
+            exported.update(_text(n) for n in _walk(node) if n.type == "identifier")
+        for name in _declared(target):
+            defined.add(name)
+            if node.type == "export_statement":
+                exported.add(name)
+    if "module.exports" in source or "exports." in source:
+        return source
+    missing = [n for n in names if n in defined and n not in exported and n != "default"]
+    if not missing:
+        return source
+    line = (
+        f"module.exports = {{ {', '.join(missing)} }};"
+        if commonjs
+        else f"export {{ {', '.join(missing)} }};"
+    )
+    return source.rstrip("\n") + f"\n\n{line}\n"
+
+
+def _declared(node: Any) -> Iterator[str]:
+    if node.type in ("function_declaration", "class_declaration", "generator_function_declaration"):
+        name = node.child_by_field_name("name")
+        if name is not None:
+            yield _text(name)
+    elif node.type in ("lexical_declaration", "variable_declaration"):
+        for declarator in node.named_children:
+            name = declarator.child_by_field_name("name")
+            is_name = name is not None and name.type == "identifier"
+            if declarator.type == "variable_declarator" and is_name:
+                yield _text(name)
