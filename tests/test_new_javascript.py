@@ -95,3 +95,14 @@ def test_a_model_that_ends_the_process_is_refused_and_never_committed(
     trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
     refused = [e for e in trajectory if e["event"] == "refused"]
     assert refused and "ends the process" in str(refused[0])
+
+
+def test_fix_on_a_javascript_repository_says_what_it_can_do_instead(tmp_path: Path) -> None:
+    from agent.errors import UsageError
+    from agent.fix.repair import detect_test_command
+
+    (tmp_path / "package.json").write_text('{"scripts": {"test": "node --test"}}')
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "a.test.js").write_text("require('node:test')\n")
+    with pytest.raises(UsageError, match="greenloop sandbox test"):
+        detect_test_command(tmp_path)

@@ -93,6 +93,13 @@ def detect_test_command(root: Path, given: str | None = None) -> tuple[str, str]
         path = root / name
         if path.is_file() and (not marker or marker in path.read_text("utf-8", "replace")):
             return command, f"pytest, configured in {name}" + (f" {marker}" if marker else "")
+    python = any(p for pattern in ("*.py", "test*/*.py") for p in root.glob(pattern))
+    if (root / "package.json").is_file() and not python:
+        raise UsageError(
+            f"{root} is a JavaScript project (package.json, no Python files): greenloop fix "
+            "repairs Python repositories for now; `greenloop sandbox test` judges its "
+            "node:test suite, and `greenloop new` writes JavaScript from a task's tests"
+        )
     for folder in ("tests", "test"):
         if (root / folder).is_dir():
             return command, f"pytest, from the {folder}/ folder"
