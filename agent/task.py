@@ -408,10 +408,20 @@ def _by_extension(tests: Mapping[str, str]) -> str | None:
 
 def _require_test_file(tests: Mapping[str, str], language: str, where: str) -> None:
     from sandbox.toolchains import toolchain
+    from sandbox.toolchains.javascript import uses_node_test
 
     chain = toolchain(language)
-    if not any(chain.is_test_file(rel) for rel in tests):
-        named = "test_*.py" if language == "python" else "*.test.js (or .mjs, .cjs, .ts)"
+    runnable = [
+        rel
+        for rel, text in tests.items()
+        if chain.is_test_file(rel) and (language != "javascript" or uses_node_test(text))
+    ]
+    if not runnable:
+        named = (
+            "test_*.py"
+            if language == "python"
+            else "*.test.mjs (or .js, .cjs, .ts) importing node:test"
+        )
         raise UsageError(
             f"{where}: the tests hold no {named} file: name the test files {named} "
             f"(or remove {TESTS_DIR}/ to have the tests generated)"

@@ -47,9 +47,38 @@ def test_example_tasks_load(name: str) -> None:
     assert task.root == (TASKS_DIR / name).resolve()
     assert task.spec.strip()
     assert task.has_tests
-    assert all(rel.startswith("tests/test_") and rel.endswith(".py") for rel in task.tests)
-    assert task.config.test_command == "python -m pytest -q"
+    if task.language == "javascript":
+        assert all(rel.startswith("tests/") and ".test." in rel for rel in task.tests)
+        assert task.config.test_command == "node --test"
+    else:
+        assert all(rel.startswith("tests/test_") and rel.endswith(".py") for rel in task.tests)
+        assert task.config.test_command == "python -m pytest -q"
     assert task.config.max_iterations >= 1
+
+
+def test_a_tasks_language_is_told_by_its_tests_and_its_command_follows(tmp_path: Path) -> None:
+    js = "import test from 'node:test';\ntest('a', () => {});\n"
+    root = make_task(tmp_path / "js", {"spec.md": "x", "tests/a.test.mjs": js})
+    task = load_task(root)
+    assert (task.language, task.config.test_command) == ("javascript", "node --test")
+    given = make_task(
+        tmp_path / "given",
+        {
+            "spec.md": "x",
+            "tests/a.test.mjs": js,
+            "task.toml": 'test_command = "node --test tests"\n',
+        },
+    )
+    assert load_task(given).config.test_command == "node --test tests"
+    jest = make_task(tmp_path / "jest", {"spec.md": "x", "tests/a.test.js": "test('a', () => {})"})
+    with pytest.raises(UsageError, match="importing node:test"):
+        load_task(jest)
+    mixed = make_task(
+        tmp_path / "mixed",
+        {"spec.md": "x", "tests/a.test.mjs": js, "tests/test_a.py": "def test_a(): pass\n"},
+    )
+    with pytest.raises(UsageError, match=r"language in task\.toml"):
+        load_task(mixed)
 
 
 def test_fizzbuzz_is_tiny() -> None:
