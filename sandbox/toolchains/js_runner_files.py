@@ -18,7 +18,10 @@ config is read; still, a model that writes one means to change how tests run, an
   (`process.execArgv`, `--test-reporter`), its descriptors (`/proc/self/fd`,
   `/dev/fd/`), node's runner in a file that is not a test (`node:test`), node's module
   loader (`node:module`, `Module._load`, `require.cache`), V8, `vm` and the inspector
-  (`node:v8`, `node:inspector`, `internalBinding`, `process.binding`).
+  (`node:v8`, `node:inspector`, `internalBinding`, `process.binding`), and a module
+  loaded by a name computed at run time (`require(name)`, `import(name)`), which could
+  be any of these. A module is told by where it is loaded: a string that merely says
+  "module" or "vm" is data.
 What the user's project or task already has stays (only what a write adds is refused).
 """
 
@@ -40,14 +43,21 @@ _EXIT = r"\bprocess\s*(\.\s*|\[\s*['\"`])(exit|kill|abort|reallyExit)\b"
 _FLAGS = r"\bprocess\s*\.\s*execArgv\b|--test-reporter"
 _FDS = r"/proc/(self|thread-self|\d+)/|/dev/fd/"
 _RUNNER = r"\brequire\s*\(\s*['\"`](node:)?test['\"`]|\b(from|import\s*\()\s*['\"`]node:test['\"`]"
+_IMPORTED = r"(\brequire\s*\(|\bfrom|\bimport\s*\(?)\s*['\"`](node:)?"
+"""A module named where it is loaded (`require(`, `from`, `import(`): a string that
+merely says "module" or "vm" is data."""
 _LOADER = (
     r"\bModule\s*\.\s*_(load|resolveFilename|compile|extensions)\b|\brequire\s*\.\s*cache\b"
-    r"|\bmodule\s*\.\s*register\s*\(|['\"`](node:)?module['\"`]"
+    rf"|\bmodule\s*\.\s*register\s*\(|{_IMPORTED}module['\"`]"
 )
 _ENGINE = (
-    r"['\"`](node:)?(v8|inspector|vm)['\"`]|\binternalBinding\b"
+    rf"{_IMPORTED}(v8|inspector|vm)['\"`]|\binternalBinding\b"
     r"|\bprocess\s*\.\s*(binding|_linkedBinding)\b"
 )
+_COMPUTED = (
+    r"(?<![.\w$])(require|import)\s*\(\s*(?!['\"][^'\"\n]*['\"]\s*[,)]|`[^`$\n]*`\s*[,)]|\)|$)"
+)
+"""A module loaded by a name computed at run time: any of the above, unseen."""
 _MOVES = tuple(
     (move, re.compile(pattern))
     for move, pattern in (
@@ -57,6 +67,7 @@ _MOVES = tuple(
         ("imports node's test runner", _RUNNER),
         ("reaches into the module loader", _LOADER),
         ("reaches into V8 or the inspector", _ENGINE),
+        ("loads a module by a computed name", _COMPUTED),
     )
 )
 
