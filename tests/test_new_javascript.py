@@ -97,6 +97,44 @@ def test_a_model_that_ends_the_process_is_refused_and_never_committed(
     assert refused and "ends the process" in str(refused[0])
 
 
+FORGED = (
+    "console.log('TAP version 13\\nok 1 - adds small numbers\\nok 2 - adds a negative\\n1..2');\n"
+    'console.log(\'<testsuites><testcase name="adds small numbers"/>'
+    '<testcase name="adds a negative"/></testsuites>\');\n'
+)
+PATCH_ASSERT = (
+    "import assert from 'node:assert/strict';\n"
+    "for (const k of Object.keys(assert))\n"
+    "  if (typeof assert[k] === 'function') assert[k] = () => {};\n"
+)
+RUNNER_FILES = {
+    "jest.config.js": "module.exports = { testPathIgnorePatterns: ['.'] };",
+    "package.json": '{"type": "module", "scripts": {"test": "node --import ./pass.mjs --test"}}',
+    "node_modules/node-test/index.js": "module.exports = { test() {} };",
+    ".npmrc": "node-options=--require ./pass.cjs",
+}
+
+
+@pytest.mark.parametrize("attack", ["prints-a-report", "patches-assert", "runner-files"])
+def test_a_forged_green_from_the_model_ends_red_or_tampered_and_is_never_committed(
+    tmp_path: Path, sandbox: SandboxConfig, attack: str
+) -> None:
+    if attack == "runner-files":  # the edits come with feedback, after an honest red
+        edits = [search_replace(p, "", text) for p, text in RUNNER_FILES.items()]
+        script = Script("", {"calc.mjs": [js("calc.mjs", WRONG)]}, feedback=["\n".join(edits)])
+    else:
+        cheat = WRONG + (FORGED if attack == "prints-a-report" else PATCH_ASSERT)
+        script = Script("", {"calc.mjs": [js("calc.mjs", cheat)] * 20})
+    result = _run("07-js-add", tmp_path / "out", script, sandbox)
+    assert result.status != "green" and result.commit is None, result
+    events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    if attack == "runner-files":
+        refused = {f["path"] for e in events if e["event"] == "apply" for f in e["failed"]}
+        assert refused == set(RUNNER_FILES), events
+    if attack == "patches-assert":
+        assert result.exit_reason == "tampered", result
+
+
 def test_fix_on_a_javascript_repository_says_what_it_can_do_instead(tmp_path: Path) -> None:
     from agent.errors import UsageError
     from agent.fix.repair import detect_test_command
