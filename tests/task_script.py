@@ -67,7 +67,8 @@ class TaskScript:
         return cls(tasks, **kw)
 
     def _which(self, prompt: str) -> str:
-        for name, (title, _) in self.tasks.items():
+        # the longest title first: "# Add" is in "# Add, in JavaScript" too
+        for name, (title, _) in sorted(self.tasks.items(), key=lambda t: -len(t[1][0])):
             if title in prompt:
                 return name
         # a bare ask quotes no title: told apart by the names its code defines
