@@ -31,15 +31,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from git import Blob, Repo
 
 from agent import git as gitops
 from agent.edits import FORMATS
 from agent.errors import GitError, UsageError
-from agent.fix.baseline import Baseline, fixed_targets, missing_packages, run_baseline
+from agent.fix.baseline import (
+    Baseline,
+    fixed_targets,
+    missing_node_packages,
+    missing_packages,
+    run_baseline,
+)
 from agent.fix.context import Localizer
 from agent.fix.job import FixJob, FixPrompt, fix_green
+from agent.fix.js_project import is_js_project, js_test_command
 from agent.fix.repomap import TagCache, is_test_path
 from agent.model import ChatModel
 from agent.run.bench import Bench
@@ -62,12 +70,22 @@ from agent.run.record import (
 from agent.run.settings import RunSettings
 from agent.run.verdict import confirm, fresh_rerun
 from sandbox import SandboxConfig, open_sandbox
-from sandbox.base import Sandbox
+from sandbox.base import Sandbox, Suite
 from sandbox.packages import THIRD_PARTY
+from sandbox.runner_files import judged_suite
 from sandbox.setup import RepoSandbox
 from sandbox.testrun import pytest_args
+from sandbox.toolchains.javascript import uses_node_test
+from sandbox.toolchains.js_runner_files import JS_SOURCES
 
-__all__ = ["PreparedFix", "detect_test_command", "prepare_fix", "run_fix"]
+__all__ = [
+    "DetectedTests",
+    "PreparedFix",
+    "detect_test_command",
+    "detect_tests",
+    "prepare_fix",
+    "run_fix",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,23 +101,51 @@ _CONFIGS = (
 )
 
 
+@dataclass(frozen=True)
+class DetectedTests:
+    """How a repository's tests run, said once: the command, why, and the language."""
+
+    command: str
+    why: str
+    """How the test command was found (said to the user)."""
+    language: Literal["python", "javascript"] = "python"
+    """The toolchain that runs them (javascript takes TypeScript too)."""
+
+
+def detect_tests(root: Path, given: str | None = None) -> DetectedTests:
+    """`given` (pytest's, or node's runner for a JavaScript repository), else what the
+    repository shows: pytest's config or folders, or package.json's node:test script
+    (`agent.fix.js_project`)."""
+    first = given.split()[0] if given and given.split() else ""
+    pythonic = first in ("python", "python3", "pytest")
+    if first in _JS_TOOLS or (is_js_project(root) and not _pytest_config(root) and not pythonic):
+        found = js_test_command(root, given)
+        return DetectedTests(found.command, found.why, "javascript")
+    command, why = detect_test_command(root, given)
+    return DetectedTests(command, why)
+
+
+_JS_TOOLS = ("node", "nodejs", "npm", "yarn", "pnpm")
+
+
+def _pytest_config(root: Path) -> str:
+    """Which file configures pytest, and where (`pytest.ini`), or ""."""
+    for name, marker in _CONFIGS:
+        path = root / name
+        if path.is_file() and (not marker or marker in path.read_text("utf-8", "replace")):
+            return name + (f" {marker}" if marker else "")
+    return ""
+
+
 def detect_test_command(root: Path, given: str | None = None) -> tuple[str, str]:
-    """The test command and why: `given`, else pytest when the repo shows it uses pytest."""
+    """pytest's command and why: `given`, else pytest when the repo shows it uses pytest."""
     if given:
         pytest_args(given)
         return given, "from --test-cmd"
     command = "python -m pytest -q"
-    for name, marker in _CONFIGS:
-        path = root / name
-        if path.is_file() and (not marker or marker in path.read_text("utf-8", "replace")):
-            return command, f"pytest, configured in {name}" + (f" {marker}" if marker else "")
-    python = any(p for pattern in ("*.py", "test*/*.py") for p in root.glob(pattern))
-    if (root / "package.json").is_file() and not python:
-        raise UsageError(
-            f"{root} is a JavaScript project (package.json, no Python files): greenloop fix "
-            "repairs Python repositories for now; `greenloop sandbox test` judges its "
-            "node:test suite, and `greenloop new` writes JavaScript from a task's tests"
-        )
+    configured = _pytest_config(root)
+    if configured:
+        return command, f"pytest, configured in {configured}"
     for folder in ("tests", "test"):
         if (root / folder).is_dir():
             return command, f"pytest, from the {folder}/ folder"
@@ -132,7 +178,14 @@ class _Snapshot:
         return names
 
 
-def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
+def _is_test(path: str, text: str, javascript: bool) -> bool:
+    """A test file or a helper beside the tests; in a JavaScript repository also any
+    file that imports node's runner."""
+    suffix = PurePosixPath(path).suffix
+    return is_test_path(path) or (javascript and suffix in JS_SOURCES and uses_node_test(text))
+
+
+def _snapshot(repo: Repo, allow_test_edits: bool, javascript: bool = False) -> _Snapshot:
     commit = repo.commit(gitops.head_sha(repo))
     code: dict[str, str] = {}
     tests: dict[str, str] = {}
@@ -148,7 +201,7 @@ def _snapshot(repo: Repo, allow_test_edits: bool) -> _Snapshot:
             text = None
         if text is None:
             other[path] = data
-        elif is_test_path(path) and not allow_test_edits:
+        elif _is_test(path, text, javascript) and not allow_test_edits:
             tests[path] = text
         else:
             code[path] = text
@@ -170,6 +223,11 @@ class PreparedFix:
     settings: RunSettings
     """The command's own options: setup command, test edits, dirty tree, context tokens."""
     common: PreparedRun
+
+    @property
+    def javascript(self) -> bool:
+        """Node's runner judges the tests (`sandbox.toolchains.javascript`)."""
+        return self.common.limits.language == "javascript"
 
     @property
     def root(self) -> Path:
@@ -194,11 +252,14 @@ def prepare_fix(
         warn(repo)
     if not settings.allow_dirty:
         gitops.ensure_clean(repo)
-    command, why = detect_test_command(root, settings.test_command)
-    snapshot = _snapshot(repo, settings.allow_test_edits)
+    found = detect_tests(root, settings.test_command)
+    command, why = found.command, found.why
+    snapshot = _snapshot(repo, settings.allow_test_edits, found.language == "javascript")
     _refuse_tracked_records(snapshot)
     check_records_home(root)
-    limits = settings.config.model_copy(update={"test_command": command})
+    limits = settings.config.model_copy(
+        update={"test_command": command, "language": found.language}
+    )
     common = PreparedRun.of(RunDir(root, settings.run_id), settings, limits, command)
     return PreparedFix(repo, snapshot, command, why, settings, common)
 
@@ -260,9 +321,9 @@ def _run(prepared: PreparedFix, model: ChatModel, record: Recorder[FixResult]) -
     args, timeout = list(common.test_args), common.limits.timeout
     with _sandbox(prepared) as (sandbox, config):
         sandbox.write({**snapshot.code, **snapshot.tests})
-        baseline = run_baseline(sandbox, args, timeout)
+        baseline = run_baseline(sandbox, args, timeout, _baseline_suite(prepared))
         _note_baseline(baseline, record)
-        if _stop_before_model(baseline, snapshot, result):
+        if _stop_before_model(baseline, snapshot, result, prepared.javascript):
             return
         budget = Budget(common.limits)
         record.count_from(budget)
@@ -273,6 +334,14 @@ def _run(prepared: PreparedFix, model: ChatModel, record: Recorder[FixResult]) -
                             expected=baseline.targets)  # fmt: skip
         outcome = confirm(outcome, rerun, partial(fix_green, baseline), record)
     _finish(prepared, baseline, outcome, record)
+
+
+def _baseline_suite(prepared: PreparedFix) -> Suite | None:
+    """What node's judge runs (only the tests it is given); pytest collects its own."""
+    if not prepared.javascript:
+        return None
+    code, tests = prepared.snapshot.code, prepared.snapshot.tests
+    return judged_suite(code, code, tests)
 
 
 def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
@@ -291,7 +360,9 @@ def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
     )
 
 
-def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResult) -> bool:
+def _stop_before_model(
+    baseline: Baseline, snapshot: _Snapshot, result: FixResult, javascript: bool = False
+) -> bool:
     """Green already, a tampered report, or missing packages: end with no model call."""
     if baseline.report.tampered:
         result.status, result.exit_reason = "red", "tampered"
@@ -305,6 +376,8 @@ def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResul
             f"the test command ran no tests ({baseline.report.note or 'nothing collected'}): "
             "check --test-cmd"
         )
+    if javascript:
+        return _stop_for_npm(missing_node_packages(baseline.report), result)
     missing = missing_packages(baseline.report, snapshot.local_names())
     if not missing:
         return False
@@ -316,6 +389,21 @@ def _stop_before_model(baseline: Baseline, snapshot: _Snapshot, result: FixResul
         f"{', '.join(sorted(missing))} (needed by {', '.join(next(iter(missing.values()))[:3])}); "
         f"this is not a bug to fix in the code: install them with --setup-cmd, e.g. "
         f"--setup-cmd 'pip install -e .' or --setup-cmd 'pip install {install}'"
+    )
+    return True
+
+
+def _stop_for_npm(missing: Mapping[str, list[str]], result: FixResult) -> bool:
+    if not missing:
+        return False
+    names = sorted(missing)
+    result.missing = names
+    result.status, result.exit_reason = "error", "missing-dependency"
+    result.error = (
+        f"the tests need npm packages the sandbox does not have: {', '.join(names)} (needed "
+        f"by {', '.join(next(iter(missing.values()))[:3])}); this is not a bug to fix in the "
+        f"code: install them with --setup-cmd, e.g. --setup-cmd 'npm ci' (the lockfile's "
+        f"dependencies) or --setup-cmd 'npm install {' '.join(names)}'"
     )
     return True
 
