@@ -12,6 +12,10 @@ failing tests plus a bounded sample of the passing tests of the same files
 candidate (a restart's prompt for the untouched repository reuses the first).
 When coverage gives nothing (no coverage.py in the image, a timeout), the
 event says why and the static and traceback signals still work.
+
+A JavaScript repository (`javascript=True`) is localized by `agent.fix.js_localize`:
+the same static, traceback and edited signals, no coverage; its traces are each
+failure's text and, when a test file failed to load, what node wrote on stderr.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from agent.fix.excerpts import FixContext, fix_context
+from agent.fix.js_localize import js_localize
 from agent.fix.localize import failing_tests, localize
 from agent.fix.repomap import TagCache
-from agent.fix.symbols import SymbolIndex
+from agent.fix.symbols import Span, SymbolIndex
 from agent.run.events import Localized, Record
 from sandbox.base import TestReport
 from sandbox.spectrum import Spectrum, SpectrumHost, collect_spectrum
+from sandbox.toolchains.js_runner_files import JS_SOURCES
 
 __all__ = ["MAX_FAILING", "MAX_PASSING", "Localizer", "edited_lines"]
 
@@ -83,8 +89,10 @@ class Localizer:
         timeout: float = 60.0,
         record: Record | None = None,
         cache: TagCache | None = None,
+        javascript: bool = False,
     ) -> None:
         self.sandbox, self.original, self.tests = sandbox, dict(original), dict(tests)
+        self.javascript = javascript
         self.flaky, self.timeout = frozenset(flaky), timeout
         self.record: Record = record or (lambda event: None)
         self.cache = cache
@@ -96,19 +104,28 @@ class Localizer:
     def __call__(self, files: Mapping[str, str], report: TestReport, budget: int) -> FixContext:
         started = time.monotonic()
         everything = {**files, **self.tests}
-        index = SymbolIndex(everything)
         failing = sorted(t for t in report.failing_ids if t not in self.flaky)
-        cases = [c for c in (*report.collection_errors, *report.tests) if c.id in failing]
-        tracebacks = "\n".join(f"{c.message}\n{c.traceback}" for c in cases)
-        spectrum, reused = self._spectrum(files, report, failing)
         edited = edited_lines(self.original, files)
-        suspects = localize(everything, failing, tracebacks, spectrum, edited, index)
-        tests = failing_tests(index, failing)[:_SHOWN_TESTS]
-        context = fix_context(everything, suspects, tests, budget, cache=self.cache)
+        spectrum: Spectrum | None = None
+        reused = False
+        if self.javascript:
+            suspects, tests = js_localize(everything, failing, _traces(report, failing), edited)
+            suffixes: tuple[str, ...] = JS_SOURCES
+        else:
+            index = SymbolIndex(everything)
+            cases = [c for c in (*report.collection_errors, *report.tests) if c.id in failing]
+            tracebacks = "\n".join(f"{c.message}\n{c.traceback}" for c in cases)
+            spectrum, reused = self._spectrum(files, report, failing)
+            suspects = localize(everything, failing, tracebacks, spectrum, edited, index)
+            tests = failing_tests(index, failing)
+            suffixes = (".py",)
+        tests = tests[:_SHOWN_TESTS]
+        context = fix_context(everything, suspects, tests, budget, cache=self.cache,
+                              suffixes=suffixes)  # fmt: skip
         self.record(
             Localized(
                 failing=len(failing),
-                tests=tuple(f"{t.path}::{t.name.replace('.', '::')}" for t in tests),
+                tests=tuple(_test_id(t, self.javascript) for t in tests),
                 shown=tuple(context.shown),
                 whole=tuple(context.whole),
                 edited={p: lines[:20] for p, lines in edited.items()},
@@ -148,6 +165,8 @@ class Localizer:
         return spectrum, False
 
     def _describe(self, spectrum: Spectrum | None, reused: bool) -> dict[str, Any]:
+        if self.javascript:
+            return {"ran": False, "note": "no coverage for node's runner: static and traces only"}
         if spectrum is None:
             return {"ran": False, "note": "no sandbox to run coverage in"}
         return {
@@ -161,3 +180,22 @@ class Localizer:
             "cap_seconds": self.timeout,
             "note": spectrum.note,
         }
+
+
+def _test_id(test: Span, javascript: bool) -> str:
+    return f"{test.path}::{test.name if javascript else test.name.replace('.', '::')}"
+
+
+def _traces(report: TestReport, failing: Collection[str]) -> list[str]:
+    """Each failure's text; and node's stderr when a test file failed to load (its
+    error is there, not in a report)."""
+    cases = [c for c in (*report.collection_errors, *report.tests) if c.id in failing]
+    traces = [f"{c.message}\n{c.traceback}" for c in cases if c.message or c.traceback]
+    if report.exec is not None and any(c.id in failing for c in report.collection_errors):
+        traces.extend(_stderr_traces(report.exec.output))
+    return traces
+
+
+def _stderr_traces(output: str) -> list[str]:
+    """node's uncaught errors in `output`, one trace each (each ends with node's version)."""
+    return [t for t in output.split("\nNode.js v") if t.strip()]

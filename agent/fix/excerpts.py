@@ -10,7 +10,9 @@ SEARCH/REPLACE must quote them exactly); a small file is shown whole. The
 failing tests' own functions come first, within a fifth of the budget.
 Windows in one file that touch are merged. A definition too long for what is
 left is cut to the lines around its strongest signal. The repo map
-(`agent.fix.repomap`) lists the signatures of the rest in what remains.
+(`agent.fix.repomap`) lists the signatures of the rest in what remains, of the
+files with the given `suffixes` (a JavaScript repository's map is of its JavaScript).
+Each excerpt is fenced in its file's language (`agent.languages`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from agent.fix.localize import Suspect
 from agent.fix.repomap import TagCache, estimate_tokens, rank, render_map, tags_for_files
 from agent.fix.symbols import Span
+from agent.languages import language_of
 
 __all__ = ["FixContext", "fix_context"]
 
@@ -98,7 +101,9 @@ class _Layout:
                 whole = window.start == 1 and window.end >= len(lines)
                 where = "whole file" if whole else f"lines {window.start}-{window.end}"
                 names = f" ({', '.join(window.labels)})" if window.labels else ""
-                blocks.append(f"{path}, {where}{names}:\n```python\n{body}\n```")
+                language = language_of(path)
+                fence = language.fence if language else ""
+                blocks.append(f"{path}, {where}{names}:\n```{fence}\n{body}\n```")
         return "\n\n".join(blocks)
 
 
@@ -134,6 +139,7 @@ def fix_context(
     budget: int,
     *,
     cache: TagCache | None = None,
+    suffixes: tuple[str, ...] = (".py",),
 ) -> FixContext:
     """The failing tests, the best suspects and the map, in at most `budget` tokens."""
     layout = _Layout(files)
@@ -153,7 +159,7 @@ def fix_context(
                       "score": suspect.score, "signals": suspect.signals})  # fmt: skip
     text = layout.render()
     used = estimate_tokens(text) + estimate_tokens(_MAP_HEADER) + 2
-    map_text = _map(files, tests, suspects, budget - used, layout.whole, cache)
+    map_text = _map(files, tests, suspects, budget - used, layout.whole, cache, suffixes)
     if map_text:
         text = f"{text}\n\n{_MAP_HEADER}{map_text}" if text else _MAP_HEADER + map_text
     return FixContext(text, shown, sorted(layout.whole), estimate_tokens(map_text))
@@ -166,10 +172,11 @@ def _map(
     budget: int,
     whole: set[str],
     cache: TagCache | None,
+    suffixes: tuple[str, ...],
 ) -> str:
     if budget <= 0:
         return ""
-    tags = tags_for_files(files, cache)
+    tags = tags_for_files(files, cache, suffixes)
     focus = dict.fromkeys((t.path for t in tests), 1.0)
     for suspect in suspects[:10]:
         focus.setdefault(suspect.span.path, 0.5)

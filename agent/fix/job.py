@@ -12,6 +12,7 @@ from agent.fix.baseline import Baseline, is_fixed
 from agent.fix.context import Localizer
 from agent.fix.prompt import fix_messages
 from agent.fix.repomap import estimate_tokens
+from agent.languages import Language
 from agent.model import Message
 from agent.run.budget import Caller
 from agent.run.replies import edit_reply
@@ -24,8 +25,16 @@ __all__ = ["FixJob", "FixPrompt", "fix_green"]
 class FixPrompt:
     """The feedback request: failures, the code they run (localized), the map; within budget."""
 
-    def __init__(self, baseline: Baseline, budget: int, localizer: Localizer) -> None:
+    def __init__(
+        self,
+        baseline: Baseline,
+        budget: int,
+        localizer: Localizer,
+        language: Language | None = None,
+    ) -> None:
         self.baseline, self.budget, self.localizer = baseline, budget, localizer
+        self.language = language
+        """The repository's language, when not Python."""
 
     def __call__(
         self, files: Mapping[str, str], report: TestReport, instructions: str, refused: str
@@ -33,10 +42,13 @@ class FixPrompt:
         targets, must_pass = self.baseline.targets, self.baseline.must_pass
         flaky = self.baseline.flaky  # not the model's business: leave them out
         report = replace(report, tests=tuple(t for t in report.tests if t.id not in flaky))
-        bare = fix_messages(report, targets, must_pass, "", instructions, refused)
+        language = self.language
+        bare = fix_messages(report, targets, must_pass, "", instructions, refused, language)
         used = sum(estimate_tokens(m.content) for m in bare) + 8
         context = self.localizer(files, report, max(0, self.budget - used))
-        return fix_messages(report, targets, must_pass, context.text, instructions, refused)
+        return fix_messages(
+            report, targets, must_pass, context.text, instructions, refused, language
+        )
 
 
 def fix_green(baseline: Baseline, report: TestReport) -> bool:

@@ -3,11 +3,17 @@ what fault localization shows of a JavaScript repository.
 
     js_spans("index.js", source)          # [Span(name="parse", kind="function", ...), ...]
     js_test_span("test/a.test.js", source, "parse > handles empty input")
+    js_imports("test/a.test.js", source)  # {"parse": ("..", "parse"), "lib": ("./lib", "")}
+    js_uses("index.js", source, 4, 6)     # Uses(attributes=(("header", "split"),), ...)
 
 A definition is a function declaration, a class and its methods, a function or arrow
 function bound to a name (`const parse = (s) => ...`, `exports.parse = function ...`,
 `module.exports = { parse (s) { ... } }`). A test is the call of `test`/`it`/`describe`
-(or `t.test`) whose literal names, nested, are the test's id after `::`.
+(or `t.test`) whose literal names, nested, are the test's id after `::`. A file's
+imports (`import`, `require`) bind local names to a module specifier and the name it
+exports ("" for the module itself); what a span of lines uses is every name it
+mentions, every `object.property` it takes, and the variables bound by `new C()` or a
+call, as `agent.fix.symbols.Uses` has them for Python.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from agent.fix.symbols import Span
+from agent.fix.symbols import Span, Uses
 from sandbox.toolchains.js_inventory import parser_for
 
-__all__ = ["js_spans", "js_test_span"]
+__all__ = ["js_imports", "js_references", "js_spans", "js_test_span", "js_uses"]
 
 _TESTS = frozenset({"test", "it", "describe", "suite"})
 _FUNCTIONS = frozenset({"function_expression", "arrow_function", "function", "generator_function"})
@@ -147,3 +153,137 @@ def _test_name(call: Any) -> str | None:
     if any(p.type != "string_fragment" for p in parts):
         return None
     return "".join(_text(p) for p in parts)
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    stack = [node]
+    while stack:
+        here = stack.pop()
+        yield here
+        stack.extend(reversed(here.named_children))
+
+
+def _literal(node: Any) -> str | None:
+    if node is None or node.type != "string":
+        return None
+    return "".join(_text(p) for p in node.named_children if p.type == "string_fragment")
+
+
+def js_imports(path: str, source: str) -> dict[str, tuple[str, str]]:
+    """Local name -> (the module's specifier, the name it exports; "default" for a
+    default import, "" for the module itself: a namespace or a whole `require`)."""
+    bound: dict[str, tuple[str, str]] = {}
+    for node in _walk(_tree(path, source).root_node):
+        if node.type == "import_statement":
+            specifier = _literal(node.child_by_field_name("source"))
+            clause = next((c for c in node.named_children if c.type == "import_clause"), None)
+            if specifier is not None and clause is not None:
+                bound.update(_import_clause(clause, specifier))
+        elif node.type == "variable_declarator":
+            bound.update(_required(node))
+    return bound
+
+
+def _import_clause(clause: Any, specifier: str) -> Iterator[tuple[str, tuple[str, str]]]:
+    for part in clause.named_children:
+        if part.type == "identifier":
+            yield _text(part), (specifier, "default")
+        elif part.type == "namespace_import":
+            names = [c for c in part.named_children if c.type == "identifier"]
+            if names:
+                yield _text(names[-1]), (specifier, "")
+        elif part.type == "named_imports":
+            for item in part.named_children:
+                name, alias = item.child_by_field_name("name"), item.child_by_field_name("alias")
+                if name is not None:
+                    yield _text(alias or name), (specifier, _text(name))
+
+
+def _required(declarator: Any) -> Iterator[tuple[str, tuple[str, str]]]:
+    """`x = require('s')`, `{a, b: c} = require('s')`, `x = require('s').f`."""
+    value, bound = declarator.child_by_field_name("value"), declarator.child_by_field_name("name")
+    member = ""
+    if value is not None and value.type == "member_expression":
+        prop = value.child_by_field_name("property")
+        member = _text(prop) if prop is not None else ""
+        value = value.child_by_field_name("object")
+    specifier = _require_of(value)
+    if specifier is None or bound is None:
+        return
+    if bound.type == "identifier":
+        yield _text(bound), (specifier, member)
+    elif bound.type == "object_pattern" and not member:
+        for item in bound.named_children:
+            if item.type == "shorthand_property_identifier_pattern":
+                yield _text(item), (specifier, _text(item))
+            elif item.type == "pair_pattern":
+                key, local = item.child_by_field_name("key"), item.child_by_field_name("value")
+                if key is not None and local is not None and local.type == "identifier":
+                    yield _text(local), (specifier, _text(key))
+
+
+def _require_of(node: Any) -> str | None:
+    if node is None or node.type != "call_expression":
+        return None
+    function = node.child_by_field_name("function")
+    if function is None or _text(function) != "require":
+        return None
+    arguments = node.child_by_field_name("arguments")
+    return _literal(arguments.named_children[0]) if arguments.named_children else None
+
+
+def js_uses(path: str, source: str, start: int, end: int) -> Uses:
+    """What the lines `start`..`end` (1-based) use: names, `object.property` pairs (the
+    object as written, or its callee for `f().p`), variables bound by `new C()` or `f()`."""
+    names: set[str] = set()
+    attributes: list[tuple[str, str]] = []
+    binds: dict[str, str] = {}
+    for node in _walk(_tree(path, source).root_node):
+        if node.end_point[0] + 1 < start or node.start_point[0] + 1 > end:
+            continue
+        if node.type == "identifier":
+            names.add(_text(node))
+        elif node.type == "member_expression":
+            obj, prop = node.child_by_field_name("object"), node.child_by_field_name("property")
+            if obj is not None and prop is not None:
+                callee = obj.child_by_field_name("function") or obj.child_by_field_name(
+                    "constructor"
+                )
+                attributes.append((_text(callee if callee is not None else obj), _text(prop)))
+        elif node.type == "variable_declarator":
+            bound, value = node.child_by_field_name("name"), node.child_by_field_name("value")
+            made = _made_by(value)
+            if bound is not None and bound.type == "identifier" and made:
+                binds[_text(bound)] = made
+    return Uses(frozenset(names), tuple(dict.fromkeys(attributes)), binds)
+
+
+def _made_by(value: Any) -> str:
+    """`Cache` for `new Cache(2)` or `Cache.create()`'s callee; "" for anything else."""
+    if value is None:
+        return ""
+    if value.type == "await_expression" and value.named_children:
+        value = value.named_children[0]
+    if value.type == "new_expression":
+        made = value.child_by_field_name("constructor")
+    elif value.type == "call_expression":
+        made = value.child_by_field_name("function")
+    else:
+        return ""
+    return _text(made) if made is not None else ""
+
+
+def js_references(path: str, source: str) -> list[str]:
+    """The names a file uses, with repeats (`.name` for a property: a weaker tie), as the
+    repo map counts them."""
+    refs: list[str] = []
+    for node in _walk(_tree(path, source).root_node):
+        if node.type == "identifier":
+            refs.append(_text(node))
+        elif node.type == "property_identifier" and _is_member(node):
+            refs.append("." + _text(node))
+    return refs
+
+
+def _is_member(node: Any) -> bool:
+    return node.parent is not None and node.parent.type == "member_expression"

@@ -38,7 +38,7 @@ from agent.fix.repomap import is_test_path
 from agent.fix.symbols import Span, SymbolIndex
 from sandbox.spectrum import Spectrum
 
-__all__ = ["WEIGHTS", "Suspect", "failing_tests", "localize", "test_span"]
+__all__ = ["WEIGHTS", "Scores", "Suspect", "failing_tests", "localize", "test_span"]
 
 WEIGHTS = {"edited": 3.0, "dynamic": 1.0, "traceback": 1.0, "static": 0.6}
 _LEVEL2 = 0.5
@@ -96,7 +96,9 @@ def _region(index: SymbolIndex, path: str, line: int) -> Span:
     return Span(path, f"lines {start}-{end}", "region", start, end)
 
 
-class _Scores:
+class Scores:
+    """Each definition's signals (the best of each kind), ranked into suspects."""
+
     def __init__(self) -> None:
         self.signals: dict[Span, dict[str, float]] = {}
         self.focus: dict[Span, set[int]] = {}
@@ -130,7 +132,7 @@ def localize(
 ) -> list[Suspect]:
     """Definitions in code files, most suspicious first (see the module docstring)."""
     index = index or SymbolIndex(files)
-    scores = _Scores()
+    scores = Scores()
     _static(index, failing_tests(index, failing), scores)
     _traceback(index, tracebacks, scores)
     if spectrum is not None:
@@ -144,7 +146,7 @@ def localize(
 # ---------------------------------------------------------------- static
 
 
-def _static(index: SymbolIndex, tests: list[Span], scores: _Scores) -> None:
+def _static(index: SymbolIndex, tests: list[Span], scores: Scores) -> None:
     bodies: list[tuple[Span, float]] = [(t, 1.0) for t in tests]
     for test in tests:
         bodies.extend((s, 1.0) for s in _setups(index, test))
@@ -243,7 +245,7 @@ def _enclosing_class(index: SymbolIndex, span: Span) -> Span | None:
 # ---------------------------------------------------------------- traceback, dynamic
 
 
-def _traceback(index: SymbolIndex, text: str, scores: _Scores) -> None:
+def _traceback(index: SymbolIndex, text: str, scores: Scores) -> None:
     frames = [(m.group(1), int(m.group(2))) for m in _FRAME.finditer(text)]
     frames = [(p.removeprefix("./"), n) for p, n in frames]
     code = [(p, n) for p, n in frames if p in index.files and not is_test_path(p)]
@@ -252,7 +254,7 @@ def _traceback(index: SymbolIndex, text: str, scores: _Scores) -> None:
                    [line])  # fmt: skip
 
 
-def _dynamic(index: SymbolIndex, spectrum: Spectrum, scores: _Scores) -> None:
+def _dynamic(index: SymbolIndex, spectrum: Spectrum, scores: Scores) -> None:
     for path, lines in spectrum.lines.items():
         if path not in index.files or is_test_path(path):
             continue

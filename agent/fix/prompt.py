@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from agent.languages import Language
 from agent.model import Message
 from agent.run.prompts import MAX_FAILURES, SYSTEM, failing, failure
 from sandbox.base import TestReport
@@ -21,9 +22,11 @@ def fix_messages(
     context: str,
     edit_instructions: str,
     refused: str = "",
+    language: Language | None = None,
 ) -> list[Message]:
     """For `greenloop fix`: what fails and why, the repository as `context` (some files
-    whole, a map of the rest), and the rules (tests unchanged, nothing that passed breaks)."""
+    whole, a map of the rest), and the rules (tests unchanged, nothing that passed breaks);
+    in the repository's `language` (Python when None)."""
     failed = failing(report)
     parts = [
         "This repository's tests fail. Fix the code so that these tests pass:",
@@ -41,5 +44,20 @@ def fix_messages(
         "Fix the code, not the tests: test files may not be changed. Tests that pass now "
         "must keep passing. Edit only files shown above or named in the map."
     )
-    parts.append(edit_instructions)
-    return [Message.system(SYSTEM), Message.user("\n\n".join(p for p in parts if p))]
+    parts.append(_in_language(edit_instructions, language))
+    system = SYSTEM.replace("Python", language.name) if language else SYSTEM
+    return [Message.system(system), Message.user("\n\n".join(p for p in parts if p))]
+
+
+_EXTENSIONS = {"javascript": ".js", "typescript": ".ts"}
+
+
+def _in_language(instructions: str, language: Language | None) -> str:
+    """The edit format's instructions with their example file in the repository's language
+    (a model copies the example's path and fence)."""
+    extension = _EXTENSIONS.get(language.fence) if language else None
+    if language is None or extension is None:
+        return instructions
+    return instructions.replace("```python", f"```{language.fence}").replace(
+        "path/to/file.py", f"path/to/file{extension}"
+    )

@@ -49,6 +49,7 @@ from agent.fix.context import Localizer
 from agent.fix.job import FixJob, FixPrompt, fix_green
 from agent.fix.js_project import is_js_project, js_test_command
 from agent.fix.repomap import TagCache, is_test_path
+from agent.languages import Language, language_of
 from agent.model import ChatModel
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
@@ -408,6 +409,15 @@ def _stop_for_npm(missing: Mapping[str, list[str]], result: FixResult) -> bool:
     return True
 
 
+def _language(prepared: PreparedFix) -> Language | None:
+    """JavaScript, or TypeScript when its tests are; None for Python (the default)."""
+    if not prepared.javascript:
+        return None
+    found = [language_of(p) for p in sorted(prepared.snapshot.tests)]
+    names = {f.name: f for f in found if f is not None}
+    return names.get("TypeScript") or names.get("JavaScript") or language_of("index.js")
+
+
 def _loop(
     sandbox: Sandbox,
     prepared: PreparedFix,
@@ -419,10 +429,12 @@ def _loop(
     snapshot, settings, common = prepared.snapshot, prepared.settings, prepared.common
     ask = Caller(model, budget, record)
     cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
-    localizer = Localizer(sandbox, original=snapshot.code, tests=snapshot.tests,
+    spectrum_host = None if prepared.javascript else sandbox  # no coverage for node's runner
+    localizer = Localizer(spectrum_host, original=snapshot.code, tests=snapshot.tests,
                           flaky=baseline.flaky, timeout=common.limits.timeout,
-                          record=record, cache=cache)  # fmt: skip
-    prompt = FixPrompt(baseline, settings.context_tokens, localizer)
+                          record=record, cache=cache,
+                          javascript=prepared.javascript)  # fmt: skip
+    prompt = FixPrompt(baseline, settings.context_tokens, localizer, _language(prepared))
     job = FixJob(ask, prompt, baseline, snapshot.code, snapshot.tests,
                  FORMATS[common.edit_format], settings.allow_test_edits)  # fmt: skip
     bench = Bench(sandbox, snapshot.tests, test_args=list(common.test_args),

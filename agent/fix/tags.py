@@ -31,6 +31,7 @@ __all__ = [
     "TagCache",
     "dunder",
     "extract_tags",
+    "js_tags",
     "tags_for_dir",
     "tags_for_files",
 ]
@@ -133,6 +134,22 @@ def extract_tags(path: str, source: str) -> FileTags:
     return FileTags(path, tuple(defs), tuple(refs))
 
 
+def js_tags(path: str, source: str) -> FileTags:
+    """Definitions (`agent.fix.js_outline`) and references of one JavaScript or
+    TypeScript file; a signature is its definition's first line, up to its body."""
+    from agent.fix.js_outline import js_references, js_spans
+
+    lines = source.splitlines()
+    defs = []
+    for span in js_spans(path, source):
+        head = lines[span.start - 1] if span.start <= len(lines) else span.name
+        head = " ".join(head.split()).removesuffix("{").rstrip()
+        if len(head) > _SIGNATURE_CHARS:
+            head = head[: _SIGNATURE_CHARS - 3] + "..."
+        defs.append(Definition(span.leaf, span.kind, span.start, head, span.scope))
+    return FileTags(path, tuple(defs), tuple(js_references(path, source)))
+
+
 def _tags_from_json(path: str, data: Mapping[str, object]) -> FileTags:
     """Tags from a cache entry; ValueError when it is not what `put` writes."""
     raw_defs, raw_refs = data.get("defs", []), data.get("refs", [])
@@ -202,17 +219,20 @@ class TagCache:
         self._dirty = False
 
 
-def tags_for_files(files: Mapping[str, str], cache: TagCache | None = None) -> dict[str, FileTags]:
-    """Tags of in-memory `.py` files, cached by a digest of their content."""
+def tags_for_files(
+    files: Mapping[str, str], cache: TagCache | None = None, suffixes: tuple[str, ...] = (".py",)
+) -> dict[str, FileTags]:
+    """Tags of in-memory files with these `suffixes` (`.py`, or JavaScript's: `js_tags`),
+    cached by a digest of their content."""
     cache = cache if cache is not None else TagCache()
     out: dict[str, FileTags] = {}
     for path, text in files.items():
-        if not path.endswith(".py"):
+        if not path.endswith(suffixes) or "node_modules" in path.split("/"):
             continue
         stamp = "sha1:" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
         tags = cache.get(path, stamp)
         if tags is None:
-            tags = extract_tags(path, text)
+            tags = extract_tags(path, text) if path.endswith(".py") else js_tags(path, text)
             cache.put(tags, stamp)
         out[path] = tags
     return out
