@@ -133,14 +133,3 @@ def test_a_forged_green_from_the_model_ends_red_or_tampered_and_is_never_committ
         assert refused == set(RUNNER_FILES), events
     if attack == "patches-assert":
         assert result.exit_reason == "tampered", result
-
-
-def test_fix_on_a_javascript_repository_says_what_it_can_do_instead(tmp_path: Path) -> None:
-    from agent.errors import UsageError
-    from agent.fix.repair import detect_test_command
-
-    (tmp_path / "package.json").write_text('{"scripts": {"test": "node --test"}}')
-    (tmp_path / "test").mkdir()
-    (tmp_path / "test" / "a.test.js").write_text("require('node:test')\n")
-    with pytest.raises(UsageError, match="greenloop sandbox test"):
-        detect_test_command(tmp_path)

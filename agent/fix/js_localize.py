@@ -213,9 +213,11 @@ def js_frames(text: str, files: Collection[str]) -> list[tuple[str, int]]:
 
 def _in_repository(raw: str, files: Collection[str]) -> str | None:
     path = raw.removeprefix("./")
+    parts = path.split("/")
+    if "node_modules" in parts:
+        return None  # a package's file, never the repository's own of the same tail
     if path in files:
         return path
-    parts = path.split("/")
     for k in range(1, len(parts)):
         tail = "/".join(parts[k:])
         if tail in files:

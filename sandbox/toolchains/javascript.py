@@ -43,7 +43,14 @@ from sandbox.junit import TB_MAX_BYTES, TB_MAX_LINES, Unusable, safe_parse
 from sandbox.testrun import PytestHost, check_command
 from sandbox.toolchains.js_inventory import inventory
 
-__all__ = ["JAVASCRIPT", "JS_IMAGE", "JavaScriptToolchain", "is_js_test", "uses_node_test"]
+__all__ = [
+    "JAVASCRIPT",
+    "JS_IMAGE",
+    "JavaScriptToolchain",
+    "is_js_test",
+    "runs_named",
+    "uses_node_test",
+]
 
 JS_IMAGE = ImageSpec(
     repo="greenloop-sandbox-javascript",
@@ -59,6 +66,32 @@ _TEST_NAME = re.compile(r"(^test\.|^test-|[._-]test\.|\.spec\.)", re.IGNORECASE)
 _MESSAGE_MAX = 2000
 _NODE_TEST = re.compile(r"""(\bfrom|\brequire\s*\(|\bimport\s*\()\s*['"]node:test['"]""")
 _INTERNAL = re.compile(r"\(node:|\bat node:|node:internal|at async Promise\.all|runInAsyncScope")
+
+
+def runs_named(path: str, named: Sequence[str]) -> bool:
+    """Whether `node --test <named...>` runs the test file `path`: every test file when
+    nothing is named, else the files, folders and globs named (`test/unit`, `test/*.test.js`,
+    `**/*.spec.mjs`)."""
+    if not named:
+        return True
+    for word in named:
+        pattern = word.removeprefix("./").rstrip("/")
+        if path == pattern or path.startswith(pattern + "/"):
+            return True
+        if _glob(pattern).fullmatch(path):
+            return True
+    return False
+
+
+@functools.cache
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A glob as node's runner reads it: `*` within a folder, `**/` any folders."""
+    out = []
+    for part in re.split(r"(\*\*/|\*\*|\*|\?)", pattern):
+        out.append(
+            {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part) or re.escape(part)
+        )
+    return re.compile("".join(out))
 
 
 def uses_node_test(text: str) -> bool:
@@ -88,7 +121,8 @@ class JavaScriptToolchain:
 
     def test_args(self, command: str) -> list[str]:
         """`node --test [files]`: the judge runs every test file, each in its own process,
-        so only the files named (if any) are kept."""
+        so only the files named (if any) are kept: the files, folders or globs that say
+        which test files run (`runs_named`)."""
         try:
             words = check_command(command, "test command")
         except ValueError as exc:
@@ -125,7 +159,10 @@ class JavaScriptToolchain:
         root: str,
         suite: Suite,
     ) -> TestReport:
-        tests = {p: t for p, t in suite.tests.items() if is_js_test(p) and uses_node_test(t)}
+        tests = {
+            p: t for p, t in suite.tests.items()
+            if is_js_test(p) and uses_node_test(t) and runs_named(p, args)
+        }  # fmt: skip
         hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in tests.items()}
         typescript = any(
             PurePosixPath(p).suffix in _TYPESCRIPT for p in (*suite.tests, *suite.watch)
