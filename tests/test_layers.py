@@ -25,7 +25,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("agent.new", "agent.fix", "agent.show"),
     ("agent.run",),
     ("agent.edits", "agent.model", "agent.git"),
-    ("agent.choices", "agent.task", "agent.syntax", "agent.textclean", "agent.atomic"),
+    (
+        "agent.choices",
+        "agent.task",
+        "agent.syntax",
+        "agent.textclean",
+        "agent.atomic",
+        "agent.languages",
+    ),
     ("agent.errors",),
     ("sandbox",),
 )
