@@ -225,6 +225,28 @@ def test_imports_of_es_modules_classes_and_the_package_name_are_followed() -> No
     assert {"Box", "Box.area", "round"} <= names
 
 
+@pytest.mark.parametrize(
+    "exported",
+    [
+        "module.exports = forwarded\n",
+        "module.exports = forwarded\nmodule.exports.default = forwarded\n",
+    ],
+)
+def test_a_module_that_is_its_function_is_resolved_through_its_default_export(
+    exported: str,
+) -> None:
+    files = {
+        "package.json": package(),
+        "index.js": "function forwarded (req) {\n  return [req]\n}\n\n" + exported,
+        "test/test.js": (
+            "const test = require('node:test')\nconst forwarded = require('..')\n"
+            "test('wraps', (t) => {\n  t.assert.deepStrictEqual(forwarded(1), [1])\n})\n"
+        ),
+    }
+    suspects, _ = js_localize(files, ["test/test.js::wraps"])
+    assert [s.span.name for s in suspects] == ["forwarded"]
+
+
 # ---------------------------------------------------------------- whole runs
 
 

@@ -30,7 +30,13 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import PurePosixPath
 
-from agent.fix.js_outline import js_imports, js_spans, js_test_span, js_uses
+from agent.fix.js_outline import (
+    js_default_export,
+    js_imports,
+    js_spans,
+    js_test_span,
+    js_uses,
+)
 from agent.fix.localize import Scores, Suspect
 from agent.fix.repomap import is_test_path
 from agent.fix.symbols import Span
@@ -152,8 +158,14 @@ class JsIndex:
         return here
 
     def callable_module(self, module: str) -> Span | None:
-        """What calling a whole module runs: `module.exports = function ...`."""
-        return self.top(module, "exports")
+        """What calling a whole module runs: `module.exports = function ...`, or the
+        definition `module.exports = name` and `export default` name."""
+        own = self.top(module, "exports")
+        if own is not None or module not in self.files:
+            return own
+        name = js_default_export(module, self.files[module])
+        found = self.lookup(module, name) if name else None
+        return found if isinstance(found, Span) else None
 
     def enclosing_class(self, span: Span) -> Span | None:
         if not span.scope:

@@ -24,7 +24,14 @@ from typing import Any
 from agent.fix.symbols import Span, Uses
 from sandbox.toolchains.js_inventory import parser_for
 
-__all__ = ["js_imports", "js_references", "js_spans", "js_test_span", "js_uses"]
+__all__ = [
+    "js_default_export",
+    "js_imports",
+    "js_references",
+    "js_spans",
+    "js_test_span",
+    "js_uses",
+]
 
 _TESTS = frozenset({"test", "it", "describe", "suite"})
 _FUNCTIONS = frozenset({"function_expression", "arrow_function", "function", "generator_function"})
@@ -287,3 +294,27 @@ def js_references(path: str, source: str) -> list[str]:
 
 def _is_member(node: Any) -> bool:
     return node.parent is not None and node.parent.type == "member_expression"
+
+
+def js_default_export(path: str, source: str) -> str | None:
+    """The name of what the module itself is: `module.exports = name`, `export default
+    name` or `export default function name`; None when it is something else."""
+    for node in _tree(path, source).root_node.named_children:
+        if node.type == "expression_statement" and node.named_children:
+            assignment = node.named_children[0]
+            if assignment.type != "assignment_expression":
+                continue
+            left, right = (
+                assignment.child_by_field_name("left"),
+                assignment.child_by_field_name("right"),
+            )
+            if left is not None and right is not None and _text(left) == "module.exports":
+                return _text(right) if right.type == "identifier" else None
+        elif node.type == "export_statement" and any(c.type == "default" for c in node.children):
+            value = node.child_by_field_name("value") or node.child_by_field_name("declaration")
+            name = value.child_by_field_name("name") if value is not None else None
+            if value is not None and value.type == "identifier":
+                return _text(value)
+            if name is not None:
+                return _text(name)
+    return None

@@ -275,7 +275,8 @@ def run_fix(
     `finished(run folder)` runs when the record is complete, whatever happened."""
     exclude_run_records(prepared.root)
     run = prepared.common.run
-    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=prepared.common.model_name)
+    result = FixResult(run_id=run.run_id, run_dir=str(run.path), model=prepared.common.model_name,
+                       language=prepared.common.limits.language or "python")  # fmt: skip
     with recorded_run(run, result, observer, finished) as record:
         _run(prepared, model, record)
     return result

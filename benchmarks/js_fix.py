@@ -1,0 +1,193 @@
+"""`greenloop fix` on real npm packages that ship node:test suites: one-line bugs injected
+in each main module, fixed by a scripted model that sends the right edit.
+
+    python benchmarks/js_fix.py [--sandbox local|docker] [--bugs 4] [--cache DIR]
+
+The packages are `benchmarks/js_verdict.py`'s five (`npm pack`, kept in `--cache`). Each
+is copied as published, less the test files that fail bare on the untouched package
+(they need a devDependency that is not installed: `npm install` has no place here).
+For each bug (a comparison turned around, a constant off by one, in `index.js`) that
+makes `node --test` red bare, the copy is made a git repository with the bug committed
+on `main`, and `greenloop fix` runs on it with the package's own test script (read by
+`agent.fix.js_project`) and a scripted model whose every reply is the edit that undoes
+the bug. The table says, per bug: red before (the baseline has failing targets), green
+after (confirmed in a fresh sandbox), committed on the fix branch (as the package was
+published), the user's branch untouched (HEAD, branch, tree), and whether the buggy
+line was in the first prompt (localization: it must be, for a model to fix it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import git  # noqa: E402
+from js_verdict import PACKAGES, bugs, fetch  # noqa: E402
+
+from agent.fix.repair import prepare_fix, run_fix  # noqa: E402
+from agent.model import Message  # noqa: E402
+from agent.model.scripted import ScriptedModel  # noqa: E402
+from agent.run.record import read_trajectory  # noqa: E402
+from agent.run.settings import RunSettings  # noqa: E402
+from agent.task import TaskConfig  # noqa: E402
+from sandbox import SandboxConfig  # noqa: E402
+from sandbox.base import SandboxKind  # noqa: E402
+from sandbox.toolchains.javascript import is_js_test, uses_node_test  # noqa: E402
+
+LIMITS = TaskConfig(max_iterations=3, stuck_after=2, max_tokens=400_000, wall_seconds=600,
+                    timeout=120)  # fmt: skip
+
+
+@dataclass
+class Row:
+    package: str
+    bug: str
+    red: bool = False
+    green: bool = False
+    committed: bool = False
+    untouched: bool = False
+    shown: bool = False
+    note: str = ""
+    seconds: float = 0.0
+
+
+def node_red(folder: Path, *files: str) -> bool:
+    done = subprocess.run(["node", "--test", *files], cwd=folder, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    return done.returncode != 0
+
+
+def clean_copy(package: str, cache: Path, into: Path) -> Path:
+    """The package as published, less the test files that fail bare untouched."""
+    shutil.copytree(fetch(package, cache), into)
+    for path in sorted(into.rglob("*")):
+        rel = path.relative_to(into).as_posix()
+        if not path.is_file() or not is_js_test(rel):
+            continue
+        if uses_node_test(path.read_text("utf-8", "replace")) and node_red(into, rel):
+            path.unlink()
+            print(f"  ({package}: {rel} fails bare untouched: left out)", file=sys.stderr)
+    return into
+
+
+def undo(source: str, line: int, changed: str) -> str:
+    """A SEARCH/REPLACE block that puts line `line` back, with the lines around it that
+    make its SEARCH unique."""
+    lines = source.splitlines()
+    buggy = [*lines[:line], changed, *lines[line + 1 :]]
+    text = "\n".join(buggy)
+    before = after = 0
+    while True:
+        search = "\n".join(buggy[line - before : line + after + 1])
+        if text.count(search) == 1 or (before >= line and line + after + 1 >= len(buggy)):
+            break
+        before, after = min(line, before + 1), min(len(buggy) - line - 1, after + 1)
+    replace = "\n".join(
+        [*buggy[line - before : line], lines[line], *buggy[line + 1 : line + after + 1]]
+    )
+    return f"index.js\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
+
+
+def state(repo: git.Repo) -> tuple[str, str, str]:
+    return repo.active_branch.name, repo.head.commit.hexsha, repo.git.status("--porcelain")
+
+
+def fix_one(package: str, clean: Path, line: int, changed: str, kind: SandboxKind) -> Row:
+    source = (clean / "index.js").read_text()
+    row = Row(package, f"index.js:{line + 1} `{changed.strip()[:48]}`")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "repo"
+        shutil.copytree(clean, work)
+        lines = source.splitlines(keepends=True)
+        lines[line] = changed + "\n"
+        (work / "index.js").write_text("".join(lines))
+        if not node_red(work):
+            row.note = "not red bare: dropped"
+            return row
+        repo = git.Repo.init(work, initial_branch="main")
+        with repo.config_writer() as config:
+            config.set_value("user", "name", "Bench")
+            config.set_value("user", "email", "b@example.com")
+        repo.git.add("--all")
+        repo.git.commit("-q", "-m", "the package, with a bug")
+        before = state(repo)
+        reply = undo(source, line, changed)
+        model = ScriptedModel(lambda messages: reply, name="undo")
+        settings = RunSettings(run_id=f"b{time.monotonic_ns()}", model_name="undo",
+                               sandbox=SandboxConfig(kind=kind), config=LIMITS)  # fmt: skip
+        started = time.monotonic()
+        result = run_fix(prepare_fix(work, settings), model)
+        row.seconds = time.monotonic() - started
+        baseline = [e for e in read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+                    if e["event"] == "baseline"]  # fmt: skip
+        row.red = bool(baseline and baseline[0]["targets"])
+        row.green = result.status == "green" and result.exit_reason == "green"
+        if result.branch:
+            fixed = repo.commit(result.branch).tree / "index.js"
+            row.committed = fixed.data_stream.read().decode() == source
+        row.untouched = state(repo) == before and (work / "index.js").read_text() == "".join(lines)
+        first = _first_prompt(model)
+        row.shown = changed.strip() in first
+        row.note = result.error[:80] if result.error else result.exit_reason
+    return row
+
+
+def _first_prompt(model: ScriptedModel) -> str:
+    if not model.calls:
+        return ""
+    messages: tuple[Message, ...] = model.calls[0].messages
+    return "\n".join(m.content for m in messages if m.role == "user")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sandbox", choices=["docker", "local"], default="local")
+    parser.add_argument("--bugs", type=int, default=4, help="candidate bugs per package")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gl-npm")
+    parser.add_argument("--packages", nargs="*", default=list(PACKAGES))
+    args = parser.parse_args()
+    kind = SandboxKind(args.sandbox)
+    logging.getLogger("sandbox.local").setLevel(logging.ERROR)  # its warning, once a run
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for package in args.packages:
+            clean = clean_copy(package, args.cache, Path(tmp) / package.replace("/", "-"))
+            source = (clean / "index.js").read_text()
+            for line, changed in bugs(source, args.bugs):
+                row = fix_one(package, clean, line, changed, kind)
+                if row.note != "not red bare: dropped":
+                    rows.append(row)
+    _table(rows, args.sandbox)
+
+
+def _table(rows: list[Row], sandbox: str) -> None:
+    yes = {True: "yes", False: "**no**"}
+    print(f"sandbox: {sandbox}\n")
+    print("| package | bug | red before | green after | committed on fix branch | "
+          "user branch untouched | buggy line in 1st prompt | s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.package} | {r.bug} | {yes[r.red]} | {yes[r.green]} | {yes[r.committed]} | "
+              f"{yes[r.untouched]} | {yes[r.shown]} | {r.seconds:.0f} |")  # fmt: skip
+    n = len(rows)
+    totals = [sum(getattr(r, k) for r in rows) for k in
+              ("red", "green", "committed", "untouched", "shown")]  # fmt: skip
+    print(f"| **total** | {n} bugs | " + " | ".join(f"{t}/{n}" for t in totals) + " | |")
+    for r in rows:
+        if not r.green:
+            print(f"- {r.package} {r.bug}: {r.note}")
+
+
+if __name__ == "__main__":
+    main()
