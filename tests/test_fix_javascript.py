@@ -328,3 +328,66 @@ def test_a_missing_npm_package_stops_before_any_model_call(
     assert (result.status, result.exit_reason) == ("error", "missing-dependency")
     assert result.missing == ["left-pad"] and "--setup-cmd 'npm ci'" in (result.error or "")
     assert script.prompts == []
+
+
+def test_a_file_that_fails_to_load_says_why_and_where(
+    tmp_path: Path, sandbox: SandboxConfig
+) -> None:
+    files = fitting()
+    files["lib/range.js"] = RANGE
+    files["index.js"] = INDEX.replace("require('./lib/range')", "require('./lib/ranges')")
+    root = make_repo(tmp_path / "fitting", files)
+    line = "const { clamp, parseRange } = require('./lib/range')"
+    undo = search_replace("index.js", line.replace("range", "ranges"), line)
+    result, script = _fix(root, [undo], sandbox)
+    assert (result.status, result.exit_reason) == ("green", "green"), result.error
+    assert result.fixed == ["test/fit.test.js"]
+    first = script.prompts[0]
+    assert "Cannot find module './lib/ranges'" in first and "index.js" in first
+    assert "greenloop-local" not in first  # the sandbox's paths are the repository's
+
+
+STACK_TS = """export class Stack<T> {
+  private items: T[] = [];
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+}
+"""
+STACK_TEST = """import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack } from '../src/stack.ts';
+
+test('peek shows the last item pushed', () => {
+  const s = new Stack<number>();
+  s.push(1);
+  s.push(2);
+  assert.equal(s.peek(), 2);
+});
+"""
+
+
+def test_a_typescript_bug_is_fixed_with_prompts_in_typescript(
+    tmp_path: Path, sandbox: SandboxConfig
+) -> None:
+    if sandbox.kind == SandboxKind.LOCAL and shutil.which("esbuild") is None:
+        pytest.skip("esbuild is not installed on this machine (apt-get install esbuild)")
+    files = {
+        "package.json": package({"test": "node --test test/"}, type="module"),
+        "src/stack.ts": STACK_TS,
+        "test/stack.test.ts": STACK_TEST,
+    }
+    root = make_repo(tmp_path / "stack", files)
+    fix = search_replace("src/stack.ts", "    return this.items[0];",
+                         "    return this.items[this.items.length - 1];")  # fmt: skip
+    result, script = _fix(root, [fix], sandbox)
+    assert (result.status, result.exit_reason) == ("green", "green"), result.error
+    assert result.language == "javascript"
+    first = script.prompts[0]
+    assert "return this.items[0];" in first and "```typescript" in first
+    assert "TypeScript programmer" in script.systems[0]

@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from agent.fix.excerpts import FixContext, fix_context
-from agent.fix.js_localize import js_localize
+from agent.fix.js_localize import js_localize, node_errors
 from agent.fix.localize import failing_tests, localize
 from agent.fix.repomap import TagCache
 from agent.fix.symbols import Span, SymbolIndex
@@ -109,7 +109,8 @@ class Localizer:
         spectrum: Spectrum | None = None
         reused = False
         if self.javascript:
-            suspects, tests = js_localize(everything, failing, _traces(report, failing), edited)
+            traces = _traces(report, failing, everything)
+            suspects, tests = js_localize(everything, failing, traces, edited)
             suffixes: tuple[str, ...] = JS_SOURCES
         else:
             index = SymbolIndex(everything)
@@ -186,16 +187,11 @@ def _test_id(test: Span, javascript: bool) -> str:
     return f"{test.path}::{test.name if javascript else test.name.replace('.', '::')}"
 
 
-def _traces(report: TestReport, failing: Collection[str]) -> list[str]:
+def _traces(report: TestReport, failing: Collection[str], files: Collection[str]) -> list[str]:
     """Each failure's text; and node's stderr when a test file failed to load (its
     error is there, not in a report)."""
     cases = [c for c in (*report.collection_errors, *report.tests) if c.id in failing]
     traces = [f"{c.message}\n{c.traceback}" for c in cases if c.message or c.traceback]
     if report.exec is not None and any(c.id in failing for c in report.collection_errors):
-        traces.extend(_stderr_traces(report.exec.output))
+        traces.extend(node_errors(report.exec.output, files))
     return traces
-
-
-def _stderr_traces(output: str) -> list[str]:
-    """node's uncaught errors in `output`, one trace each (each ends with node's version)."""
-    return [t for t in output.split("\nNode.js v") if t.strip()]

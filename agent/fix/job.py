@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from agent.edits import EditFormat, apply_reply
 from agent.fix.baseline import Baseline, is_fixed
 from agent.fix.context import Localizer
+from agent.fix.js_localize import with_node_errors
 from agent.fix.prompt import fix_messages
 from agent.fix.repomap import estimate_tokens
 from agent.languages import Language
@@ -42,6 +43,8 @@ class FixPrompt:
         targets, must_pass = self.baseline.targets, self.baseline.must_pass
         flaky = self.baseline.flaky  # not the model's business: leave them out
         report = replace(report, tests=tuple(t for t in report.tests if t.id not in flaky))
+        if self.language is not None:  # node's runner: a file that did not load says why
+            report = with_node_errors(report, [*files, *self.localizer.tests])
         language = self.language
         bare = fix_messages(report, targets, must_pass, "", instructions, refused, language)
         used = sum(estimate_tokens(m.content) for m in bare) + 8

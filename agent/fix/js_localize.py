@@ -24,6 +24,7 @@ to load, for its first lines.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import re
@@ -40,15 +41,18 @@ from agent.fix.js_outline import (
 from agent.fix.localize import Scores, Suspect
 from agent.fix.repomap import is_test_path
 from agent.fix.symbols import Span
+from sandbox.base import TestReport
 from sandbox.toolchains.js_runner_files import JS_SOURCES
 
-__all__ = ["JsIndex", "js_frames", "js_localize"]
+__all__ = ["JsIndex", "js_frames", "js_localize", "node_errors", "with_node_errors"]
 
 _LEVEL2 = 0.5
 _LOOSE = 0.4
 _DEPTH = 5
 _HEAD_LINES = 30
 _AROUND = 5
+_ERROR_LINES = 14
+_PATH = re.compile(r"(?:file://)?((?:[\w@.+-]*/)+[\w@.+-]+\.[cm]?[jt]sx?)\b")
 _FRAME = re.compile(r"(?:file://)?((?:[\w@.+-]*/)*[\w@.+-]+\.[cm]?[jt]sx?):(\d+)(?::\d+)?")
 
 
@@ -302,3 +306,43 @@ def _resolve(index: JsIndex, body: Span, loose: set[str]) -> list[Span]:
         if isinstance(target, Span) and target != body:
             found.append(target)
     return list(dict.fromkeys(found))
+
+
+def node_errors(output: str, files: Collection[str]) -> list[str]:
+    """node's uncaught errors in a run's output (a test file that fails to load reports
+    no test: why is only there), each once: its last lines without node's own frames,
+    its paths the repository's."""
+    found: list[str] = []
+    for chunk in output.split("\nNode.js v")[:-1]:
+        lines = [line.rstrip() for line in chunk.strip().splitlines()
+                 if "node:internal" not in line and line.strip()]  # fmt: skip
+        text = _relative("\n".join(lines[-_ERROR_LINES:]), files)
+        if "Error" in text and text not in found:
+            found.append(text)
+    return found
+
+
+def _relative(text: str, files: Collection[str]) -> str:
+    """`text` with the folder the files ran in taken off every path (as it is off the
+    paths of repository files its frames name)."""
+    roots = set()
+    for match in _PATH.finditer(text):
+        raw = match.group(1)
+        path = _in_repository(raw, files)
+        if path is not None and raw != path and raw.endswith("/" + path):
+            roots.add(raw[: -len(path)])
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace("file://" + root, "").replace(root, "")
+    return text
+
+
+def with_node_errors(report: TestReport, files: Collection[str]) -> TestReport:
+    """`report` with node's uncaught errors (`node_errors`) as the traceback of the first
+    test file that failed to load, so a prompt says why it did."""
+    errors = node_errors(report.exec.output, files) if report.exec is not None else []
+    if not errors or not report.collection_errors:
+        return report
+    first, *rest = report.collection_errors
+    said = "node said:\n" + "\n\n".join(errors)
+    first = dataclasses.replace(first, traceback=f"{first.traceback}\n{said}".strip())
+    return dataclasses.replace(report, collection_errors=(first, *rest))
