@@ -58,14 +58,21 @@ class Row:
     committed: bool = False
     untouched: bool = False
     shown: bool = False
+    fails_by: str = ""
     note: str = ""
     seconds: float = 0.0
 
 
 def node_red(folder: Path, *files: str) -> bool:
+    return bool(bare(folder, *files)[0])
+
+
+def bare(folder: Path, *files: str) -> tuple[bool, str]:
+    """Whether `node --test` is red, and how it fails: on an assertion, or by an error."""
     done = subprocess.run(["node", "--test", *files], cwd=folder, capture_output=True,
                           text=True, timeout=300)  # fmt: skip
-    return done.returncode != 0
+    how = "assertion" if "ERR_ASSERTION" in done.stdout + done.stderr else "error"
+    return done.returncode != 0, how
 
 
 def clean_copy(package: str, cache: Path, into: Path) -> Path:
@@ -112,7 +119,8 @@ def fix_one(package: str, clean: Path, line: int, changed: str, kind: SandboxKin
         lines = source.splitlines(keepends=True)
         lines[line] = changed + "\n"
         (work / "index.js").write_text("".join(lines))
-        if not node_red(work):
+        red, row.fails_by = bare(work)
+        if not red:
             row.note = "not red bare: dropped"
             return row
         repo = git.Repo.init(work, initial_branch="main")
@@ -174,16 +182,22 @@ def main() -> None:
 def _table(rows: list[Row], sandbox: str) -> None:
     yes = {True: "yes", False: "**no**"}
     print(f"sandbox: {sandbox}\n")
-    print("| package | bug | red before | green after | committed on fix branch | "
+    print("| package | bug | fails by | red before | green after | committed on fix branch | "
           "user branch untouched | buggy line in 1st prompt | s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r.package} | {r.bug} | {yes[r.red]} | {yes[r.green]} | {yes[r.committed]} | "
-              f"{yes[r.untouched]} | {yes[r.shown]} | {r.seconds:.0f} |")  # fmt: skip
+        checks = (r.red, r.green, r.committed, r.untouched, r.shown)
+        marks = " | ".join(yes[c] for c in checks)
+        print(f"| {r.package} | {r.bug} | {r.fails_by} | {marks} | {r.seconds:.0f} |")
     n = len(rows)
     totals = [sum(getattr(r, k) for r in rows) for k in
               ("red", "green", "committed", "untouched", "shown")]  # fmt: skip
-    print(f"| **total** | {n} bugs | " + " | ".join(f"{t}/{n}" for t in totals) + " | |")
+    asserted = sum(r.fails_by == "assertion" for r in rows)
+    print(
+        f"| **total** | {n} bugs | {asserted} assertion | "
+        + " | ".join(f"{t}/{n}" for t in totals)
+        + " | |"
+    )
     for r in rows:
         if not r.green:
             print(f"- {r.package} {r.bug}: {r.note}")
