@@ -14,7 +14,9 @@ repository included: its paths are the same `/workspace`) is importable.
 
 `RepoSandbox` wraps any sandbox: every `write` also writes the repository's
 files the model does not edit (binary, large) and splits the batch under the
-per-write cap, so a repository of thousands of files fits.
+per-write cap, so a repository of thousands of files fits; and makes its `links`
+again (`node_modules` -> the setup volume's, for node, which looks for packages in
+the folders above the code, never in `/deps`).
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def setup_environment(
             if env.get(variant):
                 out[variant] = env[variant]
     if ca_bundle is not None:
-        for name in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        for name in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                     "NODE_EXTRA_CA_CERTS"):  # fmt: skip
             out[name] = CA_PATH
     return out
 
@@ -136,9 +139,13 @@ def prepared(
 class RepoSandbox:
     """A sandbox whose writes carry the repository's other files, in batches."""
 
-    def __init__(self, inner: Sandbox, other: Mapping[str, bytes]) -> None:
+    def __init__(
+        self, inner: Sandbox, other: Mapping[str, bytes], links: Mapping[str, str] | None = None
+    ) -> None:
         self.inner = inner
         self.other = dict(other)
+        self.links = dict(links or {})
+        """Workspace path -> what it links to, made after every write (a reset empties it)."""
 
     def __enter__(self) -> Self:
         return self
@@ -156,6 +163,10 @@ class RepoSandbox:
         items = list({**self.other, **files}.items())
         for start in range(0, len(items), _BATCH):
             self.inner.write(dict(items[start : start + _BATCH]))
+        for path, target in self.links.items():
+            done = self.inner.run(["ln", "-sfn", target, path], 30)
+            if not done.ok:
+                raise SandboxError(f"could not link {path} to {target}: {done.output[-300:]}")
 
     def run(self, cmd: str | Sequence[str], timeout: float | None = None) -> ExecResult:
         return self.inner.run(cmd, timeout)

@@ -276,12 +276,14 @@ class _Script(Script):
         return super().__call__(request)
 
 
-def _fix(root: Path, replies: list[str], sandbox: SandboxConfig) -> tuple[FixResult, _Script]:
+def _fix(
+    root: Path, replies: list[str], sandbox: SandboxConfig, **more: Any
+) -> tuple[FixResult, _Script]:
     script = _Script(replies)
     with FakeOpenAI(script) as srv:
         model = OpenAIChat(ModelConfig(model="fake", base_url=srv.base_url, api_key="k"))
         options = RunSettings(run_id=f"t{time.monotonic_ns()}", model_name="fake",
-                              sandbox=sandbox, config=LIMITS)  # fmt: skip
+                              sandbox=sandbox, config=LIMITS, **more)  # fmt: skip
         return run_fix(prepare_fix(root, options), model), script
 
 
@@ -328,6 +330,26 @@ def test_a_missing_npm_package_stops_before_any_model_call(
     assert (result.status, result.exit_reason) == ("error", "missing-dependency")
     assert result.missing == ["left-pad"] and "--setup-cmd 'npm ci'" in (result.error or "")
     assert script.prompts == []
+
+
+@pytest.mark.docker
+def test_what_a_setup_step_installs_is_found_by_node(tmp_path: Path, docker_engine: Any) -> None:
+    """The setup step's node_modules (in its volume, at /deps) is linked into every
+    workspace: node looks for packages in the folders above the code."""
+    from sandbox.image import require_image
+    from sandbox.toolchains import toolchain
+
+    require_image(docker_engine, spec=toolchain("javascript").image)
+    files = fitting()
+    files["index.js"] = "const pad = require('left-pad')\n" + INDEX
+    root = make_repo(tmp_path / "fitting", files)
+    install = ("mkdir -p node_modules/left-pad && "
+               "echo 'module.exports = (s) => s' > node_modules/left-pad/index.js")  # fmt: skip
+    result, _ = _fix(root, [search_replace("lib/range.js", BAD, GOOD)], SandboxConfig(),
+                     setup_command=install)  # fmt: skip
+    assert (result.status, result.exit_reason) == ("green", "green"), result.error
+    tree = git.Repo(root).commit(result.branch).tree
+    assert "node_modules" not in {b.path.split("/")[0] for b in tree.traverse()}
 
 
 def test_a_file_that_fails_to_load_says_why_and_where(

@@ -307,10 +307,19 @@ def _sandbox(run: PreparedFix) -> Iterator[tuple[Sandbox, SandboxConfig]]:
 
         files = snapshot.other | _encode(snapshot)
         with prepared(config, files, settings.setup_command) as ready, open_sandbox(ready) as inner:
-            yield RepoSandbox(inner, snapshot.other), ready
+            yield _repo_sandbox(run, ready)(inner), ready
         return
     with open_sandbox(config) as inner:
         yield RepoSandbox(inner, snapshot.other), config
+
+
+def _repo_sandbox(run: PreparedFix, config: SandboxConfig) -> Callable[[Sandbox], RepoSandbox]:
+    """How every sandbox of the run is wrapped: the repository's other files, and for node
+    after a setup step, `node_modules` linked to what the step installed."""
+    links: dict[str, str] = {}
+    if run.javascript and config.shared_volume is not None:
+        links["node_modules"] = f"{config.shared_dir}/node_modules"
+    return lambda inner: RepoSandbox(inner, run.snapshot.other, links)
 
 
 def _encode(snapshot: _Snapshot) -> dict[str, bytes]:
@@ -331,7 +340,7 @@ def _run(prepared: PreparedFix, model: ChatModel, record: Recorder[FixResult]) -
         record.count_from(budget)
         outcome = _loop(sandbox, prepared, baseline, model, record, budget)
         rerun = fresh_rerun(config, snapshot.code, snapshot.tests, args, timeout,
-                            wrap=lambda inner: RepoSandbox(inner, snapshot.other),
+                            wrap=_repo_sandbox(prepared, config),
                             allow_runner=prepared.settings.allow_test_edits,
                             expected=baseline.targets)  # fmt: skip
         outcome = confirm(outcome, rerun, partial(fix_green, baseline), record)
