@@ -413,3 +413,17 @@ def test_a_typescript_bug_is_fixed_with_prompts_in_typescript(
     first = script.prompts[0]
     assert "return this.items[0];" in first and "```typescript" in first
     assert "TypeScript programmer" in script.systems[0]
+
+
+def test_a_test_named_by_an_expression_is_found_by_its_frame() -> None:
+    files = fitting()
+    files["test/fit.test.js"] = (
+        "const { test } = require('node:test')\nconst assert = require('node:assert')\n"
+        "const { fit } = require('..')\n"
+        "for (const [v, want] of [[5, 5], [12, 9]]) {\n"
+        "  test(`fits ${v}`, () => {\n    assert.strictEqual(fit(v, '1-9'), want)\n  })\n}\n"
+    )
+    trace = "AssertionError: 1 !== 9\n    at TestContext.<anonymous> (test/fit.test.js:6:12)"
+    suspects, tests = js_localize(files, ["test/fit.test.js::fits 12"], [trace])
+    assert [(t.start, t.end) for t in tests] == [(5, 7)]
+    assert {"fit", "clamp"} <= {s.span.name for s in suspects}

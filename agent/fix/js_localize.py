@@ -35,6 +35,7 @@ from agent.fix.js_outline import (
     js_default_export,
     js_imports,
     js_spans,
+    js_test_at,
     js_test_span,
     js_uses,
 )
@@ -186,7 +187,7 @@ def js_localize(
     """Definitions in code files, most suspicious first, and the failing tests' calls."""
     index = JsIndex(files)
     scores = Scores()
-    tests = failing_js_tests(index, failing)
+    tests = failing_js_tests(index, failing, traces)
     _static(index, tests, scores)
     for trace in traces:
         code = [(p, n) for p, n in js_frames(trace, index.files) if not is_test_path(p)]
@@ -198,8 +199,11 @@ def js_localize(
     return scores.ranked(), tests
 
 
-def failing_js_tests(index: JsIndex, test_ids: Iterable[str]) -> list[Span]:
-    """The failing tests' calls, each once; for a file that did not load, its head."""
+def failing_js_tests(
+    index: JsIndex, test_ids: Iterable[str], traces: Sequence[str] = ()
+) -> list[Span]:
+    """The failing tests' calls, each once; for a file that did not load, its head; for a
+    test named by an expression, the test call a frame of the failures names."""
     spans: list[Span] = []
     for test_id in test_ids:
         path, _, name = test_id.partition("::")
@@ -210,10 +214,19 @@ def failing_js_tests(index: JsIndex, test_ids: Iterable[str]) -> list[Span]:
             last = min(_HEAD_LINES, len(text.splitlines()))
             spans.append(Span(path, "imports", "region", 1, max(1, last)))
             continue
-        span = js_test_span(path, text, name)
+        span = js_test_span(path, text, name) or _test_in_frames(path, text, traces, index)
         if span is not None:
             spans.append(span)
     return list(dict.fromkeys(spans))
+
+
+def _test_in_frames(path: str, text: str, traces: Sequence[str], index: JsIndex) -> Span | None:
+    for trace in traces:
+        for frame, line in js_frames(trace, index.files):
+            found = js_test_at(path, text, line) if frame == path else None
+            if found is not None:
+                return found
+    return None
 
 
 def js_frames(text: str, files: Collection[str]) -> list[tuple[str, int]]:

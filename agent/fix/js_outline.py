@@ -29,6 +29,7 @@ __all__ = [
     "js_imports",
     "js_references",
     "js_spans",
+    "js_test_at",
     "js_test_span",
     "js_uses",
 ]
@@ -145,12 +146,29 @@ def _find(node: Any, path: str, wanted: list[str], trail: list[str]) -> Span | N
     return None
 
 
-def _test_name(call: Any) -> str | None:
+def _is_test_call(call: Any) -> bool:
     function = call.child_by_field_name("function")
     if function is None:
-        return None
+        return False
     callee = _text(function).split(".")
-    if callee[0] not in _TESTS and callee[-1] != "test":
+    return callee[0] in _TESTS or callee[-1] == "test"
+
+
+def js_test_at(path: str, source: str, line: int) -> Span | None:
+    """The innermost test call holding `line` (a frame of the failure in the test file):
+    how a test named by an expression (`${}`, a variable) is found."""
+    best = None
+    for node in _walk(_tree(path, source).root_node):
+        start, end = node.start_point[0] + 1, node.end_point[0] + 1
+        holds = node.type == "call_expression" and start <= line <= end
+        if holds and _is_test_call(node) and (best is None or start >= best.start):
+            best = Span(path, _text(node.child_by_field_name("function")), "function",
+                        start, end)  # fmt: skip
+    return best
+
+
+def _test_name(call: Any) -> str | None:
+    if not _is_test_call(call):
         return None
     arguments = call.child_by_field_name("arguments")
     first = next((a for a in arguments.named_children if a.type != "comment"), None)
