@@ -31,7 +31,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 from git import Blob, Repo
 
@@ -46,8 +45,8 @@ from agent.fix.baseline import (
     run_baseline,
 )
 from agent.fix.context import Localizer
+from agent.fix.detect import DetectedTests, detect_test_command, detect_tests
 from agent.fix.job import FixJob, FixPrompt, fix_green
-from agent.fix.js_project import is_js_project, js_test_command
 from agent.fix.repomap import TagCache, is_test_path
 from agent.languages import Language, language_of
 from agent.model import ChatModel
@@ -75,7 +74,6 @@ from sandbox.base import Sandbox, Suite
 from sandbox.packages import THIRD_PARTY
 from sandbox.runner_files import judged_suite
 from sandbox.setup import RepoSandbox
-from sandbox.testrun import pytest_args
 from sandbox.toolchains.javascript import uses_node_test
 from sandbox.toolchains.js_runner_files import JS_SOURCES
 
@@ -92,70 +90,6 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_BYTES = 256 * 1024
 """Larger files go into the sandbox but are not offered to the model for editing."""
-
-
-_CONFIGS = (
-    ("pyproject.toml", "[tool.pytest.ini_options]"),
-    ("pytest.ini", ""),
-    ("setup.cfg", "[tool:pytest]"),
-    ("tox.ini", "[pytest]"),
-)
-
-
-@dataclass(frozen=True)
-class DetectedTests:
-    """How a repository's tests run, said once: the command, why, and the language."""
-
-    command: str
-    why: str
-    """How the test command was found (said to the user)."""
-    language: Literal["python", "javascript"] = "python"
-    """The toolchain that runs them (javascript takes TypeScript too)."""
-
-
-def detect_tests(root: Path, given: str | None = None) -> DetectedTests:
-    """`given` (pytest's, or node's runner for a JavaScript repository), else what the
-    repository shows: pytest's config or folders, or package.json's node:test script
-    (`agent.fix.js_project`)."""
-    first = given.split()[0] if given and given.split() else ""
-    pythonic = first in ("python", "python3", "pytest")
-    if first in _JS_TOOLS or (is_js_project(root) and not _pytest_config(root) and not pythonic):
-        found = js_test_command(root, given)
-        return DetectedTests(found.command, found.why, "javascript")
-    command, why = detect_test_command(root, given)
-    return DetectedTests(command, why)
-
-
-_JS_TOOLS = ("node", "nodejs", "npm", "yarn", "pnpm")
-
-
-def _pytest_config(root: Path) -> str:
-    """Which file configures pytest, and where (`pytest.ini`), or ""."""
-    for name, marker in _CONFIGS:
-        path = root / name
-        if path.is_file() and (not marker or marker in path.read_text("utf-8", "replace")):
-            return name + (f" {marker}" if marker else "")
-    return ""
-
-
-def detect_test_command(root: Path, given: str | None = None) -> tuple[str, str]:
-    """pytest's command and why: `given`, else pytest when the repo shows it uses pytest."""
-    if given:
-        pytest_args(given)
-        return given, "from --test-cmd"
-    command = "python -m pytest -q"
-    configured = _pytest_config(root)
-    if configured:
-        return command, f"pytest, configured in {configured}"
-    for folder in ("tests", "test"):
-        if (root / folder).is_dir():
-            return command, f"pytest, from the {folder}/ folder"
-    if any(is_test_path(p.name) for p in root.glob("*.py")):
-        return command, "pytest, from test_*.py files"
-    raise UsageError(
-        f"found no tests in {root} (no pytest config, no tests/ folder): "
-        "pass --test-cmd 'python -m pytest path/to/tests'"
-    )
 
 
 # ---------------------------------------------------------------- the repository
