@@ -34,11 +34,16 @@ if TYPE_CHECKING:
 def fix(
     repo: Annotated[Path, typer.Argument(help="The repository (default: here).")] = Path("."),
     test_cmd: Annotated[
-        str | None, typer.Option(help="Test command (default: pytest, detected from the repo).")
+        str | None,
+        typer.Option(
+            help="Test command (default: detected: pytest, or package.json's node --test)."
+        ),
     ] = None,
     setup_cmd: Annotated[
         str | None,
-        typer.Option(help="Run first, with network, in its own container: 'pip install -e .'."),
+        typer.Option(
+            help="Run first, with network, in its own container: 'pip install -e .', 'npm ci'."
+        ),
     ] = None,
     allow_test_edits: Annotated[bool, typer.Option(help="Let the model edit tests.")] = False,
     allow_dirty: Annotated[

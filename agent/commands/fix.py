@@ -43,9 +43,9 @@ class FixOptions(BaseModel):
     repo: Path = Path(".")
     """The repository."""
     test_cmd: str | None = None
-    """The test command (default: pytest, detected from the repository)."""
+    """The test command (default: detected: pytest, or package.json's `node --test`)."""
     setup_cmd: str | None = None
-    """Run first, with network, in its own container: 'pip install -e .'."""
+    """Run first, with network, in its own container: 'pip install -e .', 'npm ci'."""
     allow_test_edits: bool = False
     allow_dirty: bool = False
     model: str | None = None
