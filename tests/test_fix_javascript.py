@@ -247,6 +247,23 @@ def test_a_module_that_is_its_function_is_resolved_through_its_default_export(
     assert [s.span.name for s in suspects] == ["forwarded"]
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "```javascript lib/range.js\n{block}```\n",
+        "lib/range.js\n```javascript\n{block}```\n",
+        "```js\n// lib/range.js\n{block}```\n",
+    ],
+)
+def test_edits_in_javascript_fences_apply(reply: str) -> None:
+    from agent.edits import FORMATS, apply_reply
+
+    block = f"<<<<<<< SEARCH\n{BAD}\n=======\n{GOOD}\n>>>>>>> REPLACE\n"
+    files = fitting()
+    applied = apply_reply(FORMATS["search-replace"], reply.format(block=block), files, {})
+    assert applied.code["lib/range.js"] == RANGE
+
+
 # ---------------------------------------------------------------- whole runs
 
 
