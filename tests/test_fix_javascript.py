@@ -154,6 +154,14 @@ def test_another_runner_or_no_script_is_a_usage_error_naming_both_ways(
     assert named in message and "--test-cmd 'node --test" in message and "node:test" in message
 
 
+def test_a_suite_for_node_test_under_another_runner_names_its_files(tmp_path: Path) -> None:
+    root = _project(tmp_path, {"test": "borp --coverage"})
+    (root / "node_modules" / "x" / "test").mkdir(parents=True)
+    (root / "node_modules" / "x" / "test" / "a.test.js").write_text(TESTS)
+    with pytest.raises(UsageError, match=r"1 test file\(s\) here import node:test \(test/fit"):
+        detect_tests(root)
+
+
 def test_a_given_node_command_and_a_python_repository_beside_a_package_json(
     tmp_path: Path,
 ) -> None:

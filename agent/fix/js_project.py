@@ -18,6 +18,7 @@ with node's runner, or a suite written for `node:test`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from agent.errors import UsageError
 from sandbox.toolchains.javascript import is_js_test, uses_node_test
+from sandbox.toolchains.js_runner_files import JS_SOURCES
 
 __all__ = ["JsTests", "is_js_project", "js_test_command"]
 
@@ -39,6 +41,7 @@ _VALUED = frozenset({"--test-reporter", "--test-reporter-destination", "--test-c
                      "--experimental-loader", "--env-file", "--conditions", "-C"})  # fmt: skip
 """node's flags that take their value as the next word."""
 _DEPTH = 5
+_NOT_SEARCHED = frozenset({"node_modules", ".git", ".greenloop"})
 _SUPPORTED = (
     "greenloop fix runs test files that import node:test with node's own runner (`node --test`)"
 )
@@ -92,11 +95,16 @@ def js_test_command(root: Path, given: str | None = None) -> JsTests:
         )
     if not found.node:
         runs = "; ".join(found.others) or (given or scripts.get("test", ""))
+        tests = _node_tests(root)
+        have = (
+            f"{len(tests)} test file(s) here import node:test ({', '.join(tests[:3])}): "
+            if tests else ""
+        )  # fmt: skip
         raise UsageError(
             f"the tests run with {runs!r}, not node's test runner: {_SUPPORTED}",
-            fix="pass --test-cmd 'node --test [test files]' if the tests import node:test; "
-            "a suite for another runner (jest, vitest, mocha, tap) is not one greenloop fix "
-            "can judge yet",
+            fix=f"{have}pass --test-cmd 'node --test [test files]' if the tests import "
+            "node:test; a suite for another runner (jest, vitest, mocha, tap) is not one "
+            "greenloop fix can judge yet",
         )
     files = [] if any(not f for f in found.node) else [f for part in found.node for f in part]
     command = shlex.join(["node", "--test", *dict.fromkeys(files)])
@@ -198,10 +206,18 @@ def _imports_node_test(path: Path) -> bool:
         return False
 
 
-def _typescript(root: Path) -> bool:
-    for pattern in ("**/*.ts", "**/*.mts"):
-        for path in root.glob(pattern):
+def _node_tests(root: Path, suffixes: tuple[str, ...] = JS_SOURCES) -> list[str]:
+    """The test files under `root` (node's runner's names) that import node:test."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_SEARCHED)  # a checkout's npm install
+        for name in sorted(names):
+            path = Path(folder, name)
             rel = path.relative_to(root).as_posix()
-            if "node_modules" not in rel and is_js_test(rel) and _imports_node_test(path):
-                return True
-    return False
+            if path.suffix in suffixes and is_js_test(rel) and _imports_node_test(path):
+                found.append(rel)
+    return found
+
+
+def _typescript(root: Path) -> bool:
+    return bool(_node_tests(root, (".ts", ".mts")))
