@@ -231,6 +231,14 @@ def test_imports_of_es_modules_classes_and_the_package_name_are_followed() -> No
     suspects, _ = js_localize(files, ["test/box.test.mjs::area"])
     names = {s.span.name for s in suspects}
     assert {"Box", "Box.area", "round"} <= names
+    # through the package's main, which passes them on (export { } from, export * from)
+    files["test/box.test.mjs"] = (
+        "import test from 'node:test'\nimport assert from 'node:assert'\n"
+        "import { Box, round } from 'shapes'\n"
+        "test('area', () => {\n  assert.equal(new Box(2).area(), round(4.2))\n})\n"
+    )
+    suspects, _ = js_localize(files, ["test/box.test.mjs::area"])
+    assert {"Box", "Box.area", "round"} <= {s.span.name for s in suspects}
 
 
 @pytest.mark.parametrize(

@@ -132,12 +132,21 @@ class JsIndex:
         if own is not None:
             return own
         if name not in self.imports(path):
-            return None
+            return self._through_stars(path, name, depth)
         specifier, exported = self.imports(path)[name]
         module = self.module(path, specifier)
         if module is None or exported in ("", "default"):
             return module
         return self.exported(module, exported, depth + 1)
+
+    def _through_stars(self, path: str, name: str, depth: int) -> Span | str | None:
+        """`name` in a module this one passes on whole (`export * from './x'`)."""
+        for specifier, what in self.imports(path).values():
+            module = self.module(path, specifier) if what == "*" else None
+            found = self.lookup(module, name, depth + 1) if module else None
+            if found is not None:
+                return found
+        return None
 
     def exported(self, module: str, name: str, depth: int = 0) -> Span | str | None:
         """`module.name`: a definition in it, or one it imports and passes on."""

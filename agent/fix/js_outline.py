@@ -196,10 +196,14 @@ def _literal(node: Any) -> str | None:
 
 def js_imports(path: str, source: str) -> dict[str, tuple[str, str]]:
     """Local name -> (the module's specifier, the name it exports; "default" for a
-    default import, "" for the module itself: a namespace or a whole `require`)."""
+    default import, "" for the module itself: a namespace or a whole `require`). A
+    re-export (`export { a as b } from 's'`) binds its name too, and `export * from
+    's'` binds "*" + its specifier (a module whose every name this one passes on)."""
     bound: dict[str, tuple[str, str]] = {}
     for node in _walk(_tree(path, source).root_node):
-        if node.type == "import_statement":
+        if node.type == "export_statement":
+            bound.update(_reexports(node))
+        elif node.type == "import_statement":
             specifier = _literal(node.child_by_field_name("source"))
             clause = next((c for c in node.named_children if c.type == "import_clause"), None)
             if specifier is not None and clause is not None:
@@ -207,6 +211,25 @@ def js_imports(path: str, source: str) -> dict[str, tuple[str, str]]:
         elif node.type == "variable_declarator":
             bound.update(_required(node))
     return bound
+
+
+def _reexports(node: Any) -> Iterator[tuple[str, tuple[str, str]]]:
+    specifier = _literal(node.child_by_field_name("source"))
+    if specifier is None:
+        return
+    clause = next((c for c in node.named_children if c.type == "export_clause"), None)
+    spaced = next((c for c in node.named_children if c.type == "namespace_export"), None)
+    if clause is not None:
+        for item in clause.named_children:
+            name, alias = item.child_by_field_name("name"), item.child_by_field_name("alias")
+            if name is not None:
+                yield _text(alias or name), (specifier, _text(name))
+    elif spaced is not None:
+        names = [c for c in spaced.named_children if c.type == "identifier"]
+        if names:
+            yield _text(names[-1]), (specifier, "")
+    else:
+        yield "*" + specifier, (specifier, "*")
 
 
 def _import_clause(clause: Any, specifier: str) -> Iterator[tuple[str, tuple[str, str]]]:
