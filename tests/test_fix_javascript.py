@@ -168,6 +168,9 @@ def test_a_given_node_command_and_a_python_repository_beside_a_package_json(
     root = _project(tmp_path, {"test": "jest"})
     found = detect_tests(root, "node --test test/fit.test.js")
     assert (found.command, found.language) == ("node --test test/fit.test.js", "javascript")
+    (root / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    assert detect_tests(root, "python -m pytest").language == "python"
+    assert detect_tests(root).language == "python"  # a Python project: pytest's tests
     (root / "pytest.ini").write_text("[pytest]\n")
     assert detect_tests(root).language == "python"  # pytest's config decides
 

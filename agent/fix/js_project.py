@@ -68,10 +68,12 @@ class _Found:
 
 
 def is_js_project(root: Path) -> bool:
-    """A `package.json` at the root and no Python test file beside it or in `test*/`."""
+    """A `package.json` at the root, and no Python project or test file beside it (nor in
+    `test*/`)."""
     if not (root / "package.json").is_file():
         return False
-    patterns = ("test_*.py", "*_test.py", "conftest.py", "test*/**/*.py")
+    patterns = ("pyproject.toml", "setup.py", "test_*.py", "*_test.py", "conftest.py",
+                "test*/**/*.py")  # fmt: skip
     return not any(next(root.glob(pattern), None) for pattern in patterns)
 
 
