@@ -20,6 +20,12 @@ missing third-party package ends the run before any model call: it needs
 `--setup-cmd`, not code. The feedback prompt shows the failures, the code they
 run (localized afresh for each prompt: `agent.fix.context`), and the repo map
 of the rest, within `context_tokens`.
+
+A JavaScript or TypeScript repository (`agent.fix.detect`: package.json's node:test
+script) runs in the JavaScript toolchain: the files importing `node:test` are tests
+too, the baseline runs the judge's suite, a missing npm package stops the run as a
+missing Python one does (`--setup-cmd 'npm ci'`), and the prompts, fences and
+localization (`agent.fix.js_localize`) are the repository's language's.
 """
 
 from __future__ import annotations
