@@ -4,8 +4,10 @@ in each main module, fixed by a scripted model that sends the right edit.
     python benchmarks/js_fix.py [--sandbox local|docker] [--bugs 4] [--cache DIR]
 
 The packages are `benchmarks/js_verdict.py`'s five (`npm pack`, kept in `--cache`). Each
-is copied as published, less the test files that fail bare on the untouched package
-(they need a devDependency that is not installed: `npm install` has no place here).
+is copied as published, less the test files that fail on the untouched package: bare
+(they need a devDependency that is not installed: `npm install` has no place here), or
+judged (fastify-plugin's tests that assert a name derived from their own file's name
+see the judge's fresh name: no fix can make them pass).
 For each bug (a comparison turned around, a constant off by one, in `index.js`) that
 makes `node --test` red bare, the copy is made a git repository with the bug committed
 on `main`, and `greenloop fix` runs on it with the package's own test script (read by
@@ -33,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import git  # noqa: E402
-from js_verdict import PACKAGES, bugs, fetch  # noqa: E402
+from js_verdict import PACKAGES, bugs, fetch, judged  # noqa: E402
 
 from agent.fix.repair import prepare_fix, run_fix  # noqa: E402
 from agent.model import Message  # noqa: E402
@@ -75,8 +77,10 @@ def bare(folder: Path, *files: str) -> tuple[bool, str]:
     return done.returncode != 0, how
 
 
-def clean_copy(package: str, cache: Path, into: Path) -> Path:
-    """The package as published, less the test files that fail bare untouched."""
+def clean_copy(package: str, cache: Path, into: Path, kind: SandboxKind) -> Path:
+    """The package as published, less the test files that fail untouched: bare (a
+    devDependency missing), or judged (a test that reads its own file's name sees the
+    judge's fresh one)."""
     shutil.copytree(fetch(package, cache), into)
     for path in sorted(into.rglob("*")):
         rel = path.relative_to(into).as_posix()
@@ -85,6 +89,10 @@ def clean_copy(package: str, cache: Path, into: Path) -> Path:
         if uses_node_test(path.read_text("utf-8", "replace")) and node_red(into, rel):
             path.unlink()
             print(f"  ({package}: {rel} fails bare untouched: left out)", file=sys.stderr)
+    report = judged(into, kind)
+    for rel in sorted({i.partition("::")[0] for i in report.failing_ids}):
+        (into / rel).unlink(missing_ok=True)
+        print(f"  ({package}: {rel} fails judged untouched: left out)", file=sys.stderr)
     return into
 
 
@@ -170,7 +178,8 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for package in args.packages:
-            clean = clean_copy(package, args.cache, Path(tmp) / package.replace("/", "-"))
+            folder = Path(tmp) / package.replace("/", "-")
+            clean = clean_copy(package, args.cache, folder, kind)
             source = (clean / "index.js").read_text()
             for line, changed in bugs(source, args.bugs):
                 row = fix_one(package, clean, line, changed, kind)
