@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import tree_sitter_python
 from tree_sitter import Language, Node, Parser
 
+from agent.languages import language_of
 from sandbox import pyast
 
 __all__ = [
@@ -207,7 +208,8 @@ def goes_on(source: str) -> bool:
 def render_problems(path: str, source: str, problems: list[SyntaxProblem]) -> str:
     """Describe the problems for the next prompt, quoting each offending line."""
     lines = source.splitlines()
-    out = [f"`{path}` does not parse as Python:"]
+    language = language_of(path)
+    out = [f"`{path}` does not parse as {language.name if language else 'Python'}:"]
     for problem in problems:
         out.append(f"- {problem}")
         if 0 < problem.line <= len(lines):

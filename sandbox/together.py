@@ -183,7 +183,17 @@ def run_projects_together(
     suites: Sequence[Suite] | None = None,
 ) -> list[TestReport]:
     """Empty the workspace, write each project into its own folder, test them all at once
-    (`suites`: each project's tests to disguise and files to watch, folder-relative)."""
+    (`suites`: each project's tests to disguise and files to watch, folder-relative).
+    A toolchain other than Python's judges one project at a time, each alone in the
+    emptied workspace: the round above is pytest's (its judge, its report channel)."""
+    if _toolchain_of(sandbox) != "python":
+        chosen = list(suites) if suites is not None else [Suite()] * len(projects)
+        reports = []
+        for files, suite in zip(projects, chosen, strict=True):
+            sandbox.reset()
+            sandbox.write(dict(files))
+            reports.append(sandbox.run_tests(list(args), timeout=timeout, suite=suite))
+        return reports
     folders = [FOLDER.format(i) for i in range(len(projects))]
     sandbox.reset()
     sandbox.write(
@@ -194,6 +204,14 @@ def run_projects_together(
         }
     )
     return run_pytest_together(sandbox, folders, args, timeout, suites)
+
+
+def _toolchain_of(sandbox: Any) -> str:
+    """The toolchain of `sandbox` (through the wrappers that hold an `inner` one)."""
+    while getattr(sandbox, "config", None) is None and getattr(sandbox, "inner", None):
+        sandbox = sandbox.inner
+    config = getattr(sandbox, "config", None)
+    return str(getattr(config, "toolchain", "python") or "python")
 
 
 def run_pytest_together(

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 
 from fake_openai import Reply, Request
 
-FILE_ASK = re.compile(r"(?:Write the file|Complete this Python code:) `([^`]+)`")
-BARE_ASK = re.compile(r"^Complete this Python (?:function|code)\. ")
+FILE_ASK = re.compile(r"(?:Write the file|Complete this \w+ code:) `([^`]+)`")
+BARE_ASK = re.compile(r"^Complete this \w+ (?:function|code)\. ")
 """A restart's bare ask: the spec's code alone, no path (`completion_messages`)."""
 _DEFINES = re.compile(r"^(?:async def|def|class) (\w+)", re.M)
 

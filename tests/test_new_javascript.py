@@ -66,7 +66,9 @@ def test_a_javascript_task_goes_green_after_feedback_and_is_committed(
     assert script.asked[0] == "file:calc.mjs"  # the tests named the file: no plan asked
     first = script.prompts[0]
     assert "```javascript block" in first and "JavaScript programmer" not in first
-    assert "`add(arg1, arg2)`" in first  # the tests' call, a hard requirement
+    # the spec shows the file's skeleton: it is asked completed, as Python's is
+    assert first.startswith("Complete this JavaScript code: `calc.mjs`")
+    assert "```javascript\nexport function add(a, b) {\n```" in first
     feedback = script.prompts[-1]
     assert "adds small numbers" in feedback and "calc.mjs" in feedback
     tree = git.Repo(tmp_path / "out").commit(result.branch).tree
@@ -133,3 +135,32 @@ def test_a_forged_green_from_the_model_ends_red_or_tampered_and_is_never_committ
         assert refused == set(RUNNER_FILES), events
     if attack == "patches-assert":
         assert result.exit_reason == "tampered", result
+
+
+def test_a_restart_s_samples_are_judged_each_alone_and_the_green_one_kept(
+    tmp_path: Path, sandbox: SandboxConfig
+) -> None:
+    # no feedback edit: the loop restarts, and its samples (several at once) go through
+    # node's judge one by one, as pytest's round cannot hold them
+    replies = [js("calc.mjs", WRONG), js("calc.mjs", WRONG.replace("a - b", "a * b"))]
+    script = Script("", {"calc.mjs": [*replies, js("calc.mjs", RIGHT)]})
+    result = _run("07-js-add", tmp_path / "out", script, sandbox)
+    assert result.status == "green" and result.commit, result
+    events = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    together = [e for e in events if e["event"] == "candidates"]
+    assert together and all("pytest" not in str(r) for e in together for r in e["results"])
+
+
+def test_the_spec_s_javascript_skeleton_is_completed_not_rewritten() -> None:
+    from agent.new.plan import Plan, PlannedFile
+    from agent.new.prompts import code_to_complete, completion_messages
+
+    spec = (ROOT / "tasks" / "07-js-add" / "spec.md").read_text()
+    target = PlannedFile(path="calc.mjs", purpose="add", interface=["add(a, b)"])
+    code = code_to_complete(spec, target)
+    assert code == "export function add(a, b) {"
+    asked = completion_messages(spec, Plan(files=[target]), target, code)[-1].content
+    assert asked.startswith("Complete this JavaScript code: `calc.mjs`")
+    assert "```javascript\nexport function add(a, b) {\n```" in asked
+    other = PlannedFile(path="calc.mjs", purpose="add", interface=["sub(a, b)"])
+    assert code_to_complete(spec, other) == ""  # the spec does not show it: no skeleton

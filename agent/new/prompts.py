@@ -18,7 +18,6 @@ from agent.new.requirements import Requirements, requirements_text
 from agent.new.speccode import read_spec_code
 from agent.run.prompts import (
     MAX_FAILURES,
-    SYSTEM,
     failing,
     failure,
     fence,
@@ -42,6 +41,16 @@ _MAX_FILE_CHARS = 12000
 _DEFINED = re.compile(r"^\s*(?:async\s+def\s+|def\s+|class\s+)?([A-Za-z_]\w*)")
 _DEFINES = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.M)
 _PYTHON = frozenset({"", "python", "py", "python3", "py3"})
+_JS_DEFINES = re.compile(
+    r"^(?:export\s+(?:default\s+)?)?(?:(?:async\s+)?function\s*\*?\s*|class\s+"
+    r"|(?:const|let|var)\s+)([A-Za-z_$][\w$]*)",
+    re.M,
+)
+_FENCES = {
+    "python": _PYTHON,
+    "javascript": frozenset({"javascript", "js", "mjs", "cjs", "jsx"}),
+    "typescript": frozenset({"typescript", "ts", "mts", "tsx"}),
+}
 _FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(?P<body>.*?)^[ \t]*\1[ \t]*$\n?", re.M | re.S)
 
 
@@ -74,13 +83,17 @@ def _starting_point(spec: str, target: PlannedFile) -> str:
 
 
 def code_to_complete(spec: str, target: PlannedFile) -> str:
-    """The spec's Python code, when it already shows every name `target` must define (a
-    skeleton to fill in): the blocks that define those names, joined; "" otherwise."""
+    """The spec's code in `target`'s language, when it already shows every name `target`
+    must define (a skeleton to fill in): the blocks that define those names, joined; ""
+    otherwise."""
     names = {m.group(1) for line in target.interface if (m := _DEFINED.match(line))}
-    if not names or not target.path.endswith(".py"):
+    language = language_of(target.path)
+    if not names or language is None:
         return ""
-    blocks = [b.body.strip("\n") for b in fenced_blocks(spec) if b.language in _PYTHON]
-    defined = [(b, {m.group(1) for m in _DEFINES.finditer(b)}) for b in blocks]
+    defines = _DEFINES if language.fence == "python" else _JS_DEFINES
+    fences = _FENCES[language.fence]
+    blocks = [b.body.strip("\n") for b in fenced_blocks(spec) if b.language in fences]
+    defined = [(b, {m.group(1) for m in defines.finditer(b)}) for b in blocks]
     mine = [(b, found) for b, found in defined if found & names]  # not the other files' code
     shown = set().union(*(found for _, found in mine))
     return "\n\n\n".join(b for b, _ in mine) if names <= shown else ""
@@ -106,15 +119,18 @@ def completion_messages(
     each phrasing solves problems the other misses: on HumanEval 40-79, 8 samples
     of the bare one solved 66 at the first, and 18 of the full one never did; the
     full one solved 49, which 8 bare ones missed."""
+    language = language_of(target.path)
+    name, fence = (language.name, language.fence) if language else ("Python", "python")
+    defines = _DEFINES if fence == "python" else _JS_DEFINES
     if bare:
-        what = "function" if len(_DEFINES.findall(code)) == 1 else "code"
+        what = "function" if len(defines.findall(code)) == 1 else "code"
         parts = [
-            f"Complete this Python {what}. Reply with the whole {what} in one ```python block."
+            f"Complete this {name} {what}. Reply with the whole {what} in one ```{fence} block."
         ]
     else:
         parts = [
-            f"Complete this Python code: `{target.path}`. Reply with the whole code in one "
-            "```python block."
+            f"Complete this {name} code: `{target.path}`. Reply with the whole code in one "
+            f"```{fence} block."
         ]
         prose = _prose(spec, code)
         if prose:
@@ -122,8 +138,8 @@ def completion_messages(
     others = _interfaces(plan, target.path)
     if others:
         parts.append(f"Other files of the project offer:\n{others}")
-    parts.append(f"```python\n{code}\n```")
-    return [Message.system(SYSTEM), Message.user("\n\n".join(parts))]
+    parts.append(f"```{fence}\n{code}\n```")
+    return [Message.system(system_for([target.path])), Message.user("\n\n".join(parts))]
 
 
 def file_messages(
