@@ -31,8 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "agent.syntax",
         "agent.textclean",
         "agent.atomic",
-        "agent.languages",
     ),
+    ("agent.languages",),  # what an extension says: the syntax gate and the task use it
     ("agent.errors",),
     ("sandbox",),
 )
