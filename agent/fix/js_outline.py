@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.fix.symbols import Span, Uses
-from sandbox.toolchains.js_inventory import parser_for
+from sandbox.toolchains.js_inventory import literal_name, parser_for, walk
 
 __all__ = [
     "js_default_export",
@@ -158,7 +158,7 @@ def js_test_at(path: str, source: str, line: int) -> Span | None:
     """The innermost test call holding `line` (a frame of the failure in the test file):
     how a test named by an expression (`${}`, a variable) is found."""
     best = None
-    for node in _walk(_tree(path, source).root_node):
+    for node in walk(_tree(path, source).root_node):
         start, end = node.start_point[0] + 1, node.end_point[0] + 1
         holds = node.type == "call_expression" and start <= line <= end
         if holds and _is_test_call(node) and (best is None or start >= best.start):
@@ -168,24 +168,7 @@ def js_test_at(path: str, source: str, line: int) -> Span | None:
 
 
 def _test_name(call: Any) -> str | None:
-    if not _is_test_call(call):
-        return None
-    arguments = call.child_by_field_name("arguments")
-    first = next((a for a in arguments.named_children if a.type != "comment"), None)
-    if first is None or first.type not in ("string", "template_string"):
-        return None
-    parts = first.named_children
-    if any(p.type != "string_fragment" for p in parts):
-        return None
-    return "".join(_text(p) for p in parts)
-
-
-def _walk(node: Any) -> Iterator[Any]:
-    stack = [node]
-    while stack:
-        here = stack.pop()
-        yield here
-        stack.extend(reversed(here.named_children))
+    return literal_name(call) if _is_test_call(call) else None
 
 
 def _literal(node: Any) -> str | None:
@@ -200,7 +183,7 @@ def js_imports(path: str, source: str) -> dict[str, tuple[str, str]]:
     re-export (`export { a as b } from 's'`) binds its name too, and `export * from
     's'` binds "*" + its specifier (a module whose every name this one passes on)."""
     bound: dict[str, tuple[str, str]] = {}
-    for node in _walk(_tree(path, source).root_node):
+    for node in walk(_tree(path, source).root_node):
         if node.type == "export_statement":
             bound.update(_reexports(node))
         elif node.type == "import_statement":
@@ -286,7 +269,7 @@ def js_uses(path: str, source: str, start: int, end: int) -> Uses:
     names: set[str] = set()
     attributes: list[tuple[str, str]] = []
     binds: dict[str, str] = {}
-    for node in _walk(_tree(path, source).root_node):
+    for node in walk(_tree(path, source).root_node):
         if node.end_point[0] + 1 < start or node.start_point[0] + 1 > end:
             continue
         if node.type == "identifier":
@@ -325,7 +308,7 @@ def js_references(path: str, source: str) -> list[str]:
     """The names a file uses, with repeats (`.name` for a property: a weaker tie), as the
     repo map counts them."""
     refs: list[str] = []
-    for node in _walk(_tree(path, source).root_node):
+    for node in walk(_tree(path, source).root_node):
         if node.type == "identifier":
             refs.append(_text(node))
         elif node.type == "property_identifier" and _is_member(node):

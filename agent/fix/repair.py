@@ -330,31 +330,39 @@ def _stop_before_model(
     if javascript:
         return _stop_for_npm(missing_node_packages(baseline.report), result)
     missing = missing_packages(baseline.report, snapshot.local_names())
-    if not missing:
-        return False
     install = " ".join(str(THIRD_PARTY.get(m) or m) for m in sorted(missing))
-    result.missing = sorted(missing)
-    result.status, result.exit_reason = "error", "missing-dependency"
-    result.error = (
-        f"the tests import third-party packages the sandbox does not have: "
-        f"{', '.join(sorted(missing))} (needed by {', '.join(next(iter(missing.values()))[:3])}); "
-        f"this is not a bug to fix in the code: install them with --setup-cmd, e.g. "
-        f"--setup-cmd 'pip install -e .' or --setup-cmd 'pip install {install}'"
+    return _stop_missing(
+        missing,
+        result,
+        "import third-party packages",
+        f"--setup-cmd 'pip install -e .' or --setup-cmd 'pip install {install}'",
     )
-    return True
 
 
 def _stop_for_npm(missing: Mapping[str, list[str]], result: FixResult) -> bool:
+    names = " ".join(sorted(missing))
+    return _stop_missing(
+        missing,
+        result,
+        "need npm packages",
+        f"--setup-cmd 'npm ci' (the lockfile's dependencies) or --setup-cmd 'npm install {names}'",
+    )
+
+
+def _stop_missing(
+    missing: Mapping[str, list[str]], result: FixResult, need: str, setups: str
+) -> bool:
+    """End the run on packages the tests `need` and the sandbox lacks: an error naming
+    the `setups` that install them (no model call: it is not a bug in the code)."""
     if not missing:
         return False
     names = sorted(missing)
     result.missing = names
     result.status, result.exit_reason = "error", "missing-dependency"
     result.error = (
-        f"the tests need npm packages the sandbox does not have: {', '.join(names)} (needed "
-        f"by {', '.join(next(iter(missing.values()))[:3])}); this is not a bug to fix in the "
-        f"code: install them with --setup-cmd, e.g. --setup-cmd 'npm ci' (the lockfile's "
-        f"dependencies) or --setup-cmd 'npm install {' '.join(names)}'"
+        f"the tests {need} the sandbox does not have: {', '.join(names)} (needed by "
+        f"{', '.join(next(iter(missing.values()))[:3])}); this is not a bug to fix in the "
+        f"code: install them with --setup-cmd, e.g. {setups}"
     )
     return True
 

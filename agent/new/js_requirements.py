@@ -26,7 +26,7 @@ from agent.new.requirements import (
     RequiredName,
     Requirements,
 )
-from sandbox.toolchains.js_inventory import parser_for
+from sandbox.toolchains.js_inventory import parser_for, string_value, walk
 
 __all__ = ["extract_js_requirements", "restore_exports"]
 
@@ -111,20 +111,11 @@ def _text(node: Any) -> str:
     return str(node.text.decode())
 
 
-def _string(node: Any) -> str | None:
-    if node is None or node.type not in ("string", "template_string"):
-        return None
-    parts = node.named_children
-    if any(c.type != "string_fragment" for c in parts):
-        return None
-    return "".join(_text(c) for c in parts)
-
-
 def _imports(root: Any) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """(specifier, [(local name, exported name or "*" for a namespace)]) per import."""
-    for node in _walk(root):
+    for node in walk(root):
         if node.type == "import_statement":
-            source = _string(node.child_by_field_name("source"))
+            source = string_value(node.child_by_field_name("source"))
             if source is not None:
                 yield source, list(_import_bindings(node))
         elif node.type == "call_expression":
@@ -133,7 +124,7 @@ def _imports(root: Any) -> Iterator[tuple[str, list[tuple[str, str]]]]:
             if function is None or arguments is None or _text(function) != "require":
                 continue
             args = [a for a in arguments.named_children if a.type != "comment"]
-            source = _string(args[0]) if args else None
+            source = string_value(args[0]) if args else None
             if source is not None:
                 yield source, list(_require_bindings(node))
 
@@ -181,7 +172,7 @@ def _require_bindings(call: Any) -> Iterator[tuple[str, str]]:
 
 def _uses(root: Any, local: dict[str, tuple[str, str]], modules: dict[str, _Module]) -> None:
     """Calls of imported names (`add(1, 2)`, `new Stack()`, `m.f(x)`): their arity."""
-    for node in _walk(root):
+    for node in walk(root):
         if node.type not in ("call_expression", "new_expression"):
             continue
         callee = node.child_by_field_name(
@@ -222,14 +213,6 @@ def _freeze(name: str, entry: dict[str, Any]) -> RequiredName:
     return RequiredName(name, kind, calls)
 
 
-def _walk(node: Any) -> Iterator[Any]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
 def restore_exports(path: str, source: str, names: Collection[str], *, commonjs: bool) -> str:
     """`source` with the required `names` it defines at the top level but does not export
     exported at its end: a small model writes `function add(a, b)` and drops the `export`
@@ -242,7 +225,7 @@ def restore_exports(path: str, source: str, names: Collection[str], *, commonjs:
         target = node
         if node.type == "export_statement":
             target = node.child_by_field_name("declaration") or node
-            exported.update(_text(n) for n in _walk(node) if n.type == "identifier")
+            exported.update(_text(n) for n in walk(node) if n.type == "identifier")
         for name in _declared(target):
             defined.add(name)
             if node.type == "export_statement":

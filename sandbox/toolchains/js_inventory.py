@@ -14,9 +14,10 @@ string with escapes cannot be listed: it and what it holds are left out, never g
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["inventory", "parser_for"]
+__all__ = ["inventory", "literal_name", "parser_for", "string_value", "walk"]
 
 _CALLS = frozenset({"test", "it", "describe", "suite"})
 _FORMS = frozenset({"only", "skip", "todo"})
@@ -47,7 +48,7 @@ def inventory(text: str, *, typescript: bool = False) -> frozenset[str]:
 def _visit(node: Any, trail: tuple[str, ...], leaves: list[tuple[str, ...]]) -> None:
     for child in node.children:
         if child.type == "call_expression" and _is_test_call(child):
-            name = _literal_name(child)
+            name = literal_name(child)
             if name is None:
                 continue  # named by an expression: it and its subtests cannot be listed
             before = len(leaves)
@@ -76,14 +77,28 @@ def _is_test_call(call: Any) -> bool:
     return bool(prop_name == "test")  # t.test(...): a subtest
 
 
-def _literal_name(call: Any) -> str | None:
+def literal_name(call: Any) -> str | None:
+    """The name a test call gives its test, where it is spelled out as a literal."""
     arguments = call.child_by_field_name("arguments")
     first = next((a for a in arguments.named_children if a.type != "comment"), None)
-    if first is None:
+    return string_value(first)
+
+
+def string_value(node: Any) -> str | None:
+    """A string or template literal's text, where it is spelled out (no `${}`, no escape:
+    what node would make of those is not read here); None for anything else."""
+    if node is None or node.type not in ("string", "template_string"):
         return None
-    if first.type not in ("string", "template_string"):
-        return None
-    parts = first.named_children
+    parts = node.named_children
     if any(c.type != "string_fragment" for c in parts):
-        return None  # `${}` or an escape: what node reports is not spelled out here
+        return None
     return "".join(c.text.decode() for c in parts)
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """`node` and every node below it, in source order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
