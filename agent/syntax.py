@@ -148,13 +148,12 @@ def check_javascript(source: str, typescript: bool = False, limit: int = 5) -> l
 def check_source(path: str, source: str) -> list[SyntaxProblem]:
     """The syntax problems of `source` as the file at `path` (its extension's language);
     [] for a file greenloop does not parse."""
-    if path.endswith(".py"):
+    language = language_of(path)
+    if language is None:
+        return []
+    if language.fence == "python":
         return check_python(source)
-    if path.endswith((".js", ".mjs", ".cjs")):
-        return check_javascript(source)
-    if path.endswith((".ts", ".mts")):
-        return check_javascript(source, typescript=True)
-    return []
+    return check_javascript(source, typescript=language.fence == "typescript")
 
 
 def _tree_sitter_problems(source: str, limit: int) -> list[SyntaxProblem]:

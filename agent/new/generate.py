@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from agent.edits import check_path
 from agent.edits.extract import extract_file, fenced_blocks
 from agent.errors import PathRejected
+from agent.languages import language_of
 from agent.model import Message
 from agent.new.js_requirements import restore_exports
 from agent.new.plan import (
@@ -235,7 +236,8 @@ class Generator:
     def _restore_imports(self, path: str, source: str) -> str:
         """Drop the file's import of itself; put back what the spec gave and the file
         dropped: whole helper definitions, then imports, for names it uses and never binds."""
-        if path.endswith((".js", ".mjs", ".cjs", ".ts", ".mts")):
+        language = language_of(path)
+        if language is not None and language.toolchain == "javascript":
             return self._restore_exports(path, source)
         if not path.endswith(".py"):
             return source
