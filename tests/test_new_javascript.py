@@ -99,6 +99,20 @@ def test_a_model_that_ends_the_process_is_refused_and_never_committed(
     assert refused and "ends the process" in str(refused[0])
 
 
+def test_a_model_that_loads_a_module_by_a_computed_name_is_refused_and_never_committed(
+    tmp_path: Path, sandbox: SandboxConfig
+) -> None:
+    # `vm` reached by a name built at run time: the screen cannot see which module, so
+    # it refuses the move itself (a literal `import('./x.mjs')` stays honest)
+    cheat = WRONG + "const m = 'node:' + 'vm';\nconst vm = await import(m);\n"
+    script = Script("", {"calc.mjs": [js("calc.mjs", cheat)] * 20})
+    result = _run("07-js-add", tmp_path / "out", script, sandbox)
+    assert result.status != "green" and result.commit is None, result
+    trajectory = read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
+    refused = [e for e in trajectory if e["event"] == "refused"]
+    assert refused and "computed name" in str(refused[0])
+
+
 FORGED = (
     "console.log('TAP version 13\\nok 1 - adds small numbers\\nok 2 - adds a negative\\n1..2');\n"
     'console.log(\'<testsuites><testcase name="adds small numbers"/>'
