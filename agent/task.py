@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -33,7 +33,6 @@ from sandbox.testrun import check_command
 
 __all__ = [
     "CAPS",
-    "DEFAULT_TEST_COMMANDS",
     "MAX_SPEC_BYTES",
     "MAX_TEST_BYTES",
     "SPEC_FILE",
@@ -96,7 +95,7 @@ class TaskConfig(BaseModel):
     test_command: str = "python -m pytest -q"
     """Command that runs the acceptance tests, from the project root (for javascript:
     `node --test`, its default)."""
-    language: Literal["python", "javascript"] | None = None
+    language: str | None = None
     """The language of the project and its tests (`sandbox.toolchains`); unset, it is told
     by the test files (`.py`: python; `.js`, `.mjs`, `.cjs`, `.ts`: javascript, which
     takes TypeScript too), and python when there are none."""
@@ -129,6 +128,16 @@ class TaskConfig(BaseModel):
         if not value.strip():
             raise ValueError("test_command is empty; give the command, e.g. 'python -m pytest -q'")
         check_command(value, "test_command")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language_known(cls, value: str | None) -> str | None:
+        from sandbox.toolchains import NAMES
+
+        if value is not None and value not in NAMES:
+            known = ", ".join(NAMES)
+            raise ValueError(f"language {value!r} is not one greenloop knows: one of {known}")
         return value
 
 
@@ -358,19 +367,24 @@ def _subdir(root: Path, name: str) -> Path | None:
     return safe_path(root, name)
 
 
-_TEST_SOURCES = {"python": (".py",), "javascript": (".js", ".mjs", ".cjs", ".ts", ".mts")}
+def _test_sources() -> dict[str, tuple[str, ...]]:
+    """Each language's source files' extensions (`sandbox.toolchains`)."""
+    from sandbox.toolchains import toolchains
+
+    return {chain.name: chain.extensions for chain in toolchains()}
 
 
 def _read_tests(root: Path, language: str | None = None) -> dict[str, str]:
     base = _subdir(root, TESTS_DIR)
     if base is None:
         return {}
-    allowed = _TEST_SOURCES.get(language or "", tuple(x for v in _TEST_SOURCES.values() for x in v))
+    sources = _test_sources()
+    allowed = sources.get(language or "", tuple(x for v in sources.values() for x in v))
     tests: dict[str, str] = {}
     for rel, full in _walk(base):
         if not rel.endswith(allowed):
             raise UsageError(
-                f"{full} is not a {language or 'Python or JavaScript'} file: {TESTS_DIR}/ "
+                f"{full} is not a {language or 'source'} file: {TESTS_DIR}/ "
                 f"holds only test files ({', '.join(allowed)}) and their helpers; "
                 f"move it to {STARTER_DIR}/ or out of the task"
             )
@@ -383,7 +397,7 @@ def with_language(config: TaskConfig, tests: Mapping[str, str], where: str) -> T
     language's own test command when task.toml gives none); the tests checked to be that
     language's. A mix, or tests of no language greenloop knows: UsageError naming
     task.toml's `language`."""
-    from sandbox.toolchains import detect
+    from sandbox.toolchains import detect, toolchain
 
     language: str | None = config.language
     if tests:
@@ -393,35 +407,23 @@ def with_language(config: TaskConfig, tests: Mapping[str, str], where: str) -> T
         return config
     update: dict[str, Any] = {"language": language}
     if "test_command" not in config.model_fields_set:
-        update["test_command"] = DEFAULT_TEST_COMMANDS[language]
+        update["test_command"] = toolchain(language).default_command
     return config.model_copy(update=update)
-
-
-DEFAULT_TEST_COMMANDS = {"python": "python -m pytest -q", "javascript": "node --test"}
 
 
 def _by_extension(tests: Mapping[str, str]) -> str | None:
     """The one language all the test folder's files are written in, if there is one."""
-    found = {lang for path in tests for lang, exts in _TEST_SOURCES.items() if path.endswith(exts)}
+    sources = _test_sources().items()
+    found = {lang for path in tests for lang, exts in sources if path.endswith(exts)}
     return found.pop() if len(found) == 1 else None
 
 
 def _require_test_file(tests: Mapping[str, str], language: str, where: str) -> None:
     from sandbox.toolchains import toolchain
-    from sandbox.toolchains.javascript import uses_node_test
 
     chain = toolchain(language)
-    runnable = [
-        rel
-        for rel, text in tests.items()
-        if chain.is_test_file(rel) and (language != "javascript" or uses_node_test(text))
-    ]
-    if not runnable:
-        named = (
-            "test_*.py"
-            if language == "python"
-            else "*.test.mjs (or .js, .cjs, .ts) importing node:test"
-        )
+    if not any(chain.runs_test(rel, text) for rel, text in tests.items()):
+        named = chain.test_hint
         raise UsageError(
             f"{where}: the tests hold no {named} file: name the test files {named} "
             f"(or remove {TESTS_DIR}/ to have the tests generated)"
@@ -521,7 +523,7 @@ def _check_jsonl_test(rel: str, content: str, where: str, root: Path) -> None:
         safe_path(root, rel)
     except PathRejected as exc:
         raise PathRejected(f"{where}: {exc}") from exc
-    sources = tuple(x for v in _TEST_SOURCES.values() for x in v)
+    sources = tuple(x for v in _test_sources().values() for x in v)
     if not (rel.startswith(f"{TESTS_DIR}/") and rel.endswith(sources)):
         raise UsageError(
             f"{where}: test path {rel!r} must be a test file under {TESTS_DIR}/, "

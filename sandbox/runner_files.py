@@ -30,9 +30,8 @@ from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 
 from sandbox.base import Suite
-from sandbox.disguise import is_test_module
 from sandbox.screen import judge_moves
-from sandbox.toolchains.javascript import is_js_test, uses_node_test
+from sandbox.toolchains import runner_of, toolchains
 from sandbox.toolchains.js_runner_files import js_runner_reason
 
 __all__ = [
@@ -175,7 +174,11 @@ def added_test_reason(path: str, existing: Collection[str], tests: Collection[st
         return ""
     pure = PurePosixPath(path)
     name = pure.name
-    is_test = name.startswith("test_") or name.endswith("_test.py") or is_js_test(path)
+    is_test = (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or any(chain.is_test_file(path) for chain in toolchains())
+    )
     in_folder = any(p in _TEST_FOLDERS for p in pure.parts[:-1]) or any(
         pure.as_posix().startswith(f + "/") for f in _test_folders(tests)
     )
@@ -194,11 +197,7 @@ def judged_suite(
     disguised (the protected ones and any the model may edit), the model's files watched,
     mutants made of the `focus` tests first."""
     everything = {**files, **tests}
-    modules = {
-        p: t
-        for p, t in everything.items()
-        if is_test_module(p) or (is_js_test(p) and uses_node_test(t))
-    }
+    modules = {p: t for p, t in everything.items() if runner_of(p, t) is not None}
     return Suite(modules, model_written(files, trusted, tests), frozenset(focus))
 
 

@@ -50,6 +50,7 @@ from typing import Any, Protocol
 from sandbox.base import ExecResult, Suite, TestReport
 from sandbox.config import SandboxConfig
 from sandbox.testrun import REPORT_CAP, run_pytest
+from sandbox.toolchains import toolchain
 
 __all__ = ["FOLDER", "run_projects_together", "run_pytest_together", "workspace_root"]
 
@@ -186,7 +187,7 @@ def run_projects_together(
     (`suites`: each project's tests to disguise and files to watch, folder-relative).
     A toolchain other than Python's judges one project at a time, each alone in the
     emptied workspace: the round above is pytest's (its judge, its report channel)."""
-    if _toolchain_of(sandbox) != "python":
+    if not toolchain(_toolchain_of(sandbox)).together:
         chosen = list(suites) if suites is not None else [Suite()] * len(projects)
         reports = []
         for files, suite in zip(projects, chosen, strict=True):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from agent.errors import UsageError
 from agent.fix.js_project import is_js_project, js_test_command
@@ -38,7 +37,7 @@ class DetectedTests:
     command: str
     why: str
     """How the test command was found (said to the user)."""
-    language: Literal["python", "javascript"] = "python"
+    language: str = "python"
     """The toolchain that runs them (javascript takes TypeScript too)."""
 
 

@@ -39,7 +39,7 @@ from agent.fix.tags import (
     tags_for_dir,
     tags_for_files,
 )
-from sandbox.toolchains.javascript import is_js_test
+from sandbox.toolchains import toolchains
 
 __all__ = [
     "Definition",
@@ -78,12 +78,12 @@ def estimate_tokens(text: str) -> int:
 
 def is_test_path(path: str) -> bool:
     """pytest's own files: `tests/` folders, `test_*.py`, `*_test.py`, `conftest.py`; and
-    node's runner's (`*.test.js`, `*.spec.ts`, `test-*.mjs`: `is_js_test`)."""
+    every toolchain's test files (`*.test.js`, `*.spec.ts`, `test-*.mjs`, ...)."""
     pure = PurePosixPath(path)
     name = pure.name
     in_tests = any(part in ("tests", "test") for part in pure.parts[:-1])
     test_file = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-    return in_tests or test_file or is_js_test(path)
+    return in_tests or test_file or any(chain.is_test_file(path) for chain in toolchains())
 
 
 # ---------------------------------------------------------------- ranking

@@ -13,7 +13,6 @@ one the candidate's earlier runs never touched.
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
@@ -21,11 +20,10 @@ from typing import TYPE_CHECKING
 
 from agent.run.candidates import Confirm, TestRun
 from agent.run.events import Record
-from sandbox import SandboxConfig, open_sandbox, pyast
+from sandbox import SandboxConfig, open_sandbox
 from sandbox.base import Sandbox, TestCase, TestReport
 from sandbox.runner_files import judged_suite, keep_trusted
-from sandbox.toolchains.javascript import is_js_test, uses_node_test
-from sandbox.toolchains.js_inventory import inventory
+from sandbox.toolchains import expected_tests as all_expected
 
 if TYPE_CHECKING:
     from agent.run.loop import LoopOutcome
@@ -44,43 +42,11 @@ log = logging.getLogger(__name__)
 NOT_RUN = "this expected test did not run: something deselected, skipped or hid it"
 
 
-def _test_names(tree: ast.Module) -> list[str]:
-    """pytest's default discovery: `test*` functions, and `test*` methods of `Test*` classes."""
-    names: list[str] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
-            "test"
-        ):
-            names.append(node.name)
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
-            names.extend(
-                f"{node.name}::{item.name}"
-                for item in node.body
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-                and item.name.startswith("test")
-            )
-    return names
-
-
 def expected_tests(tests: Mapping[str, str]) -> frozenset[str]:
-    """The node ids (without parameters) the test files define; a file that does not
-    parse expects itself (its collection error then stands for it). A JavaScript test
-    file's are `path::outer > name`, read as `sandbox.toolchains.js_inventory` reads them."""
-    expected: set[str] = set()
-    for path, text in tests.items():
-        if is_js_test(path) and uses_node_test(text):
-            typescript = path.endswith((".ts", ".mts"))
-            expected.update(f"{path}::{name}" for name in inventory(text, typescript=typescript))
-            continue
-        if not path.endswith(".py"):
-            continue
-        try:
-            tree = pyast.parse(text)
-        except (SyntaxError, ValueError):
-            expected.add(path)
-            continue
-        expected.update(f"{path}::{name}" for name in _test_names(tree))
-    return frozenset(expected)
+    """The ids of the tests the test files define, each read by its toolchain (pytest's
+    node ids without parameters; a Python file that does not parse expects itself, its
+    collection error then standing for it; a JavaScript file's `path::outer > name`)."""
+    return all_expected(tests)
 
 
 def _ran(expected: str, report: TestReport) -> bool:

@@ -16,22 +16,29 @@ coming home on the report channel (`REPORT_FD`), never through the workspace.
 | python | pytest, in `sandbox.judge_child` | JUnit XML |
 | javascript | node's test runner, a process per file | JUnit XML per file |
 
-Adding a language: a module here with a `Toolchain`, its Dockerfile, its tests.
+Adding a language: a module here with a `Toolchain`, one line in `_REGISTRY`, its
+Dockerfile, its tests. Callers ask a toolchain what they need (`runs_test`, `expected`,
+`together`, `default_command`), never its name.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from sandbox.base import Suite, TestReport
 from sandbox.errors import UsageError
 from sandbox.image import ImageSpec
 from sandbox.testrun import PytestHost
 
-__all__ = ["NAMES", "Toolchain", "detect", "toolchain"]
+__all__ = ["NAMES", "Toolchain", "detect", "expected_tests", "runner_of", "toolchain", "toolchains"]
 
-NAMES = ("python", "javascript")
+_REGISTRY = {
+    "python": "sandbox.toolchains.python:PYTHON",
+    "javascript": "sandbox.toolchains.javascript:JAVASCRIPT",
+}
+NAMES = tuple(_REGISTRY)
 
 
 class Toolchain(Protocol):
@@ -53,8 +60,33 @@ class Toolchain(Protocol):
         """Files at a repository's root that say it is this language's."""
         ...
 
+    @property
+    def default_command(self) -> str:
+        """A task's test command when task.toml gives none, e.g. `node --test`."""
+        ...
+
+    @property
+    def test_hint(self) -> str:
+        """The test files' names as an error tells the user to name them."""
+        ...
+
+    @property
+    def together(self) -> bool:
+        """Whether several projects' tests are judged in one round (`sandbox.together`);
+        else each project alone, one after the other."""
+        ...
+
     def is_test_file(self, path: str) -> bool:
-        """Whether the workspace path `path` is a test file the runner collects."""
+        """Whether the workspace path `path` is named as a test file (by its path alone)."""
+        ...
+
+    def runs_test(self, path: str, text: str) -> bool:
+        """Whether the runner runs `path`, holding `text`, as a test file of its own."""
+        ...
+
+    def expected(self, path: str, text: str) -> frozenset[str]:
+        """The ids (`path::name`) of the tests the pristine file defines; `{path}` itself
+        when it cannot be read (its collection error then stands for its tests)."""
         ...
 
     def test_args(self, command: str) -> list[str]:
@@ -81,14 +113,10 @@ class Toolchain(Protocol):
 
 def toolchain(name: str) -> Toolchain:
     """The toolchain called `name`; UsageError names the ones there are."""
-    if name == "python":
-        from sandbox.toolchains.python import PYTHON
-
-        return PYTHON
-    if name == "javascript":
-        from sandbox.toolchains.javascript import JAVASCRIPT
-
-        return JAVASCRIPT
+    where = _REGISTRY.get(name)
+    if where is not None:
+        module, _, attribute = where.partition(":")
+        return cast("Toolchain", getattr(importlib.import_module(module), attribute))
     raise UsageError(
         f"no toolchain called {name!r}: set language in task.toml (or --toolchain) to one "
         f"of {', '.join(NAMES)}"
@@ -102,7 +130,7 @@ def detect(paths: Iterable[str], language: str | None = None) -> Toolchain:
     if language:
         return toolchain(language)
     names = list(paths)
-    chains = [toolchain(n) for n in NAMES]
+    chains = toolchains()
     found = [c for c in chains if any(c.is_test_file(p) for p in names)]
     if not found:
         found = [c for c in chains if any(p in c.manifests for p in names)]
@@ -113,3 +141,23 @@ def detect(paths: Iterable[str], language: str | None = None) -> Toolchain:
         f"cannot tell the language of these tests (they look like {what}): set language "
         f"in task.toml, or --toolchain, to one of {', '.join(NAMES)}"
     )
+
+
+def toolchains() -> list[Toolchain]:
+    """Every toolchain greenloop has, in `NAMES`' order."""
+    return [toolchain(name) for name in NAMES]
+
+
+def runner_of(path: str, text: str) -> Toolchain | None:
+    """The toolchain whose runner runs `path` (holding `text`) as a test file, if any."""
+    return next((c for c in toolchains() if c.runs_test(path, text)), None)
+
+
+def expected_tests(tests: Mapping[str, str]) -> frozenset[str]:
+    """The ids of the tests the test files define, each read by its own toolchain."""
+    expected: set[str] = set()
+    for path, text in tests.items():
+        chain = runner_of(path, text)
+        if chain is not None:
+            expected.update(chain.expected(path, text))
+    return frozenset(expected)

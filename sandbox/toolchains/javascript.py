@@ -115,9 +115,20 @@ class JavaScriptToolchain:
     image: ImageSpec = field(default=JS_IMAGE)
     extensions: tuple[str, ...] = _SOURCES
     manifests: tuple[str, ...] = ("package.json",)
+    default_command: str = "node --test"
+    test_hint: str = "*.test.mjs (or .js, .cjs, .ts) importing node:test"
+    together: bool = False
 
     def is_test_file(self, path: str) -> bool:
         return is_js_test(path)
+
+    def runs_test(self, path: str, text: str) -> bool:
+        return is_js_test(path) and uses_node_test(text)
+
+    def expected(self, path: str, text: str) -> frozenset[str]:
+        """The tests it names with literal strings (`js_inventory`), `outer > name`."""
+        typescript = PurePosixPath(path).suffix in _TYPESCRIPT
+        return frozenset(f"{path}::{name}" for name in inventory(text, typescript=typescript))
 
     def test_args(self, command: str) -> list[str]:
         """`node --test [files]`: the judge runs every test file, each in its own process,
