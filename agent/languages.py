@@ -17,7 +17,7 @@ __all__ = ["Language", "language_of"]
 @dataclass(frozen=True)
 class Language:
     name: str
-    """As a prompt says it: "Python", "JavaScript", "TypeScript"."""
+    """As a prompt says it: "Python", "JavaScript", "TypeScript", "Go", "Rust"."""
     fence: str
     """The info string of the block a reply is asked in."""
     toolchain: str
@@ -27,7 +27,18 @@ class Language:
 _PYTHON = Language("Python", "python", "python")
 _JS = Language("JavaScript", "javascript", "javascript")
 _TS = Language("TypeScript", "typescript", "javascript")
-_BY_SUFFIX = {".py": _PYTHON, ".js": _JS, ".mjs": _JS, ".cjs": _JS, ".ts": _TS, ".mts": _TS}
+_GO = Language("Go", "go", "go")
+_RUST = Language("Rust", "rust", "rust")
+_BY_SUFFIX = {
+    ".py": _PYTHON,
+    ".js": _JS,
+    ".mjs": _JS,
+    ".cjs": _JS,
+    ".ts": _TS,
+    ".mts": _TS,
+    ".go": _GO,
+    ".rs": _RUST,
+}
 
 
 def language_of(path: str) -> Language | None:

@@ -1,4 +1,4 @@
-"""The syntax gate: does a generated Python file parse?
+"""The syntax gate: does a generated file parse (Python, JavaScript, TypeScript, Go, Rust)?
 
 A file that does not parse goes back to the model with the problem's line
 before any test run is spent on it. tree-sitter is used rather than `ast`
@@ -26,7 +26,9 @@ __all__ = [
     "check_javascript",
     "check_python",
     "check_source",
+    "check_tree",
     "goes_on",
+    "grammar",
     "python_language",
     "python_parser",
     "render_problems",
@@ -130,7 +132,28 @@ def check_javascript(source: str, typescript: bool = False, limit: int = 5) -> l
     """Parse JavaScript (or TypeScript) `source` with tree-sitter; its first problems."""
     from sandbox.toolchains.js_inventory import parser_for
 
-    tree = parser_for(typescript).parse(source.encode("utf-8", "surrogatepass"))
+    return _tree_problems(parser_for(typescript), source, limit)
+
+
+@functools.cache
+def grammar(fence: str) -> Language:
+    """tree-sitter's language for Go or Rust (`fence`: "go", "rust"), loaded once."""
+    if fence == "go":
+        import tree_sitter_go
+
+        return Language(tree_sitter_go.language())
+    import tree_sitter_rust
+
+    return Language(tree_sitter_rust.language())
+
+
+def check_tree(source: str, fence: str, limit: int = 5) -> list[SyntaxProblem]:
+    """Parse Go or Rust (`fence`: "go", "rust") `source` with tree-sitter; its first problems."""
+    return _tree_problems(Parser(grammar(fence)), source, limit)
+
+
+def _tree_problems(parser: Parser, source: str, limit: int) -> list[SyntaxProblem]:
+    tree = parser.parse(source.encode("utf-8", "surrogatepass"))
     problems: list[SyntaxProblem] = []
     stack = [tree.root_node]
     while stack and len(problems) < limit:
@@ -153,7 +176,9 @@ def check_source(path: str, source: str) -> list[SyntaxProblem]:
         return []
     if language.fence == "python":
         return check_python(source)
-    return check_javascript(source, typescript=language.fence == "typescript")
+    if language.toolchain == "javascript":
+        return check_javascript(source, typescript=language.fence == "typescript")
+    return check_tree(source, language.fence)
 
 
 def _tree_sitter_problems(source: str, limit: int) -> list[SyntaxProblem]:

@@ -46,12 +46,28 @@ _JS_DEFINES = re.compile(
     r"|(?:const|let|var)\s+)([A-Za-z_$][\w$]*)",
     re.M,
 )
+_GO_DEFINES = re.compile(r"^(?:func|type)\s+(?:\([^)]*\)\s*)?([A-Za-z_]\w*)", re.M)
+_RUST_DEFINES = re.compile(
+    r"^(?:pub(?:\([^)]*\))?\s+)?(?:const\s+|async\s+|unsafe\s+)*(?:fn|struct|enum|trait|type)\s+"
+    r"([A-Za-z_]\w*)",
+    re.M,
+)
 _FENCES = {
     "python": _PYTHON,
     "javascript": frozenset({"javascript", "js", "mjs", "cjs", "jsx"}),
     "typescript": frozenset({"typescript", "ts", "mts", "tsx"}),
+    "go": frozenset({"go", "golang"}),
+    "rust": frozenset({"rust", "rs"}),
 }
+_DEFINES_BY_FENCE = {"go": _GO_DEFINES, "rust": _RUST_DEFINES}
 _FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(?P<body>.*?)^[ \t]*\1[ \t]*$\n?", re.M | re.S)
+
+
+def _defines(fence: str) -> re.Pattern[str]:
+    """What a top-level definition of a name looks like in the language of `fence`."""
+    if fence == "python":
+        return _DEFINES
+    return _DEFINES_BY_FENCE.get(fence, _JS_DEFINES)
 
 
 def _interfaces(plan: Plan, skip: str) -> str:
@@ -90,7 +106,7 @@ def code_to_complete(spec: str, target: PlannedFile) -> str:
     language = language_of(target.path)
     if not names or language is None:
         return ""
-    defines = _DEFINES if language.fence == "python" else _JS_DEFINES
+    defines = _defines(language.fence)
     fences = _FENCES[language.fence]
     blocks = [b.body.strip("\n") for b in fenced_blocks(spec) if b.language in fences]
     defined = [(b, {m.group(1) for m in defines.finditer(b)}) for b in blocks]
@@ -121,7 +137,7 @@ def completion_messages(
     full one solved 49, which 8 bare ones missed."""
     language = language_of(target.path)
     name, fence = (language.name, language.fence) if language else ("Python", "python")
-    defines = _DEFINES if fence == "python" else _JS_DEFINES
+    defines = _defines(fence)
     if bare:
         what = "function" if len(defines.findall(code)) == 1 else "code"
         parts = [

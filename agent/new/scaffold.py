@@ -27,7 +27,8 @@ from agent.model import ChatModel
 from agent.new.generate import Generator, make_plan
 from agent.new.job import NewJob
 from agent.new.js_requirements import extract_js_requirements
-from agent.new.requirements import extract_requirements
+from agent.new.native_requirements import extract_go_requirements, extract_rust_requirements
+from agent.new.requirements import Requirements, extract_requirements
 from agent.run.bench import Bench
 from agent.run.budget import Budget, Caller
 from agent.run.events import Commit, Files, NotCommitted, PlanChosen, Refused
@@ -137,6 +138,14 @@ def run_new(
     return result
 
 
+_EXTRACTORS: dict[str, Callable[..., Requirements]] = {
+    "javascript": extract_js_requirements,
+    "go": extract_go_requirements,
+    "rust": extract_rust_requirements,
+}
+"""What each toolchain's tests demand of the code (Python's: `extract_requirements`)."""
+
+
 def _generate_and_loop(
     prepared: PreparedNew, model: ChatModel, record: _Recorder
 ) -> tuple[LoopOutcome, dict[str, str]]:
@@ -145,10 +154,8 @@ def _generate_and_loop(
     record.count_from(budget)
     ask = Caller(model, budget, record)
     sandbox_cfg = common.sandbox
-    if task.language == "javascript":
-        reqs = extract_js_requirements(task.tests, known_files=list(task.starter))
-    else:
-        reqs = extract_requirements(task.tests, known_files=list(task.starter))
+    extract = _EXTRACTORS.get(task.language, extract_requirements)
+    reqs = extract(task.tests, known_files=list(task.starter))
     plan, source = make_plan(ask, task.spec, reqs, task.has_tests)
     record.result.plan_source = source
     record(PlanChosen(source=source, plan=plan.model_dump()))
