@@ -13,9 +13,10 @@ candidate (a restart's prompt for the untouched repository reuses the first).
 When coverage gives nothing (no coverage.py in the image, a timeout), the
 event says why and the static and traceback signals still work.
 
-A JavaScript repository (`javascript=True`) is localized by `agent.fix.js_localize`:
-the same static, traceback and edited signals, no coverage; its traces are each
-failure's text and, when a test file failed to load, what node wrote on stderr.
+A JavaScript repository (`toolchain="javascript"`) is localized by
+`agent.fix.js_localize`: the same static, traceback and edited signals, no coverage; its
+traces are each failure's text and, when a test file failed to load, what node wrote on
+stderr. A Go or Rust one by `agent.fix.native_localize`, from each failure's text.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 from agent.fix.excerpts import FixContext, fix_context
 from agent.fix.js_localize import js_localize, node_errors
 from agent.fix.localize import failing_tests, localize
+from agent.fix.native_localize import native_localize
+from agent.fix.native_outline import NATIVE_SOURCES
 from agent.fix.repomap import TagCache
 from agent.fix.symbols import Span, SymbolIndex
 from agent.run.events import Localized, Record
@@ -89,10 +92,10 @@ class Localizer:
         timeout: float = 60.0,
         record: Record | None = None,
         cache: TagCache | None = None,
-        javascript: bool = False,
+        toolchain: str = "python",
     ) -> None:
         self.sandbox, self.original, self.tests = sandbox, dict(original), dict(tests)
-        self.javascript = javascript
+        self.toolchain = toolchain
         self.flaky, self.timeout = frozenset(flaky), timeout
         self.record: Record = record or (lambda event: None)
         self.cache = cache
@@ -108,10 +111,14 @@ class Localizer:
         edited = edited_lines(self.original, files)
         spectrum: Spectrum | None = None
         reused = False
-        if self.javascript:
+        if self.toolchain == "javascript":
             traces = _traces(report, failing, everything)
             suspects, tests = js_localize(everything, failing, traces, edited)
             suffixes: tuple[str, ...] = JS_SOURCES
+        elif self.toolchain != "python":
+            traces = _traces(report, failing, everything, node=False)
+            suspects, tests = native_localize(everything, failing, traces, edited)
+            suffixes = NATIVE_SOURCES
         else:
             index = SymbolIndex(everything)
             cases = [c for c in (*report.collection_errors, *report.tests) if c.id in failing]
@@ -126,7 +133,7 @@ class Localizer:
         self.record(
             Localized(
                 failing=len(failing),
-                tests=tuple(_test_id(t, self.javascript) for t in tests),
+                tests=tuple(_test_id(t, self.toolchain) for t in tests),
                 shown=tuple(context.shown),
                 whole=tuple(context.whole),
                 edited={p: lines[:20] for p, lines in edited.items()},
@@ -166,8 +173,9 @@ class Localizer:
         return spectrum, False
 
     def _describe(self, spectrum: Spectrum | None, reused: bool) -> dict[str, Any]:
-        if self.javascript:
-            return {"ran": False, "note": "no coverage for node's runner: static and traces only"}
+        if self.toolchain != "python":
+            why = f"no coverage for {self.toolchain}'s runner yet: static and traces only"
+            return {"ran": False, "note": why}
         if spectrum is None:
             return {"ran": False, "note": "no sandbox to run coverage in"}
         return {
@@ -183,15 +191,18 @@ class Localizer:
         }
 
 
-def _test_id(test: Span, javascript: bool) -> str:
-    return f"{test.path}::{test.name if javascript else test.name.replace('.', '::')}"
+def _test_id(test: Span, toolchain: str) -> str:
+    return f"{test.path}::{test.name.replace('.', '::') if toolchain == 'python' else test.name}"
 
 
-def _traces(report: TestReport, failing: Collection[str], files: Collection[str]) -> list[str]:
+def _traces(
+    report: TestReport, failing: Collection[str], files: Collection[str], node: bool = True
+) -> list[str]:
     """Each failure's text; and node's stderr when a test file failed to load (its
     error is there, not in a report)."""
     cases = [c for c in (*report.collection_errors, *report.tests) if c.id in failing]
     traces = [f"{c.message}\n{c.traceback}" for c in cases if c.message or c.traceback]
-    if report.exec is not None and any(c.id in failing for c in report.collection_errors):
+    loaded = not any(c.id in failing for c in report.collection_errors)
+    if node and report.exec is not None and not loaded:
         traces.extend(node_errors(report.exec.output, files))
     return traces

@@ -47,6 +47,9 @@ def detect_tests(root: Path, given: str | None = None) -> DetectedTests:
     (`agent.fix.js_project`)."""
     first = given.split()[0] if given and given.split() else ""
     pythonic = first in ("python", "python3", "pytest")
+    native = _native(root, first, pythonic)
+    if native is not None:
+        return native_tests(root, native, given)
     if first in _JS_TOOLS or (is_js_project(root) and not _pytest_config(root) and not pythonic):
         found = js_test_command(root, given)
         return DetectedTests(found.command, found.why, "javascript")
@@ -55,6 +58,33 @@ def detect_tests(root: Path, given: str | None = None) -> DetectedTests:
 
 
 _JS_TOOLS = ("node", "nodejs", "npm", "yarn", "pnpm")
+_NATIVE = {"go": ("go", "go.mod"), "cargo": ("rust", "Cargo.toml")}
+"""A test command's tool -> (its toolchain, the manifest that marks its repositories)."""
+
+
+def _native(root: Path, first: str, pythonic: bool) -> str | None:
+    """Go or Rust, when the command is their tool's, or no command is given and the
+    repository's root holds their manifest (and no Python or JavaScript tests)."""
+    if first in _NATIVE:
+        return _NATIVE[first][0]
+    if first or pythonic or _pytest_config(root) or is_js_project(root):
+        return None
+    found = [chain for chain, manifest in _NATIVE.values() if (root / manifest).is_file()]
+    return found[0] if len(found) == 1 else None
+
+
+def native_tests(root: Path, chain: str, given: str | None) -> DetectedTests:
+    """A Go or Rust repository's tests: `given`, checked by its toolchain, else the
+    toolchain's own command over the whole repository."""
+    from sandbox.toolchains import toolchain
+
+    runner = toolchain(chain)
+    if given:
+        runner.test_args(given)  # UsageError naming the form it takes
+        return DetectedTests(given, "from --test-cmd", chain)
+    manifest = next(m for c, m in _NATIVE.values() if c == chain)
+    why = f"{runner.default_command}: {manifest} at the repository's root"
+    return DetectedTests(runner.default_command, why, chain)
 
 
 def _pytest_config(root: Path) -> str:

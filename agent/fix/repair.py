@@ -80,8 +80,8 @@ from sandbox.base import Sandbox, Suite
 from sandbox.packages import THIRD_PARTY
 from sandbox.runner_files import judged_suite
 from sandbox.setup import RepoSandbox
-from sandbox.toolchains.javascript import uses_node_test
-from sandbox.toolchains.js_runner_files import JS_SOURCES
+from sandbox.toolchains import Toolchain, toolchain
+from sandbox.toolchains.python import PYTHON
 
 __all__ = [
     "DetectedTests",
@@ -119,14 +119,13 @@ class _Snapshot:
         return names
 
 
-def _is_test(path: str, text: str, javascript: bool) -> bool:
-    """A test file or a helper beside the tests; in a JavaScript repository also any
-    file that imports node's runner."""
-    suffix = PurePosixPath(path).suffix
-    return is_test_path(path) or (javascript and suffix in JS_SOURCES and uses_node_test(text))
+def _is_test(path: str, text: str, chain: Toolchain) -> bool:
+    """A test file or a helper beside the tests; also any file the repository's runner
+    runs as tests (in a JavaScript repository, one that imports node's runner)."""
+    return is_test_path(path) or chain.runs_test(path, text)
 
 
-def _snapshot(repo: Repo, allow_test_edits: bool, javascript: bool = False) -> _Snapshot:
+def _snapshot(repo: Repo, allow_test_edits: bool, chain: Toolchain = PYTHON) -> _Snapshot:
     commit = repo.commit(gitops.head_sha(repo))
     code: dict[str, str] = {}
     tests: dict[str, str] = {}
@@ -142,7 +141,7 @@ def _snapshot(repo: Repo, allow_test_edits: bool, javascript: bool = False) -> _
             text = None
         if text is None:
             other[path] = data
-        elif _is_test(path, text, javascript) and not allow_test_edits:
+        elif _is_test(path, text, chain) and not allow_test_edits:
             tests[path] = text
         else:
             code[path] = text
@@ -166,9 +165,14 @@ class PreparedFix:
     common: PreparedRun
 
     @property
+    def toolchain(self) -> str:
+        """The toolchain whose runner judges the tests (`sandbox.toolchains`)."""
+        return self.common.limits.language or "python"
+
+    @property
     def javascript(self) -> bool:
         """Node's runner judges the tests (`sandbox.toolchains.javascript`)."""
-        return self.common.limits.language == "javascript"
+        return self.toolchain == "javascript"
 
     @property
     def root(self) -> Path:
@@ -195,7 +199,7 @@ def prepare_fix(
         gitops.ensure_clean(repo)
     found = detect_tests(root, settings.test_command)
     command, why = found.command, found.why
-    snapshot = _snapshot(repo, settings.allow_test_edits, found.language == "javascript")
+    snapshot = _snapshot(repo, settings.allow_test_edits, toolchain(found.language))
     _refuse_tracked_records(snapshot)
     check_records_home(root)
     limits = settings.config.model_copy(
@@ -274,7 +278,7 @@ def _run(prepared: PreparedFix, model: ChatModel, record: Recorder[FixResult]) -
         sandbox.write({**snapshot.code, **snapshot.tests})
         baseline = run_baseline(sandbox, args, timeout, _baseline_suite(prepared))
         _note_baseline(baseline, record)
-        if _stop_before_model(baseline, snapshot, result, prepared.javascript):
+        if _stop_before_model(baseline, snapshot, result, prepared.toolchain):
             return
         budget = Budget(common.limits)
         record.count_from(budget)
@@ -288,8 +292,9 @@ def _run(prepared: PreparedFix, model: ChatModel, record: Recorder[FixResult]) -
 
 
 def _baseline_suite(prepared: PreparedFix) -> Suite | None:
-    """What node's judge runs (only the tests it is given); pytest collects its own."""
-    if not prepared.javascript:
+    """What a judge other than pytest's runs (only the tests it is given); pytest
+    collects its own."""
+    if prepared.toolchain == "python":
         return None
     code, tests = prepared.snapshot.code, prepared.snapshot.tests
     return judged_suite(code, code, tests)
@@ -312,7 +317,7 @@ def _note_baseline(baseline: Baseline, record: Recorder[FixResult]) -> None:
 
 
 def _stop_before_model(
-    baseline: Baseline, snapshot: _Snapshot, result: FixResult, javascript: bool = False
+    baseline: Baseline, snapshot: _Snapshot, result: FixResult, chain: str = "python"
 ) -> bool:
     """Green already, a tampered report, or missing packages: end with no model call."""
     if baseline.report.tampered:
@@ -327,8 +332,10 @@ def _stop_before_model(
             f"the test command ran no tests ({baseline.report.note or 'nothing collected'}): "
             "check --test-cmd"
         )
-    if javascript:
+    if chain == "javascript":
         return _stop_for_npm(missing_node_packages(baseline.report), result)
+    if chain != "python":
+        return False  # a missing Go module or crate is a build error the report shows
     missing = missing_packages(baseline.report, snapshot.local_names())
     install = " ".join(str(THIRD_PARTY.get(m) or m) for m in sorted(missing))
     return _stop_missing(
@@ -368,12 +375,18 @@ def _stop_missing(
 
 
 def _language(prepared: PreparedFix) -> Language | None:
-    """JavaScript, or TypeScript when its tests are; None for Python (the default)."""
-    if not prepared.javascript:
+    """The tests' language (TypeScript before JavaScript where both are); None for
+    Python (the default)."""
+    if prepared.toolchain == "python":
         return None
     found = [language_of(p) for p in sorted(prepared.snapshot.tests)]
-    names = {f.name: f for f in found if f is not None}
-    return names.get("TypeScript") or names.get("JavaScript") or language_of("index.js")
+    mine = [f for f in found if f is not None and f.toolchain == prepared.toolchain]
+    names = {f.name: f for f in mine}
+    first = names.get("TypeScript") or next(iter(names.values()), None)
+    return first or language_of(_SAMPLE_FILE.get(prepared.toolchain, "index.js"))
+
+
+_SAMPLE_FILE = {"go": "main.go", "rust": "src/lib.rs"}
 
 
 def _loop(
@@ -387,11 +400,11 @@ def _loop(
     snapshot, settings, common = prepared.snapshot, prepared.settings, prepared.common
     ask = Caller(model, budget, record)
     cache = TagCache(Path(record.run.path).parents[1] / "cache" / "repomap-tags.json")
-    spectrum_host = None if prepared.javascript else sandbox  # no coverage for node's runner
+    spectrum_host = sandbox if prepared.toolchain == "python" else None  # coverage: pytest's
     localizer = Localizer(spectrum_host, original=snapshot.code, tests=snapshot.tests,
                           flaky=baseline.flaky, timeout=common.limits.timeout,
                           record=record, cache=cache,
-                          javascript=prepared.javascript)  # fmt: skip
+                          toolchain=prepared.toolchain)  # fmt: skip
     prompt = FixPrompt(baseline, settings.context_tokens, localizer, _language(prepared))
     job = FixJob(ask, prompt, baseline, snapshot.code, snapshot.tests,
                  FORMATS[common.edit_format], settings.allow_test_edits)  # fmt: skip

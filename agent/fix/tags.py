@@ -19,11 +19,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tree_sitter import Node, Query, QueryCursor
 
 from agent.atomic import write_atomic
 from agent.syntax import python_language, python_parser
+
+if TYPE_CHECKING:
+    from agent.fix.symbols import Span
 
 __all__ = [
     "Definition",
@@ -32,6 +36,7 @@ __all__ = [
     "dunder",
     "extract_tags",
     "js_tags",
+    "native_tags",
     "tags_for_dir",
     "tags_for_files",
 ]
@@ -139,15 +144,28 @@ def js_tags(path: str, source: str) -> FileTags:
     TypeScript file; a signature is its definition's first line, up to its body."""
     from agent.fix.js_outline import js_references, js_spans
 
+    return _tags_of_spans(path, source, js_spans(path, source), js_references(path, source))
+
+
+def native_tags(path: str, source: str) -> FileTags:
+    """Definitions and references of one Go or Rust file (`agent.fix.native_outline`);
+    a Rust file's inline tests are left out of its definitions."""
+    from agent.fix.native_outline import native_references, native_spans
+
+    spans = [s for s in native_spans(path, source) if s.scope != "<local>"]
+    return _tags_of_spans(path, source, spans, native_references(path, source))
+
+
+def _tags_of_spans(path: str, source: str, spans: Iterable[Span], refs: list[str]) -> FileTags:
     lines = source.splitlines()
     defs = []
-    for span in js_spans(path, source):
+    for span in spans:
         head = lines[span.start - 1] if span.start <= len(lines) else span.name
         head = " ".join(head.split()).removesuffix("{").rstrip()
         if len(head) > _SIGNATURE_CHARS:
             head = head[: _SIGNATURE_CHARS - 3] + "..."
         defs.append(Definition(span.leaf, span.kind, span.start, head, span.scope))
-    return FileTags(path, tuple(defs), tuple(js_references(path, source)))
+    return FileTags(path, tuple(defs), tuple(refs))
 
 
 def _tags_from_json(path: str, data: Mapping[str, object]) -> FileTags:
@@ -232,10 +250,18 @@ def tags_for_files(
         stamp = "sha1:" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
         tags = cache.get(path, stamp)
         if tags is None:
-            tags = extract_tags(path, text) if path.endswith(".py") else js_tags(path, text)
+            tags = _extract(path, text)
             cache.put(tags, stamp)
         out[path] = tags
     return out
+
+
+def _extract(path: str, text: str) -> FileTags:
+    if path.endswith(".py"):
+        return extract_tags(path, text)
+    if path.endswith((".go", ".rs")):
+        return native_tags(path, text)
+    return js_tags(path, text)
 
 
 def tags_for_dir(
