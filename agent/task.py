@@ -170,6 +170,18 @@ class Task:
         """The toolchain the task runs in: task.toml's `language`, else its tests'."""
         return self.config.language or "python"
 
+    @property
+    def language_shown(self) -> str:
+        """The language a report shows: the toolchain's, but `typescript` for a
+        JavaScript task whose tests are TypeScript."""
+        from agent.languages import language_of
+
+        for path in sorted(self.tests):
+            found = language_of(path)
+            if found is not None and found.toolchain == self.language:
+                return found.fence
+        return self.language
+
 
 def load_task(path: Path) -> Task:
     """Load a task folder, or a single Markdown spec file, from `path`.

@@ -49,7 +49,7 @@ def fix_messages(
     return [Message.system(system), Message.user("\n\n".join(p for p in parts if p))]
 
 
-_EXTENSIONS = {"javascript": ".js", "typescript": ".ts"}
+_EXTENSIONS = {"javascript": ".js", "typescript": ".ts", "go": ".go", "rust": ".rs"}
 
 
 def _in_language(instructions: str, language: Language | None) -> str:

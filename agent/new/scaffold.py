@@ -130,7 +130,7 @@ def run_new(
         run_id=run.run_id,
         run_dir=str(run.path),
         model=prepared.common.model_name,
-        language=prepared.task.language,
+        language=prepared.task.language_shown,
     )
     with recorded_run(run, result, observer, finished) as record:
         outcome, tests = _generate_and_loop(prepared, model, record)
