@@ -129,3 +129,14 @@ def test_the_syntax_gate_reads_go_and_rust() -> None:
     assert broken and broken[0].line == 3
     assert check_source("src/lib.rs", "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n") == []
     assert check_source("src/lib.rs", "pub fn add(a: i32, b: i32) -> i32 {\n    a +\n}\n")
+
+
+def test_a_go_test_only_package_names_the_module_package_it_imports() -> None:
+    tests = {
+        "tests/calc_test.go": 'package tests\n\nimport (\n\t"testing"\n\n\t"example.com/calc"\n'
+        '\t"example.com/calc/shapes"\n)\n\nfunc TestAdd(t *testing.T) {\n'
+        "\tif calc.Add(2, 3) != 5 || shapes.Area(2) != 4 {\n\t\tt.Fail()\n\t}\n}\n"
+    }
+    starter = {"go.mod": "module example.com/calc\n\ngo 1.24\n"}
+    reqs = extract_go_requirements(tests, known_files=starter)
+    assert _signatures(reqs) == {"calc.go": ["Add(arg1, arg2)"], "shapes/shapes.go": ["Area(arg1)"]}

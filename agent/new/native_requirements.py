@@ -109,41 +109,45 @@ def extract_go_requirements(
     tests: Mapping[str, str], *, known_files: Collection[str] = ()
 ) -> Requirements:
     """Read the Go tests (`*_test.go`, path -> source): each package's file and the
-    functions and types its tests call."""
+    functions and types its tests call. `known_files` may map go.mod to its text: its
+    module path tells which imports are the module's own packages."""
+    module = _go_module(known_files)
     by_folder: dict[str, list[tuple[str, Any]]] = {}
     for path, source in tests.items():
         if path.endswith("_test.go"):
             by_folder.setdefault(posixpath.dirname(path), []).append(
                 (path, _parser("go").parse(source.encode()).root_node)
             )
-    modules = []
+    wanted: dict[tuple[str, str], _Found] = {}  # (folder, package) -> what its tests call
     for folder, trees in sorted(by_folder.items()):
         declared = {n for _, root in trees for n in _go_declared(root)}
-        package = ""
-        found = _Found()
         for path, root in trees:
-            name = _go_package(root)
-            package = package or name.removesuffix("_test")
-            found.used_by.setdefault(path, None)
-            if name.endswith("_test"):
-                aliases = _go_local_imports(root, name.removesuffix("_test"))
+            package = _go_package(root)
+            own = (folder, package.removesuffix("_test"))
+            if package.endswith("_test") or not _has_code(folder, known_files):
+                imports = _go_local_imports(root, own[1], module, folder)
                 for alias, member, node in _go_selector_calls(root):
-                    if alias in aliases:
-                        found.call(member, node)
+                    if alias in imports:
+                        _found(wanted, imports[alias], path).call(member, node)
                 for alias, member in _go_selector_types(root):
-                    if alias in aliases:
-                        found.types.add(member)
-            else:
-                for name_, node in _go_bare_calls(root):
-                    if name_ not in declared and name_ not in _GO_BUILTINS:
-                        found.call(name_, node)
-        if not found.calls and not found.types:
-            continue
+                    if alias in imports:
+                        _found(wanted, imports[alias], path).types.add(member)
+            if not package.endswith("_test"):
+                for name, node in _go_bare_calls(root):
+                    if name not in declared and name not in _GO_BUILTINS:
+                        _found(wanted, own, path).call(name, node)
+    modules = []
+    for (folder, package), found in sorted(wanted.items()):
         target = _go_file(folder, package, known_files)
-        modules.append(
-            ModuleRequirement(folder or ".", target, found.frozen(), tuple(found.used_by))
-        )
+        names, used_by = found.frozen(), tuple(found.used_by)
+        modules.append(ModuleRequirement(folder or ".", target, names, used_by))
     return Requirements(tuple(modules), (), tuple(tests))
+
+
+def _found(wanted: dict[tuple[str, str], _Found], key: tuple[str, str], path: str) -> _Found:
+    found = wanted.setdefault(key, _Found())
+    found.used_by.setdefault(path, None)
+    return found
 
 
 def extract_rust_requirements(
@@ -210,17 +214,44 @@ def _go_declared(root: Any) -> Iterator[str]:
                             yield _text(child)
 
 
-def _go_local_imports(root: Any, package: str) -> set[str]:
-    """The names under which the file imports the package `package` (its own folder's)."""
-    aliases = set()
+def _go_local_imports(
+    root: Any, package: str, module: str, folder: str
+) -> dict[str, tuple[str, str]]:
+    """The names under which the file imports a package of the module: its own folder's
+    (`package`), or any under the module's path (go.mod's `module`); each name's folder
+    and package."""
+    aliases: dict[str, tuple[str, str]] = {}
     for node in _walk(root):
         if node.type != "import_spec":
             continue
         path = _text(node.child_by_field_name("path")).strip('"`')
         alias = node.child_by_field_name("name")
-        if path.rsplit("/", 1)[-1] == package:
-            aliases.add(_text(alias) if alias is not None else package)
+        last = path.rsplit("/", 1)[-1]
+        if module and (path == module or path.startswith(module + "/")):
+            where = path[len(module) + 1 :] if path != module else ""
+        elif last == package:
+            where = folder
+        else:
+            continue
+        aliases[_text(alias) if alias is not None else last] = (where, last)
     return aliases
+
+
+def _go_module(known: Collection[str]) -> str:
+    """go.mod's module path, when the starter (a mapping of path -> text) holds it."""
+    text = known.get("go.mod") if isinstance(known, Mapping) else None
+    for line in str(text or "").splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "module":
+            return words[1].strip('"')
+    return ""
+
+
+def _has_code(folder: str, known: Collection[str]) -> bool:
+    return any(
+        posixpath.dirname(p) == folder and p.endswith(".go") and not p.endswith("_test.go")
+        for p in known
+    )
 
 
 def _go_bare_calls(root: Any) -> Iterator[tuple[str, Any]]:

@@ -155,7 +155,7 @@ def _generate_and_loop(
     ask = Caller(model, budget, record)
     sandbox_cfg = common.sandbox
     extract = _EXTRACTORS.get(task.language, extract_requirements)
-    reqs = extract(task.tests, known_files=list(task.starter))
+    reqs = extract(task.tests, known_files=task.starter)  # Go's reads go.mod's module
     plan, source = make_plan(ask, task.spec, reqs, task.has_tests)
     record.result.plan_source = source
     record(PlanChosen(source=source, plan=plan.model_dump()))
