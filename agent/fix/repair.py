@@ -383,10 +383,7 @@ def _language(prepared: PreparedFix) -> Language | None:
     mine = [f for f in found if f is not None and f.toolchain == prepared.toolchain]
     names = {f.name: f for f in mine}
     first = names.get("TypeScript") or next(iter(names.values()), None)
-    return first or language_of(_SAMPLE_FILE.get(prepared.toolchain, "index.js"))
-
-
-_SAMPLE_FILE = {"go": "main.go", "rust": "src/lib.rs"}
+    return first or language_of("any" + toolchain(prepared.toolchain).extensions[0])
 
 
 def _loop(
