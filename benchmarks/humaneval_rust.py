@@ -509,8 +509,8 @@ def uncompiled(fig: Figures, naive_side: bool) -> int:
     return fig.no_code + fig.unparseable - fig.trimmed + fig.unbuilt
 
 
-def _cells(fig: Figures, naive_side: bool) -> list[str]:
-    greedy = f" ({fig.greedy_solved} greedy)" if fig.problems > 1 else ""
+def _cells(fig: Figures, naive_side: bool, total: bool = False) -> list[str]:
+    greedy = f" ({fig.greedy_solved} greedy)" if total else ""
     return [
         f"{fig.solved}{greedy}", f"{fig.wall:.0f}", str(fig.calls),
         f"{fig.prompt_tokens}+{fig.completion_tokens}", str(fig.capped),
@@ -542,7 +542,7 @@ def print_tables(sides: Mapping[str, Mapping[str, Figures]], walls: Mapping[str,
                 total.add(fig)
             if kind == "codegen" and side in walls:
                 total.wall = walls[side]
-            cells = " | ".join(_cells(total, side == "naive"))
+            cells = " | ".join(_cells(total, side == "naive", total=True))
             print(f"| {kind}: {side} ({total.problems}) | {cells} |")
 
 
