@@ -50,6 +50,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -458,6 +459,7 @@ def naive_figures(record: Mapping[str, Any]) -> dict[str, Figures]:
 def fix_all(repos: list[Path], calls: int, save: Path, resume: bool = False) -> dict[str, Any]:
     """`greenloop fix` on each repository, `calls` model calls each, the test command
     `cargo test`, the Docker sandbox; what it has so far is in `save` after each one."""
+    from agent.errors import GreenloopError
     from agent.fix.repair import prepare_fix, run_fix
     from agent.model import ModelConfig, make_model
     from agent.run.record import new_run_id
@@ -476,12 +478,19 @@ def fix_all(repos: list[Path], calls: int, save: Path, resume: bool = False) -> 
             config=TaskConfig(max_calls=calls),
         )  # fmt: skip
         started = time.monotonic()
-        result = run_fix(prepare_fix(repo, settings).named(model.name), model)
-        record["tasks"][repo.name] = {
-            "wall": round(time.monotonic() - started, 2), "status": result.status,
-            "exit_reason": result.exit_reason, "run_dir": str(result.run_dir),
-            "error": result.error,
-        }  # fmt: skip
+        try:
+            result = run_fix(prepare_fix(repo, settings).named(model.name), model)
+        except GreenloopError as exc:  # one task's refusal is that task's result, not the run's
+            record["tasks"][repo.name] = {
+                "wall": round(time.monotonic() - started, 2), "status": "error",
+                "exit_reason": type(exc).__name__, "run_dir": "", "error": str(exc),
+            }  # fmt: skip
+        else:
+            record["tasks"][repo.name] = {
+                "wall": round(time.monotonic() - started, 2), "status": result.status,
+                "exit_reason": result.exit_reason, "run_dir": str(result.run_dir),
+                "error": result.error,
+            }  # fmt: skip
         _save(save, record)
     return record
 
@@ -491,7 +500,7 @@ def fix_figures(record: Mapping[str, Any]) -> dict[str, Figures]:
     for name, task in record["tasks"].items():
         fig = Figures(problems=1, wall=float(task["wall"]), solved=int(task["status"] == "green"))
         trajectory = Path(task["run_dir"]) / "trajectory.jsonl"
-        if trajectory.is_file():
+        if task["run_dir"] and trajectory.is_file():
             trajectory_figures(fig, trajectory, first=True)
         fig.note = str(task["exit_reason"]) + (f" {task['error'][:60]}" if task["error"] else "")
         per[name] = fig
@@ -591,10 +600,13 @@ def prepare(args: argparse.Namespace, out: Path, judge: Judge) -> list[dict[str,
             else:
                 items.append(record)
     known_path.write_text(json.dumps(known, indent=1) + "\n")
+    done = args.resume and (out / "fix.json").is_file()
+    fixed = _load(out / "fix.json")["tasks"] if done else {}
     for record in items:
         if record["category"] == "codegen":
             task_folder(record, out / "tasks")
-        elif not (out / "fix" / name_of(record)).exists():
+        elif name_of(record) not in fixed:  # afresh: a killed fix leaves its branch behind
+            shutil.rmtree(out / "fix" / name_of(record), ignore_errors=True)
             fix_repo(record, out / "fix")
     _save(out / "skipped.json", skipped)
     for name, why in skipped.items():
