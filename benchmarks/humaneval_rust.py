@@ -300,6 +300,7 @@ class Judge:
             "CARGO_TARGET_DIR": str(scratch / "target"),
             "CARGO_TERM_COLOR": "never",
             "RUSTFLAGS": "-Awarnings",
+            "RUST_BACKTRACE": "0",  # a failure shown to the model is its message, not a stack
         }
 
     def __call__(self, lib: str, edition: str = "2024") -> Verdict:
