@@ -129,7 +129,9 @@ def _selected(binary: dict[str, Any], select: dict[str, Any] | None) -> bool:
 
 def _cargo_env(work: str) -> dict[str, str]:
     """cargo's environment: a home and a target dir of this run's own (a target dir an
-    earlier run's code could have written is never trusted), offline, no debug info."""
+    earlier run's code could have written is never trusted), offline, no debug info, and
+    rustc itself with no flags: the environment outranks a `.cargo/config.toml`, so no
+    config can put a wrapper or flags of its own in the compiler's place."""
     import os
 
     keep = ("PATH", "LANG")
@@ -145,6 +147,13 @@ def _cargo_env(work: str) -> dict[str, str]:
         CARGO_PROFILE_DEV_STRIP="debuginfo",
         CARGO_PROFILE_TEST_DEBUG="0",
         CARGO_PROFILE_TEST_STRIP="debuginfo",
+        RUSTC="rustc",
+        RUSTC_WRAPPER="",
+        RUSTC_WORKSPACE_WRAPPER="",
+        RUSTFLAGS="",
+        CARGO_BUILD_RUSTC="rustc",
+        CARGO_BUILD_RUSTC_WRAPPER="",
+        CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER="",
     )
     return env
 
