@@ -122,7 +122,7 @@ class _Snapshot:
 def _is_test(path: str, text: str, chain: Toolchain) -> bool:
     """A test file or a helper beside the tests; also any file the repository's runner
     runs as tests (in a JavaScript repository, one that imports node's runner)."""
-    return is_test_path(path) or chain.runs_test(path, text)
+    return is_test_path(path) or chain.protects(path, text)
 
 
 def _snapshot(repo: Repo, allow_test_edits: bool, chain: Toolchain = PYTHON) -> _Snapshot:

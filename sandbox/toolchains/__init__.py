@@ -86,6 +86,12 @@ class Toolchain(Protocol):
         """Whether the runner runs `path`, holding `text`, as a test file of its own."""
         ...
 
+    def protects(self, path: str, text: str) -> bool:
+        """Whether the whole file is the tests' and never the model's to edit (a Rust
+        source file with inline tests is run as tests but stays editable: the screen
+        guards its test items)."""
+        ...
+
     def expected(self, path: str, text: str) -> frozenset[str]:
         """The ids (`path::name`) of the tests the pristine file defines; `{path}` itself
         when it cannot be read (its collection error then stands for its tests)."""

@@ -124,6 +124,11 @@ class RustToolchain:
         """A test file, or a source file holding inline tests (its tests run too)."""
         return file_kind(path, text) is not None
 
+    def protects(self, path: str, text: str) -> bool:
+        """Integration and unit-test module files; a source file with inline tests stays
+        the model's to edit (`rust_runner_files` refuses an edit of its test items)."""
+        return self.is_test_file(path)
+
     def expected(self, path: str, text: str) -> frozenset[str]:
         """`path::name` for each `#[test]` fn, `name` as libtest gives it relative to the
         file (`tests::adds` in `src/lib.rs`, `adds` in `src/tests.rs`)."""
