@@ -69,6 +69,8 @@ def run_tests(project: Path, task: Task) -> subprocess.CompletedProcess[str]:
             pytest.skip("esbuild is not installed on this machine (apt-get install esbuild)")
         # node 20 runs TypeScript through the hooks, and finds no .ts test by itself
         command = [*command, "--import", _TS_HOOKS, *sorted(task.tests)]
+    if command[0] == "cargo" and shutil.which("cargo") is None:  # rustup's, off PATH
+        command[0] = str(Path.home() / ".cargo" / "bin" / "cargo")
     if shutil.which(command[0]) is None:
         pytest.skip(f"{command[0]} is not installed on this machine")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST"))}
@@ -98,6 +100,10 @@ def test_solution_passes(tmp_path: Path, name: str) -> None:
     if task.language == "javascript":  # node's TAP summary
         assert re.search(r"^# pass [1-9]", result.stdout, re.M), result.stdout
         assert re.search(r"^# fail 0$", result.stdout, re.M), result.stdout
+    elif task.language == "rust":  # libtest's summary, one per test binary
+        assert re.search(r"^test result: ok\. [1-9]\d* passed; 0 failed", result.stdout, re.M)
+    elif task.language == "go":  # go test's line per package
+        assert re.search(r"^ok\s", result.stdout, re.M), result.stdout
     else:
         assert " passed" in result.stdout
         assert "failed" not in result.stdout

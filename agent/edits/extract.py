@@ -21,7 +21,8 @@ _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$"
 _PATH_LOOSE = re.compile(r"^(?:[\w.\-]+/)*[\w\-][\w.\-]*\.[A-Za-z][A-Za-z0-9]*$")
 # In prose, only well-known extensions count: `self.count` is not a file.
 _KNOWN_EXTENSIONS = frozenset(
-    "py pyi txt md rst toml cfg ini json yaml yml sh csv html css js ts in scm".split()  # noqa: SIM905
+    "py pyi txt md rst toml cfg ini json yaml yml sh csv html css in scm".split()  # noqa: SIM905
+    + "js mjs cjs ts mts go rs".split()  # noqa: SIM905
 )
 _LABELS = re.compile(r"^(?:file(?:name)?|path|title)\s*[:=]\s*", re.IGNORECASE)
 _COMMENT_PATH = re.compile(r"^\s*(?:#|//)\s*(?P<rest>\S.*?)\s*$")
