@@ -313,3 +313,34 @@ def test_fix_makes_the_repositorys_own_runner_green_on_the_fix_branch(
     fixed = repo.commit(result.branch)
     assert [d.a_path for d in fixed.parents[0].diff(fixed)] == ["src/add.js"]
     assert BAD_LINE in script.prompts[0]
+
+
+def test_a_node_test_that_asserts_its_own_file_name_passes_under_the_judge() -> None:
+    """The judge runs each test file under its own name (the mutant too, at the same
+    path, in a run of its own), so a test may check `import.meta.url` or `__filename`."""
+    import shutil
+
+    from sandbox import open_sandbox
+    from sandbox.config import SandboxKind
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed on this machine (apt-get install nodejs)")
+    files = {
+        "test/self.test.mjs": "import test from 'node:test';\nimport assert from 'node:assert';\n"
+        "test('knows its name', () => {\n"
+        "  assert.ok(import.meta.url.endsWith('/test/self.test.mjs'));\n"
+        "  assert.strictEqual(1 + 1, 2);\n});\n",
+        "test/self.test.cjs": "const test = require('node:test');\n"
+        "const assert = require('node:assert');\n"
+        "test('knows its name', () => {\n"
+        "  assert.strictEqual(require('node:path').basename(__filename), 'self.test.cjs');\n"
+        "});\n",
+    }
+    chain = toolchain("javascript")
+    suite = chain.folder_suite({p: t.encode() for p, t in files.items()})
+    config = SandboxConfig(kind=SandboxKind.LOCAL, toolchain="javascript", run_id="pytest")
+    with open_sandbox(config) as sb:
+        sb.write(files)
+        report = sb.run_tests(timeout=60, suite=suite)
+    assert report.green and not report.tampered, report
+    assert len(report.tests) == 2

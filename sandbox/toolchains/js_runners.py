@@ -133,10 +133,17 @@ def split_args(args: Sequence[str]) -> tuple[str, list[str]]:
     return "node", list(args)
 
 
+_ASSERTS = re.compile(
+    r"""(?<![.\w$])expect\s*\(|\b(from|require\s*\(|import\s*\()\s*['"`]"""
+    r"""(vitest|@jest/globals|mocha|chai|should|(node:)?assert(/strict)?)['"`]"""
+)
+
+
 def defines_tests(text: str) -> bool:
-    """Whether a file calls `describe`, `it` or `test` as another runner's test file does
-    (jest's and mocha's globals, vitest's imports)."""
-    return bool(_TESTS.search(text))
+    """Whether a file is another runner's test file: it calls `describe`, `it` or `test`
+    and asserts as they do (`expect(`, or it imports vitest, chai or node's assert). A
+    file that only calls `test(...)` with nothing to assert is no runner's test of ours."""
+    return bool(_TESTS.search(text)) and bool(_ASSERTS.search(text))
 
 
 # -- their reports, on the host ----------------------------------------------------------
