@@ -1,5 +1,6 @@
-"""The judge of a Node test run: disguises the tests, runs each file in a process of its
-own, and alone writes the report channel. A program.
+"""The judge of a Node test run: runs each test file in a process of its own with the
+repository's runner (node's own, vitest, jest or mocha), and alone writes the report
+channel. A program.
 
 Run in the sandbox as `python3 -S -P -c <this source> <sandbox.judge_io's source> <spec
 JSON>` with fd 3 open onto the report channel. It imports no workspace code. It makes
@@ -7,22 +8,33 @@ itself non-dumpable, moves the channel off fd 3 to a descriptor nothing it start
 inherits, and checks the test files on disk against the hashes of the pristine tests
 the host sent. Then:
 
-- each test file is moved to a fresh name beside it (the pristine one is written back
-  after the run), with a **mutant** copy under another fresh name: its assertions
-  turned around (`strictEqual` to `notStrictEqual`, ...), so where the real file
-  passes the mutant must fail;
-- a **canary** file with a fresh name holds a test that must pass and one that must
-  fail, as a real test would be written;
-- each file runs, unless it is no longer what the judge wrote, as
-  `node --test-reporter=junit --test-reporter-destination=/dev/fd/N <file>`, with
-  a pipe of its own as fd N: its tests run in that process and its reporter writes
-  one JUnit document. There is no parent runner reading the file's
-  stdout for test events (as `node --test` reads its children's): what the code
-  under test prints is console output and nothing else. What a file's process left
-  running is killed with it (its session).
+- each test file runs under its own name (a test may assert its own file name, and a
+  runner's config selects files by name), and so does a **mutant**: the same file
+  with its assertions turned around (`strictEqual` to `notStrictEqual`,
+  `expect(x).toBe` to `expect(x).not.toBe`, chai's `.to.` to `.to.not.`), written at
+  the same path for a run of its own, so where the real file passes the mutant must
+  fail and nothing tells the two apart by name; the runs go in a random order, each
+  file checked to be what the judge wrote before and after its run, the pristine
+  file written back at the end;
+- a **canary** file with a fresh name beside the first test holds a test that must
+  pass and one that must fail, in the runner's own words;
+- node's runner: `node --test-reporter=junit --test-reporter-destination=/dev/fd/N
+  <file>`, with a pipe of its own as fd N: no parent runner reads the file's stdout
+  for test events (as `node --test` reads its children's);
+- vitest (`run --reporter=junit --outputFile=/dev/fd/N`), jest (`--json
+  --outputFile=/dev/fd/N --runTestsByPath`) and mocha (`--reporter=xunit
+  --reporter-option=output=/dev/fd/N`): the runner's own structured reporter, in the
+  runner's parent process, writes to the pipe. The runner is the one the setup step
+  installed, its script found through `node_modules` once, before anything ran, and
+  run by its real path (the setup's read-only volume); `node_modules` and the
+  repository's runner config are checked before each run to be what they were.
+  jest's and vitest's workers report to the parent over IPC, a channel the code under
+  test shares: what it could forge there, the mutant (which runs the same code) and
+  the exit code's agreement catch.
 
-The document it sends home holds each file's exit code and report under its real
-name and role; the host (`sandbox.toolchains.javascript`) judges them.
+What a file's process left running is killed with it (its session). The document it
+sends home holds each file's exit code and report under its real name, role and
+report format; the host (`sandbox.toolchains.javascript`) judges them.
 """
 
 import sys
@@ -77,6 +89,41 @@ _WORDS = ("adds", "keeps", "returns", "handles", "reads", "splits", "counts", "f
 _NOUNS = ("empty input", "the first item", "a long list", "the last value", "two parts")
 
 
+_RUNNERS = {
+    "vitest": "vitest/vitest.mjs",
+    "jest": "jest/bin/jest.js",
+    "mocha": "mocha/bin/mocha.js",
+}
+"""Each runner's script under node_modules."""
+_CONFIG = (
+    "package.json",
+    "jest.config.js",
+    "jest.config.cjs",
+    "jest.config.mjs",
+    "jest.config.ts",
+    "jest.config.json",
+    "vitest.config.js",
+    "vitest.config.mjs",
+    "vitest.config.ts",
+    "vitest.config.mts",
+    "vite.config.js",
+    "vite.config.mjs",
+    "vite.config.ts",
+    ".mocharc.js",
+    ".mocharc.cjs",
+    ".mocharc.json",
+    ".mocharc.yml",
+    ".mocharc.yaml",
+    ".mocharc.jsonc",
+    "babel.config.js",
+    ".babelrc",
+    "tsconfig.json",
+)
+"""The repository's files a runner reads on its own: checked before each run."""
+_EXPECT = r"(\.not)?\.(to[A-Z]\w*)\("
+_CHAI = r"\.to\.(not\.)?"
+
+
 def main() -> None:
     import json
     import os
@@ -90,68 +137,121 @@ def main() -> None:
     os.close(3)
     spec = json.loads(sys.argv[2])
     pristine, why = _io.pristine(spec.get("tests") or {})
+    runner = str(spec.get("runner") or "node")
+    script, why = _script(runner) if not why else ("", why)
     if why or not pristine:
         _send(channel, {"files": [], "lost": why or "there is no test file to run"})
         return
-    runs = _disguise(pristine)
-    flags = _typescript() if spec.get("typescript") else []
+    flags = _typescript() if spec.get("typescript") and runner == "node" else []
+    setting = _setting()
+    runs, canary = _plan(pristine, runner)
     try:
-        files = [_run(path, *run, flags=flags) for path, run in runs.items()]
+        files = [
+            _run(path, real, role, text, names, _argv(runner, script, flags), setting)
+            for path, real, role, text, names in runs
+        ]
     finally:
-        for path in runs:
-            _remove(path)
+        _remove(canary)
         _io.write(pristine)
     _send(channel, {"files": files, "lost": ""})
 
 
-def _disguise(tests: dict[str, str]) -> dict[str, tuple[str, str, str, list[str]]]:
-    """Write each test under a fresh name, its mutant and a canary: fresh path -> (real
-    path, role, the text written, the canary's test names). The real files are removed
-    for the run."""
+def _script(runner: str) -> tuple[str, str]:
+    """The runner's script, by its real path (the setup step's volume), found once before
+    any code under test ran; "" for node's own. Or why there is none."""
+    import os
+
+    if runner == "node":
+        return "", ""
+    if runner not in _RUNNERS:
+        return "", f"greenloop does not know the runner {runner!r}"
+    path = os.path.realpath(os.path.join("node_modules", _RUNNERS[runner]))
+    if not os.path.isfile(path):
+        return "", (
+            f"{runner} is not installed in node_modules: install the repository's "
+            "dependencies with --setup-cmd 'npm ci'"
+        )
+    return path, ""
+
+
+def _setting() -> dict[str, str]:
+    """What a runner reads besides the test files: where node_modules leads, and the
+    repository's runner config, as they are before anything ran."""
+    import hashlib
+    import os
+
+    seen = {"node_modules": os.path.realpath("node_modules")}
+    for name in _CONFIG:
+        try:
+            seen[name] = hashlib.sha256(_io.read(name).encode()).hexdigest()
+        except (OSError, UnicodeDecodeError):
+            seen[name] = ""
+    return seen
+
+
+def _plan(
+    tests: dict[str, str], runner: str
+) -> tuple[list[tuple[str, str, str, str, list[str]]], str]:
+    """The runs, in a random order: (path, real path, role, the text written there, the
+    canary's test names); and the canary's path. Each test and its mutant run under the
+    test's own name; the canary is written at once, beside the first test."""
     import os
     import random
-    import re
     import secrets
 
     rng = random.Random(secrets.randbits(64))
-    runs: dict[str, tuple[str, str, str, list[str]]] = {}
-    flip = re.compile(r"\bassert\.(" + "|".join(sorted(_FLIPS, key=len, reverse=True)) + r")\(")
+    runs: list[tuple[str, str, str, str, list[str]]] = []
     for real in sorted(tests):
         text = tests[real]
-        folder, name = os.path.split(real)
-        ext = name[name.rfind(".") :] if "." in name else ".js"
-        fresh = os.path.join(folder, f"{_token(rng)}.test{ext}")
-        _remove(real)
-        _io.write({fresh: text})
-        runs[fresh] = (real, "test", text, [])
-        mutant = flip.sub(lambda m: f"assert.{_FLIPS[m.group(1)]}(", text)
+        runs.append((real, real, "test", text, []))
+        mutant = _mutant(text)
         if mutant != text:
-            path = os.path.join(folder, f"{_token(rng)}.test{ext}")
-            _io.write({path: mutant})
-            runs[path] = (real, "mutant", mutant, [])
-    folder = os.path.dirname(sorted(tests)[0])
-    canary = os.path.join(folder, f"{_token(rng)}.test.mjs")
-    source, names = _canary(rng)
+            runs.append((real, real, "mutant", mutant, []))
+    first = sorted(tests)[0]
+    folder, name = os.path.split(first)
+    tail = name[name.find(".") :] if "." in name else ".js"
+    if runner == "node":
+        tail = ".test.mjs"
+    canary = os.path.join(folder, f"{_token(rng)}{tail}")
+    source, names = _canary(rng, runner)
     _io.write({canary: source})
-    runs[canary] = ("", "canary", source, names)
-    order = list(runs.items())
-    rng.shuffle(order)
-    return dict(order)
+    runs.append((canary, "", "canary", source, names))
+    rng.shuffle(runs)
+    return runs, canary
 
 
-def _canary(rng: object) -> tuple[str, list[str]]:
-    """A test that must pass and one that must fail, written as a real test would be;
-    their names, in that order."""
+def _mutant(text: str) -> str:
+    """`text` with its assertions turned around: node's assert, jest's and vitest's
+    `expect`, chai's `.to.`."""
+    import re
+
+    flip = re.compile(r"\bassert\.(" + "|".join(sorted(_FLIPS, key=len, reverse=True)) + r")\(")
+    out = flip.sub(lambda m: f"assert.{_FLIPS[m.group(1)]}(", text)
+    out = re.sub(_EXPECT, lambda m: f".{'' if m.group(1) else 'not.'}{m.group(2)}(", out)
+    return re.sub(_CHAI, lambda m: ".to." if m.group(1) else ".to.not.", out)
+
+
+def _canary(rng: object, runner: str = "node") -> tuple[str, list[str]]:
+    """A test that must pass and one that must fail, written as a real test would be
+    for `runner`; their names, in that order."""
     import random
 
     assert isinstance(rng, random.Random)
     a, b = rng.randrange(2, 99), rng.randrange(2, 99)
     ok = f"{rng.choice(_WORDS)} {rng.choice(_NOUNS)}"
     bad = f"{rng.choice(_WORDS)} {rng.choice(_NOUNS)} again"
-    source = (
-        "import test from 'node:test';\nimport assert from 'node:assert/strict';\n\n"
-        f"test('{ok}', () => {{\n  assert.strictEqual({a} + {b}, {a + b});\n}});\n\n"
-        f"test('{bad}', () => {{\n  assert.strictEqual({a} * {b}, {a * b + 1});\n}});\n"
+    if runner == "node":
+        head = "import test from 'node:test';\nimport assert from 'node:assert/strict';\n\n"
+        check = "assert.strictEqual({x}, {y});"
+    elif runner == "mocha":
+        head, check = "", "if ({x} !== {y}) throw new Error('expected ' + ({x}) + ' to be {y}');"
+    else:
+        head = "import { test, expect } from 'vitest';\n\n" if runner == "vitest" else ""
+        check = "expect({x}).toBe({y});"
+    call = "it" if runner == "mocha" else "test"
+    source = head + (
+        f"{call}('{ok}', () => {{\n  {check.format(x=f'{a} + {b}', y=a + b)}\n}});\n\n"
+        f"{call}('{bad}', () => {{\n  {check.format(x=f'{a} * {b}', y=a * b + 1)}\n}});\n"
     )
     return source, [ok, bad]
 
@@ -161,6 +261,19 @@ def _token(rng: object) -> str:
 
     assert isinstance(rng, random.Random)
     return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(10))
+
+
+def _argv(runner: str, script: str, flags: list[str]) -> list[str]:
+    """The command that runs one file, `{out}` for the report's descriptor, `{file}` last."""
+    if runner == "vitest":
+        return ["node", script, "run", "--reporter=junit", "--outputFile={out}", "{file}"]
+    if runner == "jest":
+        return ["node", script, "--ci", "--json", "--outputFile={out}", "--runTestsByPath",
+                "{file}"]  # fmt: skip
+    if runner == "mocha":
+        return ["node", script, "--reporter=xunit", "--reporter-option=output={out}", "{file}"]
+    return ["node", *flags, "--test-reporter=junit", "--test-reporter-destination={out}",
+            "{file}"]  # fmt: skip
 
 
 def _typescript() -> list[str]:
@@ -173,31 +286,33 @@ def _typescript() -> list[str]:
 
 
 def _run(
-    path: str, real: str, role: str, text: str, names: list[str], flags: list[str]
+    path: str,
+    real: str,
+    role: str,
+    text: str,
+    names: list[str],
+    argv: list[str],
+    setting: dict[str, str],
 ) -> dict[str, object]:
-    """One file in a node process of its own; its exit code and its reporter's document.
-    A file that is not what the judge wrote (a run before it rewrote it) is not run."""
-    import base64
+    """One file in a process of its own; its exit code and its reporter's document.
+    A file, node_modules or a runner config that is not what it was (a run before
+    rewrote it) is not run."""
     import contextlib
     import os
-    import select
     import signal
     import subprocess
-    import time
 
-    try:
-        changed = _io.read(path) != text
-    except (OSError, UnicodeDecodeError):
-        changed = True
-    if changed:
-        return {"path": real, "role": role, "rc": 0, "xml": None, "changed": True}
+    entry: dict[str, object] = {"path": real, "role": role, "rc": 0, "xml": None}
+    if role != "canary":
+        _io.write({path: text})
+    if not _same(path, text) or _setting() != setting:
+        return {**entry, "changed": True}
     read_end, write_end = os.pipe()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NODE_")}
-    destination = f"--test-reporter-destination=/dev/fd/{write_end}"
-    argv = ["node", *flags, "--test-reporter=junit", destination, path]
+    words = [w.replace("{out}", f"/dev/fd/{write_end}").replace("{file}", path) for w in argv]
     try:
         proc = subprocess.Popen(
-            argv,
+            words,
             stdin=subprocess.DEVNULL,
             stdout=2,
             stderr=2,
@@ -209,8 +324,35 @@ def _run(
     except OSError as exc:
         os.close(read_end)
         os.close(write_end)
-        return {"path": real, "role": role, "rc": 127, "xml": None, "why": str(exc)}
+        return {**entry, "rc": 127, "why": str(exc)}
     os.close(write_end)
+    data, over = _drain(read_end, proc)
+    rc = proc.wait()
+    with contextlib.suppress(OSError):  # what it left running goes with it
+        os.killpg(proc.pid, signal.SIGKILL)
+    if not _same(path, text):
+        return {**entry, "changed": True}
+    entry.update(rc=rc, over=over, xml=None if over else _b64(data))
+    if names:
+        entry["names"] = names
+    return entry
+
+
+def _same(path: str, text: str) -> bool:
+    try:
+        return bool(_io.read(path) == text)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _drain(read_end: int, proc: object) -> tuple[bytes, bool]:
+    """What came on the report pipe, up to the cap; whether more came."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    assert isinstance(proc, subprocess.Popen)
     data, over = bytearray(), False
     ended: float | None = None
     while True:
@@ -227,18 +369,13 @@ def _run(
             if time.monotonic() - ended > _LINGER:
                 break  # something it started still holds the pipe: what came is all
     os.close(read_end)
-    rc = proc.wait()
-    with contextlib.suppress(OSError):  # what it left running goes with it
-        os.killpg(proc.pid, signal.SIGKILL)
-    if role == "test":  # its tracebacks name the file as the tests know it
-        data = bytearray(
-            data.replace(os.path.basename(path).encode(), os.path.basename(real).encode())
-        )
-    entry: dict[str, object] = {"path": real, "role": role, "rc": rc, "over": over}
-    entry["xml"] = None if over else base64.b64encode(bytes(data)).decode()
-    if names:
-        entry["names"] = names
-    return entry
+    return bytes(data), over
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
 
 
 def _remove(path: str) -> None:

@@ -137,11 +137,11 @@ def test_the_node_test_command_is_read_from_the_test_script(
 @pytest.mark.parametrize(
     ("scripts", "given", "named"),
     [
-        ({"test": "jest --coverage"}, None, "'jest --coverage'"),
-        ({"test": "npm run unit", "unit": "vitest run"}, None, "'vitest run'"),
+        ({"test": "tap --coverage"}, None, "'tap --coverage'"),
+        ({"test": "npm run unit", "unit": "ava --verbose"}, None, "'ava --verbose'"),
         ({"lint": "eslint ."}, None, "no test script"),
         ({}, None, "no test script"),
-        ({"test": "node --test"}, "mocha test/", "'mocha test/'"),
+        ({"test": "node --test"}, "npx ava test/", "'npx ava test/'"),
     ],
 )
 def test_another_runner_or_no_script_is_a_usage_error_naming_both_ways(

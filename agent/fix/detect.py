@@ -2,8 +2,8 @@
 
     found = detect_tests(root, given="node --test test/")   # DetectedTests(command, why, language)
 
-`--test-cmd` decides when given (pytest's, or node's runner for a JavaScript
-repository); else pytest's config (pytest.ini, `[tool.pytest.ini_options]`, ...)
+`--test-cmd` decides when given (pytest's, or node's runner, vitest, jest or mocha for
+a JavaScript repository); else pytest's config (pytest.ini, `[tool.pytest.ini_options]`, ...)
 makes it Python; else a `package.json` with no Python tests beside it makes it
 JavaScript, its command read from `scripts.test` (`agent.fix.js_project`); else a
 `tests/` folder or `test_*.py` files make it pytest's.
@@ -57,7 +57,7 @@ def detect_tests(root: Path, given: str | None = None) -> DetectedTests:
     return DetectedTests(command, why)
 
 
-_JS_TOOLS = ("node", "nodejs", "npm", "yarn", "pnpm")
+_JS_TOOLS = ("node", "nodejs", "npm", "yarn", "pnpm", "npx", "vitest", "jest", "mocha")
 _OWN_DETECTION = ("python", "javascript")
 """Toolchains whose repositories are told above; any other by its command or manifest."""
 

@@ -3,16 +3,19 @@
     js_test_command(root)                      # JsTests("node --test", why=..., typescript=False)
     js_test_command(root, "npm run test:unit")  # a command of the user's, read the same way
 
-greenloop judges node's own runner (`node:test`, `sandbox.node_judge`). The test
-script is read as a shell would split it (`&&`, `||`, `;`): `npm run x`, `npm test`,
-`yarn x` and `pnpm x` are followed into the scripts they name, wrappers that run a
-command (`c8`, `nyc`, `cross-env`, `npx`, variable assignments) are looked through,
-and a part that runs `node --test [files]`, or `node file` for a file importing
-`node:test`, is node's runner. Its files (if it names any) say which test files run.
-Parts that run something else (tstyche, eslint, jest on a file of its own) are named
-in `why` and not run. A script that runs another runner only (jest, vitest, mocha,
-tap, ava), or no script at all, is a usage error naming both ways out: `--test-cmd`
-with node's runner, or a suite written for `node:test`.
+greenloop judges node's own runner (`node:test`, `sandbox.node_judge`) and the
+repository's vitest, jest or mocha (`sandbox.toolchains.js_runners`), installed by the
+setup step (`--setup-cmd 'npm ci'`). The test script is read as a shell would split it
+(`&&`, `||`, `;`): `npm run x`, `npm test`, `yarn x` and `pnpm x` are followed into the
+scripts they name, wrappers that run a command (`c8`, `nyc`, `cross-env`, `npx`,
+variable assignments) are looked through, and a part that runs `node --test [files]`,
+or `node file` for a file importing `node:test`, is node's runner; one that runs
+vitest, jest or mocha is that runner, its display flags dropped and a flag that changes
+which tests run refused (a usage error naming the form). Its files (if it names any)
+say which test files run. node's runner comes first where a script runs two; the parts
+that run something else (tstyche, eslint, tap) are named in `why` and not run. A
+script that runs none of these, or no script at all, is a usage error naming the ways
+out.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 from agent.errors import UsageError
 from sandbox.toolchains.javascript import is_js_test, uses_node_test
 from sandbox.toolchains.js_runner_files import JS_SOURCES
+from sandbox.toolchains.js_runners import runner_args, runner_of_words
 
 __all__ = ["JsTests", "is_js_project", "js_test_command"]
 
@@ -43,7 +47,8 @@ _VALUED = frozenset({"--test-reporter", "--test-reporter-destination", "--test-c
 _DEPTH = 5
 _NOT_SEARCHED = frozenset({"node_modules", ".git", ".greenloop"})
 _SUPPORTED = (
-    "greenloop fix runs test files that import node:test with node's own runner (`node --test`)"
+    "greenloop fix runs test files that import node:test with node's own runner (`node --test`), "
+    "or the repository's vitest, jest or mocha"
 )
 
 
@@ -63,6 +68,8 @@ class JsTests:
 class _Found:
     node: list[list[str]] = field(default_factory=list)
     """Each part that runs node's runner: the files it names (none: node's default)."""
+    runners: list[tuple[str, list[str]]] = field(default_factory=list)
+    """Each part that runs vitest, jest or mocha: the runner and the files it names."""
     others: list[str] = field(default_factory=list)
     """The parts that run something else, as written."""
 
@@ -95,6 +102,8 @@ def js_test_command(root: Path, given: str | None = None) -> JsTests:
             fix="pass --test-cmd 'node --test [test files]', or add "
             '"scripts": {"test": "node --test"} to package.json',
         )
+    if not found.node and found.runners:
+        return _runner_tests(root, found, where)
     if not found.node:
         runs = "; ".join(found.others) or (given or scripts.get("test", ""))
         tests = _node_tests(root)
@@ -105,15 +114,38 @@ def js_test_command(root: Path, given: str | None = None) -> JsTests:
         raise UsageError(
             f"the tests run with {runs!r}, not node's test runner: {_SUPPORTED}",
             fix=f"{have}pass --test-cmd 'node --test [test files]' if the tests import "
-            "node:test; a suite for another runner (jest, vitest, mocha, tap) is not one "
-            "greenloop fix can judge yet",
+            "node:test, or --test-cmd 'jest|vitest run|mocha [test files]' for the "
+            "repository's own runner (installed with --setup-cmd 'npm ci'); a suite for "
+            "another runner (tap, ava) is not one greenloop fix can judge yet",
         )
     files = [] if any(not f for f in found.node) else [f for part in found.node for f in part]
     command = shlex.join(["node", "--test", *dict.fromkeys(files)])
-    skipped = f"; not run: {', '.join(found.others)}" if found.others else ""
+    others = [shlex.join([r, *f]) for r, f in found.runners] + found.others
+    skipped = f"; not run: {', '.join(others)}" if others else ""
     typescript = _typescript(root)
     kind = "node's test runner" + (" (TypeScript tests)" if typescript else "")
     return JsTests(command, f"{kind}, {where}{skipped}", typescript)
+
+
+def _runner_tests(root: Path, found: _Found, where: str) -> JsTests:
+    """The first vitest, jest or mocha part's command; the other parts named as not run."""
+    runner, files = found.runners[0]
+    head = ["vitest", "run"] if runner == "vitest" else [runner]
+    others = [shlex.join([r, *f]) for r, f in found.runners[1:]] + found.others
+    skipped = f"; not run: {', '.join(others)}" if others else ""
+    typescript = any(
+        p.endswith((".ts", ".mts", ".tsx")) for p in _runner_tests_of(root)
+    )  # fmt: skip
+    kind = f"the repository's {runner}" + (" (TypeScript tests)" if typescript else "")
+    return JsTests(shlex.join([*head, *files]), f"{kind}, {where}{skipped}", typescript)
+
+
+def _runner_tests_of(root: Path) -> list[str]:
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_SEARCHED)
+        found += [Path(folder, n).relative_to(root).as_posix() for n in names]
+    return [p for p in found if is_js_test(p)]
 
 
 def _scripts(root: Path) -> Mapping[str, str]:
@@ -146,6 +178,9 @@ def _read(command: str, scripts: Mapping[str, str], root: Path, found: _Found, d
         files = _node_files(words, root)
         if files is not None:
             found.node.append(files)
+        elif runner_of_words(words) is not None:
+            args = runner_args(words)
+            found.runners.append((args[0].removeprefix("--runner="), args[1:]))
         elif part:
             found.others.append(part)
 

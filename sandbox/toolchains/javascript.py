@@ -1,4 +1,5 @@
-"""JavaScript and TypeScript: node's own test runner, a process per test file, judged by
+"""JavaScript and TypeScript: node's own test runner, or the repository's vitest, jest or
+mocha (`sandbox.toolchains.js_runners`), a process per test file, judged by
 `sandbox.node_judge`, in `sandbox/toolchains/javascript.Dockerfile` (Debian trixie's
 Node 20, npm and esbuild, and python3 for the judge).
 
@@ -9,10 +10,10 @@ strips types without checking them, as `tsx` and node's own stripping do: a type
 error is not a failing test.
 
 What makes a green here (the judge's document, read on the host):
-- the test files on disk are the pristine ones (their hashes), run under fresh names;
-- every test file ran and its reporter wrote one whole JUnit document on a pipe of
-  its own (a file that exits before its tests, or whose channel holds two documents,
-  is an error, never a pass), and its exit code agrees with its report;
+- the test files on disk are the pristine ones (their hashes), run under their names;
+- every test file ran and its reporter wrote one whole report (JUnit, or jest's JSON)
+  on a pipe of its own (a file that exits before its tests, or whose channel holds two
+  documents, is an error, never a pass), and its exit code agrees with its report;
 - every test a file names with a literal string (read with tree-sitter) is in its
   report (else an error), and none is skipped unless the file skips tests itself;
 - a copy of each test file with its assertions turned around fails where the file
@@ -39,15 +40,25 @@ from typing import Any
 from sandbox.base import ExecResult, Outcome, Suite, TestCase, TestReport
 from sandbox.errors import UsageError
 from sandbox.image import ImageSpec
-from sandbox.junit import TB_MAX_BYTES, TB_MAX_LINES, Unusable, safe_parse
+from sandbox.junit import Unusable, safe_parse
 from sandbox.testrun import PytestHost, check_command
 from sandbox.toolchains.js_inventory import inventory
+from sandbox.toolchains.js_runners import (
+    clean_trace,
+    defines_tests,
+    read_cases,
+    runner_args,
+    runner_of_words,
+    seconds,
+    split_args,
+)
 
 __all__ = [
     "JAVASCRIPT",
     "JS_IMAGE",
     "JavaScriptToolchain",
     "is_js_test",
+    "runs_file",
     "runs_named",
     "uses_node_test",
 ]
@@ -65,7 +76,7 @@ _TYPESCRIPT = (".ts", ".mts")
 _TEST_NAME = re.compile(r"(^test\.|^test-|[._-]test\.|\.spec\.)", re.IGNORECASE)
 _MESSAGE_MAX = 2000
 _NODE_TEST = re.compile(r"""(\bfrom|\brequire\s*\(|\bimport\s*\()\s*['"]node:test['"]""")
-_INTERNAL = re.compile(r"\(node:|\bat node:|node:internal|at async Promise\.all|runInAsyncScope")
+_SKIPS = re.compile(r"skip|todo|\bx(it|test|describe)\b|\bpending\b")
 
 
 def runs_named(path: str, named: Sequence[str]) -> bool:
@@ -102,11 +113,28 @@ def uses_node_test(text: str) -> bool:
 
 def is_js_test(path: str) -> bool:
     """A file node's runner collects by default (`*.test.js`, `*-test.mjs`, `test-*.cjs`,
-    `test.js`, anything under a `test/` folder), or a `*.spec.js`; never in node_modules."""
+    `test.js`, anything under a `test/` folder), a `*.spec.js`, or one under jest's
+    `__tests__/`; never in node_modules."""
     p = PurePosixPath(path)
     if p.suffix not in _SOURCES or "node_modules" in p.parts:
         return False
-    return "test" in p.parts[:-1] or bool(_TEST_NAME.search(p.name)) or p.stem.endswith("_test")
+    folders = p.parts[:-1]
+    return (
+        "test" in folders
+        or "__tests__" in folders
+        or bool(_TEST_NAME.search(p.name))
+        or p.stem.endswith("_test")
+    )
+
+
+def runs_file(runner: str, path: str, text: str) -> bool:
+    """Whether `runner` (`node`, `vitest`, `jest`, `mocha`) runs `path` as a test file:
+    node's importing node:test, another's calling describe/it/test without it."""
+    if not is_js_test(path):
+        return False
+    if runner == "node":
+        return uses_node_test(text)
+    return not uses_node_test(text) and defines_tests(text)
 
 
 @dataclass(frozen=True)
@@ -123,7 +151,9 @@ class JavaScriptToolchain:
         return is_js_test(path)
 
     def runs_test(self, path: str, text: str) -> bool:
-        return is_js_test(path) and uses_node_test(text)
+        """node's test files, and the files another runner of the repository's would run
+        (which runner does, the test command says: `run_tests`)."""
+        return is_js_test(path) and (uses_node_test(text) or defines_tests(text))
 
     def protects(self, path: str, text: str) -> bool:
         return self.runs_test(path, text)
@@ -136,15 +166,19 @@ class JavaScriptToolchain:
     def test_args(self, command: str) -> list[str]:
         """`node --test [files]`: the judge runs every test file, each in its own process,
         so only the files named (if any) are kept: the files, folders or globs that say
-        which test files run (`runs_named`)."""
+        which test files run (`runs_named`). A vitest, jest or mocha command keeps its
+        runner too (`js_runners.runner_args`)."""
         try:
             words = check_command(command, "test command")
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if runner_of_words(words) is not None:
+            return runner_args(words)
         if words[:2] != ["node", "--test"] or any(w.startswith("-") for w in words[2:]):
             raise UsageError(
                 f"test command {command!r} is not node's runner: set test_command in "
-                "task.toml to 'node --test' (optionally with test files)"
+                "task.toml to 'node --test' (optionally with test files), or to the "
+                "repository's vitest, jest or mocha with test files"
             )
         return words[2:]
 
@@ -173,19 +207,19 @@ class JavaScriptToolchain:
         root: str,
         suite: Suite,
     ) -> TestReport:
+        runner, named = split_args(args)
         tests = {
-            p: t for p, t in suite.tests.items()
-            if is_js_test(p) and uses_node_test(t) and runs_named(p, args)
+            p: t for p, t in suite.tests.items() if runs_file(runner, p, t) and runs_named(p, named)
         }  # fmt: skip
         hashes = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in tests.items()}
         typescript = any(
             PurePosixPath(p).suffix in _TYPESCRIPT for p in (*suite.tests, *suite.watch)
         )
-        spec = {"tests": hashes, "typescript": typescript}
+        spec = {"tests": hashes, "typescript": typescript, "runner": runner}
         argv = ["python3", "-S", "-P", "-c", _program("node_judge.py"), _program("judge_io.py")]
         argv.append(json.dumps(spec))
         result, channel = host.run_report(argv, timeout)
-        report = judge(channel, result, root, tests)
+        report = judge(channel, result, root, tests, runner=runner)
         return replace(
             report, exec=result, timed_out=result.timed_out, oom_killed=result.oom_killed
         )
@@ -221,10 +255,12 @@ def judge(
     result: ExecResult,
     root: str = "",
     pristine: Mapping[str, str] | None = None,
+    *,
+    runner: str = "node",
 ) -> TestReport:
     """The report of a run from the judge's document; tampered where it cannot be true.
     Each test the `pristine` files name (`js_inventory`) must be in its file's report: one
-    that is not is an error, never a pass."""
+    that is not is an error, never a pass. `runner` tells the reports' format."""
     if result.timed_out or result.exit_code != 0:
         how = "timed out" if result.timed_out else f"exited with {result.exit_code}"
         return TestReport(duration=result.duration, note=f"the judge {how} before its verdict")
@@ -232,7 +268,7 @@ def judge(
         doc = json.loads((channel or b"").strip())
         if not isinstance(doc, dict) or doc.get("judge") != 1:
             raise ValueError("not the judge's document")
-        files = [_read_file(entry, root) for entry in doc["files"]]
+        files = [_read_file(entry, root, runner, pristine or {}) for entry in doc["files"]]
         lost = str(doc.get("lost") or "")
     except (ValueError, KeyError, TypeError, binascii.Error):
         return TestReport(
@@ -269,14 +305,16 @@ def _skipped(tests: list[_File], pristine: Mapping[str, str]) -> str:
     """A test reported skipped in a file that never skips one: the code under test did."""
     for f in tests:
         text = pristine.get(f.path)
-        if text is None or "skip" in text or "todo" in text:
+        if text is None or _SKIPS.search(text):
             continue
         if any(c.outcome == "skipped" for c in f.cases):
             return f"{f.path}: a test was skipped, and the file skips none"
     return ""
 
 
-def _read_file(entry: Mapping[str, Any], root: str) -> _File:
+def _read_file(
+    entry: Mapping[str, Any], root: str, runner: str, pristine: Mapping[str, str]
+) -> _File:
     path, role, rc = str(entry["path"]), str(entry["role"]), int(entry["rc"])
     one = _File(path, role, rc, names=[str(n) for n in entry.get("names") or ()])
     if entry.get("changed"):
@@ -292,11 +330,13 @@ def _read_file(entry: Mapping[str, Any], root: str) -> _File:
         )
         return one
     try:
-        top = safe_parse(xml)
+        if runner == "node":
+            one.cases = list(_cases(safe_parse(xml), path, root))
+        else:
+            one.cases = read_cases(runner, xml, path, root, pristine.get(path))
     except Unusable as exc:
-        one.problem = f"its report is not one JUnit document ({exc})"
+        one.problem = f"its report is not one {runner} report ({exc})"
         return one
-    one.cases = list(_cases(top, path, root))
     if not one.cases:
         one.problem = f"it exited {rc} and reported no test"
     return one
@@ -324,34 +364,9 @@ def _case(element: ET.Element, path: str, root: str, trail: tuple[str, ...]) -> 
         id=f"{path}::{name}",
         outcome=outcome,
         message=message,
-        traceback=_trace(text) if outcome == "failed" else "",
-        duration=_seconds(element.get("time")),
+        traceback=clean_trace(text) if outcome == "failed" else "",
+        duration=seconds(element.get("time")),
     )
-
-
-def _trace(text: str) -> str:
-    """A failure's text without node's own frames, its head kept within the caps."""
-    lines = [
-        line.rstrip()
-        for line in text.strip().splitlines()
-        if not _INTERNAL.search(line) and line.strip()
-    ]
-    kept: list[str] = []
-    size = 0
-    for line in lines[:TB_MAX_LINES]:
-        size += len(line) + 1
-        if size > TB_MAX_BYTES:
-            break
-        kept.append(line)
-    return "\n".join(kept)
-
-
-def _seconds(value: str | None) -> float:
-    try:
-        seconds = float(value or 0)
-    except ValueError:
-        return 0.0
-    return seconds if seconds >= 0 and seconds != float("inf") else 0.0
 
 
 def _file_error(f: _File) -> TestCase:
@@ -369,9 +384,9 @@ def _tampered(tests: list[_File], files: list[_File]) -> str:
     for f in tests:
         failed = any(c.outcome == "failed" for c in f.cases)
         if f.rc == 0 and failed:
-            return f"{f.path}: node exited 0 but its report holds a failed test"
+            return f"{f.path}: the runner exited 0 but its report holds a failed test"
         if f.rc != 0 and f.cases and not failed and not f.problem:
-            return f"{f.path}: node exited {f.rc} but its report holds no failed test"
+            return f"{f.path}: the runner exited {f.rc} but its report holds no failed test"
     passing = {f.path for f in tests if _all_passed(f)}
     for f in files:
         if f.role == "mutant" and f.path in passing and _all_passed(f):
