@@ -275,9 +275,10 @@ def test_two_workers_over_the_example_tasks_give_the_right_summary(
     md, _ = write_report(run)
     pass1, pass2 = 100 * (n - 2) / n, 100 * (n - 1) / n
     assert f"| 1 | {pass1:.1f}% |" in md.read_text() and f"| 2 | {pass2:.1f}% |" in md.read_text()
-    # one batch, three languages: each task's row names the language its tests are in
+    # one batch, five languages: each task's row names the language its tests are in
     rows = {r.split("|")[1].strip(): r for r in md.read_text().splitlines() if r.startswith("|")}
-    for name, language in (("00-add", "python"), ("07-js-add", "javascript")):
+    languages = {"00-add": "python", "07-js-add": "javascript", "09-go-add": "go"}
+    for name, language in {**languages, "10-rust-add": "rust"}.items():
         assert f"| {language} |" in rows[name], rows[name]
     assert "| typescript |" in rows["08-ts-stack"]  # run by the JavaScript toolchain
 
