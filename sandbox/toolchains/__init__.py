@@ -15,6 +15,7 @@ coming home on the report channel (`REPORT_FD`), never through the workspace.
 |---|---|---|
 | python | pytest, in `sandbox.judge_child` | JUnit XML |
 | javascript | node's test runner, a process per file | JUnit XML per file |
+| go | `go test -c` per package, each binary under test2json | test2json events per package |
 
 Adding a language: a module here with a `Toolchain`, one line in `_REGISTRY`, its
 Dockerfile, its tests. Callers ask a toolchain what they need (`runs_test`, `expected`,
@@ -37,6 +38,7 @@ __all__ = ["NAMES", "Toolchain", "detect", "expected_tests", "runner_of", "toolc
 _REGISTRY = {
     "python": "sandbox.toolchains.python:PYTHON",
     "javascript": "sandbox.toolchains.javascript:JAVASCRIPT",
+    "go": "sandbox.toolchains.go:GO",
 }
 NAMES = tuple(_REGISTRY)
 
