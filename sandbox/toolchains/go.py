@@ -391,7 +391,10 @@ class _Verdict:
 
     def _build_message(self) -> str:
         lines = [ln for ln in self._build_lines() if ln.strip() and not ln.startswith("#")]
-        return lines[0].strip() if lines else f"go test -c exited {self.package.build_rc}"
+        located = [ln for ln in lines if re.match(r"^\S+\.go:\d+", ln)]
+        return (
+            (located or lines)[0].strip() if lines else f"go test -c exited {self.package.build_rc}"
+        )
 
     def _build_trace(self) -> str:
         return _capped(self._build_lines())
@@ -399,7 +402,12 @@ class _Verdict:
     def _read(self, files: Mapping[str, str]) -> str:
         """Each event read: results per test (fresh names), outputs, the final event."""
         p = self.package
-        declared = {n: path for path, text in files.items() for n in go_inventory.declared(text)}
+        declared = {  # what runs beside the tests: a Test name not in p.names is a forgery
+            n: path
+            for path, text in files.items()
+            for n in go_inventory.declared(text)
+            if not n.startswith("Test")
+        }
         output: dict[str, list[str]] = {}
         elapsed: dict[str, float] = {}
         for event in p.events or ():
@@ -464,7 +472,10 @@ class _Verdict:
             self._error(why + (" (it ended before its tests ran)" if p.rc in (0, 1) else ""))
             return ""
         if p.rc == 0:
-            return f"{p.dir}: its test binary exited 0 but its report holds a failed test"
+            return (
+                f"{p.dir}: its test binary exited 0, which a binary holding a test that must "
+                "fail never does"
+            )
         if p.rc == 1 and self.final == "pass":
             return f"{p.dir}: its test binary exited 1 but its report says PASS"
         if p.rc == 1 and not failed:
