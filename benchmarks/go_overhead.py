@@ -2,8 +2,8 @@
 
     python benchmarks/go_overhead.py [--runs 5] [--packages 3] [--build]
 
-Writes a sample module (`--packages` packages of 10 tests each (one a table test of two subtests), table tests and
-subtests among them) into a warm Docker sandbox (the Go image) and measures the median
+Writes a sample module (`--packages` packages of 10 tests each, one a table test of two
+subtests) into a warm Docker sandbox (the Go image) and measures the median
 wall time of:
 
 (a) `go test -count=1 ./...` bare in the container, its build cache warm from the

@@ -289,6 +289,10 @@ def test_a_module_shadowed_by_the_model_is_refused_and_its_run_is_red(
     report = _run(config, {**VENDORED, **clean, "go.work": shadow["go.work"]}, tests=tests,
                   suite_files=tests)  # fmt: skip
     assert not report.green and not report.tampered
+    # the no-op written past the screen, with the trusted vendor/ in the suite: refused
+    report = _run(config, {**VENDORED, **clean, **shadow}, tests=tests,
+                  suite_files={**tests, **VENDORED})  # fmt: skip
+    assert not report.green and "not the pristine one" in report.note, report
 
 
 def _document(events: str, rc: int = 1, **extra: Any) -> bytes:

@@ -14,7 +14,9 @@ with a \\x16 byte (`-test.v=test2json`), but code under test can print that byte
 So what makes a green is layered, and a forgery must beat every layer at once (the
 judge's document, read on the host):
 - the test files on disk are the pristine ones (their hashes), and none is rewritten
-  during the run; no test file the judge was not given sits beside them;
+  during the run; no test file the judge was not given sits beside them; so are
+  go.mod, go.sum and vendor/'s files when the suite holds them (`Suite.tests`: a
+  caller that knows the trusted ones puts them there);
 - the real tests run under fresh names: a result for a name the judge did not write
   (a test's real name, which the model knows) is a printed runner line: tampered;
 - every test has at most one result (pass, fail or skip): two are tampered, and a
@@ -167,16 +169,19 @@ class GoToolchain:
         return args
 
     def folder_suite(self, files: Mapping[str, bytes]) -> Suite:
+        """The `*_test.go` files as tests, go.mod, go.sum and vendor/ pinned beside them
+        (the judge checks their hashes), the other `.go` files watched."""
         tests: dict[str, str] = {}
         watch: set[str] = set()
         for path, data in files.items():
-            if not path.endswith(".go") or "vendor" in PurePosixPath(path).parts:
+            module_file = _is_module_file(path)
+            if not module_file and (not path.endswith(".go") or "vendor" in path.split("/")):
                 continue
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            if is_go_test(path):
+            if is_go_test(path) or module_file:
                 tests[path] = text
             else:
                 watch.add(path)
@@ -193,8 +198,11 @@ class GoToolchain:
     ) -> TestReport:
         patterns = [a for a in args if not a.startswith("-")]
         tests = {p: t for p, t in suite.tests.items() if is_go_test(p) and runs_named(p, patterns)}
+        pinned = {p: t for p, t in suite.tests.items() if _is_module_file(p)}
         spec = {
-            "tests": {p: hashlib.sha256(t.encode()).hexdigest() for p, t in tests.items()},
+            "tests": {
+                p: hashlib.sha256(t.encode()).hexdigest() for p, t in {**tests, **pinned}.items()
+            },
             "packages": _packages(tests),
             "flags": _test_flags(args),
             "timeout": timeout,
@@ -214,6 +222,12 @@ GO = GoToolchain()
 @functools.cache
 def _program(name: str) -> str:
     return (Path(__file__).parents[1] / name).read_text(encoding="utf-8")
+
+
+def _is_module_file(path: str) -> bool:
+    """go.mod, go.sum and vendor/: held to the suite's text like a test file when the
+    suite holds them (the judge checks their hashes before the build)."""
+    return path in ("go.mod", "go.sum") or path.startswith("vendor/")
 
 
 def _packages(tests: Mapping[str, str]) -> list[dict[str, Any]]:
