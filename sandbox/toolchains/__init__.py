@@ -15,6 +15,7 @@ coming home on the report channel (`REPORT_FD`), never through the workspace.
 |---|---|---|
 | python | pytest, in `sandbox.judge_child` | JUnit XML |
 | javascript | node's test runner, a process per file | JUnit XML per file |
+| go | `go test -c` per package, each binary under test2json | test2json events per package |
 | rust | cargo's test binaries, each run by `sandbox.cargo_judge` | libtest's JSON and log |
 
 Adding a language: a module here with a `Toolchain`, one line in `_REGISTRY`, its
@@ -38,6 +39,7 @@ __all__ = ["NAMES", "Toolchain", "detect", "expected_tests", "runner_of", "toolc
 _REGISTRY = {
     "python": "sandbox.toolchains.python:PYTHON",
     "javascript": "sandbox.toolchains.javascript:JAVASCRIPT",
+    "go": "sandbox.toolchains.go:GO",
     "rust": "sandbox.toolchains.rust:RUST",
 }
 NAMES = tuple(_REGISTRY)
