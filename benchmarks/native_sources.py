@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,19 +167,21 @@ def with_bug(clean: Path, bug: Bug) -> str:
     return "".join(lines)
 
 
-def bare(folder: Path, language: str, target: Path | None = None) -> tuple[bool, str]:
+def bare(folder: Path, language: str) -> tuple[bool, str]:
     """Whether the tests are red on the host, and how they fail: on an assertion (a Go
-    test's `t.Error`, a Rust `assert!`), a panic, or a build error. `target` is cargo's
-    target folder, shared between copies of a crate."""
+    test's `t.Error`, a Rust `assert!` or a test helper's panic), a panic, or a build
+    error. Cargo builds in a fresh target folder: a copy's files keep the shipped
+    mtimes, which a shared one would take for up to date."""
     env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local",
            "CARGO_NET_OFFLINE": "true"}  # fmt: skip
     env["PATH"] = f"{Path.home() / '.cargo' / 'bin'}:{env.get('PATH', '')}"
-    if target is not None:
-        env["CARGO_TARGET_DIR"] = str(target)
     command = (
         ["go", "test", "-count=1", "./..."] if language == "go" else ["cargo", "test", "--tests"]
     )
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600, env=env)
+    with tempfile.TemporaryDirectory() as target:
+        env["CARGO_TARGET_DIR"] = target
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600,
+                              env=env)  # fmt: skip
     return done.returncode != 0, _how(language, done.stdout + done.stderr)
 
 
