@@ -21,7 +21,11 @@ line was in the first prompt (inside an excerpt of its file that covers its line
 number: a model must see it to fix it).
 
 `--check` stops after the bare runs: each source green untouched and each bug red, on
-the host alone (no sandbox, no greenloop).
+the host alone (no sandbox, no greenloop). `--localize` predicts the last column with no
+sandbox: the failing tests and their failures' text from a host run
+(`native_sources.host_failures`, the judges' test ids), localized and shown as the first
+prompt would (`native_localize`, `fix_context` within `--budget` tokens, the context's
+share of `context_tokens`), and says which suspects the buggy line's file had.
 """
 
 from __future__ import annotations
@@ -41,8 +45,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import git  # noqa: E402
-from native_sources import BUGS, SOURCES, Bug, bare, clean_copy, with_bug  # noqa: E402
+from native_sources import (  # noqa: E402
+    BUGS,
+    SOURCES,
+    Bug,
+    bare,
+    clean_copy,
+    host_failures,
+    with_bug,
+)
 
+from agent.fix.excerpts import fix_context  # noqa: E402
+from agent.fix.native_localize import native_localize  # noqa: E402
+from agent.fix.native_outline import NATIVE_SOURCES  # noqa: E402
 from agent.fix.repair import prepare_fix, run_fix  # noqa: E402
 from agent.model import Message  # noqa: E402
 from agent.model.scripted import ScriptedModel  # noqa: E402
@@ -189,15 +204,56 @@ def check(names: list[str], cache: Path) -> None:
                 print(f"| {name} | {label} | {'red' if red else 'green'} | {how} |")
 
 
+def predict(names: list[str], cache: Path, budget: int) -> None:
+    """Whether the first prompt would show each bug's line, from the host's failures."""
+    print("| source | bug | failing | tests shown | buggy line shown | its file's suspects |")
+    print("|---|---|---|---|---|---|")
+    shown_total = total = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            source = SOURCES[name]
+            clean = clean_copy(source, cache, Path(tmp) / name)
+            for bug in (b for b in BUGS if b.source == name):
+                work = Path(tmp) / "work"
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.copytree(clean, work)
+                (work / bug.path).write_text(with_bug(clean, bug))
+                failures = host_failures(work, source.language)
+                files = {p.relative_to(work).as_posix(): p.read_text("utf-8", "replace")
+                         for p in sorted(work.rglob("*"))
+                         if p.suffix in NATIVE_SOURCES}  # fmt: skip
+                failing = sorted(failures)
+                suspects, tests = native_localize(files, failing, list(failures.values()))
+                context = fix_context(files, suspects, tests[:3], budget, suffixes=NATIVE_SOURCES)
+                shown = shown_in(context.text, bug.path, bug.line, bug.buggy)
+                mine = [f"{s.span.name} {s.score:.1f}" for s in suspects if s.span.path == bug.path]
+                label = f"{bug.path}:{bug.line} `{bug.buggy.strip()[:40]}`"
+                print(f"| {name} | {label} | {len(failing)} | {len(tests[:3])} | "
+                      f"{'yes' if shown else '**no**'} | {', '.join(mine[:4]) or '-'} |",
+                      flush=True)  # fmt: skip
+                shown_total += shown
+                total += 1
+    print(f"\nbuggy line shown: {shown_total}/{total}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sandbox", choices=["docker", "local"], default="docker")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--check", action="store_true", help="only the bare runs, on the host")
+    parser.add_argument(
+        "--localize",
+        action="store_true",
+        help="predict the first prompt from the host's failures, no sandbox",
+    )
+    parser.add_argument("--budget", type=int, default=4500, help="--localize's context tokens")
     args = parser.parse_args()
     if args.check:
         check(args.sources, args.cache)
+        return
+    if args.localize:
+        predict(args.sources, args.cache, args.budget)
         return
     kind = SandboxKind(args.sandbox)
     logging.getLogger("sandbox.local").setLevel(logging.ERROR)  # its warning, once a run

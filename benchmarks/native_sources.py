@@ -20,6 +20,7 @@ out as the sandbox's judge leaves them) to check that each makes them red.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,7 +30,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BUGS", "SOURCES", "Bug", "Source", "bare", "clean_copy", "fetch", "with_bug"]
+__all__ = [
+    "BUGS",
+    "SOURCES",
+    "Bug",
+    "Source",
+    "bare",
+    "clean_copy",
+    "fetch",
+    "host_failures",
+    "with_bug",
+]
 
 
 @dataclass(frozen=True)
@@ -201,3 +212,73 @@ def _run(command: list[str], cwd: Path) -> None:
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed: {done.stderr[-500:]}")
+
+
+def host_failures(folder: Path, language: str) -> dict[str, str]:
+    """The failing tests of a host run, by the sandbox judges' ids, each with its failure's
+    text (an approximation of the judges' reports, for predicting localization with no
+    sandbox): Go's `path_test.go::TestName/sub` (the file that defines `TestName`), from
+    `go test -json`; Rust's `src/lib.rs::tests::name` or `tests/x.rs::name`, from
+    libtest's text (an inline test is taken to be in src/lib.rs), no backtrace."""
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local",
+           "CARGO_NET_OFFLINE": "true", "RUST_BACKTRACE": "0"}  # fmt: skip
+    env["PATH"] = f"{Path.home() / '.cargo' / 'bin'}:{env.get('PATH', '')}"
+    if language == "go":
+        done = subprocess.run(["go", "test", "-count=1", "-json", "./..."], cwd=folder,
+                              capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+        return _go_failures(folder, done.stdout)
+    with tempfile.TemporaryDirectory() as target:
+        env["CARGO_TARGET_DIR"] = target
+        done = subprocess.run(
+            ["cargo", "test", "--tests", "--no-fail-fast", "--", "--test-threads=1"],
+            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=600, env=env,
+        )  # fmt: skip
+    return _rust_failures(done.stdout)  # cargo's "Running" lines in order
+
+
+def _go_failures(folder: Path, stream: str) -> dict[str, str]:
+    module = re.search(r"(?m)^module\s+(\S+)", (folder / "go.mod").read_text())
+    prefix = module.group(1) if module else ""
+    output: dict[tuple[str, str], list[str]] = {}
+    failed: list[tuple[str, str]] = []
+    for line in stream.splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        key = (event.get("Package", ""), event.get("Test", ""))
+        if not key[1]:
+            continue
+        if event.get("Action") == "output":
+            output.setdefault(key, []).append(event.get("Output", ""))
+        elif event.get("Action") == "fail":
+            failed.append(key)
+    out: dict[str, str] = {}
+    for package, test in failed:
+        if any(t.startswith(test + "/") for p, t in failed if p == package):
+            continue  # a parent of failing subtests: its leaves say it
+        folder_rel = package.removeprefix(prefix).strip("/")
+        home = folder / folder_rel
+        top = test.split("/", 1)[0]
+        defines = [p for p in sorted(home.glob("*_test.go"))
+                   if re.search(rf"(?m)^func {re.escape(top)}\(", p.read_text())]  # fmt: skip
+        if defines:
+            rel = defines[0].relative_to(folder).as_posix()
+            out[f"{rel}::{test}"] = "".join(output.get((package, test), []))
+    return out
+
+
+def _rust_failures(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    home = ""
+    sections = re.split(r"(?m)^(?=\s*Running |---- )", text)
+    for section in sections:
+        running = re.match(r"\s*Running (?:unittests )?(\S+)", section)
+        if running:
+            home = running.group(1)
+            continue
+        failure = re.match(r"---- (\S+) stdout ----\n(.*)", section, re.S)
+        if failure and home:
+            body = failure.group(2).split("\nfailures:\n", 1)[0]
+            out[f"{home}::{failure.group(1)}"] = body.strip()
+    return out
