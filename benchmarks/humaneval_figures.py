@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Figures", "batch_figures", "naive_figures", "print_tables"]
+__all__ = ["Figures", "batch_figures", "naive_figures", "print_tables", "trajectory_figures"]
 
 _CODE_PURPOSES = ("file:", "syntax:")
 
@@ -57,6 +57,9 @@ class Figures:
     """Summed seconds of the model calls (greenloop: the server's queue included)."""
     capped: int = 0
     """Replies that ran to their token cap."""
+    unbuilt: int = 0
+    """Test runs in which no test ran and none timed out (Rust: the crate did not build;
+    Python: the tests could not be collected)."""
     note: str = ""
     walls: list[float] = field(default_factory=list)
 
@@ -116,7 +119,13 @@ def _events(path: Path) -> Iterable[dict[str, Any]]:
             yield event
 
 
-def _trajectory_figures(fig: Figures, path: Path, first: bool) -> None:
+def _unbuilt(run: dict[str, Any]) -> bool:
+    """A test run in which no test ran, and not for lack of time."""
+    ran = int(run.get("passed", 0)) + int(run.get("failed", 0))
+    return not ran and not run.get("green") and not run.get("timed_out")
+
+
+def trajectory_figures(fig: Figures, path: Path, first: bool) -> None:
     """Add one trajectory's calls, replies and candidates to `fig`; with `first`, whether
     its first test run (the greedy first candidate) was green."""
     last_green = False
@@ -141,12 +150,14 @@ def _trajectory_figures(fig: Figures, path: Path, first: bool) -> None:
             last_green = bool(event.get("green"))
             fig.tested += 1
             fig.passed += last_green
+            fig.unbuilt += _unbuilt(event)
             if first and tests == 1:
                 fig.greedy_solved = int(last_green)
         elif kind == "candidates":
             results = event.get("results") or []
             fig.tested += len(results)
             fig.passed += sum(bool(r.get("green")) for r in results)
+            fig.unbuilt += sum(_unbuilt(r) for r in results)
         elif kind == "confirm_alone":  # the test run before it re-ran a tested candidate
             fig.tested -= 1
             fig.passed -= last_green
@@ -164,7 +175,7 @@ def batch_figures(out: Path) -> dict[str, Figures]:
             for path in sorted(result.parent.glob(f"{attempt.get('out', '')}/.greenloop/runs/*/")):
                 trajectory = path / "trajectory.jsonl"
                 if trajectory.is_file():
-                    _trajectory_figures(fig, trajectory, first=number == 1)
+                    trajectory_figures(fig, trajectory, first=number == 1)
         last = tries[-1] if tries else {}
         ways = last.get("ways") or {}
         fig.note = " ".join(

@@ -33,6 +33,7 @@ from sandbox.base import Suite
 from sandbox.screen import judge_moves
 from sandbox.toolchains import runner_of, toolchains
 from sandbox.toolchains.js_runner_files import js_runner_reason
+from sandbox.toolchains.rust_runner_files import rust_runner_reason
 
 __all__ = [
     "added_test_reason",
@@ -149,7 +150,7 @@ def runner_reason(path: str, old: str | None, new: str | None, paths: Collection
     start = _SECTIONS.get(path)
     if start is not None and _section(old, start) != _section(new, start):
         return f"`{path}`: its pytest section configures the test runner"
-    js = js_runner_reason(path, old, new)
+    js = js_runner_reason(path, old, new) or rust_runner_reason(path, old, new)
     if js:
         return js
     # A module the project already has keeps its name: only new ones may not shadow.

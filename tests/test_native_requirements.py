@@ -140,3 +140,26 @@ def test_a_go_test_only_package_names_the_module_package_it_imports() -> None:
     starter = {"go.mod": "module example.com/calc\n\ngo 1.24\n"}
     reqs = extract_go_requirements(tests, known_files=starter)
     assert _signatures(reqs) == {"calc.go": ["Add(arg1, arg2)"], "shapes/shapes.go": ["Area(arg1)"]}
+
+
+def test_a_go_file_without_its_package_clause_gets_the_one_its_tests_name() -> None:
+    from agent.new.native_requirements import restore_go_package
+
+    body = "func Add(a, b int) int {\n\treturn a + b\n}\n"
+    assert restore_go_package(body, "calc") == "package calc\n\n" + body
+    assert restore_go_package("package other\n\n" + body, "calc") == "package other\n\n" + body
+    reqs = extract_go_requirements({"calc/calc_test.go": GO_INTERNAL})
+    assert reqs.modules[0].module == "calc"
+
+
+def test_a_rust_item_the_tests_call_is_made_public_and_nothing_else() -> None:
+    from agent.new.native_requirements import restore_rust_pub
+
+    source = (
+        "fn add(a: i64, b: i64) -> i64 {\n    helper(a) + b\n}\n\nfn helper(a: i64) -> i64 {\n"
+        "    a\n}\n\nstruct Stack;\n\nimpl Stack {\n    fn add(&self) {}\n}\n"
+    )
+    out = restore_rust_pub(source, ["add", "Stack"])
+    assert out.startswith("pub fn add(") and "\nfn helper(" in out
+    assert "\npub struct Stack;" in out and "    fn add(&self)" in out
+    assert restore_rust_pub("pub fn add() {}\n", ["add"]) == "pub fn add() {}\n"

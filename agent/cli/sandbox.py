@@ -24,7 +24,9 @@ def sandbox_build(
     ] = False,
     base: Annotated[str | None, typer.Option(help="Base image (default python:3.12-slim).")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when the image exists.")] = False,
-    toolchain: Annotated[str, typer.Option(help="Whose image: python or javascript.")] = "python",
+    toolchain: Annotated[
+        str, typer.Option(help="Whose image: python, javascript or rust.")
+    ] = "python",
 ) -> None:
     """Build a toolchain's sandbox image, tagged with a hash of its Dockerfile."""
     from sandbox.image import build_image, docker_client
@@ -66,7 +68,7 @@ def sandbox_test(
     sandbox: SandboxOpt = SandboxKind.DOCKER,
     toolchain: Annotated[
         str | None,
-        typer.Option(help="python or javascript (default: told by the folder's test files)."),
+        typer.Option(help="python, javascript or rust (default: told by the folder's test files)."),
     ] = None,
 ) -> None:
     """Copy DIR into a fresh sandbox, run its tests, print the report; exit 0 only when green."""

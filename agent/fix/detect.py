@@ -58,18 +58,23 @@ def detect_tests(root: Path, given: str | None = None) -> DetectedTests:
 
 
 _JS_TOOLS = ("node", "nodejs", "npm", "yarn", "pnpm")
-_NATIVE = {"go": ("go", "go.mod"), "cargo": ("rust", "Cargo.toml")}
-"""A test command's tool -> (its toolchain, the manifest that marks its repositories)."""
+_OWN_DETECTION = ("python", "javascript")
+"""Toolchains whose repositories are told above; any other by its command or manifest."""
 
 
 def _native(root: Path, first: str, pythonic: bool) -> str | None:
-    """Go or Rust, when the command is their tool's, or no command is given and the
-    repository's root holds their manifest (and no Python or JavaScript tests)."""
-    if first in _NATIVE:
-        return _NATIVE[first][0]
+    """Another toolchain's (Go's, Rust's): when the command is its tool's (`go`, `cargo`),
+    or no command is given and the repository's root holds its manifest (and no Python
+    or JavaScript tests)."""
+    from sandbox.toolchains import toolchains
+
+    others = [c for c in toolchains() if c.name not in _OWN_DETECTION]
+    for chain in others:
+        if first and first == chain.default_command.split()[0]:
+            return chain.name
     if first or pythonic or _pytest_config(root) or is_js_project(root):
         return None
-    found = [chain for chain, manifest in _NATIVE.values() if (root / manifest).is_file()]
+    found = [c.name for c in others if any((root / m).is_file() for m in c.manifests)]
     return found[0] if len(found) == 1 else None
 
 
@@ -82,7 +87,7 @@ def native_tests(root: Path, chain: str, given: str | None) -> DetectedTests:
     if given:
         runner.test_args(given)  # UsageError naming the form it takes
         return DetectedTests(given, "from --test-cmd", chain)
-    manifest = next(m for c, m in _NATIVE.values() if c == chain)
+    manifest = next((m for m in runner.manifests if (root / m).is_file()), "its manifest")
     why = f"{runner.default_command}: {manifest} at the repository's root"
     return DetectedTests(runner.default_command, why, chain)
 

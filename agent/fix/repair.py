@@ -122,7 +122,7 @@ class _Snapshot:
 def _is_test(path: str, text: str, chain: Toolchain) -> bool:
     """A test file or a helper beside the tests; also any file the repository's runner
     runs as tests (in a JavaScript repository, one that imports node's runner)."""
-    return is_test_path(path) or chain.runs_test(path, text)
+    return is_test_path(path) or chain.protects(path, text)
 
 
 def _snapshot(repo: Repo, allow_test_edits: bool, chain: Toolchain = PYTHON) -> _Snapshot:
@@ -383,10 +383,7 @@ def _language(prepared: PreparedFix) -> Language | None:
     mine = [f for f in found if f is not None and f.toolchain == prepared.toolchain]
     names = {f.name: f for f in mine}
     first = names.get("TypeScript") or next(iter(names.values()), None)
-    return first or language_of(_SAMPLE_FILE.get(prepared.toolchain, "index.js"))
-
-
-_SAMPLE_FILE = {"go": "main.go", "rust": "src/lib.rs"}
+    return first or language_of("any" + toolchain(prepared.toolchain).extensions[0])
 
 
 def _loop(

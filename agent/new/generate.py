@@ -26,6 +26,7 @@ from agent.errors import PathRejected
 from agent.languages import language_of
 from agent.model import Message
 from agent.new.js_requirements import restore_exports
+from agent.new.native_requirements import restore_go_package, restore_rust_pub
 from agent.new.plan import (
     Plan,
     PlanInvalid,
@@ -239,6 +240,8 @@ class Generator:
         language = language_of(path)
         if language is not None and language.toolchain == "javascript":
             return self._restore_exports(path, source)
+        if language is not None and language.toolchain in ("go", "rust"):
+            return self._restore_native(path, source, language.toolchain)
         if not path.endswith(".py"):
             return source
         module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
@@ -264,6 +267,20 @@ class Generator:
         restored = restore_exports(path, source, names, commonjs=commonjs)
         if restored != source:
             self.ask.record(ImportsRestored(path=path, lines=(restored.rsplit("\n", 2)[-2],)))
+        return restored
+
+    def _restore_native(self, path: str, source: str, chain: str) -> str:
+        """A Go file's package clause, a Rust library's `pub` on what the tests call."""
+        required = self.reqs.for_path(path)
+        if required is None or not source.strip():
+            return source
+        if chain == "go":
+            restored = restore_go_package(source, required.module)
+        else:
+            restored = restore_rust_pub(source, [n.name for n in required.names])
+        if restored != source:
+            added = [line for line in restored.splitlines() if line not in source.splitlines()]
+            self.ask.record(ImportsRestored(path=path, lines=tuple(added[:5])))
         return restored
 
     def _extract(self, reply: str, path: str, charge: bool = True) -> str:

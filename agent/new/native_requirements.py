@@ -20,6 +20,7 @@ their calls, as for Python (`agent.new.requirements`).
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -29,7 +30,12 @@ from tree_sitter import Parser
 from agent.new.requirements import CallShape, Kind, ModuleRequirement, RequiredName, Requirements
 from agent.syntax import grammar
 
-__all__ = ["extract_go_requirements", "extract_rust_requirements"]
+__all__ = [
+    "extract_go_requirements",
+    "extract_rust_requirements",
+    "restore_go_package",
+    "restore_rust_pub",
+]
 
 _GO_BUILTINS = frozenset(
     [
@@ -140,7 +146,7 @@ def extract_go_requirements(
     for (folder, package), found in sorted(wanted.items()):
         target = _go_file(folder, package, known_files)
         names, used_by = found.frozen(), tuple(found.used_by)
-        modules.append(ModuleRequirement(folder or ".", target, names, used_by))
+        modules.append(ModuleRequirement(package or "main", target, names, used_by))
     return Requirements(tuple(modules), (), tuple(tests))
 
 
@@ -187,6 +193,34 @@ def _taken(name: str, crate_names: set[str] | None) -> bool:
     """Whether a test file that takes `crate_names` from the crate (None: a unit-test
     module, which has its parent's) can mean the crate's `name`."""
     return crate_names is None or "*" in crate_names or name in crate_names
+
+
+_PACKAGE = re.compile(r"^\s*package\s+\w+", re.M)
+_PRIVATE_FN = r"^([ \t]*)(?:(const|async|unsafe)\s+)?(fn|struct|enum|trait|type)\s+({names})\b"
+
+
+def restore_go_package(source: str, package: str) -> str:
+    """`source` with the package clause a small model leaves out of a Go file
+    (`package calc`, the package its tests name), when it has none."""
+    if not source.strip() or _PACKAGE.search(source):
+        return source
+    return f"package {package}\n\n{source.lstrip()}"
+
+
+def restore_rust_pub(source: str, names: Collection[str]) -> str:
+    """`source` with the required `names` it defines at the top level made `pub`: a
+    small model writes `fn add` and the integration tests cannot reach it."""
+    if not names:
+        return source
+    pattern = re.compile(_PRIVATE_FN.format(names="|".join(map(re.escape, names))), re.M)
+
+    def public(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(0)  # indented: a method or a nested item, not the crate's
+        qualifier = f"{match.group(2)} " if match.group(2) else ""
+        return f"pub {qualifier}{match.group(3)} {match.group(4)}"
+
+    return pattern.sub(public, source)
 
 
 # -- Go ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ coming home on the report channel (`REPORT_FD`), never through the workspace.
 |---|---|---|
 | python | pytest, in `sandbox.judge_child` | JUnit XML |
 | javascript | node's test runner, a process per file | JUnit XML per file |
+| rust | cargo's test binaries, each run by `sandbox.cargo_judge` | libtest's JSON and log |
 
 Adding a language: a module here with a `Toolchain`, one line in `_REGISTRY`, its
 Dockerfile, its tests. Callers ask a toolchain what they need (`runs_test`, `expected`,
@@ -37,6 +38,7 @@ __all__ = ["NAMES", "Toolchain", "detect", "expected_tests", "runner_of", "toolc
 _REGISTRY = {
     "python": "sandbox.toolchains.python:PYTHON",
     "javascript": "sandbox.toolchains.javascript:JAVASCRIPT",
+    "rust": "sandbox.toolchains.rust:RUST",
 }
 NAMES = tuple(_REGISTRY)
 
@@ -82,6 +84,12 @@ class Toolchain(Protocol):
 
     def runs_test(self, path: str, text: str) -> bool:
         """Whether the runner runs `path`, holding `text`, as a test file of its own."""
+        ...
+
+    def protects(self, path: str, text: str) -> bool:
+        """Whether the whole file is the tests' and never the model's to edit (a Rust
+        source file with inline tests is run as tests but stays editable: the screen
+        guards its test items)."""
         ...
 
     def expected(self, path: str, text: str) -> frozenset[str]:

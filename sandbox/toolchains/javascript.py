@@ -125,6 +125,9 @@ class JavaScriptToolchain:
     def runs_test(self, path: str, text: str) -> bool:
         return is_js_test(path) and uses_node_test(text)
 
+    def protects(self, path: str, text: str) -> bool:
+        return self.runs_test(path, text)
+
     def expected(self, path: str, text: str) -> frozenset[str]:
         """The tests it names with literal strings (`js_inventory`), `outer > name`."""
         typescript = PurePosixPath(path).suffix in _TYPESCRIPT

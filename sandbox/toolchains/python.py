@@ -33,6 +33,9 @@ class PythonToolchain:
     def runs_test(self, path: str, text: str) -> bool:
         return self.is_test_file(path)
 
+    def protects(self, path: str, text: str) -> bool:
+        return self.is_test_file(path)
+
     def expected(self, path: str, text: str) -> frozenset[str]:
         """pytest's default discovery (node ids without parameters)."""
         try:
