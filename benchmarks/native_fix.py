@@ -14,10 +14,11 @@ when it has one (`go test ./...`, `cargo test --tests`), is made a git repositor
 the bug committed on `main`, and `greenloop fix` runs on it with the test command
 `agent.fix.detect` finds (go.mod: `go test ./...`; Cargo.toml: `cargo test`) and a
 scripted model whose every reply is the edit that undoes the bug. The table says, per
-bug: red before (the baseline has failing targets), green after (confirmed in a fresh
-sandbox), committed on the fix branch (the file as shipped, and no other file changed),
-the user's branch untouched (HEAD, branch, tree, the buggy file), and whether the buggy
-line was in the first prompt (inside an excerpt of its file that covers its line
+bug: red before (the baseline has failing tests, not only errors: a build the sandbox
+refuses is no bug's red), green after (confirmed in a fresh sandbox), committed on the
+fix branch (the file as shipped, and no other file changed), the user's branch
+untouched (HEAD, branch, tree, the buggy file), and whether the buggy line was in the
+first prompt (inside an excerpt of its file that covers its line
 number: a model must see it to fix it).
 
 `--check` stops after the bare runs: each source green untouched and each bug red, on
@@ -159,7 +160,9 @@ def fix_one(bug: Bug, clean: Path, kind: SandboxKind) -> Row:
         row.seconds = time.monotonic() - started
         baseline = [e for e in read_trajectory(Path(result.run_dir) / "trajectory.jsonl")
                     if e["event"] == "baseline"]  # fmt: skip
-        row.red = bool(baseline and baseline[0]["targets"])
+        # red on its tests: a test failing, not a build that fails (the bug's red, not the
+        # judge's refusal of the repository)
+        row.red = bool(baseline and baseline[0]["targets"] and baseline[0]["failed"])
         row.green = result.status == "green" and result.exit_reason == "green"
         if result.branch:
             fixed = repo.commit(result.branch).tree / bug.path
