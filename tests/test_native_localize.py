@@ -136,3 +136,59 @@ def test_the_repo_maps_tags_leave_inline_tests_out() -> None:
     assert [d.name for d in tags.defs] == ["Stack", "push", "add", "helper"]
     assert tags.defs[2].signature == "pub fn add(a: i32, b: i32) -> i32"
     assert ".push" in tags.refs and "helper" in tags.refs
+
+
+GO_TABLE = """package version
+
+var operators map[string]func(a, b int) bool
+
+func init() {
+	operators = map[string]func(a, b int) bool{
+		">":  greaterThan,
+		"~>": pessimistic,
+	}
+}
+
+func Check(op string, a, b int) bool {
+	return operators[op](a, b)
+}
+
+func greaterThan(a, b int) bool {
+	return a > b
+}
+
+func pessimistic(a, b int) bool {
+	return a >= b
+}
+"""
+
+GO_TABLE_TEST = """package version
+
+import "testing"
+
+func TestPessimistic(t *testing.T) {
+	if !check(t, "~>", 2, 1) {
+		t.Fatal("~>")
+	}
+}
+
+func check(t *testing.T, op string, a, b int) bool {
+	t.Helper()
+	return Check(op, a, b)
+}
+"""
+
+
+def test_a_function_in_a_table_filled_by_init_is_reached_through_a_test_helper() -> None:
+    # the test calls a helper of its own file; the helper calls Check, which looks the
+    # operator up in a map that init() fills with function values
+    files = {"version/v.go": GO_TABLE, "version/v_test.go": GO_TABLE_TEST}
+    suspects, tests = native_localize(files, ["version/v_test.go::TestPessimistic"], [])
+    assert [t.name for t in tests] == ["TestPessimistic"]
+    by_name = {s.span.name: s for s in suspects}
+    assert by_name["Check"].signals == {"static": 1.0}  # the helper is read as the test
+    assert {"init", "greaterThan", "pessimistic"} <= set(by_name)
+    # the test is named after `pessimistic`: it ranks before the other operator
+    names = [s.span.name for s in suspects]
+    assert names.index("pessimistic") < names.index("greaterThan")
+    assert by_name["pessimistic"].signals["named"] == 1.0

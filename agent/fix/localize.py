@@ -40,7 +40,9 @@ from sandbox.spectrum import Spectrum
 
 __all__ = ["WEIGHTS", "Scores", "Suspect", "failing_tests", "localize", "test_span"]
 
-WEIGHTS = {"edited": 3.0, "dynamic": 1.0, "traceback": 1.0, "static": 0.6}
+WEIGHTS = {"edited": 3.0, "dynamic": 1.0, "traceback": 1.0, "static": 0.6, "named": 0.8}
+"""`named`: a definition the failing test reaches whose name shares a word with the
+test's (`test_greater_than` and `matches_greater`; `agent.fix.native_localize`)."""
 _LEVEL2 = 0.5
 _LOOSE = 0.4
 _FIXTURE = 0.8

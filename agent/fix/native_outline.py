@@ -66,12 +66,23 @@ def native_references(path: str, source: str) -> list[str]:
     return refs
 
 
+_VALUE_PLACES = frozenset(
+    {"argument_list", "arguments", "literal_element", "keyed_element", "expression_list",
+     "assignment_expression", "let_declaration", "field_initializer", "array_expression"}
+)  # fmt: skip
+"""Where a bare name is a value passed on (a function in a table, a callback)."""
+
+
 def native_calls(path: str, source: str, span: Span) -> set[str]:
-    """The names the span's lines call (`.name` for a method or a package's function)."""
+    """The names the span's lines call (`.name` for a method or a package's function),
+    and the bare names it passes as values (`"~>": constraintPessimistic`, `map(parse)`)."""
     lines = source.splitlines()
     body = "\n".join(lines[span.start - 1 : span.end])
     out: set[str] = set()
     for node in _walk(_root(path, body)):
+        parent = node.parent
+        if node.type == "identifier" and parent is not None and parent.type in _VALUE_PLACES:
+            out.add(_text(node))
         if node.type == "call_expression":
             function = node.child_by_field_name("function")
             if function is None:
