@@ -201,6 +201,7 @@ def prepare_fix(
     command, why = found.command, found.why
     snapshot = _snapshot(repo, settings.allow_test_edits, toolchain(found.language))
     _refuse_tracked_records(snapshot)
+    _refuse_build_scripts(snapshot, found.language)
     check_records_home(root)
     limits = settings.config.model_copy(
         update={"test_command": command, "language": found.language}
@@ -224,6 +225,24 @@ def run_fix(
     with recorded_run(run, result, observer, finished) as record:
         _run(prepared, model, record)
     return result
+
+
+def _refuse_build_scripts(snapshot: _Snapshot, language: str) -> None:
+    """A Rust crate with a build script cannot be judged: the sandbox builds where nothing
+    may be executed (`sandbox.cargo_judge`), so its tests would never build, and every
+    model call would be spent on a repository no edit can turn green."""
+    scripts = sorted(
+        p for p in (*snapshot.code, *snapshot.other)
+        if PurePosixPath(p).name == "build.rs" and "vendor" not in PurePosixPath(p).parts
+    )  # fmt: skip
+    if language == "rust" and scripts:
+        raise UsageError(
+            f"the crate has a build script ({scripts[0]}): greenloop's Rust sandbox runs none "
+            "(nothing the build writes may be executed there), so its tests cannot build",
+            fix=f"if {scripts[0]} is not needed by the tests (e.g. it only probes old "
+            "compilers), remove it and its `build` key from Cargo.toml in a commit, then run "
+            "greenloop fix again",
+        )
 
 
 def _refuse_tracked_records(snapshot: _Snapshot) -> None:
