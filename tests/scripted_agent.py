@@ -13,10 +13,15 @@ from collections.abc import Mapping, Sequence
 
 from fake_openai import Reply, Request
 
+from agent.languages import language_of
+
 FILE_ASK = re.compile(r"(?:Write the file|Complete this \w+ code:) `([^`]+)`")
 BARE_ASK = re.compile(r"^Complete this \w+ (?:function|code)\. ")
 """A restart's bare ask: the spec's code alone, no path (`completion_messages`)."""
-_DEFINES = re.compile(r"^(?:async def|def|class) (\w+)", re.M)
+_DEFINES = re.compile(
+    r"^(?:async def|def|class|(?:export )?(?:async )?function|func|(?:pub )?fn) (\w+)", re.M
+)
+_ASKED_FENCE = re.compile(r"in one ```(\w+) block")
 
 
 def bare_ask_path(prompt: str, files: Mapping[str, str | Sequence[str]]) -> str | None:
@@ -24,7 +29,11 @@ def bare_ask_path(prompt: str, files: Mapping[str, str | Sequence[str]]) -> str 
     if not BARE_ASK.match(prompt):
         return None
     names = set(_DEFINES.findall(prompt))
+    fence = _ASKED_FENCE.search(prompt)
     for path, code in files.items():
+        language = language_of(path)
+        if fence and (language is None or language.fence != fence.group(1)):
+            continue  # a file of another language
         texts = [code] if isinstance(code, str) else code
         if any(names & set(_DEFINES.findall(t)) for t in texts):
             return path

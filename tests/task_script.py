@@ -24,7 +24,7 @@ from scripted_agent import FILE_ASK, bare_ask_path
 RETRY_MARK = "attempt 1 at this task failed"
 
 
-_SOURCES = (".py", ".js", ".mjs", ".cjs", ".ts", ".mts")
+_SOURCES = (".py", ".js", ".mjs", ".cjs", ".ts", ".mts", ".go", ".rs")
 
 
 def _solution(folder: Path) -> dict[str, str]:
