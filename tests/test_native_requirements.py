@@ -163,3 +163,25 @@ def test_a_rust_item_the_tests_call_is_made_public_and_nothing_else() -> None:
     assert out.startswith("pub fn add(") and "\nfn helper(" in out
     assert "\npub struct Stack;" in out and "    fn add(&self)" in out
     assert restore_rust_pub("pub fn add() {}\n", ["add"]) == "pub fn add() {}\n"
+
+
+def test_a_go_program_written_for_an_imported_package_becomes_that_package() -> None:
+    from agent.new.native_requirements import restore_go_package
+
+    program = (
+        'package main\n\nimport (\n\t"fmt"\n)\n\nfunc Add(a, b int) int {\n\treturn a + b\n}\n'
+    )
+    assert restore_go_package(program, "calc") == (
+        "package calc\n\nfunc Add(a, b int) int {\n\treturn a + b\n}\n"
+    )
+    used = (
+        'package calc\n\nimport (\n\t"fmt"\n\t"strings"\n)\n\n'
+        "func S() string { return fmt.Sprint(1) }\n"
+    )
+    assert restore_go_package(used, "calc") == (
+        'package calc\n\nimport (\n\t"fmt"\n)\n\nfunc S() string { return fmt.Sprint(1) }\n'
+    )
+    single = 'package calc\n\nimport "os"\n\nfunc A() int { return 1 }\n'
+    assert restore_go_package(single, "calc") == "package calc\n\nfunc A() int { return 1 }\n"
+    # a main package stays one when the tests are its own
+    assert restore_go_package("package main\n\nfunc main() {}\n", "main").startswith("package main")

@@ -200,11 +200,47 @@ _PRIVATE_FN = r"^([ \t]*)(?:(const|async|unsafe)\s+)?(fn|struct|enum|trait|type)
 
 
 def restore_go_package(source: str, package: str) -> str:
-    """`source` with the package clause a small model leaves out of a Go file
-    (`package calc`, the package its tests name), when it has none."""
-    if not source.strip() or _PACKAGE.search(source):
+    """`source` as the package its tests import (`package`) must be: its package clause
+    put in when a small model left it out, or made `package` where the model wrote
+    `package main` (a program, which no test can import); and the imports it never uses
+    dropped, as goimports does (Go refuses to build a file with an unused import)."""
+    if not source.strip():
         return source
-    return f"package {package}\n\n{source.lstrip()}"
+    clause = _PACKAGE.search(source)
+    if clause is None:
+        source = f"package {package}\n\n{source.lstrip()}"
+    elif package != "main" and clause.group(0).split()[-1] == "main":
+        source = source[: clause.start()] + f"package {package}" + source[clause.end() :]
+    return _drop_unused_imports(source)
+
+
+def _drop_unused_imports(source: str) -> str:
+    root = _parser("go").parse(source.encode()).root_node
+    if root.has_error:
+        return source  # the syntax gate speaks first
+    lines = source.splitlines(keepends=True)
+    unused: list[tuple[int, int]] = []
+    for node in _walk(root):
+        if node.type != "import_spec":
+            continue
+        alias = node.child_by_field_name("name")
+        name = _text(alias) if alias is not None else ""
+        if name in ("_", "."):
+            continue
+        path = _text(node.child_by_field_name("path")).strip('"`')
+        name = name or path.rsplit("/", 1)[-1]
+        rest = source[: node.start_byte] + source[node.end_byte :]
+        if not re.search(rf"\b{re.escape(name)}\.", rest):
+            unused.append((node.start_point[0], node.end_point[0]))
+    for start, end in reversed(unused):
+        if lines[start].lstrip().startswith("import") and "(" not in lines[start]:
+            del lines[start : end + 1]  # `import "fmt"` alone on its line
+        elif all(lines[i].strip() for i in range(start, end + 1)):
+            del lines[start : end + 1]  # a line of an `import ( ... )` block
+    if not unused:
+        return source
+    out = re.sub(r"import \(\s*\)\n?", "", "".join(lines))
+    return re.sub(r"\n{3,}", "\n\n", out)
 
 
 def restore_rust_pub(source: str, names: Collection[str]) -> str:
