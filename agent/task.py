@@ -4,7 +4,8 @@ A task is a folder::
 
     spec.md        what to build (required, non-empty Markdown)
     tests/         the acceptance tests (optional; one language's: at least one `test_*.py`,
-                   or one `*.test.js|mjs|cjs|ts` that imports node:test, and their helpers)
+                   one `*.test.js|mjs|cjs|ts` that imports node:test, one `*_test.go`, or
+                   one `tests/*.rs` with `#[test]`s; and their helpers)
     starter/       files the project begins from (optional; laid out as in the project)
     task.toml      test command, budgets and sandbox limits (optional; see `TaskConfig`)
 
@@ -93,12 +94,12 @@ class TaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     test_command: str = "python -m pytest -q"
-    """Command that runs the acceptance tests, from the project root (for javascript:
-    `node --test`, its default)."""
+    """Command that runs the acceptance tests, from the project root (else the language's
+    own: `node --test`, `go test ./...`, `cargo test`)."""
     language: str | None = None
     """The language of the project and its tests (`sandbox.toolchains`); unset, it is told
     by the test files (`.py`: python; `.js`, `.mjs`, `.cjs`, `.ts`: javascript, which
-    takes TypeScript too), and python when there are none."""
+    takes TypeScript too; `.go`: go; `.rs`: rust), and python when there are none."""
     max_iterations: int = Field(default=6, ge=1, le=CAPS["max_iterations"])
     """Test runs (feedback rounds and restarts together) before giving up."""
     max_malformed: int = Field(default=3, ge=1, le=CAPS["max_malformed"])
