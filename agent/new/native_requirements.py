@@ -177,9 +177,7 @@ def extract_rust_requirements(
             if _taken(name, crate_names):
                 found.call(name, node)
         for name in _rust_types(root):
-            if name not in declared and (
-                crate_names is None or "*" in crate_names or name in crate_names
-            ):
+            if name not in declared and _taken(name, crate_names):
                 found.types.add(name)
     required = tuple(
         ModuleRequirement("crate", path, found.frozen(), tuple(found.used_by))
