@@ -20,6 +20,7 @@ from tree_sitter import Language, Node, Parser
 
 from agent.languages import language_of
 from sandbox import pyast
+from sandbox.toolchains import trees
 
 __all__ = [
     "SyntaxProblem",
@@ -28,7 +29,6 @@ __all__ = [
     "check_source",
     "check_tree",
     "goes_on",
-    "grammar",
     "python_language",
     "python_parser",
     "render_problems",
@@ -130,26 +130,12 @@ def check_python(source: str, limit: int = 5) -> list[SyntaxProblem]:
 
 def check_javascript(source: str, typescript: bool = False, limit: int = 5) -> list[SyntaxProblem]:
     """Parse JavaScript (or TypeScript) `source` with tree-sitter; its first problems."""
-    from sandbox.toolchains.js_inventory import parser_for
-
-    return _tree_problems(parser_for(typescript), source, limit)
-
-
-@functools.cache
-def grammar(fence: str) -> Language:
-    """tree-sitter's language for Go or Rust (`fence`: "go", "rust"), loaded once."""
-    if fence == "go":
-        import tree_sitter_go
-
-        return Language(tree_sitter_go.language())
-    import tree_sitter_rust
-
-    return Language(tree_sitter_rust.language())
+    return _tree_problems(trees.parser("typescript" if typescript else "javascript"), source, limit)
 
 
 def check_tree(source: str, fence: str, limit: int = 5) -> list[SyntaxProblem]:
     """Parse Go or Rust (`fence`: "go", "rust") `source` with tree-sitter; its first problems."""
-    return _tree_problems(Parser(grammar(fence)), source, limit)
+    return _tree_problems(trees.parser(fence), source, limit)
 
 
 def _tree_problems(parser: Parser, source: str, limit: int) -> list[SyntaxProblem]:

@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
-from tree_sitter import Parser
-
 from agent.fix.symbols import Span
-from agent.syntax import grammar
+from sandbox.toolchains.trees import parser, text, walk
 
 __all__ = [
     "NATIVE_SOURCES",
@@ -38,7 +36,7 @@ def _fence(path: str) -> str:
 
 
 def _root(path: str, source: str) -> Any:
-    return Parser(grammar(_fence(path))).parse(source.encode("utf-8", "surrogatepass")).root_node
+    return parser(_fence(path)).parse(source.encode("utf-8", "surrogatepass")).root_node
 
 
 def native_spans(path: str, source: str) -> list[Span]:
@@ -58,11 +56,11 @@ def native_references(path: str, source: str) -> list[str]:
     """The names a file uses, with repeats (`.name` for a field or method), as the repo
     map counts them."""
     refs: list[str] = []
-    for node in _walk(_root(path, source)):
+    for node in walk(_root(path, source)):
         if node.type == "identifier":
-            refs.append(_text(node))
+            refs.append(text(node))
         elif node.type == "field_identifier":
-            refs.append("." + _text(node))
+            refs.append("." + text(node))
     return refs
 
 
@@ -79,31 +77,31 @@ def native_calls(path: str, source: str, span: Span) -> set[str]:
     lines = source.splitlines()
     body = "\n".join(lines[span.start - 1 : span.end])
     out: set[str] = set()
-    for node in _walk(_root(path, body)):
+    for node in walk(_root(path, body)):
         parent = node.parent
         if node.type == "identifier" and parent is not None and parent.type in _VALUE_PLACES:
-            out.add(_text(node))
+            out.add(text(node))
         if node.type == "call_expression":
             function = node.child_by_field_name("function")
             if function is None:
                 continue
             if function.type == "identifier":
-                out.add(_text(function))
+                out.add(text(function))
             elif function.type in ("selector_expression", "field_expression"):
                 field = function.child_by_field_name("field")
                 if field is not None:
-                    out.add("." + _text(field))
+                    out.add("." + text(field))
             elif function.type == "scoped_identifier":
                 name = function.child_by_field_name("name")
                 if name is not None:
-                    out.add(_text(name))
+                    out.add(text(name))
         elif node.type == "token_tree":  # a Rust macro's arguments: `assert_eq!(add(1, 2), 3)`
             children = node.children
             for i, child in enumerate(children[:-1]):
                 after = children[i + 1]
                 if child.type == "identifier" and after.type == "token_tree":
                     before = children[i - 1].type if i else ""
-                    out.add(("." if before == "." else "") + _text(child))
+                    out.add(("." if before == "." else "") + text(child))
     return out
 
 
@@ -111,23 +109,23 @@ def _go_spans(path: str, root: Any) -> Iterator[Span]:
     for node in root.named_children:
         start, end = node.start_point[0] + 1, node.end_point[0] + 1
         if node.type == "function_declaration":
-            yield Span(path, _text(node.child_by_field_name("name")), "function", start, end)
+            yield Span(path, text(node.child_by_field_name("name")), "function", start, end)
         elif node.type == "method_declaration":
             receiver = _go_receiver(node)
-            name = _text(node.child_by_field_name("name"))
+            name = text(node.child_by_field_name("name"))
             yield Span(path, f"{receiver}.{name}" if receiver else name, "function", start, end,
                        receiver)  # fmt: skip
         elif node.type == "type_declaration":
             for spec in node.named_children:
                 if spec.type == "type_spec":
-                    yield Span(path, _text(spec.child_by_field_name("name")), "class", start, end)
+                    yield Span(path, text(spec.child_by_field_name("name")), "class", start, end)
 
 
 def _go_receiver(node: Any) -> str:
     receiver = node.child_by_field_name("receiver")
-    for child in _walk(receiver) if receiver is not None else ():
+    for child in walk(receiver) if receiver is not None else ():
         if child.type == "type_identifier":
-            return _text(child)
+            return text(child)
     return ""
 
 
@@ -135,7 +133,7 @@ def _rust_spans(path: str, node: Any, prefix: str, in_tests: bool) -> Iterator[S
     attributes: list[str] = []
     for child in node.named_children:
         if child.type == "attribute_item":
-            attributes.append(_text(child))
+            attributes.append(text(child))
             continue
         tests = in_tests or any("cfg(test)" in a.replace(" ", "") for a in attributes)
         first = child.start_point[0] + 1 - len(attributes)
@@ -143,11 +141,11 @@ def _rust_spans(path: str, node: Any, prefix: str, in_tests: bool) -> Iterator[S
         attributes = []
         scope = _TEST_SCOPE if tests else prefix
         if child.type == "function_item":
-            name = _text(child.child_by_field_name("name"))
+            name = text(child.child_by_field_name("name"))
             qualified = f"{prefix}.{name}" if prefix and not tests else name
             yield Span(path, qualified, "function", start, end, scope)
         elif child.type in ("struct_item", "enum_item", "trait_item", "type_item"):
-            name = _text(child.child_by_field_name("name"))
+            name = text(child.child_by_field_name("name"))
             yield Span(path, name, "class", start, end, scope)
         elif child.type == "impl_item":
             body = child.child_by_field_name("body")
@@ -156,7 +154,7 @@ def _rust_spans(path: str, node: Any, prefix: str, in_tests: bool) -> Iterator[S
                 yield from _rust_spans(path, body, owner, tests)
         elif child.type == "mod_item":
             body = child.child_by_field_name("body")
-            name = _text(child.child_by_field_name("name"))
+            name = text(child.child_by_field_name("name"))
             if body is not None:
                 yield from _rust_spans(
                     path, body, name if not prefix else f"{prefix}.{name}", tests
@@ -167,17 +165,4 @@ def _impl_owner(node: Any) -> str:
     owner = node.child_by_field_name("type")
     if owner is None:
         return ""
-    text = _text(owner)
-    return text.split("<", 1)[0].strip()
-
-
-def _walk(node: Any) -> Iterator[Any]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
-def _text(node: Any) -> str:
-    return "" if node is None else (node.text or b"").decode("utf-8", "replace")
+    return text(owner).split("<", 1)[0].strip()

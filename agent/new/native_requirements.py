@@ -25,10 +25,8 @@ from collections.abc import Collection, Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from tree_sitter import Parser
-
 from agent.new.requirements import CallShape, Kind, ModuleRequirement, RequiredName, Requirements
-from agent.syntax import grammar
+from sandbox.toolchains.trees import parser, text, walk
 
 __all__ = [
     "extract_go_requirements",
@@ -71,12 +69,12 @@ class _Found:
 
     def call(self, name: str, node: Any) -> None:
         if node.type == "token_tree":  # a call inside a macro: its `( ... )` tokens
-            inner = _text(node)[1:-1].strip()
+            inner = text(node)[1:-1].strip()
             count = _top_level_commas(inner) + 1 if inner else 0
         else:
             arguments = node.child_by_field_name("arguments")
             count = arguments.named_child_count if arguments is not None else 0
-        example = _text(node)[:_EXAMPLE_CHARS]
+        example = text(node)[:_EXAMPLE_CHARS]
         self.calls.setdefault(name, {}).setdefault(count, CallShape(count, example=example))
 
     def frozen(self) -> tuple[RequiredName, ...]:
@@ -122,7 +120,7 @@ def extract_go_requirements(
     for path, source in tests.items():
         if path.endswith("_test.go"):
             by_folder.setdefault(posixpath.dirname(path), []).append(
-                (path, _parser("go").parse(source.encode()).root_node)
+                (path, parser("go").parse(source.encode()).root_node)
             )
     wanted: dict[tuple[str, str], _Found] = {}  # (folder, package) -> what its tests call
     for folder, trees in sorted(by_folder.items()):
@@ -163,7 +161,7 @@ def extract_rust_requirements(
     its names from and the functions and types it calls."""
     modules: dict[str, _Found] = {}
     for path, source in tests.items():
-        root = _parser("rust").parse(source.encode()).root_node
+        root = parser("rust").parse(source.encode()).root_node
         target = _rust_target(path, known_files)
         if target is None:
             continue
@@ -213,19 +211,19 @@ def restore_go_package(source: str, package: str) -> str:
 
 
 def _drop_unused_imports(source: str) -> str:
-    root = _parser("go").parse(source.encode()).root_node
+    root = parser("go").parse(source.encode()).root_node
     if root.has_error:
         return source  # the syntax gate speaks first
     lines = source.splitlines(keepends=True)
     unused: list[tuple[int, int]] = []
-    for node in _walk(root):
+    for node in walk(root):
         if node.type != "import_spec":
             continue
         alias = node.child_by_field_name("name")
-        name = _text(alias) if alias is not None else ""
+        name = text(alias) if alias is not None else ""
         if name in ("_", "."):
             continue
-        path = _text(node.child_by_field_name("path")).strip('"`')
+        path = text(node.child_by_field_name("path")).strip('"`')
         name = name or path.rsplit("/", 1)[-1]
         rest = source[: node.start_byte] + source[node.end_byte :]
         if not re.search(rf"\b{re.escape(name)}\.", rest):
@@ -264,7 +262,7 @@ def _go_package(root: Any) -> str:
     for node in root.named_children:
         if node.type == "package_clause":
             ident = next((c for c in node.named_children if c.type == "package_identifier"), None)
-            return _text(ident) if ident is not None else ""
+            return text(ident) if ident is not None else ""
     return ""
 
 
@@ -273,13 +271,13 @@ def _go_declared(root: Any) -> Iterator[str]:
         if node.type in ("function_declaration", "method_declaration"):
             name = node.child_by_field_name("name")
             if name is not None and node.type == "function_declaration":
-                yield _text(name)
+                yield text(name)
         elif node.type in ("type_declaration", "var_declaration", "const_declaration"):
-            for spec in _walk(node):
+            for spec in walk(node):
                 if spec.type in ("type_spec", "var_spec", "const_spec"):
                     for child in spec.named_children:
                         if child.type in ("identifier", "type_identifier"):
-                            yield _text(child)
+                            yield text(child)
 
 
 def _go_local_imports(
@@ -289,10 +287,10 @@ def _go_local_imports(
     (`package`), or any under the module's path (go.mod's `module`); each name's folder
     and package."""
     aliases: dict[str, tuple[str, str]] = {}
-    for node in _walk(root):
+    for node in walk(root):
         if node.type != "import_spec":
             continue
-        path = _text(node.child_by_field_name("path")).strip('"`')
+        path = text(node.child_by_field_name("path")).strip('"`')
         alias = node.child_by_field_name("name")
         last = path.rsplit("/", 1)[-1]
         if module and (path == module or path.startswith(module + "/")):
@@ -301,7 +299,7 @@ def _go_local_imports(
             where = folder
         else:
             continue
-        aliases[_text(alias) if alias is not None else last] = (where, last)
+        aliases[text(alias) if alias is not None else last] = (where, last)
     return aliases
 
 
@@ -323,31 +321,31 @@ def _has_code(folder: str, known: Collection[str]) -> bool:
 
 
 def _go_bare_calls(root: Any) -> Iterator[tuple[str, Any]]:
-    for node in _walk(root):
+    for node in walk(root):
         if node.type == "call_expression":
             function = node.child_by_field_name("function")
             if function is not None and function.type == "identifier":
-                yield _text(function), node
+                yield text(function), node
 
 
 def _go_selector_calls(root: Any) -> Iterator[tuple[str, str, Any]]:
-    for node in _walk(root):
+    for node in walk(root):
         if node.type == "call_expression":
             function = node.child_by_field_name("function")
             if function is not None and function.type == "selector_expression":
                 operand = function.child_by_field_name("operand")
                 field = function.child_by_field_name("field")
                 if operand is not None and operand.type == "identifier" and field is not None:
-                    yield _text(operand), _text(field), node
+                    yield text(operand), text(field), node
 
 
 def _go_selector_types(root: Any) -> Iterator[tuple[str, str]]:
-    for node in _walk(root):
+    for node in walk(root):
         if node.type == "qualified_type":
             package = node.child_by_field_name("package")
             name = node.child_by_field_name("name")
             if package is not None and name is not None:
-                yield _text(package), _text(name)
+                yield text(package), text(name)
 
 
 def _go_file(folder: str, package: str, known: Collection[str]) -> str:
@@ -393,14 +391,14 @@ def _crate_root(known: Collection[str]) -> str:
 def _rust_uses(root: Any) -> set[str]:
     """The names a file takes from the crate under test (`*` for a glob)."""
     names: set[str] = set()
-    for node in _walk(root):
+    for node in walk(root):
         if node.type != "use_declaration":
             continue
-        text = _text(node.child_by_field_name("argument"))
-        head = text.split("::", 1)[0].strip()
+        used = text(node.child_by_field_name("argument"))
+        head = used.split("::", 1)[0].strip()
         if head in _RUST_EXTERNAL and head != "crate":
             continue
-        tail = text.split("::", 1)[1] if "::" in text else ""
+        tail = used.split("::", 1)[1] if "::" in used else ""
         for part in tail.replace("{", ",").replace("}", ",").split(","):
             part = part.strip().split(" as ")[0].strip()
             if part:
@@ -409,15 +407,15 @@ def _rust_uses(root: Any) -> set[str]:
 
 
 def _rust_declared(root: Any) -> Iterator[str]:
-    for node in _walk(root):
+    for node in walk(root):
         if node.type in ("function_item", "struct_item", "enum_item", "type_item", "const_item"):
             name = node.child_by_field_name("name")
             if name is not None:
-                yield _text(name)
+                yield text(name)
 
 
 def _rust_calls(root: Any) -> Iterator[tuple[str, Any]]:
-    for node in _walk(root):
+    for node in walk(root):
         if node.type == "token_tree":
             yield from _macro_calls(node)
             continue
@@ -427,15 +425,15 @@ def _rust_calls(root: Any) -> Iterator[tuple[str, Any]]:
         if function is None:
             continue
         if function.type == "identifier":
-            yield _text(function), node
+            yield text(function), node
         elif function.type == "scoped_identifier":
             path = function.child_by_field_name("path")
             name = function.child_by_field_name("name")
-            head = _text(path).split("::")[0] if path is not None else ""
+            head = text(path).split("::")[0] if path is not None else ""
             if path is not None and name is not None and head not in _RUST_EXTERNAL - {"crate"}:
-                if path.type == "identifier" and _text(path)[:1].isupper():
+                if path.type == "identifier" and text(path)[:1].isupper():
                     continue  # Type::method: the type is what is required
-                yield _text(name), node
+                yield text(name), node
 
 
 _STD_TYPES = frozenset({"Vec", "String", "Option", "Some", "Box", "HashMap", "HashSet", "Ok"})
@@ -443,24 +441,24 @@ _STD_TYPES = frozenset({"Vec", "String", "Option", "Some", "Box", "HashMap", "Ha
 
 def _rust_types(root: Any) -> Iterator[str]:
     """Types the tests name by `Type::method(...)` or `Type { .. }`."""
-    for node in _walk(root):
+    for node in walk(root):
         if node.type == "scoped_identifier":
             path = node.child_by_field_name("path")
-            if path is not None and path.type == "identifier" and _is_type(_text(path)):
-                yield _text(path)
+            if path is not None and path.type == "identifier" and _is_type(text(path)):
+                yield text(path)
         elif node.type == "struct_expression":
             name = node.child_by_field_name("name")
             if name is not None and name.type == "type_identifier":
-                yield _text(name)
+                yield text(name)
         elif node.type == "token_tree":
             children = node.children
             for i, child in enumerate(children[:-1]):
                 if (
                     child.type == "identifier"
-                    and _is_type(_text(child))
+                    and _is_type(text(child))
                     and children[i + 1].type == "::"
                 ):
-                    yield _text(child)
+                    yield text(child)
 
 
 def _is_type(name: str) -> bool:
@@ -478,29 +476,11 @@ def _macro_calls(node: Any) -> Iterator[tuple[str, Any]]:
         if (
             child.type == "identifier"
             and after.type == "token_tree"
-            and _text(after).startswith("(")
+            and text(after).startswith("(")
             and before not in ("::", ".", "!")
-            and not _is_type(_text(child))
+            and not _is_type(text(child))
         ):
-            yield _text(child), after
+            yield text(child), after
 
 
 # -- tree-sitter ---------------------------------------------------------------------------
-
-
-def _parser(name: str) -> Any:
-    return Parser(grammar(name))
-
-
-def _walk(node: Any) -> Iterator[Any]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.named_children))
-
-
-def _text(node: Any) -> str:
-    if node is None:
-        return ""
-    return (node.text or b"").decode("utf-8", "replace")

@@ -23,9 +23,11 @@ the file's UTF-8 text.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
+
+from sandbox.toolchains import trees
+from sandbox.toolchains.trees import walk
 
 __all__ = ["declared", "inventory", "parser", "plan", "skips", "string_value", "walk"]
 
@@ -41,22 +43,9 @@ _ASSERTERS = frozenset({"assert", "require"})
 _KINDS = ("Test", "Example", "Fuzz", "Benchmark")
 
 
-@functools.cache
 def parser() -> Any:
-    """tree-sitter's parser for Go."""
-    import tree_sitter_go
-    from tree_sitter import Language, Parser
-
-    return Parser(Language(tree_sitter_go.language()))
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """`node` and every node below it, in source order."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
+    """tree-sitter's parser for Go (one of its own: see `trees`)."""
+    return trees.parser("go")
 
 
 def string_value(node: Any) -> str | None:

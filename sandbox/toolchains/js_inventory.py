@@ -13,9 +13,9 @@ string with escapes cannot be listed: it and what it holds are left out, never g
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
 from typing import Any
+
+from sandbox.toolchains.trees import parser, walk
 
 __all__ = ["inventory", "literal_name", "parser_for", "string_value", "walk"]
 
@@ -23,18 +23,9 @@ _CALLS = frozenset({"test", "it", "describe", "suite"})
 _FORMS = frozenset({"only", "skip", "todo"})
 
 
-@functools.cache
 def parser_for(typescript: bool) -> Any:
     """tree-sitter's parser for JavaScript, or for TypeScript."""
-    from tree_sitter import Language, Parser
-
-    if typescript:
-        import tree_sitter_typescript as grammar_ts
-
-        return Parser(Language(grammar_ts.language_typescript()))
-    import tree_sitter_javascript as grammar_js
-
-    return Parser(Language(grammar_js.language()))
+    return parser("typescript" if typescript else "javascript")
 
 
 def inventory(text: str, *, typescript: bool = False) -> frozenset[str]:
@@ -93,12 +84,3 @@ def string_value(node: Any) -> str | None:
     if any(c.type != "string_fragment" for c in parts):
         return None
     return "".join(c.text.decode() for c in parts)
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """`node` and every node below it, in source order."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))

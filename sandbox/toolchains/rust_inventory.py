@@ -13,10 +13,12 @@ turn red (`flips` is False for it, and for a test with no assertion to turn arou
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from sandbox.toolchains import trees
+from sandbox.toolchains.trees import walk
 
 __all__ = ["RustTest", "inline_tests", "inventory", "mutant", "parser", "walk"]
 
@@ -39,26 +41,13 @@ class RustTest:
     """Its assertions turned around make it fail (it has one, and no `#[should_panic]`)."""
 
 
-@functools.cache
 def parser() -> Any:
-    """tree-sitter's parser for Rust."""
-    import tree_sitter_rust as grammar
-    from tree_sitter import Language, Parser
-
-    return Parser(Language(grammar.language()))
+    """tree-sitter's parser for Rust (one of its own: see `trees`)."""
+    return trees.parser("rust")
 
 
 def _tree(text: str) -> Any:
     return parser().parse(text.encode()).root_node
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """`node` and every node below it, in source order."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
 
 
 def _items(body: Any) -> Iterator[tuple[list[Any], Any]]:

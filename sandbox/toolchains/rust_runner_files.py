@@ -28,7 +28,8 @@ import tomllib
 from pathlib import PurePosixPath
 from typing import Any
 
-from sandbox.toolchains.rust_inventory import inline_tests, parser, walk
+from sandbox.toolchains.rust_inventory import inline_tests, parser
+from sandbox.toolchains.trees import text, walk
 
 __all__ = ["rust_judge_moves", "rust_runner_reason"]
 
@@ -70,17 +71,17 @@ def _move(node: Any, mains: list[Any]) -> str:
         return "sets a crate attribute"
     if (
         kind == "attribute_item"
-        and {_text(n) for n in walk(node) if n.type == "identifier"} & _LINKER
+        and {text(n) for n in walk(node) if n.type == "identifier"} & _LINKER
     ):
         return "runs code before main or places it for the linker"
-    if kind == "macro_invocation" and _text(node.child_by_field_name("macro")) in _INCLUDES:
+    if kind == "macro_invocation" and text(node.child_by_field_name("macro")) in _INCLUDES:
         return "includes a file or assembly"
     if kind in ("string_content", "string_literal", "raw_string_literal"):
-        text = _text(node)
-        if "/proc/" in text or "/dev/fd" in text:
+        literal = text(node)
+        if "/proc/" in literal or "/dev/fd" in literal:
             return "reaches for descriptors"
     if kind == "identifier":
-        word = _text(node)
+        word = text(node)
         if word in _FDS or (word == "fd" and _in_path(node, "os")):
             return "reaches for descriptors"
         if word in ("exit", "abort") and _in_path(node, "process") and not _inside(node, mains):
@@ -90,17 +91,13 @@ def _move(node: Any, mains: list[Any]) -> str:
     return ""
 
 
-def _text(node: Any) -> str:
-    return "" if node is None else str(node.text.decode("utf-8", "replace"))
-
-
 def _name(node: Any) -> str:
-    return _text(node.child_by_field_name("name"))
+    return text(node.child_by_field_name("name"))
 
 
 def _attribute(node: Any) -> str:
     attribute = next((c for c in node.named_children if c.type == "attribute"), None)
-    return _text(attribute.named_children[0]) if attribute and attribute.named_children else ""
+    return text(attribute.named_children[0]) if attribute and attribute.named_children else ""
 
 
 def _in_path(node: Any, owner: str) -> bool:
@@ -108,7 +105,7 @@ def _in_path(node: Any, owner: str) -> bool:
     up = node.parent
     while up is not None and up.type in ("scoped_identifier", "scoped_use_list", "use_list",
                                          "use_as_clause"):  # fmt: skip
-        if any(c.type == "identifier" and _text(c) == owner for c in walk(up)):
+        if any(c.type == "identifier" and text(c) == owner for c in walk(up)):
             return True
         up = up.parent
     return False
