@@ -41,7 +41,6 @@ _NOUNS = ("empty_input", "the_first_item", "a_long_list", "the_last_value", "two
 
 def main() -> None:
     import json
-    import os
     import shutil
     import tempfile
     import types
@@ -49,9 +48,7 @@ def main() -> None:
     global _io
     _io = types.ModuleType("greenloop_judge_io")
     exec(compile(sys.argv[1], "greenloop_judge_io", "exec"), _io.__dict__)
-    _io.undumpable()
-    channel = os.dup(3)
-    os.close(3)
+    channel = _io.take_channel()
     spec = json.loads(sys.argv[2])
     files = [json.loads(a) for a in sys.argv[3:]]
     hashes = {f["path"]: f["sha"] for f in files if f["kind"] != "inline"}

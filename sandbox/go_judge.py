@@ -66,9 +66,7 @@ def main() -> None:
     global _io
     _io = types.ModuleType("greenloop_judge_io")
     exec(compile(sys.argv[1], "greenloop_judge_io", "exec"), _io.__dict__)
-    _io.undumpable()
-    channel = os.dup(3)
-    os.close(3)
+    channel = _io.take_channel()
     spec = json.loads(sys.argv[2])
     deadline = time.monotonic() + float(spec.get("timeout") or 120) - _MARGIN
     pristine, why = _io.pristine(spec.get("tests") or {})

@@ -32,15 +32,12 @@ _LINGER = 2.0
 
 def main() -> None:
     import json
-    import os
     import types
 
     global _io
     _io = types.ModuleType("greenloop_judge_io")
     exec(compile(sys.argv[1], "greenloop_judge_io", "exec"), _io.__dict__)
-    _io.undumpable()
-    channel = os.dup(3)
-    os.close(3)
+    channel = _io.take_channel()
     child_source, maker_source = sys.argv[2], sys.argv[3]
     spec, args = json.loads(sys.argv[4]), sys.argv[5:]
     pristine, why = _io.pristine(spec.get("tests") or {})

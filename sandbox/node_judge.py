@@ -126,15 +126,12 @@ _CHAI = r"\.to\.(not\.)?"
 
 def main() -> None:
     import json
-    import os
     import types
 
     global _io
     _io = types.ModuleType("greenloop_judge_io")
     exec(compile(sys.argv[1], "greenloop_judge_io", "exec"), _io.__dict__)
-    _io.undumpable()
-    channel = os.dup(3)
-    os.close(3)
+    channel = _io.take_channel()
     spec = json.loads(sys.argv[2])
     pristine, why = _io.pristine(spec.get("tests") or {})
     runner = str(spec.get("runner") or "node")
