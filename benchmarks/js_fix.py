@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import git  # noqa: E402
+from fix_rows import first_prompt, print_table, state, undo  # noqa: E402
 from js_verdict import PACKAGES, bugs, fetch, judged  # noqa: E402
 
 from agent.fix.repair import prepare_fix, run_fix  # noqa: E402
-from agent.model import Message  # noqa: E402
 from agent.model.scripted import ScriptedModel  # noqa: E402
 from agent.run.record import read_trajectory  # noqa: E402
 from agent.run.settings import RunSettings  # noqa: E402
@@ -96,28 +96,6 @@ def clean_copy(package: str, cache: Path, into: Path, kind: SandboxKind) -> Path
     return into
 
 
-def undo(source: str, line: int, changed: str) -> str:
-    """A SEARCH/REPLACE block that puts line `line` back, with the lines around it that
-    make its SEARCH unique."""
-    lines = source.splitlines()
-    buggy = [*lines[:line], changed, *lines[line + 1 :]]
-    text = "\n".join(buggy)
-    before = after = 0
-    while True:
-        search = "\n".join(buggy[line - before : line + after + 1])
-        if text.count(search) == 1 or (before >= line and line + after + 1 >= len(buggy)):
-            break
-        before, after = min(line, before + 1), min(len(buggy) - line - 1, after + 1)
-    replace = "\n".join(
-        [*buggy[line - before : line], lines[line], *buggy[line + 1 : line + after + 1]]
-    )
-    return f"index.js\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
-
-
-def state(repo: git.Repo) -> tuple[str, str, str]:
-    return repo.active_branch.name, repo.head.commit.hexsha, repo.git.status("--porcelain")
-
-
 def fix_one(package: str, clean: Path, line: int, changed: str, kind: SandboxKind) -> Row:
     source = (clean / "index.js").read_text()
     row = Row(package, f"index.js:{line + 1} `{changed.strip()[:48]}`")
@@ -138,7 +116,7 @@ def fix_one(package: str, clean: Path, line: int, changed: str, kind: SandboxKin
         repo.git.add("--all")
         repo.git.commit("-q", "-m", "the package, with a bug")
         before = state(repo)
-        reply = undo(source, line, changed)
+        reply = undo("index.js", source, line, changed)
         model = ScriptedModel(lambda messages: reply, name="undo")
         settings = RunSettings(run_id=f"b{time.monotonic_ns()}", model_name="undo",
                                sandbox=SandboxConfig(kind=kind), config=LIMITS)  # fmt: skip
@@ -153,17 +131,10 @@ def fix_one(package: str, clean: Path, line: int, changed: str, kind: SandboxKin
             fixed = repo.commit(result.branch).tree / "index.js"
             row.committed = fixed.data_stream.read().decode() == source
         row.untouched = state(repo) == before and (work / "index.js").read_text() == "".join(lines)
-        first = _first_prompt(model)
+        first = first_prompt(model)
         row.shown = changed.strip() in first
         row.note = result.error[:80] if result.error else result.exit_reason
     return row
-
-
-def _first_prompt(model: ScriptedModel) -> str:
-    if not model.calls:
-        return ""
-    messages: tuple[Message, ...] = model.calls[0].messages
-    return "\n".join(m.content for m in messages if m.role == "user")
 
 
 def main() -> None:
@@ -185,31 +156,7 @@ def main() -> None:
                 row = fix_one(package, clean, line, changed, kind)
                 if row.note != "not red bare: dropped":
                     rows.append(row)
-    _table(rows, args.sandbox)
-
-
-def _table(rows: list[Row], sandbox: str) -> None:
-    yes = {True: "yes", False: "**no**"}
-    print(f"sandbox: {sandbox}\n")
-    print("| package | bug | fails by | red before | green after | committed on fix branch | "
-          "user branch untouched | buggy line in 1st prompt | s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        checks = (r.red, r.green, r.committed, r.untouched, r.shown)
-        marks = " | ".join(yes[c] for c in checks)
-        print(f"| {r.package} | {r.bug} | {r.fails_by} | {marks} | {r.seconds:.0f} |")
-    n = len(rows)
-    totals = [sum(getattr(r, k) for r in rows) for k in
-              ("red", "green", "committed", "untouched", "shown")]  # fmt: skip
-    asserted = sum(r.fails_by == "assertion" for r in rows)
-    print(
-        f"| **total** | {n} bugs | {asserted} assertion | "
-        + " | ".join(f"{t}/{n}" for t in totals)
-        + " | |"
-    )
-    for r in rows:
-        if not r.green:
-            print(f"- {r.package} {r.bug}: {r.note}")
+    print_table(rows, args.sandbox, "package")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import git  # noqa: E402
+from fix_rows import first_prompt, print_table, state, undo  # noqa: E402
 from native_sources import (  # noqa: E402
     BUGS,
     SOURCES,
@@ -60,7 +61,6 @@ from agent.fix.excerpts import fix_context  # noqa: E402
 from agent.fix.native_localize import native_localize  # noqa: E402
 from agent.fix.native_outline import NATIVE_SOURCES  # noqa: E402
 from agent.fix.repair import prepare_fix, run_fix  # noqa: E402
-from agent.model import Message  # noqa: E402
 from agent.model.scripted import ScriptedModel  # noqa: E402
 from agent.run.record import read_trajectory  # noqa: E402
 from agent.run.settings import RunSettings  # noqa: E402
@@ -87,24 +87,6 @@ class Row:
     seconds: float = 0.0
 
 
-def undo(path: str, source: str, line: int, changed: str) -> str:
-    """A SEARCH/REPLACE block for `path` that puts its line `line` (0-based) back as in
-    `source`, with the lines around it that make its SEARCH unique."""
-    lines = source.splitlines()
-    buggy = [*lines[:line], changed, *lines[line + 1 :]]
-    text = "\n".join(buggy)
-    before = after = 0
-    while True:
-        search = "\n".join(buggy[line - before : line + after + 1])
-        if text.count(search) == 1 or (before >= line and line + after + 1 >= len(buggy)):
-            break
-        before, after = min(line, before + 1), min(len(buggy) - line - 1, after + 1)
-    replace = "\n".join(
-        [*buggy[line - before : line], lines[line], *buggy[line + 1 : line + after + 1]]
-    )
-    return f"{path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n>>>>>>> REPLACE\n"
-
-
 _EXCERPT = re.compile(
     r"^(?P<path>\S+), (?:whole file|lines (?P<start>\d+)-(?P<end>\d+))[^\n]*:\n"
     r"```[^\n]*\n(?P<body>.*?)\n```",
@@ -124,10 +106,6 @@ def shown_in(prompt: str, path: str, line: int, text: str) -> bool:
         if start <= line < start + len(body) and body[line - start] == text:
             return True
     return False
-
-
-def state(repo: git.Repo) -> tuple[str, str, str]:
-    return repo.active_branch.name, repo.head.commit.hexsha, repo.git.status("--porcelain")
 
 
 def fix_one(bug: Bug, clean: Path, kind: SandboxKind) -> Row:
@@ -169,7 +147,7 @@ def fix_one(bug: Bug, clean: Path, kind: SandboxKind) -> Row:
             changed = repo.git.diff("--name-only", "main", result.branch).split()
             row.committed = fixed.data_stream.read().decode() == source and changed == [bug.path]
         row.untouched = state(repo) == before and (work / bug.path).read_text() == buggy
-        row.shown = shown_in(_first_prompt(model), bug.path, bug.line, bug.buggy)
+        row.shown = shown_in(first_prompt(model), bug.path, bug.line, bug.buggy)
         row.note = result.error[:80] if result.error else result.exit_reason
     return row
 
@@ -179,13 +157,6 @@ def _host_has(language: str) -> bool:
     if language == "rust":
         return bool(shutil.which("cargo")) or (Path.home() / ".cargo" / "bin" / "cargo").is_file()
     return bool(shutil.which("go"))
-
-
-def _first_prompt(model: ScriptedModel) -> str:
-    if not model.calls:
-        return ""
-    messages: tuple[Message, ...] = model.calls[0].messages
-    return "\n".join(m.content for m in messages if m.role == "user")
 
 
 def check(names: list[str], cache: Path) -> None:
@@ -270,32 +241,7 @@ def main() -> None:
                       file=sys.stderr, flush=True)  # fmt: skip
                 if row.note != "not red bare: dropped":
                     rows.append(row)
-    _table(rows, args.sandbox)
-
-
-def _table(rows: list[Row], sandbox: str) -> None:
-    yes = {True: "yes", False: "**no**"}
-    print(f"sandbox: {sandbox}\n")
-    print("| source | bug | fails by | red before | green after | committed on fix branch | "
-          "user branch untouched | buggy line in 1st prompt | s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        checks = (r.red, r.green, r.committed, r.untouched, r.shown)
-        marks = " | ".join(yes[c] for c in checks)
-        print(f"| {r.source} | {r.bug} | {r.fails_by} | {marks} | {r.seconds:.0f} |")
-    n = len(rows)
-    totals = [sum(getattr(r, k) for r in rows) for k in
-              ("red", "green", "committed", "untouched", "shown")]  # fmt: skip
-    asserted = sum(r.fails_by == "assertion" for r in rows)
-    wall = sum(r.seconds for r in rows)
-    print(
-        f"| **total** | {n} bugs | {asserted} assertion | "
-        + " | ".join(f"{t}/{n}" for t in totals)
-        + f" | {wall:.0f} |"
-    )
-    for r in rows:
-        if not r.green:
-            print(f"- {r.source} {r.bug}: {r.note}")
+    print_table(rows, args.sandbox, "source")
 
 
 if __name__ == "__main__":
