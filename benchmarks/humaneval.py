@@ -59,7 +59,13 @@ from agent.model import (  # noqa: E402
     OpenAIChat,
 )
 from agent.model.serve.server import ModelServer  # noqa: E402
-from benchmarks.humaneval_figures import batch_figures, naive_figures, print_tables  # noqa: E402
+from benchmarks.humaneval_figures import (  # noqa: E402
+    batch_figures,
+    load_json,
+    naive_figures,
+    print_tables,
+    save_json,
+)
 
 HELD_OUT = 40
 """Problems 0-39 are held out for acceptance: never read, run or printed here."""
@@ -171,7 +177,7 @@ def naive(
     model.load()
     record: dict[str, Any] = {"samples": samples, "problems": {}, "wall": 0.0}
     if resume and save.is_file():
-        record = _load(save)
+        record = load_json(save)
     done_before = float(record["wall"])
     started = time.monotonic()
     for problem in items:
@@ -211,7 +217,7 @@ def naive(
         wall = round(time.monotonic() - problem_started, 2)
         record["problems"][problem["task_id"]] = {"wall": wall, "samples": tried}
         record["wall"] = done_before + time.monotonic() - started
-        _save(save, record)
+        save_json(save, record)
     return record
 
 
@@ -366,10 +372,12 @@ def main() -> None:
             print(f"naive done: {out / 'naive.json'}", flush=True)
         if not args.skip_batch:
             loop = batch(out / "problems", out / "batch", args.samples)
-            _save(out / "batch.json", {**loop, "ids": ids})
+            save_json(out / "batch.json", {**loop, "ids": ids})
             print(f"batch done: {json.dumps(loop['tasks'])}", flush=True)
-    base = naive_figures(_load(out / "naive.json")) if (out / "naive.json").is_file() else {}
-    loop_wall = float(_load(out / "batch.json")["wall"]) if (out / "batch.json").is_file() else 0.0
+    base = naive_figures(load_json(out / "naive.json")) if (out / "naive.json").is_file() else {}
+    loop_wall = (
+        float(load_json(out / "batch.json")["wall"]) if (out / "batch.json").is_file() else 0.0
+    )
     print_tables(base, batch_figures(out / "batch"), loop_wall)
     if args.rate_requests:
         _print_rates(args.rate_requests, args.before)
@@ -388,15 +396,6 @@ def _print_rates(requests: int, before: bool) -> None:
     if before:
         rate = copies_rate(2, requests)
         print(f"tokens/s, 2 in-process copies at once (before): {rate:.1f}")
-
-
-def _save(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def _load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 if __name__ == "__main__":

@@ -28,7 +28,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Figures", "batch_figures", "naive_figures", "print_tables", "trajectory_figures"]
+__all__ = [
+    "Figures",
+    "batch_figures",
+    "load_json",
+    "naive_figures",
+    "print_tables",
+    "save_json",
+    "trajectory_figures",
+]
 
 _CODE_PURPOSES = ("file:", "syntax:")
 
@@ -87,16 +95,20 @@ class Figures:
         return self.latency / self.calls if self.calls else 0.0
 
 
-def naive_figures(record: Mapping[str, Any]) -> dict[str, Figures]:
-    """{task_id: figures} of the naive baseline's record (`humaneval.naive`)."""
+def naive_figures(
+    record: Mapping[str, Any], items: str = "problems", builds: str = "parses"
+) -> dict[str, Figures]:
+    """{task_id: figures} of the naive baseline's record (`humaneval.naive`; under
+    `items`, each sample saying whether its code `builds`: HumanEval-Rust's record keeps
+    `tasks` whose code `compiles`, and `unparseable` then counts code that does not)."""
     per: dict[str, Figures] = {}
-    for task_id, problem in record["problems"].items():
+    for task_id, problem in record[items].items():
         samples = problem["samples"]
         fig = Figures(problems=1, wall=float(problem["wall"]), calls=len(samples))
         fig.code_replies = len(samples)
         fig.no_code = sum(not s["code"] for s in samples)
-        fig.unparseable = sum(s["code"] and not s["parses"] for s in samples)
-        fig.tested = sum(bool(s["parses"]) for s in samples)
+        fig.unparseable = sum(s["code"] and not s[builds] for s in samples)
+        fig.tested = sum(bool(s[builds]) for s in samples)
         fig.passed = sum(bool(s["passed"]) for s in samples)
         fig.solved = int(fig.passed > 0)
         fig.greedy_solved = int(bool(samples and samples[0]["passed"]))
@@ -240,3 +252,13 @@ def print_tables(naive: Mapping[str, Figures], loop: Mapping[str, Figures], wall
         median = statistics.median(total.walls) if total.walls else 0.0
         cells = [*_cells(total), tokens, str(total.capped), f"{median:.0f}"]
         print(f"| {side} ({total.problems}) | " + " | ".join(cells) + " |")
+
+
+def save_json(path: Path, data: Mapping[str, Any]) -> None:
+    """A benchmark's record, kept as it goes (`--resume` reads it back)."""
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def load_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

